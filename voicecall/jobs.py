@@ -1,0 +1,280 @@
+"""The job contract: what a producer may ask for, validated before anything is stored.
+
+Three kinds share a base (phone, time, idempotency, webhook, labels) and add the eSMS options
+their endpoint documents. Every rule names its field in the error, so a bad request, CSV row
+or CLI call gets an answer such as ``phone: is not a valid Vietnamese number``.
+
+``send_at`` is checked against settings (zone, past tolerance, horizon) passed through the
+pydantic validation context: ``CallRequestAdapter.validate_python(data, context=ctx(...))``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from voicecall.esms_limits import (
+    IVR_RANGE,
+    MAX_REPEAT_RANGE,
+    MAX_RETRY_RANGE,
+    OTP_CONTENT_MAX_LEN,
+    REQUEST_ID_MAX_LEN,
+    SOURCE_ID_MAX_LEN,
+    SPEED_RANGE,
+    TEMPLATE_VARIABLE_MAX_LEN,
+    TEMPLATE_VARIABLES_MAX,
+    TIME_WAIT_TO_IVR_RANGE_S,
+    VARIABLE_SEPARATOR,
+    WAIT_RETRY_RANGE_S,
+    Voice,
+)
+from voicecall.phones import PhoneError, normalize_phone
+from voicecall.settings import Settings, get_settings
+from voicecall.timefmt import parse_send_at, utcnow
+
+
+class Kind(StrEnum):
+    VOICE_OTP = "voice_otp"
+    RECORD_CALL = "record_call"
+    TEMPLATE_CALL = "template_call"
+
+
+class State(StrEnum):
+    SCHEDULED = "scheduled"
+    QUEUED = "queued"
+    SENDING = "sending"
+    RETRYING = "retrying"
+    SUBMITTED = "submitted"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+FINAL_STATES = frozenset(
+    {State.COMPLETED, State.FAILED, State.REJECTED, State.EXPIRED, State.CANCELLED}
+)
+# Once a job is handed to eSMS (or may have been) it can no longer be cancelled.
+CANCELLABLE_STATES = frozenset({State.SCHEDULED, State.QUEUED, State.RETRYING})
+
+
+class Outcome(StrEnum):
+    ANSWERED = "answered"
+    NOT_ANSWERED = "not_answered"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+
+
+class ScheduleMode(StrEnum):
+    WORKER = "worker"  # voicecall holds the job and sends it at its time
+    PROVIDER = "provider"  # sent at once with eSMS SendDate
+
+
+JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
+_JOB_ID = re.compile(JOB_ID_PATTERN)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+OTP_TTL_RANGE_S = (10, 3600)
+LABELS_MAX = 20
+
+JobId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=REQUEST_ID_MAX_LEN,
+        pattern=JOB_ID_PATTERN,
+        description="Also the eSMS RequestId: 1-50 of A-Z a-z 0-9 . _ : -",
+    ),
+]
+
+
+def validation_context(
+    settings: Settings | None = None, now: datetime | None = None
+) -> dict[str, Any]:
+    return {"settings": settings or get_settings(), "now": now or utcnow()}
+
+
+class _CallBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    id: JobId | None = Field(default=None, description="Your id for the job; generated if absent.")
+    phone: str = Field(description="Vietnamese mobile or landline: 09..., 849..., +84 9...")
+    send_at: datetime | None = Field(
+        default=None,
+        description="When to call: ISO-8601; a naive time is read in TIMEZONE. Absent: now.",
+    )
+    schedule: ScheduleMode = ScheduleMode.WORKER
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+    webhook_url: AnyHttpUrl | None = None
+    labels: dict[str, str] = Field(default_factory=dict, description="Free-form, e.g. campaign.")
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str) -> str:
+        try:
+            return normalize_phone(value)
+        except PhoneError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("send_at")
+    @classmethod
+    def _send_at(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        if value is None:
+            return None
+        context = info.context or {}
+        settings: Settings = context.get("settings") or get_settings()
+        now: datetime = context.get("now") or utcnow()
+        moment = parse_send_at(value, settings.zone)
+        if moment < now - timedelta(seconds=settings.send_at_past_tolerance_s):
+            raise ValueError(
+                f"is in the past (more than {settings.send_at_past_tolerance_s} s before now)"
+            )
+        if moment > now + timedelta(days=settings.send_at_horizon_days):
+            raise ValueError(f"is more than {settings.send_at_horizon_days} days ahead")
+        return moment
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > LABELS_MAX:
+            raise ValueError(f"at most {LABELS_MAX} labels")
+        for key, item in value.items():
+            if not 1 <= len(key) <= 64 or len(item) > 256:
+                raise ValueError("label keys are 1-64 characters, values at most 256")
+        return value
+
+
+class VoiceOtpCall(_CallBase):
+    """A Voice OTP call: eSMS reads ``content`` out (SendMultipleMessage_V4, SmsType 8)."""
+
+    kind: Literal["voice_otp"]
+    content: str = Field(min_length=1, max_length=OTP_CONTENT_MAX_LEN)
+    is_unicode: bool = Field(default=False, description="eSMS IsUnicode: content has diacritics.")
+    brandname: str | None = Field(default=None, max_length=32)
+    ttl_s: int | None = Field(
+        default=None,
+        ge=OTP_TTL_RANGE_S[0],
+        le=OTP_TTL_RANGE_S[1],
+        description="Seconds after send_at (or intake) past which the OTP is not placed.",
+    )
+    sandbox: bool = False
+    campaign_id: str | None = Field(default=None, max_length=100)
+
+    @field_validator("content")
+    @classmethod
+    def _content(cls, value: str) -> str:
+        if _CONTROL.search(value):
+            raise ValueError("must not contain control characters")
+        return value
+
+    @model_validator(mode="after")
+    def _unicode(self) -> VoiceOtpCall:
+        if not self.is_unicode and not self.content.isascii():
+            raise ValueError("content has non-ASCII characters: set is_unicode to true")
+        return self
+
+
+class RecordCall(_CallBase):
+    """A call that plays a recording uploaded on the eSMS account (MakeCallRecord_V2)."""
+
+    kind: Literal["record_call"]
+    record_id: str = Field(min_length=1, max_length=SOURCE_ID_MAX_LEN, description="TemplateId")
+    number_forward: str | None = None
+    max_repeat: int | None = Field(default=None, ge=MAX_REPEAT_RANGE[0], le=MAX_REPEAT_RANGE[1])
+    max_retry: int | None = Field(default=None, ge=MAX_RETRY_RANGE[0], le=MAX_RETRY_RANGE[1])
+    ivr: int | None = Field(default=None, ge=IVR_RANGE[0], le=IVR_RANGE[1])
+    time_wait_to_ivr: int | None = Field(
+        default=None, ge=TIME_WAIT_TO_IVR_RANGE_S[0], le=TIME_WAIT_TO_IVR_RANGE_S[1]
+    )
+    wait_retry: int | None = Field(default=None, ge=WAIT_RETRY_RANGE_S[0], le=WAIT_RETRY_RANGE_S[1])
+
+    @field_validator("number_forward")
+    @classmethod
+    def _forward(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return normalize_phone(value)
+        except PhoneError as exc:
+            raise ValueError(str(exc)) from None
+
+    @model_validator(mode="after")
+    def _ivr_needs_forward(self) -> RecordCall:
+        if self.ivr is not None and self.number_forward is None:
+            raise ValueError("ivr needs number_forward (the number the key press forwards to)")
+        return self
+
+
+class TemplateCall(_CallBase):
+    """A text-to-speech call from a script registered on the account (MakeCallTemplate_V2)."""
+
+    kind: Literal["template_call"]
+    template_id: str = Field(min_length=1, max_length=SOURCE_ID_MAX_LEN)
+    variables: list[str] = Field(default_factory=list, max_length=TEMPLATE_VARIABLES_MAX)
+    voice: Voice | None = None
+    speed: int | None = Field(default=None, ge=SPEED_RANGE[0], le=SPEED_RANGE[1])
+
+    @field_validator("variables")
+    @classmethod
+    def _variables(cls, value: list[str]) -> list[str]:
+        for index, item in enumerate(value):
+            if VARIABLE_SEPARATOR in item:
+                raise ValueError(
+                    f"variable {index} contains '{VARIABLE_SEPARATOR}', eSMS's separator"
+                )
+            if len(item) > TEMPLATE_VARIABLE_MAX_LEN:
+                raise ValueError(f"variable {index} is longer than {TEMPLATE_VARIABLE_MAX_LEN}")
+        return value
+
+
+CallRequest = Annotated[VoiceOtpCall | RecordCall | TemplateCall, Field(discriminator="kind")]
+CallRequestAdapter: TypeAdapter[VoiceOtpCall | RecordCall | TemplateCall] = TypeAdapter(CallRequest)
+
+# Fields of the request that describe the call itself (stored in the job's payload).
+BASE_FIELDS = frozenset(_CallBase.model_fields) | {"kind"}
+
+EXAMPLES: dict[str, dict[str, Any]] = {
+    "voice_otp": {
+        "kind": "voice_otp",
+        "phone": "0901234567",
+        "content": "Ma xac thuc cua ban la 123456",
+        "ttl_s": 300,
+        "idempotency_key": "login-7f3a-otp-1",
+        "labels": {"app": "login"},
+    },
+    "record_call": {
+        "kind": "record_call",
+        "phone": "+84 90 123 4568",
+        "record_id": "rec-welcome",
+        "max_retry": 2,
+        "wait_retry": 60,
+        "max_repeat": 2,
+        "ivr": 1,
+        "number_forward": "02438251234",
+        "time_wait_to_ivr": 10,
+        "labels": {"campaign": "tet-2030"},
+    },
+    "template_call": {
+        "kind": "template_call",
+        "phone": "84901234569",
+        "template_id": "tpl-payment-due",
+        "variables": ["Trung", "20000"],
+        "voice": "female",
+        "speed": 0,
+        "schedule": "provider",
+        "webhook_url": "https://example.com/hooks/voicecall",
+    },
+}

@@ -1,0 +1,90 @@
+"""Every ``voicecall_*`` metric, defined once (documented in docs/metrics.md).
+
+prometheus-client picks multiprocess mode when ``PROMETHEUS_MULTIPROC_DIR`` is set before
+this module is first imported: the worker entry point and ``voicecall api`` set it up, so the
+values of Dramatiq's several worker processes (and of several API processes) add up.
+Labels stay low-cardinality: never a phone number or a job id.
+
+Gauges that describe Redis (jobs by state, schedule, queue depth, dead letters) are not kept
+here: :mod:`voicecall.exporter` reads them at scrape time from the API's ``/metrics``.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from voicecall import __version__
+
+_LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10, 30)
+_LATENESS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800)
+_FINAL_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 12 * 3600, 86400)
+_CALL_BUCKETS = (1, 5, 10, 20, 30, 60, 90, 120, 300, 600)
+
+JOBS_ENQUEUED = Counter("voicecall_jobs_enqueued", "Jobs accepted at intake.", ["kind"])
+JOBS_FINISHED = Counter(
+    "voicecall_jobs_finished", "Jobs that reached a final state.", ["kind", "state", "outcome"]
+)
+ESMS_REQUESTS = Counter(
+    "voicecall_esms_requests",
+    "eSMS HTTP requests by endpoint and result code.",
+    ["endpoint", "code"],
+)
+ESMS_LATENCY = Histogram(
+    "voicecall_esms_request_duration_seconds",
+    "eSMS HTTP request latency.",
+    ["endpoint"],
+    buckets=_LATENCY_BUCKETS,
+)
+ESMS_ATTEMPT_RETRIES = Counter(
+    "voicecall_esms_retries_in_attempt",
+    "Retries of an eSMS request inside one attempt (tenacity).",
+    ["endpoint", "reason"],
+)
+SEND_RETRIES = Counter(
+    "voicecall_send_retries", "Send attempts rescheduled by Dramatiq after a failure.", ["kind"]
+)
+SEND_LATENESS = Histogram(
+    "voicecall_send_lateness_seconds",
+    "Actual send time minus due time.",
+    ["kind"],
+    buckets=_LATENESS_BUCKETS,
+)
+TIME_TO_FINAL = Histogram(
+    "voicecall_time_to_final_seconds",
+    "From intake to the final state.",
+    ["kind", "state"],
+    buckets=_FINAL_BUCKETS,
+)
+CALL_DURATION = Histogram(
+    "voicecall_call_duration_seconds",
+    "Call duration reported by eSMS.",
+    ["kind"],
+    buckets=_CALL_BUCKETS,
+)
+COST = Counter("voicecall_cost_vnd", "Cost of calls reported by eSMS, in VND.", ["kind"])
+CALLBACKS = Counter(
+    "voicecall_callbacks",
+    "eSMS callbacks received, by result (accepted, repeat, forged, unknown_job, invalid).",
+    ["result"],
+)
+STATUS_REQUESTS = Counter(
+    "voicecall_status_requests", "Status requests (GetSendStatus) made, by kind.", ["kind"]
+)
+RATE_LIMITED = Counter(
+    "voicecall_rate_limited",
+    "Jobs held back or refused by a limit (global, phone, quiet_hours).",
+    ["kind", "limit"],
+)
+WEBHOOKS = Counter("voicecall_webhooks", "Outbound webhook deliveries by result.", ["result"])
+BALANCE = Gauge(
+    "voicecall_esms_balance_vnd",
+    "eSMS account balance in VND (GetBalance, polled).",
+    multiprocess_mode="mostrecent",
+)
+BUILD_INFO = Gauge(
+    "voicecall_build_info", "Build information.", ["version"], multiprocess_mode="max"
+)
+
+
+def mark_build() -> None:
+    BUILD_INFO.labels(version=__version__).set(1)

@@ -1,0 +1,209 @@
+"""One validated settings object, read only from the environment (or ``.env``).
+
+A missing or invalid setting stops start-up with one line naming the setting and the rule
+(:class:`SettingsError`, exit code 2 from the CLI). Each role asks for what it needs with
+:meth:`Settings.require`, so a producer needs only ``REDIS_URL`` while a worker also needs
+the eSMS credentials and the callback secret.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import time
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_ESMS_REST_URL = "https://rest.esms.vn/MainService.svc/json"
+DEFAULT_ESMS_VOICE_URL = "https://voiceapi.esms.vn/MainService.svc/json"
+DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"  # eSMS reads SendDate as Vietnam local time
+
+Role = Literal["api", "worker", "producer", "scheduler"]
+
+# What each role cannot start without (beyond the defaults every field has).
+REQUIRED_BY_ROLE: dict[str, tuple[str, ...]] = {
+    "producer": (),
+    "scheduler": (),
+    "api": ("API_TOKENS", "CALLBACK_SECRET"),
+    "worker": ("ESMS_API_KEY", "ESMS_SECRET_KEY", "CALLBACK_SECRET", "PUBLIC_BASE_URL"),
+}
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid; ``str()`` is one line naming it and the rule."""
+
+
+def _parse_quiet_hours(value: str) -> tuple[time, time] | None:
+    if value.strip().lower() in ("", "off", "none"):
+        return None
+    start, sep, end = value.partition("-")
+    if not sep:
+        raise ValueError("must be HH:MM-HH:MM, or 'off'")
+    return time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
+
+
+class Settings(BaseSettings):
+    """Every setting voicecall reads. Environment names are the field names upper-cased."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    # Connections
+    redis_url: str = DEFAULT_REDIS_URL
+    broker_url: str = ""  # empty: the Redis broker on REDIS_URL; amqp://... selects RabbitMQ
+
+    # eSMS
+    esms_api_key: str = ""
+    esms_secret_key: str = ""
+    esms_rest_url: str = DEFAULT_ESMS_REST_URL
+    esms_voice_url: str = DEFAULT_ESMS_VOICE_URL
+    esms_connect_timeout_s: float = Field(default=5.0, gt=0)
+    esms_read_timeout_s: float = Field(default=15.0, gt=0)
+    esms_max_connections: int = Field(default=50, ge=1)
+    esms_otp_method: Literal["post", "get"] = "post"
+    esms_brandname: str = ""
+    esms_sandbox: bool = False
+    # tenacity, inside one attempt
+    esms_attempt_tries: int = Field(default=3, ge=1, le=10)
+    esms_attempt_budget_s: float = Field(default=20.0, gt=0)
+    esms_backoff_base_s: float = Field(default=0.2, gt=0)
+    esms_backoff_max_s: float = Field(default=5.0, gt=0)
+
+    # Callbacks and the API
+    public_base_url: str = ""
+    callback_secret: str = ""
+    api_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    api_max_body_bytes: int = Field(default=2_000_000, ge=1024)
+    timezone: str = DEFAULT_TIMEZONE
+
+    # Jobs
+    otp_ttl_s: int = Field(default=300, ge=10, le=3600)
+    send_at_past_tolerance_s: int = Field(default=60, ge=0)
+    send_at_horizon_days: int = Field(default=30, ge=1, le=365)
+    finished_retention_days: int = Field(default=30, ge=1)
+
+    # Worker: retries between attempts (Dramatiq)
+    send_max_retries: int = Field(default=8, ge=0, le=100)
+    send_retry_min_backoff_s: float = Field(default=5.0, gt=0)
+    send_retry_max_backoff_s: float = Field(default=600.0, gt=0)
+    send_retry_window_s: int = Field(default=6 * 3600, ge=60, le=24 * 3600)
+    send_lease_s: int = Field(default=60, ge=5)
+    send_time_limit_s: int = Field(default=60, ge=5)
+    shutdown_timeout_s: int = Field(default=25, ge=1)
+
+    # Scheduler and sweeper
+    schedule_horizon_s: float = Field(default=10.0, gt=0, le=600)
+    scheduler_interval_s: float = Field(default=0.5, gt=0, le=60)
+    sweep_stale_queued_s: int = Field(default=30, ge=1)
+
+    # Polling (decision 4)
+    poll_ring_s: int = Field(default=45, ge=1)
+    poll_default_recording_s: int = Field(default=30, ge=1)
+    poll_otp_first_s: int = Field(default=60, ge=1)
+    poll_margin_s: int = Field(default=30, ge=0)
+    poll_backoff_factor: float = Field(default=2.0, ge=1.0)
+    poll_max_interval_s: int = Field(default=1800, ge=1)
+    poll_deadline_s: int = Field(default=6 * 3600, ge=60)
+    poll_not_found_deadline_s: int = Field(default=900, ge=10)
+    recording_lengths_s: dict[str, int] = Field(default_factory=dict)
+
+    # Protection (decision 6)
+    global_send_rate_per_s: int = Field(default=20, ge=1)
+    phone_limit_calls: int = Field(default=5, ge=1)
+    phone_limit_window_s: int = Field(default=600, ge=1)
+    quiet_hours: Annotated[tuple[time, time] | None, NoDecode] = (time(21, 0), time(8, 0))
+
+    # Webhooks
+    webhook_secret: str = ""
+    webhook_max_retries: int = Field(default=8, ge=0, le=50)
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+
+    # Metrics
+    balance_poll_interval_s: int = Field(default=300, ge=10)
+    metrics_port: int = Field(default=9191, ge=0, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "json", "console"] = "auto"
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_url(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "amqp://", "amqps://")):
+            raise ValueError(
+                "must be empty, or start with redis://, rediss://, amqp:// or amqps://"
+            )
+        return value
+
+    @field_validator("esms_rest_url", "esms_voice_url", "public_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("api_tokens", mode="before")
+    @classmethod
+    def _tokens(cls, value: object) -> object:
+        if isinstance(value, str):
+            tokens = [t.strip() for t in value.split(",") if t.strip()]
+            if any(len(t) < 16 for t in tokens):
+                raise ValueError("each comma-separated token must be at least 16 characters")
+            return tokens
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("must be an IANA time zone such as Asia/Ho_Chi_Minh") from None
+        return value
+
+    @field_validator("quiet_hours", mode="before")
+    @classmethod
+    def _quiet(cls, value: object) -> object:
+        return _parse_quiet_hours(value) if isinstance(value, str) else value
+
+    @field_validator("callback_secret", "webhook_secret")
+    @classmethod
+    def _secret(cls, value: str) -> str:
+        if value and len(value) < 16:
+            raise ValueError("must be at least 16 characters")
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def require(self, role: Role) -> Settings:
+        """Raise :class:`SettingsError` naming the first setting ``role`` needs but lacks."""
+        for name in REQUIRED_BY_ROLE[role]:
+            if not getattr(self, name.lower()):
+                raise SettingsError(f"{name} is required by `voicecall {role}` and is not set")
+        return self
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; one clear line on the first problem."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = str(err["loc"][0]).upper() if err["loc"] else "settings"
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        raise SettingsError(f"{name}: {msg}") from None
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()
