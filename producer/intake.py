@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import dramatiq
 
-from voicecall import keys
 from voicecall.jobs import Kind, RecordCall, ScheduleMode, State, TemplateCall, VoiceOtpCall
+from voicecall.messages import send_message
 from voicecall.metrics import JOBS_ENQUEUED
 from voicecall.settings import Settings
 from voicecall.store import Job, JobStore, now_s
@@ -59,23 +59,6 @@ class Submitted:
 def body_hash(request: AnyCall) -> str:
     canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def queue_for(kind: Kind) -> tuple[str, str]:
-    """(queue, actor) that send a job of ``kind``: OTP has its own high-priority queue."""
-    if kind is Kind.VOICE_OTP:
-        return keys.QUEUE_OTP, keys.ACTOR_SEND_OTP
-    return keys.QUEUE_BULK, keys.ACTOR_SEND_BULK
-
-
-def send_message(broker: dramatiq.Broker, job_id: str, kind: Kind, *, delay_s: float = 0) -> None:
-    """Enqueue the send message for ``job_id``, by queue and actor name."""
-    queue, actor = queue_for(kind)
-    message: dramatiq.Message[None] = dramatiq.Message(
-        queue_name=queue, actor_name=actor, args=(job_id,), kwargs={}, options={}
-    )
-    delay_ms = int(delay_s * 1000)
-    broker.enqueue(message, delay=delay_ms if delay_ms > 0 else None)
 
 
 class Intake:

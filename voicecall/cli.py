@@ -47,7 +47,10 @@ def check_settings_main(argv: Sequence[str]) -> int:
 
     role = argv[0] if argv else "worker"
     if role not in REQUIRED_BY_ROLE:
-        print(f"voicecall: unknown role {role!r}; one of {', '.join(REQUIRED_BY_ROLE)}", file=sys.stderr)
+        print(
+            f"voicecall: unknown role {role!r}; one of {', '.join(REQUIRED_BY_ROLE)}",
+            file=sys.stderr,
+        )
         return 2
     load_settings().require(role)  # type: ignore[arg-type]
     print(f"settings for {role}: ok")

@@ -87,6 +87,7 @@ for i = 1, #due, 2 do
       redis.call('ZADD', KEYS[2], tonumber(score) + tonumber(ARGV[4]), id)
       table.insert(out, id)
       table.insert(out, score)
+      table.insert(out, redis.call('HGET', job, 'kind'))
     end
   end
 end

@@ -275,14 +275,16 @@ class JobStore:
 
     def release_due(
         self, *, horizon_s: float, limit: int, stale_after_s: float
-    ) -> list[tuple[str, float]]:
-        """Move jobs due within ``horizon_s`` from the schedule to ``queued``."""
+    ) -> list[tuple[str, float, Kind]]:
+        """Move jobs due within ``horizon_s`` from the schedule to ``queued``: (id, due, kind)."""
         now = now_s()
         flat = self._release(
             keys=[keys.SCHEDULE, keys.INFLIGHT, keys.STATE_COUNTS],
             args=[now, now + horizon_s, limit, stale_after_s],
         )
-        return [(str(flat[i]), float(flat[i + 1])) for i in range(0, len(flat), 2)]
+        return [
+            (str(flat[i]), float(flat[i + 1]), Kind(flat[i + 2])) for i in range(0, len(flat), 3)
+        ]
 
     def claim_overdue(self, zset: str, *, limit: int, push_back_s: float) -> list[str]:
         """Ids in ``zset`` whose score has passed; their score moves ``push_back_s`` ahead."""
@@ -290,6 +292,10 @@ class JobStore:
         return [
             str(i) for i in self._claim_overdue(keys=[zset], args=[now, limit, now + push_back_s])
         ]
+
+    def plan_poll(self, job_id: str, at: float) -> None:
+        """Move a submitted job's next poll; XX: never re-adds a job that has finished."""
+        self.redis.zadd(keys.POLLS, {job_id: at}, xx=True)
 
     def schedule_stats(self) -> tuple[int, float]:
         """(jobs waiting in the schedule, age in seconds of the oldest overdue one, else 0)."""

@@ -1,0 +1,1 @@
+"""voicecall worker: everything that talks to eSMS (actors, middleware, the eSMS client)."""

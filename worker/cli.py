@@ -1,0 +1,92 @@
+"""``voicecall worker`` and ``voicecall scheduler``.
+
+``voicecall worker`` checks the settings (one line and exit 2 if one is missing), empties the
+Prometheus multiprocess directory, then runs Dramatiq's own CLI on :mod:`worker.main`, which
+is the same as running ``dramatiq worker.main`` yourself. The scheduler runs inside every worker
+process; ``voicecall scheduler`` runs it alone (it needs no eSMS credentials).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from collections.abc import Sequence
+
+from voicecall import keys
+from voicecall.settings import get_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="voicecall worker", description=__doc__)
+    parser.add_argument(
+        "--processes", "-p", type=int, default=2, help="worker processes (default 2)"
+    )
+    parser.add_argument(
+        "--threads", "-t", type=int, default=8, help="threads per process (default 8)"
+    )
+    parser.add_argument(
+        "--queues",
+        "-Q",
+        nargs="*",
+        default=None,
+        choices=keys.ALL_QUEUES,
+        help="listen to these queues only (default: all)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str]) -> int:
+    args = _parser().parse_args(argv)
+    settings = get_settings().require("worker")
+    prom_dir = os.environ.get("dramatiq_prom_db") or os.path.join(  # noqa: SIM112 (Dramatiq's name)
+        tempfile.gettempdir(), "dramatiq-prometheus"
+    )
+    shutil.rmtree(prom_dir, ignore_errors=True)  # stale files from an earlier run skew counters
+    os.makedirs(prom_dir, exist_ok=True)
+    env = dict(os.environ)
+    env["dramatiq_prom_db"] = prom_dir
+    env["PROMETHEUS_MULTIPROC_DIR"] = prom_dir
+    env["dramatiq_prom_port"] = str(settings.metrics_port)
+    command = [
+        sys.executable,
+        "-m",
+        "dramatiq",
+        "worker.main",
+        "--processes",
+        str(args.processes),
+        "--threads",
+        str(args.threads),
+        "--worker-shutdown-timeout",
+        str(settings.shutdown_timeout_s * 1000),
+        "--skip-logging",
+    ]
+    if args.queues:
+        command += ["--queues", *args.queues]
+    os.execvpe(sys.executable, command, env)
+    return 0  # not reached
+
+
+def scheduler_main(argv: Sequence[str]) -> int:
+    """Run only the scheduler and sweeper loop, until SIGTERM or SIGINT."""
+    parser = argparse.ArgumentParser(
+        prog="voicecall scheduler", description="Run the scheduler and sweeper."
+    )
+    parser.parse_args(argv)
+    from voicecall.broker import make_broker
+    from voicecall.logs import configure_logging, get_logger
+    from voicecall.store import JobStore
+    from worker.scheduler import Scheduler
+
+    settings = get_settings().require("scheduler")
+    configure_logging(level=settings.log_level, fmt=settings.log_format)
+    store = JobStore.from_url(settings.redis_url, retention_days=settings.finished_retention_days)
+    scheduler = Scheduler(settings, store, make_broker(settings))
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: scheduler.stop())
+    get_logger(__name__).info("scheduler_started", interval_s=settings.scheduler_interval_s)
+    scheduler.run()
+    return 0

@@ -1,0 +1,85 @@
+"""voicecall's own Dramatiq middleware."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import dramatiq
+import structlog
+from dramatiq.broker import MessageProxy
+from dramatiq.middleware import Middleware
+
+from voicecall import keys
+from voicecall.logs import get_logger
+
+log = get_logger(__name__)
+
+_KIND_BY_ACTOR = {
+    keys.ACTOR_SEND_OTP: "voice_otp",
+    keys.ACTOR_SEND_BULK: "bulk",
+    keys.ACTOR_POLL: "poll",
+    keys.ACTOR_WEBHOOK: "webhook",
+}
+
+
+class LogContext(Middleware):
+    """Binds job id, actor, attempt and trace id into every log line of the message."""
+
+    def before_process_message(
+        self, broker: dramatiq.Broker, message: MessageProxy
+    ) -> None:
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(
+            job_id=message.args[0] if message.args else None,
+            actor=message.actor_name,
+            work=_KIND_BY_ACTOR.get(message.actor_name, message.actor_name),
+            attempt=int(message.options.get("retries", 0)) + 1,
+            trace_id=message.options.get("trace_id"),
+            message_id=message.message_id,
+        )
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: MessageProxy,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        structlog.contextvars.clear_contextvars()
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        structlog.contextvars.clear_contextvars()
+
+
+class SchedulerMiddleware(Middleware):
+    """Runs the scheduler and sweeper loop in a thread of each worker process.
+
+    Safe with any number of processes: releasing and sweeping are atomic in Redis.
+    """
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._scheduler: Any = None
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        from worker.runtime import runtime
+        from worker.scheduler import Scheduler
+
+        rt = runtime()
+        self._scheduler = Scheduler(rt.settings, rt.store, broker)
+        self._thread = threading.Thread(
+            target=self._scheduler.run,
+            args=(lambda: rt.esms,),
+            name="voicecall-scheduler",
+            daemon=True,
+        )
+        self._thread.start()
+        log.info("scheduler_started")
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        if self._scheduler is not None:
+            self._scheduler.stop()
+        if self._thread is not None:
+            self._thread.join(timeout=5)

@@ -1,0 +1,315 @@
+"""The send step: one eSMS call per job, whatever Dramatiq delivers (decision 1).
+
+Order: read the job (a final or already-submitted job makes the message a no-op) → expire an
+OTP past its time to live → hold back a bulk call in quiet hours or over a limit (rescheduled,
+never spending a retry) → claim the job atomically (``queued|retrying → sending`` with a lease)
+→ call eSMS with the job id as RequestId → record the result. A worker that dies after eSMS
+accepted the call leaves the job ``sending``; once the lease passes, the sweeper re-drives it
+and eSMS answers 124 to the repeated RequestId, so the callee is never called twice.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import dramatiq
+from dramatiq.middleware import CurrentMessage
+
+from voicecall import keys
+from voicecall.callbacks import callback_url
+from voicecall.finish import finish
+from voicecall.jobs import Kind, ScheduleMode, State
+from voicecall.logs import get_logger
+from voicecall.messages import poll_message, send_message
+from voicecall.metrics import RATE_LIMITED, SEND_LATENESS, SEND_RETRIES
+from voicecall.store import Job, now_s
+from voicecall.timefmt import from_epoch
+from worker.esms import InvalidParameter, PermanentError, RetryableError, Submission
+from worker.runtime import Runtime, runtime
+from worker.timing import first_poll_at, quiet_window_end, retry_delay_s
+
+log = get_logger(__name__)
+
+CLAIMABLE = (State.QUEUED, State.RETRYING, State.SENDING)
+WAITING = (State.QUEUED, State.RETRYING)
+EARLY_TOLERANCE_S = 0.05  # a delayed message may fire a few ms before its due time
+GLOBAL_LIMIT_DEFER_S = 1.0
+
+
+class SendFailed(Exception):
+    """A retryable failure: Dramatiq's Retries middleware schedules the next attempt."""
+
+
+class RetriesExhausted(Exception):
+    """The job is ``failed``; its message goes to the dead-letter queue."""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    number: int  # 1 for the first delivery of the message
+    retries: int  # Dramatiq's count of retries so far
+
+
+def current_attempt() -> Attempt:
+    message = CurrentMessage.get_current_message()
+    retries = int(message.options.get("retries", 0)) if message is not None else 0
+    return Attempt(number=retries + 1, retries=retries)
+
+
+def send_job(job_id: str) -> None:
+    """The body of the send actors."""
+    rt = runtime()
+    job = rt.store.get(job_id)
+    if job is None:
+        log.warning("send_unknown_job", job_id=job_id)
+        return
+    if job.state not in CLAIMABLE:
+        log.debug("send_noop", job_id=job_id, state=job.state.value)
+        return
+    now = now_s()
+    if job.kind is Kind.VOICE_OTP and job.expires_at is not None and now > job.expires_at:
+        finish(
+            rt.store,
+            rt.broker,
+            job_id,
+            State.EXPIRED,
+            allowed_from=WAITING,
+            note="OTP past its time to live; not placed",
+            fields={"reason": "ttl"},
+        )
+        return
+    worker_mode = job.schedule == ScheduleMode.WORKER
+    if worker_mode and job.due_at > now + EARLY_TOLERANCE_S and job.state is State.QUEUED:
+        _defer(rt, job, job.due_at - now, note=None)
+        return
+    if job.state in WAITING and _held_back(rt, job, now):
+        return
+    _claim_and_send(rt, job, now)
+
+
+def _held_back(rt: Runtime, job: Job, now: float) -> bool:
+    """Quiet hours and limits. True when the job was held back or refused (never a retry)."""
+    settings = rt.settings
+    if job.kind is not Kind.VOICE_OTP:
+        resume_at = quiet_window_end(now, settings.quiet_hours, settings.zone)
+        if resume_at is not None:
+            RATE_LIMITED.labels(kind=job.kind, limit="quiet_hours").inc()
+            _reschedule(rt, job, resume_at, reason="quiet_hours")
+            return True
+    with rt.phone_limiter(job.phone).acquire(raise_on_failure=False) as allowed:
+        if not allowed:
+            RATE_LIMITED.labels(kind=job.kind, limit="phone").inc()
+            if job.kind is Kind.VOICE_OTP:
+                finish(
+                    rt.store,
+                    rt.broker,
+                    job.id,
+                    State.REJECTED,
+                    allowed_from=WAITING,
+                    fields={"reason": "rate_limited"},
+                    note=f"over {settings.phone_limit_calls} calls per {settings.phone_limit_window_s} s to this phone",
+                )
+            else:
+                _reschedule(
+                    rt, job, now + settings.phone_limit_window_s / 2, reason="phone_rate_limit"
+                )
+            return True
+    with rt.global_send_limiter().acquire(raise_on_failure=False) as allowed:
+        if not allowed:
+            RATE_LIMITED.labels(kind=job.kind, limit="global").inc()
+            _defer(rt, job, GLOBAL_LIMIT_DEFER_S, note=None)
+            return True
+    return False
+
+
+def _defer(rt: Runtime, job: Job, delay_s: float, *, note: str | None) -> None:
+    """Send a fresh delayed message (retries start at 0) and move the sweeper's deadline."""
+    rt.store.redis.zadd(
+        keys.INFLIGHT, {job.id: now_s() + delay_s + rt.settings.sweep_stale_queued_s}, xx=True
+    )
+    send_message(rt.broker, job.id, job.kind, delay_s=delay_s)
+    if note:
+        log.info("send_deferred", job_id=job.id, delay_s=round(delay_s, 3), note=note)
+
+
+def _reschedule(rt: Runtime, job: Job, at: float, *, reason: str) -> None:
+    """Back into the schedule until ``at``; the scheduler releases it then."""
+    rt.store.transition(
+        job.id,
+        State.SCHEDULED,
+        allowed_from=WAITING,
+        note=f"held back: {reason}",
+        fields={"reason": reason},
+        schedule=str(at),
+        inflight="-",
+    )
+    log.info("send_held_back", job_id=job.id, reason=reason, resume_at=from_epoch(at).isoformat())
+
+
+def _claim_and_send(rt: Runtime, job: Job, now: float) -> None:
+    settings = rt.settings
+    attempt = current_attempt()
+    lease_until = now + settings.send_lease_s
+    fields: dict[str, object] = {"lease_until": lease_until, "attempts": job.attempts + 1}
+    if job.first_attempt_at is None:
+        fields["first_attempt_at"] = now
+    claim = rt.store.transition(
+        job.id,
+        State.SENDING,
+        allowed_from=CLAIMABLE,
+        require_expired_lease=True,
+        fields=fields,
+        inflight=str(lease_until),
+        note=f"attempt {job.attempts + 1}",
+    )
+    if not claim.applied:
+        log.info("send_claim_lost", job_id=job.id, state=claim.previous)
+        return
+    first_attempt_at = job.first_attempt_at or now
+    SEND_LATENESS.labels(kind=job.kind).observe(
+        max(0.0, now - job.due_at) if job.schedule == "worker" else 0.0
+    )
+    try:
+        submission = _call_esms(rt, job)
+    except (PermanentError, InvalidParameter) as exc:
+        code = str(getattr(exc, "code", "") or "invalid_parameter")
+        finish(
+            rt.store,
+            rt.broker,
+            job.id,
+            State.REJECTED,
+            allowed_from=(State.SENDING,),
+            fields={"error_code": code, "error_message": str(exc)[:500], "reason": "esms_refused"},
+            note=f"eSMS refused: {code}",
+        )
+        return
+    except RetryableError as exc:
+        _retry_or_fail(rt, job, attempt, first_attempt_at, exc)
+        return
+    _record_submission(rt, job, submission, now)
+
+
+def _call_esms(rt: Runtime, job: Job) -> Submission:
+    settings = rt.settings
+    payload = job.payload
+    url = callback_url(settings.public_base_url, settings.callback_secret, job.id)
+    provider_mode = job.schedule == ScheduleMode.PROVIDER and job.due_at > now_s() + 1
+    send_date = from_epoch(job.due_at) if provider_mode else None
+    if job.kind is Kind.VOICE_OTP:
+        return rt.esms.send_voice_otp(
+            phone=job.phone,
+            content=str(payload["content"]),
+            request_id=job.id,
+            callback_url=url,
+            send_date=send_date,
+            is_unicode=bool(payload.get("is_unicode", False)),
+            brandname=payload.get("brandname"),
+            sandbox=payload.get("sandbox"),
+            campaign_id=payload.get("campaign_id"),
+        )
+    if job.kind is Kind.RECORD_CALL:
+        return rt.esms.make_call_record(
+            phone=job.phone,
+            record_id=str(payload["record_id"]),
+            request_id=job.id,
+            callback_url=url,
+            send_date=send_date,
+            number_forward=payload.get("number_forward"),
+            max_repeat=payload.get("max_repeat"),
+            max_retry=payload.get("max_retry"),
+            ivr=payload.get("ivr"),
+            time_wait_to_ivr=payload.get("time_wait_to_ivr"),
+            wait_retry=payload.get("wait_retry"),
+        )
+    return rt.esms.make_call_template(
+        phone=job.phone,
+        template_id=str(payload["template_id"]),
+        variables=list(payload.get("variables", [])),
+        request_id=job.id,
+        callback_url=url,
+        send_date=send_date,
+        voice=payload.get("voice"),
+        speed=payload.get("speed"),
+    )
+
+
+def _record_submission(rt: Runtime, job: Job, submission: Submission, sent_at: float) -> None:
+    settings = rt.settings
+    start = max(sent_at, job.due_at)
+    poll_at = first_poll_at(start, job.kind, job.payload, settings)
+    fields: dict[str, object] = {"submitted_at": now_s(), "lease_until": 0}
+    if submission.smsid:
+        fields["smsid"] = submission.smsid
+    if submission.duplicate and not submission.smsid:
+        note = "eSMS answered 124: accepted earlier under this RequestId; SMSID unknown, result by callback"
+        poll_at = sent_at + settings.poll_deadline_s
+    elif submission.duplicate:
+        note = "eSMS answered 124: accepted earlier under this RequestId"
+    else:
+        note = "accepted by eSMS (100)"
+    if job.kind is Kind.VOICE_OTP:
+        # The spoken code is a secret: once eSMS has it, voicecall keeps no copy.
+        fields["payload"] = _without_content(job.payload)
+    result = rt.store.transition(
+        job.id,
+        State.SUBMITTED,
+        allowed_from=(State.SENDING,),
+        fields=fields,
+        note=note,
+        inflight="-",
+        polls=str(poll_at + settings.poll_margin_s + 5),
+        history_extra={"smsid": submission.smsid, "code": submission.code},
+    )
+    if not result.applied:
+        # A callback finished the job while we waited for eSMS's answer.
+        log.info("submission_after_final", job_id=job.id, state=result.previous)
+        if job.kind is Kind.VOICE_OTP:
+            rt.store.redis.hset(keys.job(job.id), "payload", _without_content(job.payload))
+        return
+    if submission.smsid:
+        rt.store.index_smsid(job.id, submission.smsid)
+    poll_message(rt.broker, job.id, delay_s=poll_at - now_s())
+    log.info("job_submitted", job_id=job.id, smsid=submission.smsid, duplicate=submission.duplicate)
+
+
+def _without_content(payload: dict[str, object]) -> str:
+    return json.dumps({k: v for k, v in payload.items() if k != "content"}, separators=(",", ":"))
+
+
+def _retry_or_fail(
+    rt: Runtime, job: Job, attempt: Attempt, first_attempt_at: float, exc: RetryableError
+) -> None:
+    settings = rt.settings
+    delay_s = retry_delay_s(attempt.retries, settings)
+    retry_after = getattr(exc, "retry_after_s", None)
+    if retry_after:
+        delay_s = max(delay_s, float(retry_after))
+    # Never past the retry window (at most 24 h: eSMS forgets a RequestId after that).
+    window_end = first_attempt_at + min(settings.send_retry_window_s, 24 * 3600 - 600)
+    next_at = now_s() + delay_s
+    error = {
+        "error_code": str(getattr(exc, "code", "") or type(exc).__name__),
+        "error_message": str(exc)[:500],
+    }
+    if attempt.retries >= settings.send_max_retries or next_at > window_end:
+        finish(
+            rt.store,
+            rt.broker,
+            job.id,
+            State.FAILED,
+            allowed_from=(State.SENDING,),
+            fields={**error, "reason": "retries_exhausted"},
+            note=f"gave up after {attempt.number} attempts: {type(exc).__name__}",
+        )
+        raise RetriesExhausted(f"job {job.id}: {exc}") from exc
+    rt.store.transition(
+        job.id,
+        State.RETRYING,
+        allowed_from=(State.SENDING,),
+        fields={**error, "lease_until": 0},
+        inflight=str(next_at + settings.sweep_stale_queued_s),
+        note=f"attempt {attempt.number} failed ({type(exc).__name__}); next in {delay_s:.1f} s",
+    )
+    SEND_RETRIES.labels(kind=job.kind).inc()
+    raise dramatiq.Retry(str(exc), delay=int(delay_s * 1000))

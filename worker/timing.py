@@ -1,0 +1,76 @@
+"""Pure timing rules of the worker: quiet hours, retry backoff and the poll plan.
+
+Poll plan (ARCHITECTURE decision 4). eSMS redials an unanswered callee ``MaxRetry`` times,
+``WaitRetry`` s apart, and plays the recording ``MaxRepeat`` times once answered, so the call
+can last up to::
+
+    sequence_s = ring_s × (1 + max_retry) + wait_retry × max_retry + recording_s × max_repeat
+
+The first poll is planned at ``start + sequence_s + margin_s`` (``start`` is the send time,
+or eSMS's SendDate in provider mode); a Voice OTP at ``start + otp_first_s + margin_s``.
+Later polls back off: ``interval × factor^n`` capped at ``max_interval_s``; after
+``deadline_s`` from submission the job ends ``expired``. ``recording_s`` is the recording's
+length from ``RECORDING_LENGTHS_S`` (JSON, by recording id) or ``POLL_DEFAULT_RECORDING_S``.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from voicecall.jobs import Kind
+from voicecall.settings import Settings
+from voicecall.timefmt import from_epoch
+
+# eSMS's defaults when a job leaves MaxRetry / WaitRetry / MaxRepeat unset.
+ESMS_DEFAULT_MAX_RETRY = 0
+ESMS_DEFAULT_WAIT_RETRY_S = 60
+ESMS_DEFAULT_MAX_REPEAT = 1
+
+
+def quiet_window_end(
+    moment: float, quiet: tuple[time, time] | None, zone: ZoneInfo
+) -> float | None:
+    """If ``moment`` falls in the quiet hours, the epoch when they end; else None."""
+    if quiet is None:
+        return None
+    start, end = quiet
+    local = from_epoch(moment).astimezone(zone)
+    now_t = local.time()
+    inside = (start <= now_t or now_t < end) if start > end else (start <= now_t < end)
+    if not inside:
+        return None
+    end_day = local.date() if now_t < end else local.date() + timedelta(days=1)
+    return datetime.combine(end_day, end, tzinfo=zone).timestamp()
+
+
+def retry_delay_s(retries: int, settings: Settings) -> float:
+    """Dramatiq-level backoff: exponential with full jitter, capped."""
+    ceiling = min(settings.send_retry_max_backoff_s, settings.send_retry_min_backoff_s * 2**retries)
+    return max(settings.send_retry_min_backoff_s / 2, random.uniform(0, ceiling))
+
+
+def call_sequence_s(kind: Kind, payload: dict[str, object], settings: Settings) -> float:
+    """The longest time eSMS may spend on one call, redials and replays included."""
+    if kind is Kind.VOICE_OTP:
+        return float(settings.poll_otp_first_s)
+    max_retry = int(str(payload.get("max_retry", ESMS_DEFAULT_MAX_RETRY)))
+    wait_retry = int(str(payload.get("wait_retry", ESMS_DEFAULT_WAIT_RETRY_S)))
+    max_repeat = int(str(payload.get("max_repeat", ESMS_DEFAULT_MAX_REPEAT)))
+    source = str(payload.get("record_id") or payload.get("template_id") or "")
+    recording_s = settings.recording_lengths_s.get(source, settings.poll_default_recording_s)
+    return (
+        settings.poll_ring_s * (1 + max_retry) + wait_retry * max_retry + recording_s * max_repeat
+    )
+
+
+def first_poll_at(
+    start: float, kind: Kind, payload: dict[str, object], settings: Settings
+) -> float:
+    return start + call_sequence_s(kind, payload, settings) + settings.poll_margin_s
+
+
+def next_poll_in_s(polls_done: int, settings: Settings) -> float:
+    base = max(1.0, settings.poll_margin_s or 1.0)
+    return float(min(settings.poll_max_interval_s, base * settings.poll_backoff_factor**polls_done))
