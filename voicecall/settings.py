@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     send_lease_s: int = Field(default=60, ge=5)
     send_time_limit_s: int = Field(default=60, ge=5)
     shutdown_timeout_s: int = Field(default=25, ge=1)
+    # Dramatiq's idle long-poll cap (its default is 1,000 ms). A delayed message crosses two
+    # polls (delay queue, then work queue), so this bounds how late a due job starts.
+    worker_idle_poll_ms: int = Field(default=100, ge=10, le=5000)
 
     # Scheduler and sweeper
     schedule_horizon_s: float = Field(default=10.0, gt=0, le=600)
@@ -103,6 +106,9 @@ class Settings(BaseSettings):
     poll_default_recording_s: int = Field(default=30, ge=1)
     poll_otp_first_s: int = Field(default=60, ge=1)
     poll_margin_s: int = Field(default=30, ge=0)
+    # Scales the planned call sequence; 1 in production. The demo and tests set it to the
+    # simulator's --time-scale so the first poll lands when the simulated call has ended.
+    poll_time_scale: float = Field(default=1.0, gt=0, le=1)
     poll_backoff_factor: float = Field(default=2.0, ge=1.0)
     poll_max_interval_s: int = Field(default=1800, ge=1)
     poll_deadline_s: int = Field(default=6 * 3600, ge=60)

@@ -51,6 +51,7 @@ def main(argv: Sequence[str]) -> int:
     env["dramatiq_prom_db"] = prom_dir
     env["PROMETHEUS_MULTIPROC_DIR"] = prom_dir
     env["dramatiq_prom_port"] = str(settings.metrics_port)
+    env["dramatiq_worker_timeout"] = str(settings.worker_idle_poll_ms)
     command = [
         sys.executable,
         "-m",

@@ -26,9 +26,7 @@ _KIND_BY_ACTOR = {
 class LogContext(Middleware):
     """Binds job id, actor, attempt and trace id into every log line of the message."""
 
-    def before_process_message(
-        self, broker: dramatiq.Broker, message: MessageProxy
-    ) -> None:
+    def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(
             job_id=message.args[0] if message.args else None,

@@ -6,7 +6,8 @@ can last up to::
 
     sequence_s = ring_s × (1 + max_retry) + wait_retry × max_retry + recording_s × max_repeat
 
-The first poll is planned at ``start + sequence_s + margin_s`` (``start`` is the send time,
+The first poll is planned at ``start + sequence_s × time_scale + margin_s`` (``POLL_TIME_SCALE``
+is 1 in production; the demo and tests match the simulator's time scale) (``start`` is the send time,
 or eSMS's SendDate in provider mode); a Voice OTP at ``start + otp_first_s + margin_s``.
 Later polls back off: ``interval × factor^n`` capped at ``max_interval_s``; after
 ``deadline_s`` from submission the job ends ``expired``. ``recording_s`` is the recording's
@@ -68,7 +69,8 @@ def call_sequence_s(kind: Kind, payload: dict[str, object], settings: Settings) 
 def first_poll_at(
     start: float, kind: Kind, payload: dict[str, object], settings: Settings
 ) -> float:
-    return start + call_sequence_s(kind, payload, settings) + settings.poll_margin_s
+    sequence_s = call_sequence_s(kind, payload, settings) * settings.poll_time_scale
+    return start + sequence_s + settings.poll_margin_s
 
 
 def next_poll_in_s(polls_done: int, settings: Settings) -> float:

@@ -1,0 +1,235 @@
+"""The worker against real processes: transitions, timing, retries, 124, callbacks, polling."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from tests.fixtures.stack import Stack, producer_client, wait_until
+from voicecall.callbacks import callback_url
+from voicecall.jobs import Outcome, State
+
+
+def _history_states(stack: Stack, job_id: str) -> list[str]:
+    return [entry["state"] for entry in stack.store.history(job_id)]
+
+
+def _notes(stack: Stack, job_id: str) -> str:
+    return " | ".join(str(entry.get("note", "")) for entry in stack.store.history(job_id))
+
+
+def _ledger_by_request(stack: Stack) -> dict[str, list[dict[str, object]]]:
+    ledger: dict[str, list[dict[str, object]]] = {}
+    for call in stack.sim.calls():
+        ledger.setdefault(str(call["request_id"]), []).append(call)
+    return ledger
+
+
+def test_callback_completes_the_job_without_any_status_request(
+    stack_factory: Callable[..., Stack],
+) -> None:
+    """With callbacks delivered, the result comes by callback and no GetSendStatus is made."""
+    stack = stack_factory(poll_margin_s=30)  # first poll planned far after the callback
+    stack.start_worker()
+    job_id = stack.post_call({"kind": "record_call", "phone": "0901234568", "record_id": "rec1"})[
+        "id"
+    ]
+    job = stack.wait_final([job_id], timeout=20)[job_id]
+    assert (job.state, job.outcome) == (State.COMPLETED, Outcome.ANSWERED)
+    assert "result by callback" in _notes(stack, job_id)
+    assert stack.sim.calls()[0]["status_requests"] == 0
+
+
+def test_lost_callback_is_covered_by_polling(stack_factory: Callable[..., Stack]) -> None:
+    """When every callback is dropped, the status poll completes the job (MaxRetry-aware)."""
+    stack = stack_factory()
+    stack.sim.configure(callback_drop_rate=1.0)
+    stack.start_worker()
+    body = {
+        "kind": "record_call",
+        "phone": "0901234561",
+        "record_id": "rec1",
+        "max_retry": 1,
+        "wait_retry": 30,
+    }
+    job_id = stack.post_call(body)["id"]
+    job = stack.wait_final([job_id], timeout=30)[job_id]
+    assert (job.state, job.outcome) == (State.COMPLETED, Outcome.NOT_ANSWERED)
+    assert "result by status poll" in _notes(stack, job_id)
+    assert stack.sim.calls()[0]["dials_made"] == 2
+
+
+def test_late_callback_after_poll_is_a_noop_and_forged_callback_is_refused(
+    stack_factory: Callable[..., Stack],
+) -> None:
+    """Poll first: a later genuine callback answers 200 and changes nothing; a forged one gets 403."""
+    stack = stack_factory()
+    stack.sim.configure(callback_drop_rate=1.0)
+    stack.start_worker()
+    job_id = stack.post_call({"kind": "template_call", "phone": "0901234569", "template_id": "t1"})[
+        "id"
+    ]
+    done = stack.wait_final([job_id], timeout=30)[job_id]
+    history_before = stack.store.history(job_id)
+    url = callback_url(stack.api_url, stack.env["CALLBACK_SECRET"], job_id)
+    query = {
+        "ReferenceId": done.smsid or "",
+        "CallStatus": "NO ANSWER",
+        "SentResult": "0",
+        "SendStatus": "5",
+    }
+    assert httpx.get(url, params=query).status_code == 200
+    forged = url.rsplit("/", 1)[0] + "/" + "0" * 32
+    response = httpx.get(forged, params=query)
+    assert response.status_code == 403
+    assert stack.store.history(job_id) == history_before
+    assert stack.job(job_id).outcome is Outcome.ANSWERED
+
+
+def test_forged_callback_changes_nothing_on_a_pending_job(
+    stack_factory: Callable[..., Stack],
+) -> None:
+    """A callback whose signature does not match gets 403 and leaves a submitted job submitted."""
+    stack = stack_factory(poll_margin_s=600)
+    stack.sim.configure(callback_drop_rate=1.0)
+    stack.start_worker()
+    job_id = stack.post_call({"kind": "record_call", "phone": "0901234568", "record_id": "rec1"})[
+        "id"
+    ]
+    wait_until(lambda: stack.job(job_id).state is State.SUBMITTED, 15, what="submitted")
+    other = callback_url(stack.api_url, stack.env["CALLBACK_SECRET"], "another-job")
+    forged = f"{stack.api_url}/v1/esms/callback/{job_id}/{other.rsplit('/', 1)[1]}"
+    response = httpx.get(
+        forged, params={"ReferenceId": "x", "CallStatus": "ANSWERED", "SendStatus": "5"}
+    )
+    assert response.status_code == 403
+    assert stack.job(job_id).state is State.SUBMITTED
+
+
+def test_worker_mode_sends_within_a_second_of_send_at(stack_factory: Callable[..., Stack]) -> None:
+    """A worker-mode job due in 3 s reaches eSMS no earlier than, and within 1 s of, its time."""
+    stack = stack_factory()
+    stack.start_worker()
+    due = datetime.now(UTC) + timedelta(seconds=3)
+    job_id = stack.post_call(
+        {
+            "kind": "record_call",
+            "phone": "0901234568",
+            "record_id": "rec1",
+            "send_at": due.isoformat(),
+        }
+    )["id"]
+    stack.wait_final([job_id], timeout=20)
+    accepted = datetime.fromisoformat(str(stack.sim.calls()[0]["accepted_at"]))
+    lateness = (accepted - due).total_seconds()
+    assert -0.05 <= lateness <= 1.0, lateness
+
+
+def test_provider_mode_passes_send_date_exactly(stack_factory: Callable[..., Stack]) -> None:
+    """A provider-mode job is sent at once with SendDate equal to send_at (Vietnam time)."""
+    stack = stack_factory()
+    stack.start_worker()
+    due = (datetime.now(UTC) + timedelta(minutes=7)).replace(microsecond=0)
+    job_id = stack.post_call(
+        {
+            "kind": "template_call",
+            "phone": "0901234569",
+            "template_id": "t1",
+            "schedule": "provider",
+            "send_at": due.isoformat(),
+        }
+    )["id"]
+    wait_until(lambda: stack.job(job_id).state is State.SUBMITTED, 15, what="submitted")
+    call = stack.sim.calls()[0]
+    assert datetime.fromisoformat(str(call["send_date"])) == due
+    assert call["params"]["SendDate"] == due.astimezone(
+        __import__("zoneinfo").ZoneInfo("Asia/Ho_Chi_Minh")
+    ).strftime("%Y/%m/%d %H:%M:%S")
+
+
+def test_injected_500s_are_retried_to_completion_with_one_call_per_job(
+    stack_factory: Callable[..., Stack],
+) -> None:
+    """With half of eSMS's answers HTTP 500, every job still completes and eSMS saw one call each."""
+    stack = stack_factory()
+    stack.sim.configure(error_rate=0.5, fault_scope="send")
+    stack.start_worker(threads=8)
+    client = producer_client(stack)
+    ids = [client.enqueue_record(f"09012{i:04d}8", "rec1")["id"] for i in range(30)]
+    jobs = stack.wait_final(ids, timeout=60)
+    assert {job.state for job in jobs.values()} == {State.COMPLETED}
+    ledger = _ledger_by_request(stack)
+    assert sorted(ledger) == sorted(ids)
+    assert all(len(calls) == 1 for calls in ledger.values())
+    assert stack.sim.stats()["faults"]["http_500"] > 0
+
+
+def test_accepted_but_response_lost_becomes_submitted_through_124(
+    stack_factory: Callable[..., Stack],
+) -> None:
+    """eSMS accepts but the answer is lost: the retry gets 124, the job is submitted, one call only."""
+    stack = stack_factory()
+    stack.sim.configure(accept_then_drop_rate=1.0)
+    stack.start_worker()
+    job_id = stack.post_call({"kind": "record_call", "phone": "0901234568", "record_id": "rec1"})[
+        "id"
+    ]
+    wait_until(lambda: len(stack.sim.calls()) == 1, 10, what="the call in the ledger")
+    stack.sim.configure(accept_then_drop_rate=0.0)
+    job = stack.wait_final([job_id], timeout=30)[job_id]
+    assert job.state is State.COMPLETED
+    assert "124" in _notes(stack, job_id)
+    assert len(stack.sim.calls()) == 1
+
+
+def test_permanent_code_rejects_and_cancel_before_time_prevents_the_call(
+    stack_factory: Callable[..., Stack], esms_sim_factory: Callable[..., object]
+) -> None:
+    """An unknown recording (106) ends `rejected` with its code; a job cancelled before its time is never called."""
+    sim = esms_sim_factory(
+        recordings="rec1", time_scale=0.01, status_not_ready_s=0.2, callback_retry_delay_s=5
+    )
+    stack = stack_factory(sim=sim)
+    stack.start_worker()
+    rejected = stack.post_call(
+        {"kind": "record_call", "phone": "0901234568", "record_id": "missing"}
+    )["id"]
+    later = (datetime.now(UTC) + timedelta(seconds=20)).isoformat()
+    cancelled = stack.post_call(
+        {"kind": "record_call", "phone": "0901234567", "record_id": "rec1", "send_at": later}
+    )["id"]
+    with stack.http() as http:
+        assert http.delete(f"/v1/calls/{cancelled}").status_code == 200
+    job = stack.wait_final([rejected], timeout=20)[rejected]
+    assert (job.state, job.error_code) == (State.REJECTED, "106")
+    assert _history_states(stack, cancelled) == ["scheduled", "cancelled"]
+    assert [c["request_id"] for c in stack.sim.calls()] == []  # type: ignore[attr-defined]
+
+
+def test_otp_past_its_ttl_is_expired_without_a_call(stack_factory: Callable[..., Stack]) -> None:
+    """An OTP whose time to live passed before a worker could send it ends `expired`, uncalled."""
+    stack = stack_factory()
+    job_id = stack.post_call(
+        {"kind": "voice_otp", "phone": "0901234567", "content": "123456", "ttl_s": 10}
+    )["id"]
+    time.sleep(10.5)  # no worker yet: the OTP waits in its queue past its TTL
+    stack.start_worker()
+    job = stack.wait_final([job_id], timeout=15)[job_id]
+    assert job.state is State.EXPIRED
+    assert stack.sim.calls() == []
+
+
+def test_submitted_otp_content_is_erased(stack_factory: Callable[..., Stack]) -> None:
+    """Once a Voice OTP is submitted, its spoken content is no longer in the store."""
+    stack = stack_factory()
+    stack.start_worker()
+    job_id = stack.post_call({"kind": "voice_otp", "phone": "0901234567", "content": "Ma 424242"})[
+        "id"
+    ]
+    stack.wait_final([job_id], timeout=20)
+    raw = stack.store.redis.hgetall(f"vc:job:{job_id}")
+    assert "424242" not in str(raw)
+    assert stack.sim.calls()[0]["params"]["Content"] == "Ma 424242"
