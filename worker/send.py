@@ -11,9 +11,13 @@ and eSMS answers 124 to the repeated RequestId, so the callee is never called tw
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
 
 import dramatiq
+import redis
+import tenacity
 from dramatiq.middleware import CurrentMessage
 
 from voicecall import keys
@@ -30,6 +34,8 @@ from worker.runtime import Runtime, runtime
 from worker.timing import first_poll_at, quiet_window_end, retry_delay_s
 
 log = get_logger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
 
 CLAIMABLE = (State.QUEUED, State.RETRYING, State.SENDING)
 WAITING = (State.QUEUED, State.RETRYING)
@@ -251,7 +257,7 @@ def _record_submission(rt: Runtime, job: Job, submission: Submission, sent_at: f
     if job.kind is Kind.VOICE_OTP:
         # The spoken code is a secret: once eSMS has it, voicecall keeps no copy.
         fields["payload"] = _without_content(job.payload)
-    result = rt.store.transition(
+    result = _durably(rt)(rt.store.transition)(
         job.id,
         State.SUBMITTED,
         allowed_from=(State.SENDING,),
@@ -271,6 +277,20 @@ def _record_submission(rt: Runtime, job: Job, submission: Submission, sent_at: f
         rt.store.index_smsid(job.id, submission.smsid)
     poll_message(rt.broker, job.id, delay_s=poll_at - now_s())
     log.info("job_submitted", job_id=job.id, smsid=submission.smsid, duplicate=submission.duplicate)
+
+
+def _durably(rt: Runtime) -> Callable[[Callable[P, T]], Callable[P, T]]:
+    """Retry a store write through a short Redis outage (bounded by the lease).
+
+    Once eSMS has accepted a call, losing its SMSID would leave only the callback to finish
+    the job, so the write that records it is worth waiting for.
+    """
+    return tenacity.retry(
+        retry=tenacity.retry_if_exception_type((redis.ConnectionError, redis.TimeoutError)),
+        wait=tenacity.wait_exponential(multiplier=0.1, max=2),
+        stop=tenacity.stop_after_delay(rt.settings.send_lease_s * 0.8),
+        reraise=True,
+    )
 
 
 def _without_content(payload: dict[str, object]) -> str:
