@@ -16,6 +16,7 @@ import dramatiq
 
 from producer.intake import Intake
 from voicecall.broker import make_broker
+from voicecall.exporter import mark_producer_broker
 from voicecall.jobs import CANCELLABLE_STATES, CallRequestAdapter, State, validation_context
 from voicecall.settings import Settings, load_settings
 from voicecall.store import JobStore, public_view
@@ -56,7 +57,7 @@ class VoiceCallClient:
         store = JobStore.from_url(
             settings.redis_url, retention_days=settings.finished_retention_days
         )
-        return cls(settings, store, make_broker(settings))
+        return cls(settings, store, mark_producer_broker(make_broker(settings)))
 
     def enqueue(self, request: Mapping[str, Any], *, trace_id: str | None = None) -> dict[str, Any]:
         """Enqueue any kind from a dict as the HTTP API takes it; ``replay`` says if it existed.

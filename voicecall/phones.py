@@ -16,6 +16,7 @@ _ALLOWED_TYPES = {
     PhoneNumberType.FIXED_LINE,
     PhoneNumberType.FIXED_LINE_OR_MOBILE,
 }
+_DIGITS_ONLY = re.compile(r"\+?[0-9]+")
 _PHONE_IN_TEXT = re.compile(r"(?<![\w-])(\+?84|0)(\d{2})[\d ]{2,}?(\d{4})(?!\d)")
 
 
@@ -37,6 +38,8 @@ def normalize_phone(raw: str) -> str:
     if len(text) > 20:
         raise PhoneError("is longer than 20 characters")
     digits = re.sub(r"[\s\-.()]", "", text)
+    if not _DIGITS_ONLY.fullmatch(digits):  # phonenumbers alone would accept "abc0901234567"
+        raise PhoneError("may hold only digits, spaces, '-', '.', '()' and a leading '+'")
     if digits.startswith("84") and not digits.startswith("+"):
         digits = "+" + digits
     try:

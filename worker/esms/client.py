@@ -73,7 +73,8 @@ class EsmsClient:
         self._creds = Credentials(settings.esms_api_key, settings.esms_secret_key)
         self._zone = settings.zone
         self._policy = RetryPolicy.from_settings(settings)
-        self._bases = {"rest": settings.esms_rest_url, "voice": settings.esms_voice_url}
+        bases = {"rest": settings.esms_rest_url, "voice": settings.esms_voice_url}
+        self._urls = {e: f"{bases[e.api]}/{e.path}" for e in params.ENDPOINTS}
         self._scrubber = Redactor([settings.esms_api_key, settings.esms_secret_key])
         self._timeout = httpx.Timeout(
             settings.esms_read_timeout_s, connect=settings.esms_connect_timeout_s
@@ -106,7 +107,15 @@ class EsmsClient:
         campaign_id: str | None = None,
         method: Literal["post", "get"] | None = None,
     ) -> Submission:
-        """Voice OTP (SmsType 8). Method, sandbox and brandname default to the settings."""
+        """Voice OTP (SmsType 8). Method, sandbox and brandname default to the settings.
+
+        ``Sandbox`` and ``campaignid`` exist only on the POST form: a call asking for either
+        goes by POST unless ``method="get"`` is passed explicitly (then InvalidParameter).
+        """
+        use_sandbox = self._settings.esms_sandbox if sandbox is None else sandbox
+        if method is None:
+            post_only = use_sandbox or campaign_id is not None
+            method = "post" if post_only else self._settings.esms_otp_method
         request = params.voice_otp(
             self._creds,
             phone=phone,
@@ -117,9 +126,9 @@ class EsmsClient:
             send_date=send_date,
             is_unicode=is_unicode,
             brandname=self._settings.esms_brandname if brandname is None else brandname,
-            sandbox=self._settings.esms_sandbox if sandbox is None else sandbox,
+            sandbox=use_sandbox,
             campaign_id=campaign_id,
-            method=method or self._settings.esms_otp_method,
+            method=method,
         )
         return self._exchange(request, _SEND_CODES, parse_submission)
 
@@ -244,10 +253,9 @@ class EsmsClient:
         return call_with_retries(once, endpoint=endpoint, policy=self._policy, sleep=self.sleep)
 
     def _url(self, request: EsmsRequest) -> httpx.URL:
-        base = f"{self._bases[request.endpoint.api]}/{request.endpoint.path}"
-        if request.query:
-            return httpx.URL(base, query=request.query_string().encode("ascii"))
-        return httpx.URL(base)
+        base = self._urls[request.endpoint]
+        # one parse; our own encoding (%20 for a space) is kept as it is
+        return httpx.URL(f"{base}?{request.query_string()}" if request.query else base)
 
     def _send(
         self, request: EsmsRequest, url: httpx.URL, left_s: float
@@ -340,9 +348,9 @@ class EsmsClient:
 
     def _excerpt(self, text: str) -> str:
         """A short, single-line, scrubbed quote of ``text`` for an error message."""
-        flat = " ".join(_visible_text(text).split())
+        flat = self._scrubber.scrub(" ".join(_visible_text(text).split()))  # before cutting
         short = flat[:EXCERPT_CHARS] + ("…" if len(flat) > EXCERPT_CHARS else "")
-        return repr(self._scrubber.scrub(short)) if short else "(empty body)"
+        return repr(short) if short else "(empty body)"
 
 
 def _json_object(content: bytes) -> Body | None:

@@ -10,7 +10,8 @@
     │   ├── RateLimited                     HTTP 429 or eSMS 160; .retry_after_s (Retry-After)
     │   └── InsufficientBalance             103: top up, then it works again (alert)
     └── PermanentError                      eSMS refused the request; .code and .message
-        ├── ConfigurationError              101 wrong ApiKey/SecretKey, 140 IP not whitelisted
+        ├── ConfigurationError              101 wrong keys, 140 IP not whitelisted, or an
+        │                                   HTTP 3xx/4xx without an eSMS code (wrong URL)
         └── AccountError                    102 no price table, 143 account locked or inactive
 
 :class:`NotReady`, :class:`InsufficientBalance` and :class:`PermanentError` also derive from

@@ -23,37 +23,57 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import IntEnum, StrEnum
+from enum import IntEnum
 from typing import Literal
 from urllib.parse import quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
+from voicecall.esms_limits import (
+    IVR_RANGE,
+    MAX_REPEAT_RANGE,
+    MAX_RETRY_RANGE,
+    OTP_CONTENT_MAX_LEN,
+    REQUEST_ID_MAX_LEN,
+    SOURCE_ID_MAX_LEN,
+    SPEED_RANGE,
+    TEMPLATE_VARIABLE_MAX_LEN,
+    TEMPLATE_VARIABLES_MAX,
+    TIME_WAIT_TO_IVR_RANGE_S,
+    VARIABLE_SEPARATOR,
+    WAIT_RETRY_RANGE_S,
+    Voice,
+)
 from voicecall.phones import PhoneError, national, normalize_phone
 from voicecall.timefmt import format_send_date
 from worker.esms.errors import InvalidParameter
 
-REQUEST_ID_MAX_LEN = 50  # documented: at most 50 characters, blocked for 24 h once used
-MAX_REPEAT_MIN, MAX_REPEAT_MAX = 1, 5  # times the recording is played in one call
-MAX_RETRY_MIN, MAX_RETRY_MAX = 0, 5  # redials by eSMS when nobody answers
-WAIT_RETRY_MIN_S, WAIT_RETRY_MAX_S = 30, 3600  # seconds between those redials
-TIME_WAIT_TO_IVR_MIN_S, TIME_WAIT_TO_IVR_MAX_S = 1, 60  # seconds to wait for a key press
-IVR_MIN, IVR_MAX = 0, 9  # documented: the key 0-9 that triggers forwarding
-SPEED_MIN, SPEED_MAX = -3, 3  # documented: -3 very slow ... 0 normal ... 3 very fast
-VARIABLE_SEPARATOR = "||"  # documented VariableListStr separator
+__all__ = [  # Voice and the limits are the job contract's own (voicecall.esms_limits)
+    "BALANCE", "CALL_STATUS", "ENDPOINTS", "IVR_MAX", "IVR_MIN", "MAKE_CALL_RECORD",
+    "MAKE_CALL_TEMPLATE", "MAX_REPEAT_MAX", "MAX_REPEAT_MIN", "MAX_RETRY_MAX", "MAX_RETRY_MIN",
+    "OTP_SMS_TYPE", "OTP_STATUS", "REQUEST_ID_MAX_LEN", "SMSID_MAX_LEN", "SPEED_MAX", "SPEED_MIN",
+    "TIME_WAIT_TO_IVR_MAX_S", "TIME_WAIT_TO_IVR_MIN_S", "VARIABLE_SEPARATOR", "VOICE_OTP_GET",
+    "VOICE_OTP_POST", "WAIT_RETRY_MAX_S", "WAIT_RETRY_MIN_S", "Credentials", "Endpoint",
+    "EsmsRequest", "Speed", "Voice", "balance", "call_status", "make_call_record",
+    "make_call_template", "otp_status", "validate_callback_url", "validate_content",
+    "validate_int", "validate_number_forward", "validate_phone", "validate_request_id",
+    "validate_send_date", "validate_smsid", "validate_text", "validate_variables",
+    "validate_voice", "voice_otp",
+]  # fmt: skip
+
+# The bounds are voicecall's, shared with the job contract (voicecall.esms_limits), so intake
+# and this client refuse exactly the same values; named here one by one for readers.
+MAX_REPEAT_MIN, MAX_REPEAT_MAX = MAX_REPEAT_RANGE  # plays of the recording in one call
+MAX_RETRY_MIN, MAX_RETRY_MAX = MAX_RETRY_RANGE  # redials by eSMS when nobody answers
+WAIT_RETRY_MIN_S, WAIT_RETRY_MAX_S = WAIT_RETRY_RANGE_S  # seconds between those redials
+TIME_WAIT_TO_IVR_MIN_S, TIME_WAIT_TO_IVR_MAX_S = TIME_WAIT_TO_IVR_RANGE_S  # wait for a key
+IVR_MIN, IVR_MAX = IVR_RANGE  # documented: the key 0-9 that triggers forwarding
+SPEED_MIN, SPEED_MAX = SPEED_RANGE  # documented: -3 very slow ... 0 normal ... 3 very fast
 OTP_SMS_TYPE = "8"  # "fixed-number cheap" type: Voice OTP
 SMSID_MAX_LEN = 100  # ours: eSMS ids are about 40 characters
 
 _PRINTABLE_NO_SPACE = re.compile(r"[!-~]+")
 _FORWARD_NUMBER = re.compile(r"\+?\d{3,15}")
-
-
-class Voice(StrEnum):
-    """Template voices (MakeCallTemplate_V2 ``Voice``)."""
-
-    MALE = "male"  # northern male
-    FEMALE = "female"  # northern female
-    HATIEUMAI = "hatieumai"  # southern female
-    NGOCLAM = "ngoclam"  # Hue female
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class Speed(IntEnum):
@@ -89,6 +109,10 @@ MAKE_CALL_TEMPLATE = Endpoint("template_call", "voice", "MakeCallTemplate_V2", "
 CALL_STATUS = Endpoint("call_status", "voice", "GetSendStatus", "GET")
 OTP_STATUS = Endpoint("otp_status", "rest", "GetSendStatus", "GET")
 BALANCE = Endpoint("balance", "rest", "GetBalance_json", "POST")
+ENDPOINTS = (
+    VOICE_OTP_POST, VOICE_OTP_GET, MAKE_CALL_RECORD, MAKE_CALL_TEMPLATE, CALL_STATUS, OTP_STATUS,
+    BALANCE,
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -155,16 +179,21 @@ def validate_request_id(value: str, param: str = "RequestId") -> str:
     return value
 
 
-def validate_text(value: str, param: str) -> str:
-    """A required, non-blank string (stripped)."""
+def validate_text(value: str, param: str, max_len: int | None = None) -> str:
+    """A required, non-blank string (stripped), at most ``max_len`` characters."""
     if not isinstance(value, str) or not value.strip():
         raise InvalidParameter(param, "is required and must not be blank")
-    return value.strip()
+    text = value.strip()
+    if max_len is not None and len(text) > max_len:
+        raise InvalidParameter(param, f"must be at most {max_len} characters")
+    return text
 
 
 def validate_content(content: str, *, is_unicode: bool) -> str:
-    """Voice OTP text; with ``IsUnicode=0`` ("without diacritics") it must be plain ASCII."""
-    text = validate_text(content, "Content")
+    """Voice OTP text, read out; with ``IsUnicode=0`` ("without diacritics") plain ASCII."""
+    text = validate_text(content, "Content", OTP_CONTENT_MAX_LEN)
+    if _CONTROL.search(text):
+        raise InvalidParameter("Content", "must not contain control characters")
     if not is_unicode and not text.isascii():
         raise InvalidParameter("Content", "has diacritics or other non-ASCII text: set is_unicode")
     return text
@@ -219,11 +248,20 @@ def validate_variables(variables: Sequence[str]) -> str:
     """Template variables in order, joined by ``||``; none may contain ``||`` itself."""
     if isinstance(variables, str) or not isinstance(variables, Sequence):
         raise InvalidParameter("VariableListStr", "must be a list of strings, not one string")
+    if len(variables) > TEMPLATE_VARIABLES_MAX:
+        raise InvalidParameter(
+            "VariableListStr", f"takes at most {TEMPLATE_VARIABLES_MAX} variables"
+        )
     for value in variables:
         if not isinstance(value, str):
             raise InvalidParameter("VariableListStr", "must hold only strings")
         if VARIABLE_SEPARATOR in value:
             raise InvalidParameter("VariableListStr", "a variable must not contain '||'")
+        if len(value) > TEMPLATE_VARIABLE_MAX_LEN:
+            raise InvalidParameter(
+                "VariableListStr",
+                f"a variable must be at most {TEMPLATE_VARIABLE_MAX_LEN} characters",
+            )
     return VARIABLE_SEPARATOR.join(variables)
 
 
@@ -317,12 +355,10 @@ def make_call_record(
 ) -> EsmsRequest:
     """MakeCallRecord_V2: play a recording uploaded on the account (``TemplateId``=RecordId)."""
     number = validate_phone(phone)
-    record = validate_text(record_id, "TemplateId")
+    record = validate_text(record_id, "TemplateId", SOURCE_ID_MAX_LEN)
     rid = validate_request_id(request_id, "RequestID")
-    if (number_forward is None) != (ivr is None):
-        raise InvalidParameter("Ivr", "and NumberForward must be given together")
-    if time_wait_to_ivr is not None and ivr is None:
-        raise InvalidParameter("TimeWaitToIvr", "needs Ivr")
+    if ivr is not None and number_forward is None:  # the key press forwards to NumberForward
+        raise InvalidParameter("Ivr", "needs NumberForward")
 
     def num(value: int | None, param: str, low: int, high: int) -> str | None:
         return None if value is None else str(validate_int(value, param, low, high))
@@ -370,7 +406,7 @@ def make_call_template(
 ) -> EsmsRequest:
     """MakeCallTemplate_V2: a text-to-speech call script registered on the account."""
     number = validate_phone(phone)
-    template = validate_text(template_id, "TemplateId")
+    template = validate_text(template_id, "TemplateId", SOURCE_ID_MAX_LEN)
     joined = validate_variables(variables)
     rid = validate_request_id(request_id)
     speed_text = None if speed is None else str(validate_int(speed, "Speed", SPEED_MIN, SPEED_MAX))

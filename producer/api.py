@@ -1,0 +1,147 @@
+"""The HTTP API: ``create_app()`` builds the FastAPI app that ``voicecall api`` serves.
+
+Routes: ``/v1/calls...`` (:mod:`producer.calls_api`, bearer auth), the eSMS callback route
+(:mod:`producer.callback_api`, signed URLs), and the unauthenticated operations routes here:
+``/healthz`` (the process answers), ``/readyz`` (Redis answers; else 503) and ``/metrics``
+(this process's metrics, or every API process's in multiprocess mode, plus the Redis gauges
+of :mod:`voicecall.exporter`). Error bodies: :mod:`producer.errors`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import dramatiq
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from starlette.concurrency import run_in_threadpool
+
+from producer import errors, openapi
+from producer.callback_api import router as callback_router
+from producer.calls_api import router as calls_router
+from producer.client import VoiceCallClient
+from producer.middleware import RequestMiddleware
+from voicecall import __version__
+from voicecall.broker import make_broker
+from voicecall.exporter import RedisExporter, mark_producer_broker
+from voicecall.logs import configure_logging, get_logger
+from voicecall.metrics import mark_build
+from voicecall.settings import Settings, load_settings
+from voicecall.store import JobStore
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+DESCRIPTION = """Enqueue outbound voice calls through eSMS.vn and follow them to their result.
+
+Authenticate with `Authorization: Bearer <token>` (one of `API_TOKENS`). Every response carries
+`X-Request-ID` (yours if you sent a sane one); it becomes the job's `trace_id`. Send an
+`idempotency_key` to make retries safe: a repeat with the same body answers 202 with the same
+job and `replay: true`; with another body, 409. Errors are JSON:
+`{"error": code, "message": ..., "request_id": ..., "errors": [{"field", "message"}]}`.
+"""
+
+log = get_logger("voicecall.api")
+ops = APIRouter(tags=["operations"])
+
+
+def log_secrets(settings: Settings) -> list[str]:
+    """Values the log redactor must never let through."""
+    return [
+        settings.esms_api_key,
+        settings.esms_secret_key,
+        settings.callback_secret,
+        settings.webhook_secret,
+        *settings.api_tokens,
+    ]
+
+
+@ops.get("/healthz", summary="The process is alive")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@ops.get(
+    "/readyz",
+    summary="Redis is reachable (503 otherwise)",
+    responses={503: {"description": "Redis unreachable."}},
+)
+async def readyz(request: Request) -> JSONResponse:
+    store: JobStore = request.app.state.store
+    try:
+        await run_in_threadpool(store.ping)
+    except errors.REDIS_UNAVAILABLE as exc:
+        log.warning("not_ready", error=repr(exc))
+        return JSONResponse(
+            {"status": "unavailable", "redis": "unreachable"},
+            status_code=503,
+            headers={"Retry-After": str(errors.RETRY_AFTER_S)},
+        )
+    return JSONResponse({"status": "ready", "redis": "ok"})
+
+
+@ops.get("/metrics", summary="Prometheus metrics", response_class=Response)
+def metrics(request: Request) -> Response:
+    exporter_registry: CollectorRegistry = request.app.state.exporter_registry
+    if os.environ.get(MULTIPROC_ENV):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    else:
+        registry = REGISTRY
+    payload = generate_latest(registry) + generate_latest(exporter_registry)
+    return Response(payload, media_type=CONTENT_TYPE_LATEST)
+
+
+def _lifespan(
+    store: JobStore, broker: dramatiq.Broker
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        mark_build()
+        log.info("api_started", pid=os.getpid())
+        yield
+        broker.close()
+        store.redis.close()
+        if os.environ.get(MULTIPROC_ENV):
+            mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+    return lifespan
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The app for ``settings`` (default: read from the environment, role ``api``)."""
+    settings = (settings or load_settings()).require("api")
+    configure_logging(
+        level=settings.log_level, fmt=settings.log_format, secrets=log_secrets(settings)
+    )
+    store = JobStore.from_url(settings.redis_url, retention_days=settings.finished_retention_days)
+    broker = mark_producer_broker(make_broker(settings))
+    exporter_registry = CollectorRegistry(auto_describe=False)
+    exporter_registry.register(RedisExporter(store))
+
+    app = FastAPI(
+        title="voicecall",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=_lifespan(store, broker),
+    )
+    state: dict[str, Any] = {
+        "settings": settings,
+        "store": store,
+        "client": VoiceCallClient(settings, store, broker),
+        "api_tokens": [token.encode() for token in settings.api_tokens],
+        "exporter_registry": exporter_registry,
+    }
+    for name, value in state.items():
+        setattr(app.state, name, value)
+    errors.install(app)
+    openapi.install(app)
+    app.include_router(calls_router)
+    app.include_router(callback_router)
+    app.include_router(ops)
+    app.add_middleware(RequestMiddleware, max_body_bytes=settings.api_max_body_bytes)
+    return app

@@ -1,0 +1,217 @@
+"""The ``/v1/calls`` routes: enqueue (one or a batch), look up, cancel. Bearer auth on all.
+
+``POST /v1/calls`` answers 202 with the job, for a new job and for a replay alike (a repeat of
+an earlier request with the same ``idempotency_key`` and body); ``replay`` in the body (and the
+``Idempotent-Replayed`` header) tells them apart. ``POST /v1/calls/batch`` answers 200 with one
+result per item (its index, status 202/409/422/503 and the job or the error); the items are
+independent, so some can fail while the others are stored.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from producer import openapi
+from producer.auth import require_token
+from producer.client import VoiceCallClient
+from producer.errors import (
+    REDIS_UNAVAILABLE,
+    ApiError,
+    from_domain,
+    request_id_of,
+    validation_error,
+)
+from producer.intake import DuplicateJobId, IdempotencyConflict
+from voicecall.logs import get_logger
+
+log = get_logger("voicecall.api")
+
+_ERROR = {"model": openapi.ErrorBody}
+_COMMON: dict[int | str, dict[str, Any]] = {
+    401: {**_ERROR, "description": "No or wrong bearer token."},
+    503: {**_ERROR, "description": "Redis unreachable; retry after Retry-After seconds."},
+}
+_POST: dict[int | str, dict[str, Any]] = {
+    **_COMMON,
+    413: {**_ERROR, "description": "Body larger than API_MAX_BODY_BYTES."},
+    422: {**_ERROR, "description": "Invalid JSON or fields; `errors` names each field."},
+}
+_JOB = {"model": openapi.JobView}
+
+router = APIRouter(prefix="/v1/calls", tags=["calls"], dependencies=[Depends(require_token)])
+
+
+def _client(request: Request) -> VoiceCallClient:
+    client: VoiceCallClient = request.app.state.client
+    return client
+
+
+async def read_object(request: Request) -> dict[str, Any]:
+    """The body as a JSON object (the middleware bounds its size), else 422 on ``body``."""
+    body = await request.body()
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise validation_error(
+            [{"field": "body", "message": f"is not valid JSON ({exc})"}]
+        ) from None
+    if not isinstance(data, dict):
+        raise validation_error([{"field": "body", "message": "must be a JSON object"}])
+    return data
+
+
+def _job_response(job: dict[str, Any], status: int = 200) -> JSONResponse:
+    headers = {"Location": f"/v1/calls/{job['id']}"}
+    if job.get("replay"):
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(job, status_code=status, headers=headers)
+
+
+@router.post(
+    "",
+    status_code=202,
+    summary="Enqueue one call",
+    response_model=None,
+    openapi_extra=openapi.call_body(),
+    responses={
+        202: {**_JOB, "description": "Stored (or replayed: `replay` is true)."},
+        409: {**_ERROR, "description": "idempotency_conflict or duplicate_id."},
+        **_POST,
+    },
+)
+async def create_call(request: Request) -> JSONResponse:
+    data = await read_object(request)
+    job = await run_in_threadpool(_client(request).enqueue, data, trace_id=request_id_of(request))
+    return _job_response(job, 202)
+
+
+@router.post(
+    "/batch",
+    summary=f"Enqueue up to {openapi.MAX_BATCH} calls, each accepted or refused on its own",
+    response_model=openapi.BatchResult,
+    openapi_extra=openapi.batch_body(),
+    responses=_POST,
+)
+async def create_batch(request: Request) -> JSONResponse:
+    calls = _batch_calls(await read_object(request))
+    result = await run_in_threadpool(submit_batch, _client(request), calls, request_id_of(request))
+    return JSONResponse(result)
+
+
+def _batch_calls(data: dict[str, Any]) -> list[Any]:
+    extra = sorted(set(data) - {"calls"})
+    if extra:
+        raise validation_error(
+            [{"field": name, "message": "Extra inputs are not permitted"} for name in extra]
+        )
+    calls = data.get("calls")
+    problem = (
+        "is required"
+        if calls is None
+        else "must be a list of call objects"
+        if not isinstance(calls, list)
+        else "must hold at least one call"
+        if not calls
+        else f"holds {len(calls)} calls; at most {openapi.MAX_BATCH} per batch"
+        if len(calls) > openapi.MAX_BATCH
+        else None
+    )
+    if problem:
+        raise validation_error([{"field": "calls", "message": problem}])
+    assert isinstance(calls, list)
+    return calls
+
+
+def _item_error(index: int, error: ApiError) -> dict[str, Any]:
+    body = {"error": error.error, "message": error.message, **error.extra}
+    return {"index": index, "status": error.status, "error": body}
+
+
+def submit_batch(client: VoiceCallClient, calls: list[Any], trace_id: str | None) -> dict[str, Any]:
+    """Submit each item; Redis failing after some items were stored ends the rest with 503.
+
+    When Redis fails before anything was stored, the whole request answers 503 instead.
+    """
+    results: list[dict[str, Any]] = []
+    accepted = replays = 0
+    unavailable: ApiError | None = None
+    for index, item in enumerate(calls):
+        if unavailable is not None:
+            results.append(_item_error(index, unavailable))
+            continue
+        try:
+            if not isinstance(item, dict):
+                raise validation_error([{"field": "body", "message": "must be a JSON object"}])
+            job = client.enqueue(item, trace_id=trace_id)
+        except REDIS_UNAVAILABLE as exc:
+            if accepted == 0:
+                raise
+            log.warning("batch_interrupted", index=index, error=repr(exc))
+            unavailable = from_domain(exc)
+            unavailable.message = "not attempted: the job store became unreachable; retry it"
+            results.append(_item_error(index, unavailable))
+            continue
+        except (ApiError, ValueError, IdempotencyConflict, DuplicateJobId) as exc:
+            # ValueError covers pydantic's ValidationError
+            results.append(_item_error(index, from_domain(exc)))
+            continue
+        accepted += 1
+        replays += bool(job.get("replay"))
+        results.append({"index": index, "status": 202, "job": job})
+    return {
+        "accepted": accepted,
+        "replays": replays,
+        "failed": len(calls) - accepted,
+        "results": results,
+    }
+
+
+JobIdPath = Annotated[str, Path(max_length=200, description="The job id (eSMS RequestId).")]
+
+
+@router.get(
+    "", summary="Find a job by its idempotency key", responses={200: _JOB, 404: _ERROR, **_COMMON}
+)
+def find_by_key(
+    request: Request, idempotency_key: Annotated[str, Query(min_length=1, max_length=200)]
+) -> JSONResponse:
+    return _job_response(_client(request).find(idempotency_key=idempotency_key))
+
+
+@router.get(
+    "/by-smsid/{smsid}",
+    summary="Find a job by its eSMS SMSID",
+    responses={200: _JOB, 404: _ERROR, **_COMMON},
+)
+def find_by_smsid(request: Request, smsid: Annotated[str, Path(max_length=200)]) -> JSONResponse:
+    return _job_response(_client(request).find(smsid=smsid))
+
+
+@router.get(
+    "/{job_id}", summary="A job with its history", responses={200: _JOB, 404: _ERROR, **_COMMON}
+)
+def get_call(request: Request, job_id: JobIdPath) -> JSONResponse:
+    return _job_response(_client(request).get(job_id))
+
+
+@router.delete(
+    "/{job_id}",
+    summary="Cancel a job not yet handed to eSMS",
+    responses={
+        200: {**_JOB, "description": "Cancelled."},
+        404: _ERROR,
+        409: {**_ERROR, "description": "cancel_refused: handed to eSMS, or final."},
+        **_COMMON,
+    },
+)
+def cancel_call(
+    request: Request,
+    job_id: JobIdPath,
+    reason: Annotated[str, Query(max_length=200)] = "cancelled by API request",
+) -> JSONResponse:
+    return _job_response(_client(request).cancel(job_id, reason=reason))

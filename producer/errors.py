@@ -1,0 +1,172 @@
+"""Errors of the HTTP API as JSON bodies, and the handlers that turn exceptions into them.
+
+Every error answer has the same shape (``request_id`` matches the ``X-Request-ID`` header)::
+
+    {"error": "validation_failed", "message": "...", "request_id": "...",
+     "errors": [{"field": "phone", "message": "is not a valid Vietnamese number"}]}
+
+``errors`` appears only on 422. Codes and statuses:
+
+- 401 ``unauthorized``         no or wrong bearer token (with ``WWW-Authenticate: Bearer``)
+- 404 ``not_found``            no such job (or route)
+- 405 ``method_not_allowed``
+- 409 ``idempotency_conflict`` the key is used by a job with another body (``job_id``)
+- 409 ``duplicate_id``         a job with this id exists already (``job_id``)
+- 409 ``cancel_refused``       the job was handed to eSMS or is final (``state``)
+- 413 ``body_too_large``       more than ``API_MAX_BODY_BYTES``
+- 422 ``validation_failed``    field-level ``errors`` (field: dotted path, no union tag)
+- 503 ``redis_unavailable``    Redis unreachable (with ``Retry-After``); retry later
+- 500 ``internal_error``       anything else; logged with the request id, no traceback sent
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import redis
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from producer.client import CancelRefused, JobNotFound
+from producer.fields import field_errors, one_line
+from producer.intake import DuplicateJobId, IdempotencyConflict
+from voicecall.logs import get_logger
+
+log = get_logger("voicecall.api")
+
+RETRY_AFTER_S = 2  # what a client waits before retrying while Redis is unreachable
+# Redis errors that mean "not reachable right now" rather than "this request is wrong".
+REDIS_UNAVAILABLE: tuple[type[Exception], ...] = (
+    redis.ConnectionError,  # includes BusyLoadingError (Redis still loading its AOF)
+    redis.TimeoutError,
+    redis.exceptions.OutOfMemoryError,  # noeviction: full until memory frees up
+)
+_HTTP_CODES = {
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+}
+
+
+class ApiError(Exception):
+    """An answer other than success, raised anywhere in a request and rendered as JSON."""
+
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        message: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+        self.message = message
+        self.headers = dict(headers or {})
+        self.extra = extra
+
+
+class BodyTooLarge(ApiError):
+    """The request body is over the configured limit (raised while reading it)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, "body_too_large", f"request body is larger than {limit} bytes")
+
+
+def error_body(error: str, message: str, request_id: str | None, **extra: Any) -> dict[str, Any]:
+    return {"error": error, "message": message, "request_id": request_id, **extra}
+
+
+def request_id_of(request: Request) -> str | None:
+    value = getattr(request.state, "request_id", None)
+    return value if isinstance(value, str) else None
+
+
+def validation_error(errors: list[dict[str, str]], message: str | None = None) -> ApiError:
+    summary = message or one_line(errors[:5])
+    return ApiError(422, "validation_failed", summary, errors=errors)
+
+
+def render(exc: ApiError, request_id: str | None) -> JSONResponse:
+    return JSONResponse(
+        error_body(exc.error, exc.message, request_id, **exc.extra),
+        status_code=exc.status,
+        headers=exc.headers or None,
+    )
+
+
+def from_domain(exc: Exception) -> ApiError:
+    """The API error for an exception of the producer library or Redis; re-raises others."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, ValidationError):
+        return validation_error(field_errors(exc.errors()))
+    if isinstance(exc, IdempotencyConflict):
+        return ApiError(409, "idempotency_conflict", str(exc), job_id=exc.job_id)
+    if isinstance(exc, DuplicateJobId):
+        return ApiError(409, "duplicate_id", str(exc), job_id=exc.job_id)
+    if isinstance(exc, CancelRefused):
+        return ApiError(409, "cancel_refused", str(exc), state=exc.state.value)
+    if isinstance(exc, JobNotFound):
+        return ApiError(404, "not_found", f"no job {exc.args[0]!r}" if exc.args else "no such job")
+    if isinstance(exc, REDIS_UNAVAILABLE):
+        return ApiError(
+            503,
+            "redis_unavailable",
+            "the job store is unreachable; retry later",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
+    raise exc
+
+
+async def _domain_handler(request: Request, exc: Exception) -> JSONResponse:
+    api_error = from_domain(exc)
+    if api_error.status == 503:
+        log.warning("redis_unavailable", error=repr(exc))
+    return render(api_error, request_id_of(request))
+
+
+async def _http_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    return render(
+        ApiError(exc.status_code, code, message, headers=exc.headers), request_id_of(request)
+    )
+
+
+async def _request_validation_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return render(validation_error(field_errors(exc.errors())), request_id_of(request))
+
+
+def internal_error(request_id: str | None) -> JSONResponse:
+    return JSONResponse(
+        error_body("internal_error", "unexpected error; quote the request id", request_id),
+        status_code=500,
+    )
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers; unexpected exceptions are caught by the request middleware."""
+    for exc_type in (
+        ApiError,
+        ValidationError,
+        IdempotencyConflict,
+        DuplicateJobId,
+        CancelRefused,
+        JobNotFound,
+        *REDIS_UNAVAILABLE,
+    ):
+        app.add_exception_handler(exc_type, _domain_handler)
+    app.add_exception_handler(StarletteHTTPException, _http_handler)
+    app.add_exception_handler(RequestValidationError, _request_validation_handler)

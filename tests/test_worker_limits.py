@@ -1,0 +1,139 @@
+"""Retries exhausted and dead letters, rate limits, quiet hours and the outbound webhook."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any, ClassVar
+
+import pytest
+
+from tests.fixtures.redis import free_port
+from tests.fixtures.stack import Stack, producer_client, wait_until
+from voicecall.jobs import State
+
+
+def _voicecall(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "voicecall.cli", *args],
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_exhausted_retries_fail_the_job_and_dlq_requeue_completes_it(
+    stack_factory: Callable[..., Stack],
+) -> None:
+    """Every attempt gets HTTP 500: the job ends `failed`, its message is dead-lettered; a requeue
+    after eSMS recovers completes it with one call."""
+    stack = stack_factory(send_max_retries=2)
+    stack.sim.configure(error_rate=1.0, fault_scope="send")
+    stack.start_worker()
+    job_id = stack.post_call({"kind": "record_call", "phone": "0901234568", "record_id": "rec1"})[
+        "id"
+    ]
+    job = stack.wait_final([job_id], timeout=40)[job_id]
+    assert (job.state, job.attempts) == (State.FAILED, 3)
+    listing = wait_until(
+        lambda: _voicecall(stack, "dlq", "list").stdout.strip(), 10, what="a dead letter"
+    )
+    letter = json.loads(listing.splitlines()[0])
+    assert (letter["job_id"], letter["actor"]) == (job_id, "send_bulk_call")
+    assert job_id in _voicecall(stack, "dlq", "show", letter["id"]).stdout
+    stack.sim.configure(error_rate=0.0)
+    requeued = _voicecall(stack, "dlq", "requeue", letter["id"])
+    assert requeued.returncode == 0, requeued.stderr
+    job = stack.wait_final([job_id], timeout=30)[job_id]
+    assert job.state is State.COMPLETED
+    assert _voicecall(stack, "dlq", "list").stdout.strip() == ""
+    assert len(stack.sim.calls()) == 1
+
+
+def test_per_phone_limit_rejects_otp_and_defers_bulk_without_spending_retries(
+    stack_factory: Callable[..., Stack],
+) -> None:
+    """Over 2 calls per window to one phone: the third OTP is rejected `rate_limited`, a bulk call waits."""
+    stack = stack_factory(phone_limit_calls=2, phone_limit_window_s=3600)
+    stack.start_worker()
+    client = producer_client(stack)
+    otps = [client.enqueue_otp("0901234567", f"Ma {i}")["id"] for i in range(2)]
+    stack.wait_final(otps, timeout=20)
+    third = client.enqueue_otp("0901234567", "Ma 3")["id"]
+    bulk = client.enqueue_record("0901234567", "rec1")["id"]
+    job = stack.wait_final([third], timeout=20)[third]
+    assert (job.state, job.reason) == (State.REJECTED, "rate_limited")
+    wait_until(lambda: stack.job(bulk).state is State.SCHEDULED, 10, what="bulk call held back")
+    held = stack.job(bulk)
+    assert (held.reason, held.attempts) == ("phone_rate_limit", 0)
+    assert len(stack.sim.calls()) == 2
+
+
+def test_quiet_hours_hold_bulk_calls_but_not_otp(stack_factory: Callable[..., Stack]) -> None:
+    """During quiet hours a bulk call waits in the schedule until they end; an OTP goes out at once."""
+    stack = stack_factory(quiet_hours="00:00-23:59", timezone="UTC")
+    stack.start_worker()
+    client = producer_client(stack)
+    bulk = client.enqueue_template("0901234569", "t1", ["a"])["id"]
+    otp = client.enqueue_otp("0901234567", "Ma 123456")["id"]
+    assert stack.wait_final([otp], timeout=20)[otp].state is State.COMPLETED
+    wait_until(lambda: stack.job(bulk).state is State.SCHEDULED, 10, what="bulk call held")
+    held = stack.job(bulk)
+    assert (held.reason, held.attempts) == ("quiet_hours", 0)
+    assert held.due_at <= stack.store.redis.zscore("vc:schedule", bulk)  # type: ignore[operator]
+    assert [c["kind"] for c in stack.sim.calls()] == ["otp"]
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    received: ClassVar[list[tuple[dict[str, str], bytes]]] = []
+    fail_first = 0
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).received.append((dict(self.headers), body))
+        failing = len(type(self).received) <= type(self).fail_first
+        self.send_response(500 if failing else 200)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture()
+def webhook_receiver() -> Iterator[tuple[str, type[_Receiver]]]:
+    handler = type("Receiver", (_Receiver,), {"received": [], "fail_first": 1})
+    server = HTTPServer(("127.0.0.1", free_port()), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/hook", handler
+    server.shutdown()
+
+
+def test_webhook_delivers_the_final_job_signed_and_retries_failures(
+    stack_factory: Callable[..., Stack], webhook_receiver: tuple[str, type[_Receiver]]
+) -> None:
+    """The final job is POSTed with a valid HMAC-SHA256 signature; a 500 is retried; the job is unchanged."""
+    url, receiver = webhook_receiver
+    stack = stack_factory()
+    stack.start_worker()
+    job_id = stack.post_call(
+        {"kind": "record_call", "phone": "0901234568", "record_id": "rec1", "webhook_url": url}
+    )["id"]
+    stack.wait_final([job_id], timeout=20)
+    wait_until(lambda: len(receiver.received) >= 2, 20, what="webhook retried and delivered")
+    headers, body = receiver.received[-1]
+    timestamp = headers["X-Voicecall-Timestamp"]
+    expected = hmac.new(
+        stack.env["CALLBACK_SECRET"].encode(), f"{timestamp}.".encode() + body, hashlib.sha256
+    )
+    assert headers["X-Voicecall-Signature"] == "sha256=" + expected.hexdigest()
+    sent = json.loads(body)
+    assert (sent["id"], sent["state"], sent["outcome"]) == (job_id, "completed", "answered")
+    assert stack.job(job_id).state is State.COMPLETED
