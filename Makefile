@@ -35,5 +35,9 @@ unit: $(STAMP)
 bench: $(STAMP) system-deps
 	$(BIN)/python -m bench.run $(if $(QUICK),--quick,)
 
+## Regenerate the Grafana dashboards JSON from deploy/grafana/dashboards.py.
+dashboards: $(STAMP)
+	$(BIN)/python deploy/grafana/dashboards.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -81,6 +81,11 @@ BALANCE = Gauge(
     "eSMS account balance in VND (GetBalance, polled).",
     multiprocess_mode="mostrecent",
 )
+WORKER_THREADS = Gauge(
+    "voicecall_worker_threads",
+    "Worker threads of the live Dramatiq worker processes (capacity, for utilisation).",
+    multiprocess_mode="livesum",
+)
 BUILD_INFO = Gauge(
     "voicecall_build_info", "Build information.", ["version"], multiprocess_mode="max"
 )

@@ -12,6 +12,7 @@ from dramatiq.middleware import Middleware
 
 from voicecall import keys
 from voicecall.logs import get_logger
+from voicecall.metrics import WORKER_THREADS
 
 log = get_logger(__name__)
 
@@ -24,7 +25,11 @@ _KIND_BY_ACTOR = {
 
 
 class LogContext(Middleware):
-    """Binds job id, actor, attempt and trace id into every log line of the message."""
+    """Binds job id, actor and attempt into every log line of the message.
+
+    The send and poll steps add the job's kind and trace id (the intake request's id) once
+    they have read the job.
+    """
 
     def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         structlog.contextvars.clear_contextvars()
@@ -33,7 +38,6 @@ class LogContext(Middleware):
             actor=message.actor_name,
             work=_KIND_BY_ACTOR.get(message.actor_name, message.actor_name),
             attempt=int(message.options.get("retries", 0)) + 1,
-            trace_id=message.options.get("trace_id"),
             message_id=message.message_id,
         )
 
@@ -65,6 +69,7 @@ class SchedulerMiddleware(Middleware):
         from worker.runtime import runtime
         from worker.scheduler import Scheduler
 
+        WORKER_THREADS.set(worker.worker_threads)  # capacity for the utilisation panel
         rt = runtime()
         self._scheduler = Scheduler(rt.settings, rt.store, broker)
         self._thread = threading.Thread(

@@ -7,6 +7,8 @@ for a call that ended before its first planned poll.
 
 from __future__ import annotations
 
+import structlog
+
 from voicecall import keys
 from voicecall.finish import finish
 from voicecall.jobs import Kind, State
@@ -30,6 +32,7 @@ def poll_job(job_id: str) -> None:
     job = rt.store.get(job_id)
     if job is None or job.state is not State.SUBMITTED:
         return  # final already (callback first), or unknown: nothing to do
+    structlog.contextvars.bind_contextvars(kind=job.kind.value, trace_id=job.trace_id)
     now = now_s()
     deadline = (job.submitted_at or now) + rt.settings.poll_deadline_s
     if now >= deadline:

@@ -17,6 +17,7 @@ from typing import ParamSpec, TypeVar
 
 import dramatiq
 import redis
+import structlog
 import tenacity
 from dramatiq.middleware import CurrentMessage
 
@@ -70,6 +71,7 @@ def send_job(job_id: str) -> None:
     if job is None:
         log.warning("send_unknown_job", job_id=job_id)
         return
+    structlog.contextvars.bind_contextvars(kind=job.kind.value, trace_id=job.trace_id)
     if job.state not in CLAIMABLE:
         log.debug("send_noop", job_id=job_id, state=job.state.value)
         return

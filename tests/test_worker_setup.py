@@ -1,0 +1,157 @@
+"""Worker start-up and wiring: settings errors, log context, queue subsets, RabbitMQ, global rate."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+
+import pytest
+
+from tests.fixtures.stack import Stack, producer_client, wait_until
+from voicecall import keys
+from voicecall.jobs import State
+
+
+def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "voicecall.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def _clean_env(**values: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("ESMS_", "REDIS_", "API_", "CALLBACK_", "PUBLIC_"))
+    }
+    return {**env, **values}
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "named"),
+    [
+        (["worker"], {"CALLBACK_SECRET": "x" * 20, "PUBLIC_BASE_URL": "http://a"}, "ESMS_API_KEY"),
+        (
+            ["worker"],
+            {"ESMS_API_KEY": "k", "ESMS_SECRET_KEY": "s", "CALLBACK_SECRET": "short"},
+            "CALLBACK_SECRET",
+        ),
+        (["api"], {"API_TOKENS": "tooshort", "CALLBACK_SECRET": "x" * 20}, "API_TOKENS"),
+        (["status", "x"], {"REDIS_URL": "localhost:6379"}, "REDIS_URL"),
+        (["worker"], {"TIMEZONE": "Mars/Olympus"}, "TIMEZONE"),
+        (["scheduler"], {"QUIET_HOURS": "late"}, "QUIET_HOURS"),
+        (
+            ["api"],
+            {"API_TOKENS": "t" * 20, "CALLBACK_SECRET": "x" * 20, "OTP_TTL_S": "-1"},
+            "OTP_TTL_S",
+        ),
+    ],
+)
+def test_bad_settings_stop_start_up_with_one_line_and_exit_2(
+    args: list[str], env: dict[str, str], named: str
+) -> None:
+    """A missing or invalid setting: exit code 2 and one line on stderr naming the setting."""
+    result = _run(args, _clean_env(**env))
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and named in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_worker_log_lines_carry_job_id_kind_attempt_and_the_intake_trace_id(
+    stack_factory: Callable[..., Stack],
+) -> None:
+    """The request id given at intake travels with the job into the worker's structured logs."""
+    stack = stack_factory()
+    worker = stack.start_worker()
+    with stack.http() as http:
+        response = http.post(
+            "/v1/calls",
+            json={"kind": "record_call", "phone": "0901234568", "record_id": "rec1"},
+            headers={"X-Request-ID": "trace-4f2a9c"},
+        )
+    job_id = response.json()["id"]
+    stack.wait_final([job_id], timeout=20)
+    wait_until(lambda: "job_submitted" in worker.log_text(), 5, what="the submission log line")
+    events = [json.loads(line) for line in worker.log_text().splitlines() if line.startswith("{")]
+    submitted = next(e for e in events if e.get("event") == "job_submitted")
+    assert (
+        submitted["job_id"],
+        submitted["kind"],
+        submitted["attempt"],
+        submitted["trace_id"],
+    ) == (
+        job_id,
+        "record_call",
+        1,
+        "trace-4f2a9c",
+    )
+    assert stack.job(job_id).trace_id == "trace-4f2a9c"
+
+
+def test_a_worker_pointed_at_the_otp_queue_sends_only_otp(
+    stack_factory: Callable[..., Stack],
+) -> None:
+    """`--queues voicecall-otp`: OTP calls go out while bulk calls wait for a bulk worker."""
+    stack = stack_factory()
+    stack.start_worker(queues=[keys.QUEUE_OTP, keys.QUEUE_STATUS])
+    client = producer_client(stack)
+    bulk = client.enqueue_record("0901234568", "rec1")["id"]
+    otp = client.enqueue_otp("0901234567", "Ma 123456")["id"]
+    assert stack.wait_final([otp], timeout=20)[otp].state is State.COMPLETED
+    assert stack.job(bulk).state is State.QUEUED
+    stack.start_worker(queues=[keys.QUEUE_BULK, keys.QUEUE_STATUS])
+    assert stack.wait_final([bulk], timeout=20)[bulk].state is State.COMPLETED
+
+
+def test_global_send_rate_is_shared_by_all_workers(stack_factory: Callable[..., Stack]) -> None:
+    """With a global rate of 5/s over two worker processes, no second sees more than 5 sends."""
+    stack = stack_factory(global_send_rate_per_s=5)
+    stack.start_worker(processes=2, threads=4)
+    client = producer_client(stack)
+    ids = [client.enqueue_record(f"09{i:07d}8", "rec1")["id"] for i in range(20)]
+    jobs = stack.wait_final(ids, timeout=60)
+    assert {job.state for job in jobs.values()} == {State.COMPLETED}
+    starts = sorted(
+        datetime.fromisoformat(str(c["accepted_at"])).timestamp() for c in stack.sim.calls()
+    )
+    per_second = Counter(int(t) for t in starts)
+    assert max(per_second.values()) <= 6, (
+        per_second
+    )  # 5 per bucket, +1 for a request crossing a second
+    assert starts[-1] - starts[0] >= 2.5
+    assert all(job.attempts == 1 for job in jobs.values())  # held back, never retried
+
+
+def _rabbitmq_up() -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", 5672)) == 0
+
+
+@pytest.mark.skipif(
+    not _rabbitmq_up(), reason="no RabbitMQ on 127.0.0.1:5672 (BROKER_URL=amqp:// is optional)"
+)
+def test_rabbitmq_broker_runs_the_same_pipeline(stack_factory: Callable[..., Stack]) -> None:
+    """With BROKER_URL=amqp://..., jobs flow through RabbitMQ and end the same way."""
+    stack = stack_factory(broker_url="amqp://guest:guest@127.0.0.1:5672/%2F")
+    stack.start_worker(name="worker-amqp")
+    ids = [
+        stack.post_call({"kind": "voice_otp", "phone": "0901234567", "content": "Ma 99"})["id"],
+        stack.post_call({"kind": "record_call", "phone": "0901234561", "record_id": "rec1"})["id"],
+    ]
+    jobs = stack.wait_final(ids, timeout=40)
+    assert [(jobs[i].state, jobs[i].outcome and jobs[i].outcome.value) for i in ids] == [
+        (State.COMPLETED, "delivered"),
+        (State.COMPLETED, "not_answered"),
+    ]
