@@ -91,5 +91,13 @@ BUILD_INFO = Gauge(
 )
 
 
+# Label values known in advance, exported at 0 from the start: a counter series that first
+# appears at 1 is invisible to increase(), and alerts on these must see the first event.
+_CALLBACK_RESULTS = ("accepted", "repeat", "pending", "forged", "unknown_job", "invalid")
+
+
 def mark_build() -> None:
+    """Build info, and the alert-relevant counters created at zero."""
     BUILD_INFO.labels(version=__version__).set(1)
+    for result in _CALLBACK_RESULTS:
+        CALLBACKS.labels(result=result).inc(0)
