@@ -233,3 +233,51 @@ def test_submitted_otp_content_is_erased(stack_factory: Callable[..., Stack]) ->
     raw = stack.store.redis.hgetall(f"vc:job:{job_id}")
     assert "424242" not in str(raw)
     assert stack.sim.calls()[0]["params"]["Content"] == "Ma 424242"
+
+
+def test_job_stored_without_its_message_is_swept_and_sent_once(
+    stack_factory: Callable[..., Stack],
+) -> None:
+    """A producer that died after storing the job but before enqueueing its message: the sweeper
+    sends it within seconds, and eSMS sees one call."""
+    stack = stack_factory(sweep_stale_queued_s=2)
+    stack.start_worker()
+    now = time.time()
+    stack.store.create(
+        {
+            "id": "orphan-1",
+            "kind": "record_call",
+            "phone": "84901234568",
+            "due_at": now,
+            "schedule": "worker",
+            "payload": '{"record_id": "rec1"}',
+            "labels": "{}",
+        },
+        state=State.QUEUED,
+        idempotency_key=None,
+        body_hash="x",
+        inflight_until=now + 2,
+    )
+    job = stack.wait_final(["orphan-1"], timeout=15)["orphan-1"]
+    assert job.state is State.COMPLETED
+    assert [c["request_id"] for c in stack.sim.calls()] == ["orphan-1"]
+
+
+def test_finished_jobs_expire_after_the_retention_period(
+    stack_factory: Callable[..., Stack],
+) -> None:
+    """A final job, its history and its lookup keys carry FINISHED_RETENTION_DAYS as their TTL."""
+    stack = stack_factory(finished_retention_days=2)
+    stack.start_worker()
+    job_id = stack.post_call(
+        {"kind": "voice_otp", "phone": "0901234567", "content": "Ma 1", "idempotency_key": "ret-1"}
+    )["id"]
+    job = stack.wait_final([job_id], timeout=20)[job_id]
+    two_days = 2 * 86400
+    for key in (
+        f"vc:job:{job_id}",
+        f"vc:job:{job_id}:history",
+        "vc:idem:ret-1",
+        f"vc:smsid:{job.smsid}",
+    ):
+        assert two_days - 60 <= stack.store.redis.ttl(key) <= two_days + 7 * 86400, key
