@@ -281,3 +281,25 @@ def test_finished_jobs_expire_after_the_retention_period(
         f"vc:smsid:{job.smsid}",
     ):
         assert two_days - 60 <= stack.store.redis.ttl(key) <= two_days + 7 * 86400, key
+
+
+def test_far_polls_wait_in_redis_and_are_released_by_the_scheduler(
+    stack_factory: Callable[..., Stack],
+) -> None:
+    """A poll due beyond the scheduler's horizon is no Dramatiq delayed message; the scheduler
+    releases it in time and it completes the job (callbacks dropped)."""
+    stack = stack_factory(schedule_horizon_s=1, poll_margin_s=4)
+    stack.sim.configure(callback_drop_rate=1.0)
+    stack.start_worker()
+    job_id = stack.post_call({"kind": "record_call", "phone": "0901234568", "record_id": "rec1"})[
+        "id"
+    ]
+    wait_until(lambda: stack.job(job_id).state is State.SUBMITTED, 10, what="submitted")
+    planned = stack.store.redis.zscore("vc:polls", job_id)
+    submitted_at = stack.job(job_id).submitted_at
+    assert planned is not None and submitted_at is not None
+    assert planned - submitted_at >= 4  # the poll's own time, not a backstop
+    assert stack.store.redis.hlen("dramatiq:voicecall-status.DQ.msgs") == 0
+    job = stack.wait_final([job_id], timeout=20)[job_id]
+    assert (job.state, job.polls) == (State.COMPLETED, 1)
+    assert "result by status poll" in _notes(stack, job_id)

@@ -102,3 +102,16 @@ local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, AR
 for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], ARGV[3], id) end
 return ids
 """
+
+# Entries of a sorted set due before ARGV[1] (now + horizon), with their scores; each score
+# moves ARGV[3] seconds past max(score, now) so that, of several schedulers, one takes it and
+# it comes back only if what it started was lost.
+# KEYS: zset; ARGV: horizon_end, limit, push_back_s, now
+CLAIM_DUE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, ARGV[2])
+for i = 1, #due, 2 do
+  local score = math.max(tonumber(due[i + 1]), tonumber(ARGV[4]))
+  redis.call('ZADD', KEYS[1], score + tonumber(ARGV[3]), due[i])
+end
+return due
+"""

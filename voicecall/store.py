@@ -141,6 +141,7 @@ class JobStore:
         self._transition = client.register_script(lua.TRANSITION)
         self._release = client.register_script(lua.RELEASE_DUE)
         self._claim_overdue = client.register_script(lua.CLAIM_OVERDUE)
+        self._claim_due = client.register_script(lua.CLAIM_DUE)
 
     @classmethod
     def from_url(cls, url: str, *, retention_days: int = 30, **options: Any) -> JobStore:
@@ -292,6 +293,14 @@ class JobStore:
         return [
             str(i) for i in self._claim_overdue(keys=[zset], args=[now, limit, now + push_back_s])
         ]
+
+    def claim_due(
+        self, zset: str, *, horizon_s: float, limit: int, push_back_s: float
+    ) -> list[tuple[str, float]]:
+        """(id, score) of entries due within ``horizon_s``; their scores move ``push_back_s`` on."""
+        now = now_s()
+        flat = self._claim_due(keys=[zset], args=[now + horizon_s, limit, push_back_s, now])
+        return [(str(flat[i]), float(flat[i + 1])) for i in range(0, len(flat), 2)]
 
     def plan_poll(self, job_id: str, at: float) -> None:
         """Move a submitted job's next poll; XX: never re-adds a job that has finished."""

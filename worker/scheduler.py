@@ -7,9 +7,10 @@ Every ``SCHEDULER_INTERVAL_S``:
   get a Dramatiq message delayed to their due time. Far-future jobs never sit in Dramatiq's
   delay queue, so they cannot block near ones (head-of-line blocking, decision 2).
 - **sweep**: jobs in flight (``queued``, ``retrying``, or ``sending`` with an expired lease)
-  whose deadline in ``vc:inflight`` has passed get a new send message; submitted jobs whose
-  planned poll is long overdue get a new poll message. A duplicate message is harmless: the
-  send step claims the job atomically and eSMS refuses a repeated RequestId (124).
+  whose deadline in ``vc:inflight`` has passed get a new send message. A duplicate message is
+  harmless: the send step claims the job atomically and eSMS refuses a repeated RequestId (124).
+- **polls**: submitted jobs whose next poll (``vc:polls``) falls within the horizon get it as
+  a delayed message; a poll whose message was lost is sent again (see worker.poll.poll_entry).
 - **balance**: at most once per ``BALANCE_POLL_INTERVAL_S`` across all processes, GetBalance
   updates the ``voicecall_esms_balance_vnd`` gauge.
 
@@ -32,6 +33,7 @@ from voicecall.metrics import BALANCE
 from voicecall.settings import Settings
 from voicecall.store import JobStore, now_s
 from worker.esms import EsmsClient
+from worker.poll import REDRIVE_AFTER_S
 
 log = get_logger(__name__)
 
@@ -72,12 +74,20 @@ class Scheduler:
             log.warning("sweeper_redrive", job_id=job_id, state=job.state.value)
             send_message(self.broker, job_id, Kind(job.kind))
             redriven += 1
-        for job_id in self.store.claim_overdue(
-            keys.POLLS, limit=SWEEP_BATCH, push_back_s=self.settings.poll_max_interval_s
-        ):
-            log.warning("sweeper_repoll", job_id=job_id)
-            poll_message(self.broker, job_id, delay_s=0)
         return redriven
+
+    def release_polls(self) -> int:
+        """Send the polls due within the horizon (and re-send any whose message was lost)."""
+        due = self.store.claim_due(
+            keys.POLLS,
+            horizon_s=self.settings.schedule_horizon_s,
+            limit=RELEASE_BATCH,
+            push_back_s=self.settings.schedule_horizon_s + REDRIVE_AFTER_S,
+        )
+        now = now_s()
+        for job_id, at in due:
+            poll_message(self.broker, job_id, delay_s=at - now)
+        return len(due)
 
     def update_balance(self, client_factory: Callable[[], EsmsClient] | None) -> None:
         if client_factory is None:
@@ -94,6 +104,7 @@ class Scheduler:
 
     def tick(self, client_factory: Callable[[], EsmsClient] | None = None) -> None:
         self.release_due()
+        self.release_polls()
         self.sweep()
         self.update_balance(client_factory)
 

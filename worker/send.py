@@ -31,6 +31,7 @@ from voicecall.metrics import RATE_LIMITED, SEND_LATENESS, SEND_RETRIES
 from voicecall.store import Job, now_s
 from voicecall.timefmt import from_epoch
 from worker.esms import InvalidParameter, PermanentError, RetryableError, Submission
+from worker.poll import poll_entry
 from worker.runtime import Runtime, runtime
 from worker.timing import first_poll_at, quiet_window_end, retry_delay_s
 
@@ -259,6 +260,7 @@ def _record_submission(rt: Runtime, job: Job, submission: Submission, sent_at: f
     if job.kind is Kind.VOICE_OTP:
         # The spoken code is a secret: once eSMS has it, voicecall keeps no copy.
         fields["payload"] = _without_content(job.payload)
+    poll_score, poll_now = poll_entry(poll_at, settings)
     result = _durably(rt)(rt.store.transition)(
         job.id,
         State.SUBMITTED,
@@ -266,7 +268,7 @@ def _record_submission(rt: Runtime, job: Job, submission: Submission, sent_at: f
         fields=fields,
         note=note,
         inflight="-",
-        polls=str(poll_at + settings.poll_margin_s + 5),
+        polls=str(poll_score),
         history_extra={"smsid": submission.smsid, "code": submission.code},
     )
     if not result.applied:
@@ -277,7 +279,8 @@ def _record_submission(rt: Runtime, job: Job, submission: Submission, sent_at: f
         return
     if submission.smsid:
         rt.store.index_smsid(job.id, submission.smsid)
-    poll_message(rt.broker, job.id, delay_s=poll_at - now_s())
+    if poll_now:
+        poll_message(rt.broker, job.id, delay_s=poll_at - now_s())
     log.info("job_submitted", job_id=job.id, smsid=submission.smsid, duplicate=submission.duplicate)
 
 
