@@ -98,9 +98,12 @@ class Intake:
         if state is State.QUEUED:
             send_message(self.broker, job_id, Kind(request.kind), delay_s=send_after - now)
         JOBS_ENQUEUED.labels(kind=request.kind).inc()
-        job = self.store.get(job_id)
-        assert job is not None  # just created; retention is days
-        return Submitted(job=job, replay=False)
+        # The job as just written (no read-back: a quarter of the Python API's time).
+        written = {name: "" if value is None else str(value) for name, value in fields.items()}
+        written.update(
+            state=state.value, created_at=str(now), updated_at=str(now), body_hash=digest
+        )
+        return Submitted(job=Job.from_hash(written), replay=False)
 
     def _replay(self, request: AnyCall, existing_id: str, digest: str) -> Submitted:
         existing = self.store.get(existing_id)
