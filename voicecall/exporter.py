@@ -15,6 +15,8 @@ a one-element ZRANGE, a bounded ZRANGE BYSCORE); never KEYS or SCAN.
 - ``voicecall_workers_alive``                    Dramatiq brokers with a heartbeat in
   ``dramatiq:__heartbeats__`` newer than 60 s, not counting producers (their broker ids start
   with :data:`PRODUCER_BROKER_PREFIX`; every broker that enqueues leaves a heartbeat)
+- ``voicecall_esms_balance_vnd`` and ``voicecall_esms_balance_age_seconds``: the balance a
+  worker last read with GetBalance (``vc:esms:balance``), absent until the first read
 - ``voicecall_exporter_redis_up``                1 when this scrape reached Redis, else 0 (and
   the gauges above are then absent rather than wrong)
 """
@@ -81,6 +83,7 @@ class RedisExporter(Collector):
     def _read(self) -> list[Metric]:
         pipe = self.store.redis.pipeline(transaction=False)
         pipe.hgetall(keys.STATE_COUNTS)
+        pipe.hgetall(keys.ESMS_BALANCE)
         for queue in keys.ALL_QUEUES:
             pipe.hlen(_msgs(queue))
             pipe.hlen(_msgs(keys.delay_queue(queue)))
@@ -118,10 +121,11 @@ class RedisExporter(Collector):
             "voicecall_dead_letters", "Dead-lettered messages of a queue.", labels=["queue"]
         )
         for index, queue in enumerate(keys.ALL_QUEUES):
-            depth.add_metric([queue], int(replies[1 + 3 * index]))
-            delayed.add_metric([queue], int(replies[2 + 3 * index]))
-            dead.add_metric([queue], int(replies[3 + 3 * index]))
+            depth.add_metric([queue], int(replies[2 + 3 * index]))
+            delayed.add_metric([queue], int(replies[3 + 3 * index]))
+            dead.add_metric([queue], int(replies[4 + 3 * index]))
 
+        balance = cast(dict[str, str], replies[1])
         members = cast(list[bytes | str], replies[-1])
         workers = sum(
             1
@@ -130,7 +134,9 @@ class RedisExporter(Collector):
                 PRODUCER_BROKER_PREFIX
             )
         )
+        found = [*_balance_metrics(balance)]
         return [
+            *found,
             by_state,
             GaugeMetricFamily(
                 "voicecall_schedule_size", "Jobs waiting in the schedule.", value=size
@@ -149,3 +155,19 @@ class RedisExporter(Collector):
                 value=workers,
             ),
         ]
+
+
+def _balance_metrics(balance: dict[str, str]) -> Iterator[Metric]:
+    """The last GetBalance read by a worker, and its age (absent until one was read)."""
+    if not balance.get("vnd"):
+        return
+    yield GaugeMetricFamily(
+        "voicecall_esms_balance_vnd",
+        "eSMS account balance in VND (GetBalance, polled).",
+        value=float(balance["vnd"]),
+    )
+    yield GaugeMetricFamily(
+        "voicecall_esms_balance_age_seconds",
+        "Seconds since the balance was read.",
+        value=max(0.0, now_s() - float(balance.get("at") or 0)),
+    )

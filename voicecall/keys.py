@@ -11,6 +11,7 @@ Keys (prefix ``vc:``):
                                     time after which the sweeper re-drives them
 - ``vc:polls``               zset   ``submitted`` jobs, scored by their next planned poll
 - ``vc:stats:states``        hash   state → number of jobs in it (cheap jobs-by-state gauge)
+- ``vc:esms:balance``        hash   the last eSMS balance read (``vnd``, ``at``), for the exporter
 - ``vc:heartbeat:{worker}``  string worker liveness, with a TTL
 - ``vc:lock:scheduler``      string (unused by default: releasing is atomic without a lock)
 
@@ -26,6 +27,7 @@ SCHEDULE = f"{PREFIX}schedule"
 INFLIGHT = f"{PREFIX}inflight"
 POLLS = f"{PREFIX}polls"
 STATE_COUNTS = f"{PREFIX}stats:states"
+ESMS_BALANCE = f"{PREFIX}esms:balance"
 
 
 def job(job_id: str) -> str:

@@ -76,11 +76,6 @@ RATE_LIMITED = Counter(
     ["kind", "limit"],
 )
 WEBHOOKS = Counter("voicecall_webhooks", "Outbound webhook deliveries by result.", ["result"])
-BALANCE = Gauge(
-    "voicecall_esms_balance_vnd",
-    "eSMS account balance in VND (GetBalance, polled).",
-    multiprocess_mode="mostrecent",
-)
 WORKER_THREADS = Gauge(
     "voicecall_worker_threads",
     "Worker threads of the live Dramatiq worker processes (capacity, for utilisation).",

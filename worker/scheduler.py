@@ -12,7 +12,8 @@ Every ``SCHEDULER_INTERVAL_S``:
 - **polls**: submitted jobs whose next poll (``vc:polls``) falls within the horizon get it as
   a delayed message; a poll whose message was lost is sent again (see worker.poll.poll_entry).
 - **balance**: at most once per ``BALANCE_POLL_INTERVAL_S`` across all processes, GetBalance
-  updates the ``voicecall_esms_balance_vnd`` gauge.
+  is read into ``vc:esms:balance``; the API's exporter serves it as
+  ``voicecall_esms_balance_vnd``, so every scrape sees the one latest value.
 
 It runs in a thread of every worker process (started by :class:`SchedulerMiddleware`) and as
 ``voicecall scheduler`` for deployments that want it apart.
@@ -29,7 +30,6 @@ from voicecall import keys
 from voicecall.jobs import Kind, State
 from voicecall.logs import get_logger
 from voicecall.messages import poll_message, send_message
-from voicecall.metrics import BALANCE
 from voicecall.settings import Settings
 from voicecall.store import JobStore, now_s
 from worker.esms import EsmsClient
@@ -98,7 +98,9 @@ class Scheduler:
             return
         try:
             balance = client_factory().balance()
-            BALANCE.set(balance.balance_vnd)
+            self.store.redis.hset(
+                keys.ESMS_BALANCE, mapping={"vnd": balance.balance_vnd, "at": now_s()}
+            )
         except Exception as exc:  # the balance is informative; never stop the loop for it
             log.warning("balance_failed", error=type(exc).__name__)
 

@@ -274,7 +274,7 @@ def overview() -> tuple[str, str, list[Row], list[dict[str, Any]]]:
             [
                 Panel(
                     "eSMS balance",
-                    [Target('min(voicecall_esms_balance_vnd{job="voicecall-worker"})', "balance")],
+                    [Target("max(voicecall_esms_balance_vnd)", "balance")],
                     "Account balance in VND (GetBalance, polled every BALANCE_POLL_INTERVAL_S).",
                     kind="stat",
                     unit="suffix: VND",
