@@ -137,3 +137,25 @@ def test_webhook_delivers_the_final_job_signed_and_retries_failures(
     sent = json.loads(body)
     assert (sent["id"], sent["state"], sent["outcome"]) == (job_id, "completed", "answered")
     assert stack.job(job_id).state is State.COMPLETED
+
+
+def test_attempts_that_die_without_an_answer_are_bounded(
+    stack_factory: Callable[..., Stack],
+) -> None:
+    """eSMS hangs past the actor's time limit on every try: the job ends `failed` after
+    SEND_MAX_RETRIES + 1 claims instead of being re-driven forever."""
+    stack = stack_factory(
+        send_max_retries=1,
+        send_time_limit_s=5,
+        send_lease_s=5,
+        sweep_stale_queued_s=1,
+        esms_read_timeout_s=30,
+        esms_attempt_budget_s=60,
+    )
+    stack.sim.configure(timeout_rate=1.0, hang_s=30, fault_scope="send")
+    stack.start_worker()
+    job_id = stack.post_call({"kind": "record_call", "phone": "0901234568", "record_id": "rec1"})[
+        "id"
+    ]
+    job = stack.wait_final([job_id], timeout=60)[job_id]
+    assert (job.state, job.reason, job.attempts) == (State.FAILED, "attempts_exhausted", 2)

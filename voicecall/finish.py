@@ -29,6 +29,7 @@ def finish(
     outcome: Outcome | None = None,
     fields: Mapping[str, object] | None = None,
     note: str | None = None,
+    require_expired_lease: bool = False,
 ) -> bool:
     """Move the job to final ``state``; True if this call did it (False: already moved)."""
     assert state in FINAL_STATES
@@ -42,6 +43,7 @@ def finish(
         note=note,
         fields=all_fields,
         history_extra={"outcome": outcome.value if outcome else None},
+        require_expired_lease=require_expired_lease,
     )
     if not result.applied:
         return False

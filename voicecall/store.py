@@ -50,6 +50,7 @@ class Job:
     attempts: int = 0
     lease_until: float = 0.0
     first_attempt_at: float | None = None
+    window_started_at: float | None = None  # start of the retry window (reset by a DLQ requeue)
     submitted_at: float | None = None
     finished_at: float | None = None
     expires_at: float | None = None
@@ -97,6 +98,7 @@ class Job:
             attempts=int(raw.get("attempts") or 0),
             lease_until=float(raw.get("lease_until") or 0),
             first_attempt_at=opt_float("first_attempt_at"),
+            window_started_at=opt_float("window_started_at"),
             submitted_at=opt_float("submitted_at"),
             finished_at=opt_float("finished_at"),
             expires_at=opt_float("expires_at"),

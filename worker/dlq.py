@@ -105,7 +105,7 @@ class DeadLetters:
                     State.QUEUED,
                     allowed_from=(State.FAILED,),
                     note="requeued from the dead-letter queue by an operator",
-                    fields={"reason": ""},
+                    fields={"reason": "", "attempts": 0, "window_started_at": ""},
                     inflight=str(now_s() + 60),
                 )
         fresh: dramatiq.Message[Any] = dramatiq.Message(

@@ -28,6 +28,7 @@ from voicecall.jobs import Kind, ScheduleMode, State
 from voicecall.logs import get_logger
 from voicecall.messages import poll_message, send_message
 from voicecall.metrics import RATE_LIMITED, SEND_LATENESS, SEND_RETRIES
+from voicecall.settings import Settings
 from voicecall.store import Job, now_s
 from voicecall.timefmt import from_epoch
 from worker.esms import InvalidParameter, PermanentError, RetryableError, Submission
@@ -43,6 +44,7 @@ CLAIMABLE = (State.QUEUED, State.RETRYING, State.SENDING)
 WAITING = (State.QUEUED, State.RETRYING)
 EARLY_TOLERANCE_S = 0.05  # a delayed message may fire a few ms before its due time
 GLOBAL_LIMIT_DEFER_S = 1.0
+MAX_RETRY_WINDOW_S = 24 * 3600 - 600  # eSMS forgets a RequestId after 24 h
 
 
 class SendFailed(Exception):
@@ -78,14 +80,17 @@ def send_job(job_id: str) -> None:
         return
     now = now_s()
     if job.kind is Kind.VOICE_OTP and job.expires_at is not None and now > job.expires_at:
-        finish(
-            rt.store,
-            rt.broker,
-            job_id,
-            State.EXPIRED,
-            allowed_from=WAITING,
-            note="OTP past its time to live; not placed",
-            fields={"reason": "ttl"},
+        _give_up(rt, job, State.EXPIRED, "ttl", "OTP past its time to live; not placed")
+        return
+    if _attempts_spent(rt, job, now):
+        # Bounds a job whose attempts keep dying without an answer (a crash, a time limit):
+        # the sweeper would otherwise re-drive it forever.
+        _give_up(
+            rt,
+            job,
+            State.FAILED,
+            "attempts_exhausted",
+            f"{job.attempts} attempts without an answer",
         )
         return
     worker_mode = job.schedule == ScheduleMode.WORKER
@@ -97,14 +102,53 @@ def send_job(job_id: str) -> None:
     _claim_and_send(rt, job, now)
 
 
+def _attempts_spent(rt: Runtime, job: Job, now: float) -> bool:
+    settings = rt.settings
+    if job.first_attempt_at is None:
+        return False
+    return job.attempts > settings.send_max_retries or now > _window_end(job, settings, now)
+
+
+def _window_end(job: Job, settings: Settings, now: float) -> float:
+    """Retries stop SEND_RETRY_WINDOW_S into the window, and never 24 h after the first try:
+    eSMS forgets a RequestId after that, so a later send could call the person twice."""
+    started = job.window_started_at or job.first_attempt_at or now
+    return min(
+        started + settings.send_retry_window_s, (job.first_attempt_at or now) + MAX_RETRY_WINDOW_S
+    )
+
+
+def _give_up(rt: Runtime, job: Job, state: State, reason: str, note: str) -> None:
+    """End a job before any (further) call: from waiting, or from a dead attempt's lease."""
+    finish(
+        rt.store,
+        rt.broker,
+        job.id,
+        state,
+        allowed_from=CLAIMABLE,
+        require_expired_lease=True,
+        fields={"reason": reason},
+        note=note,
+    )
+
+
 def _held_back(rt: Runtime, job: Job, now: float) -> bool:
-    """Quiet hours and limits. True when the job was held back or refused (never a retry)."""
+    """Quiet hours and limits. True when the job was held back or refused (never a retry).
+
+    The global rate is checked before the per-phone limit, so a job deferred by the global
+    rate does not use up its phone's allowance.
+    """
     settings = rt.settings
     if job.kind is not Kind.VOICE_OTP:
         resume_at = quiet_window_end(now, settings.quiet_hours, settings.zone)
         if resume_at is not None:
             RATE_LIMITED.labels(kind=job.kind, limit="quiet_hours").inc()
             _reschedule(rt, job, resume_at, reason="quiet_hours")
+            return True
+    with rt.global_send_limiter().acquire(raise_on_failure=False) as allowed:
+        if not allowed:
+            RATE_LIMITED.labels(kind=job.kind, limit="global").inc()
+            _defer(rt, job, GLOBAL_LIMIT_DEFER_S, note=None)
             return True
     with rt.phone_limiter(job.phone).acquire(raise_on_failure=False) as allowed:
         if not allowed:
@@ -123,11 +167,6 @@ def _held_back(rt: Runtime, job: Job, now: float) -> bool:
                 _reschedule(
                     rt, job, now + settings.phone_limit_window_s / 2, reason="phone_rate_limit"
                 )
-            return True
-    with rt.global_send_limiter().acquire(raise_on_failure=False) as allowed:
-        if not allowed:
-            RATE_LIMITED.labels(kind=job.kind, limit="global").inc()
-            _defer(rt, job, GLOBAL_LIMIT_DEFER_S, note=None)
             return True
     return False
 
@@ -163,6 +202,8 @@ def _claim_and_send(rt: Runtime, job: Job, now: float) -> None:
     fields: dict[str, object] = {"lease_until": lease_until, "attempts": job.attempts + 1}
     if job.first_attempt_at is None:
         fields["first_attempt_at"] = now
+    if job.window_started_at is None:
+        fields["window_started_at"] = now
     claim = rt.store.transition(
         job.id,
         State.SENDING,
@@ -175,7 +216,6 @@ def _claim_and_send(rt: Runtime, job: Job, now: float) -> None:
     if not claim.applied:
         log.info("send_claim_lost", job_id=job.id, state=claim.previous)
         return
-    first_attempt_at = job.first_attempt_at or now
     SEND_LATENESS.labels(kind=job.kind).observe(
         max(0.0, now - job.due_at) if job.schedule == "worker" else 0.0
     )
@@ -194,7 +234,7 @@ def _claim_and_send(rt: Runtime, job: Job, now: float) -> None:
         )
         return
     except RetryableError as exc:
-        _retry_or_fail(rt, job, attempt, first_attempt_at, exc)
+        _retry_or_fail(rt, job, attempt, now, exc)
         return
     _record_submission(rt, job, submission, now)
 
@@ -303,15 +343,14 @@ def _without_content(payload: dict[str, object]) -> str:
 
 
 def _retry_or_fail(
-    rt: Runtime, job: Job, attempt: Attempt, first_attempt_at: float, exc: RetryableError
+    rt: Runtime, job: Job, attempt: Attempt, claimed_at: float, exc: RetryableError
 ) -> None:
     settings = rt.settings
     delay_s = retry_delay_s(attempt.retries, settings)
     retry_after = getattr(exc, "retry_after_s", None)
     if retry_after:
         delay_s = max(delay_s, float(retry_after))
-    # Never past the retry window (at most 24 h: eSMS forgets a RequestId after that).
-    window_end = first_attempt_at + min(settings.send_retry_window_s, 24 * 3600 - 600)
+    window_end = _window_end(job, settings, claimed_at)
     next_at = now_s() + delay_s
     error = {
         "error_code": str(getattr(exc, "code", "") or type(exc).__name__),
