@@ -42,7 +42,8 @@ def sign(secret: str, job_id: str) -> str:
 
 
 def verify(secret: str, job_id: str, signature: str) -> bool:
-    return hmac.compare_digest(sign(secret, job_id), signature)
+    # Bytes, not str: compare_digest refuses non-ASCII text, and a forged path may carry any.
+    return hmac.compare_digest(sign(secret, job_id).encode(), signature.encode())
 
 
 def callback_url(public_base_url: str, secret: str, job_id: str) -> str:
