@@ -22,33 +22,27 @@ import tenacity
 from dramatiq.middleware import CurrentMessage
 
 from voicecall import keys
-from voicecall.callbacks import callback_url
 from voicecall.finish import finish
 from voicecall.jobs import Kind, ScheduleMode, State
 from voicecall.logs import get_logger
-from voicecall.messages import poll_message, send_message
-from voicecall.metrics import RATE_LIMITED, SEND_LATENESS, SEND_RETRIES
+from voicecall.messages import poll_message
+from voicecall.metrics import SEND_LATENESS, SEND_RETRIES
 from voicecall.settings import Settings
 from voicecall.store import Job, now_s
-from voicecall.timefmt import from_epoch
+from worker.calls import place_call
 from worker.esms import InvalidParameter, PermanentError, RetryableError, Submission
+from worker.holds import WAITING, defer, held_back
 from worker.poll import poll_entry
 from worker.runtime import Runtime, runtime
-from worker.timing import first_poll_at, quiet_window_end, retry_delay_s
+from worker.timing import first_poll_at, retry_delay_s
 
 log = get_logger(__name__)
 P = ParamSpec("P")
 T = TypeVar("T")
 
 CLAIMABLE = (State.QUEUED, State.RETRYING, State.SENDING)
-WAITING = (State.QUEUED, State.RETRYING)
 EARLY_TOLERANCE_S = 0.05  # a delayed message may fire a few ms before its due time
-GLOBAL_LIMIT_DEFER_S = 1.0
 MAX_RETRY_WINDOW_S = 24 * 3600 - 600  # eSMS forgets a RequestId after 24 h
-
-
-class SendFailed(Exception):
-    """A retryable failure: Dramatiq's Retries middleware schedules the next attempt."""
 
 
 class RetriesExhausted(Exception):
@@ -95,9 +89,9 @@ def send_job(job_id: str) -> None:
         return
     worker_mode = job.schedule == ScheduleMode.WORKER
     if worker_mode and job.due_at > now + EARLY_TOLERANCE_S and job.state is State.QUEUED:
-        _defer(rt, job, job.due_at - now, note=None)
+        defer(rt, job, job.due_at - now)
         return
-    if job.state in WAITING and _held_back(rt, job, now):
+    if job.state in WAITING and held_back(rt, job, now):
         return
     _claim_and_send(rt, job, now)
 
@@ -132,69 +126,6 @@ def _give_up(rt: Runtime, job: Job, state: State, reason: str, note: str) -> Non
     )
 
 
-def _held_back(rt: Runtime, job: Job, now: float) -> bool:
-    """Quiet hours and limits. True when the job was held back or refused (never a retry).
-
-    The global rate is checked before the per-phone limit, so a job deferred by the global
-    rate does not use up its phone's allowance.
-    """
-    settings = rt.settings
-    if job.kind is not Kind.VOICE_OTP:
-        resume_at = quiet_window_end(now, settings.quiet_hours, settings.zone)
-        if resume_at is not None:
-            RATE_LIMITED.labels(kind=job.kind, limit="quiet_hours").inc()
-            _reschedule(rt, job, resume_at, reason="quiet_hours")
-            return True
-    with rt.global_send_limiter().acquire(raise_on_failure=False) as allowed:
-        if not allowed:
-            RATE_LIMITED.labels(kind=job.kind, limit="global").inc()
-            _defer(rt, job, GLOBAL_LIMIT_DEFER_S, note=None)
-            return True
-    with rt.phone_limiter(job.phone).acquire(raise_on_failure=False) as allowed:
-        if not allowed:
-            RATE_LIMITED.labels(kind=job.kind, limit="phone").inc()
-            if job.kind is Kind.VOICE_OTP:
-                finish(
-                    rt.store,
-                    rt.broker,
-                    job.id,
-                    State.REJECTED,
-                    allowed_from=WAITING,
-                    fields={"reason": "rate_limited"},
-                    note=f"over {settings.phone_limit_calls} calls per {settings.phone_limit_window_s} s to this phone",
-                )
-            else:
-                _reschedule(
-                    rt, job, now + settings.phone_limit_window_s / 2, reason="phone_rate_limit"
-                )
-            return True
-    return False
-
-
-def _defer(rt: Runtime, job: Job, delay_s: float, *, note: str | None) -> None:
-    """Send a fresh delayed message (retries start at 0) and move the sweeper's deadline."""
-    rt.store.redis.zadd(
-        keys.INFLIGHT, {job.id: now_s() + delay_s + rt.settings.sweep_stale_queued_s}, xx=True
-    )
-    send_message(rt.broker, job.id, job.kind, delay_s=delay_s)
-    if note:
-        log.info("send_deferred", job_id=job.id, delay_s=round(delay_s, 3), note=note)
-
-
-def _reschedule(rt: Runtime, job: Job, at: float, *, reason: str) -> None:
-    """Back into the schedule until ``at``; the scheduler releases it then."""
-    rt.store.transition(
-        job.id,
-        State.SCHEDULED,
-        allowed_from=WAITING,
-        note=f"held back: {reason}",
-        fields={"reason": reason},
-        schedule=str(at),
-        inflight="-",
-    )
-    log.info("send_held_back", job_id=job.id, reason=reason, resume_at=from_epoch(at).isoformat())
-
-
 def _claim_and_send(rt: Runtime, job: Job, now: float) -> None:
     settings = rt.settings
     attempt = current_attempt()
@@ -220,7 +151,7 @@ def _claim_and_send(rt: Runtime, job: Job, now: float) -> None:
         max(0.0, now - job.due_at) if job.schedule == "worker" else 0.0
     )
     try:
-        submission = _call_esms(rt, job)
+        submission = place_call(rt, job)
     except (PermanentError, InvalidParameter) as exc:
         code = str(getattr(exc, "code", "") or "invalid_parameter")
         finish(
@@ -237,50 +168,6 @@ def _claim_and_send(rt: Runtime, job: Job, now: float) -> None:
         _retry_or_fail(rt, job, attempt, now, exc)
         return
     _record_submission(rt, job, submission, now)
-
-
-def _call_esms(rt: Runtime, job: Job) -> Submission:
-    settings = rt.settings
-    payload = job.payload
-    url = callback_url(settings.public_base_url, settings.callback_secret, job.id)
-    provider_mode = job.schedule == ScheduleMode.PROVIDER and job.due_at > now_s() + 1
-    send_date = from_epoch(job.due_at) if provider_mode else None
-    if job.kind is Kind.VOICE_OTP:
-        return rt.esms.send_voice_otp(
-            phone=job.phone,
-            content=str(payload["content"]),
-            request_id=job.id,
-            callback_url=url,
-            send_date=send_date,
-            is_unicode=bool(payload.get("is_unicode", False)),
-            brandname=payload.get("brandname"),
-            sandbox=payload.get("sandbox"),
-            campaign_id=payload.get("campaign_id"),
-        )
-    if job.kind is Kind.RECORD_CALL:
-        return rt.esms.make_call_record(
-            phone=job.phone,
-            record_id=str(payload["record_id"]),
-            request_id=job.id,
-            callback_url=url,
-            send_date=send_date,
-            number_forward=payload.get("number_forward"),
-            max_repeat=payload.get("max_repeat"),
-            max_retry=payload.get("max_retry"),
-            ivr=payload.get("ivr"),
-            time_wait_to_ivr=payload.get("time_wait_to_ivr"),
-            wait_retry=payload.get("wait_retry"),
-        )
-    return rt.esms.make_call_template(
-        phone=job.phone,
-        template_id=str(payload["template_id"]),
-        variables=list(payload.get("variables", [])),
-        request_id=job.id,
-        callback_url=url,
-        send_date=send_date,
-        voice=payload.get("voice"),
-        speed=payload.get("speed"),
-    )
 
 
 def _record_submission(rt: Runtime, job: Job, submission: Submission, sent_at: float) -> None:

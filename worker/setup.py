@@ -27,14 +27,12 @@ def retryable(exception: BaseException) -> bool:
     import redis
 
     from worker.esms import RetryableError
-    from worker.send import SendFailed
     from worker.webhook import WebhookFailed
 
     return isinstance(
         exception,
         dramatiq.Retry
         | RetryableError
-        | SendFailed
         | WebhookFailed
         | redis.ConnectionError
         | redis.TimeoutError,
