@@ -29,6 +29,7 @@ return {1, ''}
 # ARGV: 1 to_state, 2 allowed from-states (space separated), 3 now, 4 history_json,
 #       5 final_ttl_s ("0" = not final), 6 schedule op, 7 inflight op, 8 polls op,
 #       9 require_expired_lease ("1" lets `sending` through only once its lease has passed),
+#       10 smsid index TTL ("0": none; else index the job's smsid for that many seconds),
 #       then field/value pairs. An op is "" (leave), "-" (remove) or a score (add).
 TRANSITION = """
 local current = redis.call('HGET', KEYS[1], 'state')
@@ -42,7 +43,7 @@ if allowed and current == 'sending' and ARGV[9] == '1' then
   if lease > tonumber(ARGV[3]) then allowed = false end
 end
 if not allowed then return {0, current} end
-if #ARGV > 9 then redis.call('HSET', KEYS[1], unpack(ARGV, 10)) end
+if #ARGV > 10 then redis.call('HSET', KEYS[1], unpack(ARGV, 11)) end
 if ARGV[1] ~= current then
   redis.call('HSET', KEYS[1], 'state', ARGV[1])
   redis.call('HINCRBY', KEYS[3], current, -1)
@@ -51,6 +52,10 @@ end
 redis.call('HSET', KEYS[1], 'updated_at', ARGV[3])
 redis.call('RPUSH', KEYS[2], ARGV[4])
 local id = redis.call('HGET', KEYS[1], 'id')
+if tonumber(ARGV[10]) > 0 then
+  local indexed = redis.call('HGET', KEYS[1], 'smsid')
+  if indexed and indexed ~= '' then redis.call('SET', 'vc:smsid:' .. indexed, id, 'EX', ARGV[10]) end
+end
 local ops = {{KEYS[4], ARGV[6]}, {KEYS[5], ARGV[7]}, {KEYS[6], ARGV[8]}}
 for _, op in ipairs(ops) do
   if op[2] == '-' then redis.call('ZREM', op[1], id)

@@ -116,8 +116,8 @@ class Settings(BaseSettings):
     recording_lengths_s: dict[str, int] = Field(default_factory=dict)
 
     # Protection (decision 6)
-    global_send_rate_per_s: int = Field(default=20, ge=1)
-    phone_limit_calls: int = Field(default=5, ge=1)
+    global_send_rate_per_s: int = Field(default=20, ge=0)  # 0: no global limit
+    phone_limit_calls: int = Field(default=5, ge=0)  # 0: no per-phone limit
     phone_limit_window_s: int = Field(default=600, ge=1)
     quiet_hours: Annotated[tuple[time, time] | None, NoDecode] = (time(21, 0), time(8, 0))
 

@@ -234,13 +234,15 @@ class JobStore:
         polls: str = "",
         require_expired_lease: bool = False,
         history_extra: Mapping[str, object] | None = None,
+        index_smsid: bool = False,
         now: float | None = None,
     ) -> TransitionResult:
         """Move a job to ``to`` if it is in one of ``allowed_from``; atomic.
 
         ``schedule``, ``inflight`` and ``polls`` are sorted-set operations: "" leaves the job's
         entry alone, "-" removes it, a number (as text) sets its score. A final state removes
-        the job from all three and starts its retention clock.
+        the job from all three and starts its retention clock. ``index_smsid`` also indexes the
+        job's SMSID (as set by ``fields``) for lookups, in the same step.
         """
         at = now if now is not None else now_s()
         final = to in FINAL_STATES
@@ -267,14 +269,20 @@ class JobStore:
                 inflight,
                 polls,
                 "1" if require_expired_lease else "0",
+                self.smsid_ttl_s if index_smsid else 0,
                 *_flatten(all_fields),
             ],
         )
         applied, previous = int(result[0]), str(result[1])
         return TransitionResult(applied == 1, State(previous) if previous else None)
 
+    @property
+    def smsid_ttl_s(self) -> int:
+        """An SMSID lookup outlives the job's retention clock, which starts only when it ends."""
+        return self.retention_s + 7 * DAY_S
+
     def index_smsid(self, job_id: str, smsid: str) -> None:
-        self.redis.set(keys.smsid(smsid), job_id, ex=self.retention_s + 7 * DAY_S)
+        self.redis.set(keys.smsid(smsid), job_id, ex=self.smsid_ttl_s)
 
     def release_due(
         self, *, horizon_s: float, limit: int, stale_after_s: float

@@ -7,6 +7,8 @@ OTP is useless); OTP is never held by quiet hours.
 
 from __future__ import annotations
 
+from dramatiq.rate_limits import RateLimiter
+
 from voicecall import keys
 from voicecall.finish import finish
 from voicecall.jobs import Kind, State
@@ -28,7 +30,7 @@ def held_back(rt: Runtime, job: Job, now: float) -> bool:
     """Quiet hours and limits. True when the job was held back or refused (never a retry).
 
     The global rate is checked before the per-phone limit, so a job deferred by the global
-    rate does not use up its phone's allowance.
+    rate does not use up its phone's allowance. A limit set to 0 is off (no Redis round trips).
     """
     settings = rt.settings
     if job.kind is not Kind.VOICE_OTP:
@@ -37,30 +39,32 @@ def held_back(rt: Runtime, job: Job, now: float) -> bool:
             RATE_LIMITED.labels(kind=job.kind, limit="quiet_hours").inc()
             reschedule(rt, job, resume_at, reason="quiet_hours")
             return True
-    with rt.global_send_limiter().acquire(raise_on_failure=False) as allowed:
-        if not allowed:
-            RATE_LIMITED.labels(kind=job.kind, limit="global").inc()
-            defer(rt, job, GLOBAL_LIMIT_DEFER_S)
-            return True
-    with rt.phone_limiter(job.phone).acquire(raise_on_failure=False) as allowed:
-        if not allowed:
-            RATE_LIMITED.labels(kind=job.kind, limit="phone").inc()
-            if job.kind is Kind.VOICE_OTP:
-                finish(
-                    rt.store,
-                    rt.broker,
-                    job.id,
-                    State.REJECTED,
-                    allowed_from=WAITING,
-                    fields={"reason": "rate_limited"},
-                    note=f"over {settings.phone_limit_calls} calls per {settings.phone_limit_window_s} s to this phone",
-                )
-            else:
-                reschedule(
-                    rt, job, now + settings.phone_limit_window_s / 2, reason="phone_rate_limit"
-                )
-            return True
+    if settings.global_send_rate_per_s and not _acquire(rt.global_send_limiter()):
+        RATE_LIMITED.labels(kind=job.kind, limit="global").inc()
+        defer(rt, job, GLOBAL_LIMIT_DEFER_S)
+        return True
+    if settings.phone_limit_calls and not _acquire(rt.phone_limiter(job.phone)):
+        RATE_LIMITED.labels(kind=job.kind, limit="phone").inc()
+        if job.kind is Kind.VOICE_OTP:
+            finish(
+                rt.store,
+                rt.broker,
+                job.id,
+                State.REJECTED,
+                allowed_from=WAITING,
+                fields={"reason": "rate_limited"},
+                note=f"over {settings.phone_limit_calls} calls per {settings.phone_limit_window_s} s to this phone",
+            )
+        else:
+            reschedule(rt, job, now + settings.phone_limit_window_s / 2, reason="phone_rate_limit")
+        return True
     return False
+
+
+def _acquire(limiter: RateLimiter) -> bool:
+    """One slot of a Dramatiq rate limiter, without waiting (a bucket slot is never released)."""
+    with limiter.acquire(raise_on_failure=False) as acquired:
+        return bool(acquired)
 
 
 def defer(rt: Runtime, job: Job, delay_s: float) -> None:

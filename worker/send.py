@@ -197,6 +197,7 @@ def _record_submission(rt: Runtime, job: Job, submission: Submission, sent_at: f
         inflight="-",
         polls=str(poll_score),
         history_extra={"smsid": submission.smsid, "code": submission.code},
+        index_smsid=bool(submission.smsid),
     )
     if not result.applied:
         # A callback finished the job while we waited for eSMS's answer.
@@ -204,8 +205,6 @@ def _record_submission(rt: Runtime, job: Job, submission: Submission, sent_at: f
         if job.kind is Kind.VOICE_OTP:
             rt.store.redis.hset(keys.job(job.id), "payload", _without_content(job.payload))
         return
-    if submission.smsid:
-        rt.store.index_smsid(job.id, submission.smsid)
     if poll_now:
         poll_message(rt.broker, job.id, delay_s=poll_at - now_s())
     log.info("job_submitted", job_id=job.id, smsid=submission.smsid, duplicate=submission.duplicate)
