@@ -159,3 +159,22 @@ def test_attempts_that_die_without_an_answer_are_bounded(
     ]
     job = stack.wait_final([job_id], timeout=60)[job_id]
     assert (job.state, job.reason, job.attempts) == (State.FAILED, "attempts_exhausted", 2)
+
+
+def test_dlq_purge_removes_dead_letters_and_leaves_jobs_failed(
+    stack_factory: Callable[..., Stack],
+) -> None:
+    """`voicecall dlq purge --all` empties the dead-letter queues; the failed job stays failed."""
+    stack = stack_factory(send_max_retries=0)
+    stack.sim.configure(error_rate=1.0, fault_scope="send")
+    stack.start_worker()
+    job_id = stack.post_call({"kind": "record_call", "phone": "0901234568", "record_id": "rec1"})[
+        "id"
+    ]
+    assert stack.wait_final([job_id], timeout=30)[job_id].state is State.FAILED
+    wait_until(lambda: _voicecall(stack, "dlq", "list").stdout.strip(), 10, what="a dead letter")
+    purged = _voicecall(stack, "dlq", "purge", "--all")
+    assert (purged.returncode, purged.stdout.strip()) == (0, "purged 1 dead letters")
+    assert _voicecall(stack, "dlq", "list").stdout.strip() == ""
+    assert _voicecall(stack, "dlq", "requeue", "no-such-id").returncode == 1
+    assert stack.job(job_id).state is State.FAILED

@@ -7,9 +7,10 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -155,3 +156,18 @@ def test_rabbitmq_broker_runs_the_same_pipeline(stack_factory: Callable[..., Sta
         (State.COMPLETED, "delivered"),
         (State.COMPLETED, "not_answered"),
     ]
+
+
+def test_scheduler_can_run_apart_from_the_workers(stack_factory: Callable[..., Stack]) -> None:
+    """With SCHEDULER_IN_WORKER=false a scheduled job waits until `voicecall scheduler` runs."""
+    stack = stack_factory(scheduler_in_worker="false", schedule_horizon_s=1)
+    stack.start_worker()
+    client = producer_client(stack, schedule_horizon_s=1)
+    due = datetime.now(UTC) + timedelta(seconds=2)
+    job_id = client.enqueue_record("0901234568", "rec1", send_at=due.isoformat())["id"]
+    time.sleep(3)
+    assert stack.job(job_id).state is State.SCHEDULED  # no scheduler yet
+    stack.start_service("scheduler", ["scheduler"])
+    job = stack.wait_final([job_id], timeout=20)[job_id]
+    assert job.state is State.COMPLETED
+    assert [e["state"] for e in stack.store.history(job_id)][:2] == ["scheduled", "queued"]

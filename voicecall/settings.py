@@ -98,6 +98,8 @@ class Settings(BaseSettings):
 
     # Scheduler and sweeper
     schedule_horizon_s: float = Field(default=10.0, gt=0, le=600)
+    # False when the scheduler runs apart (`voicecall scheduler`): workers then only work.
+    scheduler_in_worker: bool = True
     scheduler_interval_s: float = Field(default=0.5, gt=0, le=60)
     sweep_stale_queued_s: int = Field(default=30, ge=1)
 

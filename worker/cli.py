@@ -3,7 +3,8 @@
 ``voicecall worker`` checks the settings (one line and exit 2 if one is missing), empties the
 Prometheus multiprocess directory, then runs Dramatiq's own CLI on :mod:`worker.main`, which
 is the same as running ``dramatiq worker.main`` yourself. The scheduler runs inside every worker
-process; ``voicecall scheduler`` runs it alone (it needs no eSMS credentials).
+process unless ``SCHEDULER_IN_WORKER=false``; ``voicecall scheduler`` runs it alone (eSMS
+credentials are optional there: with them it also refreshes the balance).
 """
 
 from __future__ import annotations
@@ -80,14 +81,22 @@ def scheduler_main(argv: Sequence[str]) -> int:
     from voicecall.broker import make_broker
     from voicecall.logs import configure_logging, get_logger
     from voicecall.store import JobStore
+    from worker.esms import EsmsClient
     from worker.scheduler import Scheduler
 
     settings = get_settings().require("scheduler")
-    configure_logging(level=settings.log_level, fmt=settings.log_format)
+    configure_logging(
+        level=settings.log_level,
+        fmt=settings.log_format,
+        secrets=(settings.esms_api_key, settings.esms_secret_key),
+    )
     store = JobStore.from_url(settings.redis_url, retention_days=settings.finished_retention_days)
     scheduler = Scheduler(settings, store, make_broker(settings))
+    # With eSMS credentials it also keeps the balance gauge fresh; without, it only schedules.
+    has_credentials = bool(settings.esms_api_key and settings.esms_secret_key)
+    client = EsmsClient(settings) if has_credentials else None
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: scheduler.stop())
     get_logger(__name__).info("scheduler_started", interval_s=settings.scheduler_interval_s)
-    scheduler.run()
+    scheduler.run(None if client is None else lambda: client)
     return 0

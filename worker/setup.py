@@ -46,7 +46,7 @@ def make_retry_when(max_retries: int) -> Callable[[int, BaseException], bool]:
     return retry_when
 
 
-def build_broker(settings: Settings, *, with_scheduler: bool = True) -> dramatiq.Broker:
+def build_broker(settings: Settings) -> dramatiq.Broker:
     middleware: list[dramatiq.Middleware] = [
         TimeLimit(time_limit=settings.send_time_limit_s * 1000),
         ShutdownNotifications(),
@@ -60,7 +60,7 @@ def build_broker(settings: Settings, *, with_scheduler: bool = True) -> dramatiq
         Prometheus(),
         LogContext(),
     ]
-    if with_scheduler:
+    if settings.scheduler_in_worker:
         middleware.append(SchedulerMiddleware())
     broker = make_broker(settings, middleware=middleware)
     dramatiq.set_broker(broker)

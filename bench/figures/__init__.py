@@ -1,0 +1,30 @@
+"""One module per figure of issue 6, each with ``NUMBER``, ``TITLE`` and ``run(ctx) -> rows``.
+
+:data:`ORDER` is the order they run in: figure 7 reads what the others measured on the way.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from bench.figures import (
+    footprint,
+    intake_rate,
+    latency_bound,
+    otp_isolation,
+    scaling,
+    scheduling,
+    send_overhead,
+    status_requests,
+)
+
+ORDER: tuple[ModuleType, ...] = (
+    send_overhead,
+    latency_bound,
+    scaling,
+    scheduling,
+    status_requests,
+    otp_isolation,
+    intake_rate,
+    footprint,
+)

@@ -1,0 +1,36 @@
+"""`make bench QUICK=1` works: the harness runs every figure and writes its table and chart.
+
+It asserts no timing (the numbers of a one-minute run on a shared machine mean little); see
+docs/benchmarks.md for the full run.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.slow
+
+
+def test_quick_bench_runs_and_writes_a_table_of_all_eight_figures(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--quick", "--out", str(tmp_path)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=170,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    table = tmp_path / "benchmarks-quick.md"
+    chart = tmp_path / "benchmarks-quick.png"
+    assert table.exists() and chart.exists()
+    assert chart.read_bytes().startswith(b"\x89PNG")
+    rows = re.findall(r"^\| (\d)[a-z]? \|", table.read_text(), flags=re.MULTILINE)
+    assert sorted(set(rows)) == [str(n) for n in range(1, 9)]
+    assert "| error |" not in table.read_text()
