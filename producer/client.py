@@ -33,7 +33,8 @@ class CancelRefused(Exception):
 
     def __init__(self, job_id: str, state: State) -> None:
         super().__init__(
-            f"job {job_id} is {state.value}: only scheduled or queued jobs can be cancelled"
+            f"job {job_id} is {state.value}: only a scheduled or queued job never yet handed "
+            "to eSMS can be cancelled"
         )
         self.state = state
 
@@ -119,7 +120,11 @@ class VoiceCallClient:
     def cancel(self, job_id: str, *, reason: str = "cancelled by request") -> dict[str, Any]:
         """Cancel a job not yet handed to eSMS; raises :class:`CancelRefused` otherwise."""
         result = self.store.transition(
-            job_id, State.CANCELLED, allowed_from=CANCELLABLE_STATES, note=reason
+            job_id,
+            State.CANCELLED,
+            allowed_from=CANCELLABLE_STATES,
+            note=reason,
+            require_unattempted=True,
         )
         if result.previous is None:
             raise JobNotFound(job_id)

@@ -292,4 +292,6 @@ def test_cancel_then_refused(env: str, capsys: pytest.CaptureFixture[str]) -> No
     assert main(["cancel", job_id]) == 0
     assert f"cancelled {job_id}" in capsys.readouterr().out
     assert main(["cancel", job_id]) == 1
-    assert "is cancelled: only scheduled or queued jobs can be cancelled" in capsys.readouterr().err
+    assert (
+        "is cancelled: only a scheduled or queued job never yet handed" in capsys.readouterr().err
+    )

@@ -303,3 +303,21 @@ def test_far_polls_wait_in_redis_and_are_released_by_the_scheduler(
     job = stack.wait_final([job_id], timeout=20)[job_id]
     assert (job.state, job.polls) == (State.COMPLETED, 1)
     assert "result by status poll" in _notes(stack, job_id)
+
+
+def test_a_job_already_tried_with_esms_cannot_be_cancelled(
+    stack_factory: Callable[..., Stack],
+) -> None:
+    """A job retrying after a failed attempt (which may have reached eSMS) gets 409 on cancel."""
+    stack = stack_factory(send_retry_min_backoff_s=30, send_retry_max_backoff_s=60)
+    stack.sim.configure(error_rate=1.0, fault_scope="send")
+    stack.start_worker()
+    job_id = stack.post_call({"kind": "record_call", "phone": "0901234568", "record_id": "rec1"})[
+        "id"
+    ]
+    wait_until(lambda: stack.job(job_id).state is State.RETRYING, 15, what="retrying")
+    with stack.http() as http:
+        response = http.delete(f"/v1/calls/{job_id}")
+    assert response.status_code == 409
+    assert response.json()["state"] == "retrying"
+    assert stack.job(job_id).state is State.RETRYING

@@ -30,6 +30,7 @@ return {1, ''}
 #       5 final_ttl_s ("0" = not final), 6 schedule op, 7 inflight op, 8 polls op,
 #       9 require_expired_lease ("1" lets `sending` through only once its lease has passed),
 #       10 smsid index TTL ("0": none; else index the job's smsid for that many seconds),
+#       11 require_unattempted ("1": only a job never handed to eSMS, attempts = 0),
 #       then field/value pairs. An op is "" (leave), "-" (remove) or a score (add).
 TRANSITION = """
 local current = redis.call('HGET', KEYS[1], 'state')
@@ -42,8 +43,11 @@ if allowed and current == 'sending' and ARGV[9] == '1' then
   local lease = tonumber(redis.call('HGET', KEYS[1], 'lease_until') or '0')
   if lease > tonumber(ARGV[3]) then allowed = false end
 end
+if allowed and ARGV[11] == '1' then
+  if tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0') > 0 then allowed = false end
+end
 if not allowed then return {0, current} end
-if #ARGV > 10 then redis.call('HSET', KEYS[1], unpack(ARGV, 11)) end
+if #ARGV > 11 then redis.call('HSET', KEYS[1], unpack(ARGV, 12)) end
 if ARGV[1] ~= current then
   redis.call('HSET', KEYS[1], 'state', ARGV[1])
   redis.call('HINCRBY', KEYS[3], current, -1)

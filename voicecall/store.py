@@ -235,6 +235,7 @@ class JobStore:
         require_expired_lease: bool = False,
         history_extra: Mapping[str, object] | None = None,
         index_smsid: bool = False,
+        require_unattempted: bool = False,
         now: float | None = None,
     ) -> TransitionResult:
         """Move a job to ``to`` if it is in one of ``allowed_from``; atomic.
@@ -242,7 +243,8 @@ class JobStore:
         ``schedule``, ``inflight`` and ``polls`` are sorted-set operations: "" leaves the job's
         entry alone, "-" removes it, a number (as text) sets its score. A final state removes
         the job from all three and starts its retention clock. ``index_smsid`` also indexes the
-        job's SMSID (as set by ``fields``) for lookups, in the same step.
+        job's SMSID (as set by ``fields``) for lookups, in the same step. ``require_unattempted``
+        refuses a job that has been handed to eSMS at least once (``attempts`` > 0).
         """
         at = now if now is not None else now_s()
         final = to in FINAL_STATES
@@ -270,6 +272,7 @@ class JobStore:
                 polls,
                 "1" if require_expired_lease else "0",
                 self.smsid_ttl_s if index_smsid else 0,
+                "1" if require_unattempted else "0",
                 *_flatten(all_fields),
             ],
         )
