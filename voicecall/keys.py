@@ -12,8 +12,7 @@ Keys (prefix ``vc:``):
 - ``vc:polls``               zset   ``submitted`` jobs, scored by their next planned poll
 - ``vc:stats:states``        hash   state → number of jobs in it (cheap jobs-by-state gauge)
 - ``vc:esms:balance``        hash   the last eSMS balance read (``vnd``, ``at``), for the exporter
-- ``vc:heartbeat:{worker}``  string worker liveness, with a TTL
-- ``vc:lock:scheduler``      string (unused by default: releasing is atomic without a lock)
+- ``vc:lock:balance``        string one GetBalance per interval across all processes (TTL)
 
 Dramatiq's own keys live under ``dramatiq:`` (queues ``dramatiq:{queue}``, message bodies
 ``dramatiq:{queue}.msgs``, delayed queues ``{queue}.DQ``, dead letters ``{queue}.XQ``).
@@ -28,6 +27,7 @@ INFLIGHT = f"{PREFIX}inflight"
 POLLS = f"{PREFIX}polls"
 STATE_COUNTS = f"{PREFIX}stats:states"
 ESMS_BALANCE = f"{PREFIX}esms:balance"
+BALANCE_LOCK = f"{PREFIX}lock:balance"
 
 
 def job(job_id: str) -> str:
@@ -46,12 +46,6 @@ def smsid(value: str) -> str:
     return f"{PREFIX}smsid:{value}"
 
 
-def heartbeat(worker: str) -> str:
-    return f"{PREFIX}heartbeat:{worker}"
-
-
-HEARTBEAT_PATTERN = f"{PREFIX}heartbeat:*"
-
 # Dramatiq queues (decision 5) and the actor names producers address by name.
 QUEUE_OTP = "voicecall-otp"
 QUEUE_BULK = "voicecall-bulk"
@@ -65,10 +59,6 @@ ACTOR_POLL = "poll_call_status"
 ACTOR_WEBHOOK = "deliver_webhook"
 
 DRAMATIQ_NAMESPACE = "dramatiq"
-
-
-def dramatiq_queue(queue: str) -> str:
-    return f"{DRAMATIQ_NAMESPACE}:{queue}"
 
 
 def dramatiq_messages(queue: str) -> str:

@@ -103,15 +103,6 @@ end
 return out
 """
 
-# Pick jobs whose inflight deadline has passed and push their deadline forward, so that of
-# several sweepers only one re-drives a given job per period.
-# KEYS: inflight (or polls); ARGV: now, limit, next_deadline
-CLAIM_OVERDUE = """
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
-for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], ARGV[3], id) end
-return ids
-"""
-
 # Entries of a sorted set due before ARGV[1] (now + horizon), with their scores; each score
 # moves ARGV[3] seconds past max(score, now) so that, of several schedulers, one takes it and
 # it comes back only if what it started was lost.

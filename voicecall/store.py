@@ -142,7 +142,6 @@ class JobStore:
         self._create = client.register_script(lua.CREATE)
         self._transition = client.register_script(lua.TRANSITION)
         self._release = client.register_script(lua.RELEASE_DUE)
-        self._claim_overdue = client.register_script(lua.CLAIM_OVERDUE)
         self._claim_due = client.register_script(lua.CLAIM_DUE)
 
     @classmethod
@@ -298,13 +297,6 @@ class JobStore:
         )
         return [
             (str(flat[i]), float(flat[i + 1]), Kind(flat[i + 2])) for i in range(0, len(flat), 3)
-        ]
-
-    def claim_overdue(self, zset: str, *, limit: int, push_back_s: float) -> list[str]:
-        """Ids in ``zset`` whose score has passed; their score moves ``push_back_s`` ahead."""
-        now = now_s()
-        return [
-            str(i) for i in self._claim_overdue(keys=[zset], args=[now, limit, now + push_back_s])
         ]
 
     def claim_due(

@@ -34,9 +34,5 @@ def format_send_date(moment: datetime, zone: ZoneInfo, *, otp: bool) -> str:
     return local.strftime(OTP_SEND_DATE_FORMAT if otp else VOICE_SEND_DATE_FORMAT)
 
 
-def to_epoch(moment: datetime) -> float:
-    return moment.timestamp()
-
-
 def from_epoch(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)

@@ -39,7 +39,6 @@ log = get_logger(__name__)
 
 RELEASE_BATCH = 1000
 SWEEP_BATCH = 200
-BALANCE_LOCK = f"{keys.PREFIX}lock:balance"
 
 
 class Scheduler:
@@ -62,7 +61,10 @@ class Scheduler:
 
     def sweep(self) -> int:
         stale = self.settings.sweep_stale_queued_s
-        ids = self.store.claim_overdue(keys.INFLIGHT, limit=SWEEP_BATCH, push_back_s=stale)
+        overdue = self.store.claim_due(
+            keys.INFLIGHT, horizon_s=0, limit=SWEEP_BATCH, push_back_s=stale
+        )
+        ids = [job_id for job_id, _ in overdue]
         redriven = 0
         for job_id in ids:
             job = self.store.get(job_id)
@@ -93,7 +95,7 @@ class Scheduler:
         if client_factory is None:
             return
         if not self.store.redis.set(
-            BALANCE_LOCK, "1", nx=True, ex=self.settings.balance_poll_interval_s
+            keys.BALANCE_LOCK, "1", nx=True, ex=self.settings.balance_poll_interval_s
         ):
             return
         try:
