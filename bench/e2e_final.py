@@ -24,7 +24,7 @@ def measure(stack: BenchStack, latency_ms: int, jobs: int, threads: int) -> dict
     worker = stack.start_worker(1, threads, poll_time_scale=TIME_SCALE, poll_margin_s=30)
     client = stack.client()
     start = time.time()
-    ids = [client.enqueue_record(phone(i), "rec-bench")["id"] for i in range(jobs)]
+    ids = [client.enqueue_record(phone(i), "rec-bench").id for i in range(jobs)]
     wait_until(lambda: stack.count_in(FINAL) >= jobs, 600, what="every job final")
     finished = [float(t or 0) for t in stack.field_of(ids, "finished_at")]
     states = Counter(stack.field_of(ids, "state"))

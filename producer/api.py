@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-import dramatiq
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
@@ -28,8 +27,7 @@ from producer.calls_api import router as calls_router
 from producer.client import VoiceCallClient
 from producer.middleware import RequestMiddleware
 from voicecall import __version__
-from voicecall.broker import make_broker
-from voicecall.exporter import RedisExporter, mark_producer_broker
+from voicecall.exporter import RedisExporter
 from voicecall.logs import configure_logging, get_logger
 from voicecall.metrics import mark_build
 from voicecall.settings import Settings, load_settings
@@ -96,16 +94,13 @@ def metrics(request: Request) -> Response:
     return Response(payload, media_type=CONTENT_TYPE_LATEST)
 
 
-def _lifespan(
-    store: JobStore, broker: dramatiq.Broker
-) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+def _lifespan(store: JobStore) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         mark_build()
         log.info("api_started", pid=os.getpid())
         yield
-        broker.close()
-        store.redis.close()
+        store.close()
         if os.environ.get(MULTIPROC_ENV):
             mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
@@ -118,21 +113,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(
         level=settings.log_level, fmt=settings.log_format, secrets=log_secrets(settings)
     )
-    store = JobStore.from_url(settings.redis_url, retention_days=settings.finished_retention_days)
-    broker = mark_producer_broker(make_broker(settings))
+    store = JobStore.from_settings(settings)
     exporter_registry = CollectorRegistry(auto_describe=False)
-    exporter_registry.register(RedisExporter(store))
+    exporter_registry.register(RedisExporter(store, settings.worker_liveness_s))
 
     app = FastAPI(
         title="voicecall",
         version=__version__,
         description=DESCRIPTION,
-        lifespan=_lifespan(store, broker),
+        lifespan=_lifespan(store),
     )
     state: dict[str, Any] = {
         "settings": settings,
         "store": store,
-        "client": VoiceCallClient(settings, store, broker),
+        "client": VoiceCallClient(settings, store),
         "api_tokens": [token.encode() for token in settings.api_tokens],
         "exporter_registry": exporter_registry,
     }

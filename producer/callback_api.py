@@ -1,10 +1,11 @@
-"""The eSMS callback receiver: ``GET /v1/esms/callback/{job_id}/{signature}``.
+"""The eSMS callback receiver: ``GET /v1/esms/callback/{job_id}/{nonce}/{signature}``.
 
 eSMS calls it by GET with its fields in the query string (voice: ReferenceId, CallStatus,
 SentResult...; Voice OTP: SMSID, SendStatus, SendSuccess...). No bearer token: the path's
-HMAC is the proof (see :mod:`voicecall.callbacks`). Answers: 200 for a valid callback and for
-its repeats (so eSMS stops resending), 403 for a bad signature (nothing changes), 400 for a
-signed request that is neither callback shape.
+nonce and HMAC are the proof (see :mod:`voicecall.callbacks`). Answers: 200 for a valid
+callback and for its repeats (so eSMS stops resending); 403 for a bad signature, a nonce that
+is not the job's, a report about another SMSID, or a job never handed to eSMS (nothing
+changes); 400 for a signed request that is not a readable callback, naming the field.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 
+from producer import openapi
 from producer.client import VoiceCallClient
-from voicecall.callbacks import CALLBACK_PATH, CallbackResult, handle_callback
+from voicecall.callbacks import CALLBACK_PATH, HTTP_STATUS, CallbackResult, handle_callback
 from voicecall.jobs import JOB_ID_PATTERN
 from voicecall.logs import get_logger
 from voicecall.settings import Settings
@@ -23,38 +25,52 @@ from voicecall.settings import Settings
 router = APIRouter(tags=["esms-callbacks"])
 log = get_logger(__name__)
 
-_STATUS = {
-    CallbackResult.FORGED: 403,
-    CallbackResult.INVALID: 400,
+_MESSAGES = {
+    CallbackResult.FORGED: "signature or nonce does not match this job",
+    CallbackResult.MISMATCH: "the report is about another SMSID than this job's",
+    CallbackResult.REFUSED: "this job was never handed to eSMS",
 }
 
 
 @router.get(
-    f"{CALLBACK_PATH}/{{job_id}}/{{signature}}", summary="eSMS result callback (signed URL)"
+    f"{CALLBACK_PATH}/{{job_id}}/{{nonce}}/{{signature}}",
+    summary="eSMS result callback (signed URL)",
+    operation_id="esms_callback",
+    responses={
+        200: {"model": openapi.CallbackAnswer, "description": "Applied, a repeat, or pending."},
+        400: {"model": openapi.ErrorBody, "description": "Not a readable callback."},
+        403: {"model": openapi.ErrorBody, "description": "Forged, or about another call."},
+        422: {"model": openapi.ErrorBody, "description": "A path segment breaks its rule."},
+    },
 )
 def esms_callback(
     request: Request,
     job_id: Annotated[str, Path(max_length=50, pattern=JOB_ID_PATTERN)],
+    nonce: Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")],
     signature: Annotated[str, Path(max_length=128)],
 ) -> JSONResponse:
     settings: Settings = request.app.state.settings
     client: VoiceCallClient = request.app.state.client
-    result = handle_callback(
+    outcome = handle_callback(
         client.store,
-        client.intake.broker,
         settings.callback_secret,
         job_id,
+        nonce,
         signature,
         dict(request.query_params),
     )
+    result = outcome.result
     log.info("esms_callback", job_id=job_id, result=result.value)
-    status = _STATUS.get(result, 200)
-    body: dict[str, object] = {"result": result.value}
-    if result is CallbackResult.FORGED:
-        body = {"error": "forbidden", "message": "signature does not match this job id"}
-    elif result is CallbackResult.INVALID:
-        body = {
+    status = HTTP_STATUS.get(result, 200)
+    request_id = getattr(request.state, "request_id", None)
+    if result is CallbackResult.INVALID:
+        body: dict[str, object] = {
             "error": "invalid_callback",
-            "message": "query has neither voice fields (ReferenceId, CallStatus) nor SMS fields (SMSID, SendStatus)",
+            "message": outcome.detail,
+            "request_id": request_id,
         }
+    elif status == 403:
+        body = {"error": "forbidden", "message": _MESSAGES[result], "request_id": request_id}
+    else:
+        body = {"result": result.value}
     return JSONResponse(body, status_code=status)

@@ -26,8 +26,9 @@ from producer.errors import (
     request_id_of,
     validation_error,
 )
-from producer.intake import DuplicateJobId, IdempotencyConflict
+from voicecall.errors import DuplicateJobId, IdempotencyConflict
 from voicecall.logs import get_logger
+from voicecall.records import JobView
 
 log = get_logger("voicecall.api")
 
@@ -65,11 +66,11 @@ async def read_object(request: Request) -> dict[str, Any]:
     return data
 
 
-def _job_response(job: dict[str, Any], status: int = 200) -> JSONResponse:
-    headers = {"Location": f"/v1/calls/{job['id']}"}
-    if job.get("replay"):
+def _job_response(job: JobView, status: int = 200) -> JSONResponse:
+    headers = {"Location": f"/v1/calls/{job.id}"}
+    if job.replay:
         headers["Idempotent-Replayed"] = "true"
-    return JSONResponse(job, status_code=status, headers=headers)
+    return JSONResponse(job.json_body(), status_code=status, headers=headers)
 
 
 @router.post(
@@ -161,8 +162,8 @@ def submit_batch(client: VoiceCallClient, calls: list[Any], trace_id: str | None
             results.append(_item_error(index, from_domain(exc)))
             continue
         accepted += 1
-        replays += bool(job.get("replay"))
-        results.append({"index": index, "status": 202, "job": job})
+        replays += bool(job.replay)
+        results.append({"index": index, "status": 202, "job": job.json_body()})
     return {
         "accepted": accepted,
         "replays": replays,

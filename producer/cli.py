@@ -112,7 +112,7 @@ def enqueue_main(argv: Sequence[str]) -> int:
     request.update({name: value for name, value in args.items() if value is not None})
 
     def run() -> int:
-        job = make_client().enqueue(request, trace_id=None)
+        job = make_client().enqueue(request, trace_id=None).json_body()
         print(json.dumps(job, indent=2, ensure_ascii=False))
         return EXIT_OK
 
@@ -132,8 +132,8 @@ def _lookup_parser(prog: str, description: str) -> argparse.ArgumentParser:
 
 def _find(client: VoiceCallClient, args: argparse.Namespace) -> dict[str, Any]:
     if args.id:
-        return client.get(args.id)
-    return client.find(idempotency_key=args.idempotency_key, smsid=args.smsid)
+        return client.get(args.id).json_body()
+    return client.find(idempotency_key=args.idempotency_key, smsid=args.smsid).json_body()
 
 
 def format_job(job: dict[str, Any]) -> str:
@@ -204,7 +204,7 @@ def cancel_main(argv: Sequence[str]) -> int:
     args = parser.parse_args(list(argv))
 
     def run() -> int:
-        job = make_client().cancel(args.id, reason=args.reason)
+        job = make_client().cancel(args.id, reason=args.reason).json_body()
         print(f"cancelled {job['id']} (was {job['history'][-2]['state']})")
         return EXIT_OK
 

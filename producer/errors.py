@@ -17,34 +17,37 @@ Every error answer has the same shape (``request_id`` matches the ``X-Request-ID
 - 422 ``validation_failed``    field-level ``errors`` (field: dotted path, no union tag)
 - 503 ``redis_unavailable``    Redis unreachable (with ``Retry-After``); retry later
 - 500 ``internal_error``       anything else; logged with the request id, no traceback sent
+
+:data:`STATUS_BY_ERROR` is the one table from voicecall's exceptions (voicecall.errors) to
+these answers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-import redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from producer.client import CancelRefused, JobNotFound
 from producer.fields import field_errors, one_line
-from producer.intake import DuplicateJobId, IdempotencyConflict
+from voicecall.errors import (
+    CancelRefused,
+    DuplicateJobId,
+    IdempotencyConflict,
+    JobNotFound,
+    ReopenRefused,
+)
 from voicecall.logs import get_logger
+from voicecall.store import UNAVAILABLE
 
 log = get_logger("voicecall.api")
 
 RETRY_AFTER_S = 2  # what a client waits before retrying while Redis is unreachable
-# Redis errors that mean "not reachable right now" rather than "this request is wrong".
-REDIS_UNAVAILABLE: tuple[type[Exception], ...] = (
-    redis.ConnectionError,  # includes BusyLoadingError (Redis still loading its AOF)
-    redis.TimeoutError,
-    redis.exceptions.OutOfMemoryError,  # noeviction: full until memory frees up
-)
+REDIS_UNAVAILABLE = UNAVAILABLE  # Redis unreachable right now, not "this request is wrong"
 _HTTP_CODES = {
     401: "unauthorized",
     403: "forbidden",
@@ -104,27 +107,54 @@ def render(exc: ApiError, request_id: str | None) -> JSONResponse:
     )
 
 
+def _validation(exc: Exception) -> ApiError:
+    assert isinstance(exc, ValidationError)
+    return validation_error(field_errors(exc.errors()))
+
+
+def _unavailable(_exc: Exception) -> ApiError:
+    return ApiError(
+        503,
+        "redis_unavailable",
+        "the job store is unreachable; retry later",
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
+def _simple(
+    status: int, error: str, **fields: Callable[[Any], Any]
+) -> Callable[[Exception], ApiError]:
+    def build(exc: Exception) -> ApiError:
+        extra = {name: get(exc) for name, get in fields.items()}
+        return ApiError(status, error, str(exc), **extra)
+
+    return build
+
+
+def _not_found(exc: Exception) -> ApiError:
+    assert isinstance(exc, JobNotFound)
+    return ApiError(404, "not_found", f"no job {exc.job_id!r}")
+
+
+# The one table: exception class → the API error it becomes (most specific first).
+STATUS_BY_ERROR: tuple[tuple[tuple[type[Exception], ...], Callable[[Exception], ApiError]], ...] = (
+    ((ValidationError,), _validation),
+    ((IdempotencyConflict,), _simple(409, "idempotency_conflict", job_id=lambda e: e.job_id)),
+    ((DuplicateJobId,), _simple(409, "duplicate_id", job_id=lambda e: e.job_id)),
+    ((CancelRefused,), _simple(409, "cancel_refused", state=lambda e: e.state.value)),
+    ((ReopenRefused,), _simple(409, "requeue_refused", job_id=lambda e: e.job_id)),
+    ((JobNotFound,), _not_found),
+    (UNAVAILABLE, _unavailable),
+)
+
+
 def from_domain(exc: Exception) -> ApiError:
-    """The API error for an exception of the producer library or Redis; re-raises others."""
+    """The API error for an exception of voicecall or Redis; re-raises others."""
     if isinstance(exc, ApiError):
         return exc
-    if isinstance(exc, ValidationError):
-        return validation_error(field_errors(exc.errors()))
-    if isinstance(exc, IdempotencyConflict):
-        return ApiError(409, "idempotency_conflict", str(exc), job_id=exc.job_id)
-    if isinstance(exc, DuplicateJobId):
-        return ApiError(409, "duplicate_id", str(exc), job_id=exc.job_id)
-    if isinstance(exc, CancelRefused):
-        return ApiError(409, "cancel_refused", str(exc), state=exc.state.value)
-    if isinstance(exc, JobNotFound):
-        return ApiError(404, "not_found", f"no job {exc.args[0]!r}" if exc.args else "no such job")
-    if isinstance(exc, REDIS_UNAVAILABLE):
-        return ApiError(
-            503,
-            "redis_unavailable",
-            "the job store is unreachable; retry later",
-            headers={"Retry-After": str(RETRY_AFTER_S)},
-        )
+    for classes, build in STATUS_BY_ERROR:
+        if isinstance(exc, classes):
+            return build(exc)
     raise exc
 
 
@@ -158,15 +188,9 @@ def internal_error(request_id: str | None) -> JSONResponse:
 
 def install(app: FastAPI) -> None:
     """Register the handlers; unexpected exceptions are caught by the request middleware."""
-    for exc_type in (
-        ApiError,
-        ValidationError,
-        IdempotencyConflict,
-        DuplicateJobId,
-        CancelRefused,
-        JobNotFound,
-        *REDIS_UNAVAILABLE,
-    ):
-        app.add_exception_handler(exc_type, _domain_handler)
+    app.add_exception_handler(ApiError, _domain_handler)
+    for classes, _ in STATUS_BY_ERROR:
+        for exc_type in classes:
+            app.add_exception_handler(exc_type, _domain_handler)
     app.add_exception_handler(StarletteHTTPException, _http_handler)
     app.add_exception_handler(RequestValidationError, _request_validation_handler)

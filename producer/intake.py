@@ -1,16 +1,11 @@
-"""Intake: turn a validated call request into a stored job and its Dramatiq message.
+"""Intake: turn a validated call request into a stored job, with its Dramatiq message.
 
-The message is addressed by queue and actor name, so a producer never imports worker code
-nor holds eSMS credentials. Order of writes, and what a crash between them leaves:
-
-1. The job record is created atomically (Lua) together with its idempotency key, and either
-   put in the schedule (worker mode, due beyond the scheduler's horizon) or marked in flight
-   with a deadline a few seconds ahead (``vc:inflight``).
-2. The Dramatiq message is enqueued (with a delay up to the due time).
-
-If the process dies between 1 and 2, the job sits in ``queued`` with no message; the worker's
-sweeper finds it when its in-flight deadline passes and enqueues the message. A duplicate
-message is harmless: the send step claims the job atomically before calling eSMS.
+One Lua step (voicecall.lifecycle.create) refuses a known idempotency key or id, stores the
+job, indexes it, and either puts it in the schedule (worker mode, due beyond the scheduler's
+horizon) or writes its send message, addressed by queue and actor name. Nothing can be stored
+without its message, nor a message without its job, and a producer never imports worker
+code nor holds eSMS credentials. A worker holds a message for a job due within the horizon
+until its time.
 """
 
 from __future__ import annotations
@@ -20,39 +15,22 @@ import json
 import uuid
 from dataclasses import dataclass
 
-import dramatiq
-
-from voicecall.jobs import Kind, RecordCall, ScheduleMode, State, TemplateCall, VoiceOtpCall
-from voicecall.messages import send_message
+from voicecall import keys, lifecycle
+from voicecall.callbacks import new_nonce
+from voicecall.errors import DuplicateJobId, IdempotencyConflict
+from voicecall.jobs import AnyCall, Kind, ScheduleMode, State, VoiceOtpCall, params_of
+from voicecall.lifecycle import Step
 from voicecall.metrics import JOBS_ENQUEUED
+from voicecall.records import HistoryEntry, JobRecord
 from voicecall.settings import Settings
-from voicecall.store import Job, JobStore, now_s
+from voicecall.store import AsyncJobStore, JobStore, now_s
 
-AnyCall = VoiceOtpCall | RecordCall | TemplateCall
-
-
-class IdempotencyConflict(Exception):
-    """The idempotency key is already used by a job with a different body."""
-
-    def __init__(self, key: str, job_id: str) -> None:
-        super().__init__(
-            f"idempotency_key {key!r} is already used by job {job_id} with a different body"
-        )
-        self.key = key
-        self.job_id = job_id
-
-
-class DuplicateJobId(Exception):
-    """A job with this id exists already (and no idempotency key says it is the same one)."""
-
-    def __init__(self, job_id: str) -> None:
-        super().__init__(f"id {job_id!r} is already used by another job")
-        self.job_id = job_id
+__all__ = ["DuplicateJobId", "IdempotencyConflict", "Intake", "Submitted", "body_hash"]
 
 
 @dataclass(frozen=True)
 class Submitted:
-    job: Job
+    job: JobRecord
     replay: bool  # True when an earlier request with the same idempotency key made the job
 
 
@@ -64,84 +42,73 @@ def body_hash(request: AnyCall) -> str:
 class Intake:
     """Stores jobs and wakes the workers. Safe to share between threads."""
 
-    def __init__(self, settings: Settings, store: JobStore, broker: dramatiq.Broker) -> None:
+    def __init__(
+        self, settings: Settings, store: JobStore, async_store: AsyncJobStore | None = None
+    ) -> None:
         self.settings = settings
         self.store = store
-        self.broker = broker
+        self.async_store = async_store
 
-    def submit(self, request: AnyCall, *, trace_id: str | None = None) -> Submitted:
-        now = now_s()
-        job_id = request.id or uuid.uuid4().hex
-        digest = body_hash(request)
-        due_at = request.send_at.timestamp() if request.send_at else now
+    def record(self, request: AnyCall, *, trace_id: str | None, now: float) -> JobRecord:
+        """The job a request makes, as intake writes it."""
+        due_at = round(request.send_at.timestamp() if request.send_at else now, 3)
         provider_mode = request.schedule is ScheduleMode.PROVIDER
-        # Worker mode: far jobs wait in the schedule; near ones go straight to Dramatiq
-        # with a short delay. Provider mode: sent at once, eSMS waits until SendDate.
+        # Worker mode: far jobs wait in the schedule, near ones get their message now.
+        # Provider mode: sent at once, eSMS waits until SendDate.
         later = not provider_mode and due_at > now + self.settings.schedule_horizon_s
         state = State.SCHEDULED if later else State.QUEUED
-        send_after = now if provider_mode else max(now, due_at)
-        fields = self._fields(request, job_id, due_at, trace_id)
-        try:
-            created, existing_id = self.store.create(
-                fields,
-                state=state,
-                idempotency_key=request.idempotency_key,
-                body_hash=digest,
-                schedule_at=due_at if later else None,
-                inflight_until=None if later else send_after + self.settings.sweep_stale_queued_s,
-                now=now,
-            )
-        except KeyError:
-            raise DuplicateJobId(job_id) from None
-        if not created:
-            return self._replay(request, existing_id, digest)
-        if state is State.QUEUED:
-            send_message(self.broker, job_id, Kind(request.kind), delay_s=send_after - now)
-        JOBS_ENQUEUED.labels(kind=request.kind).inc()
-        # The job as just written (no read-back: a quarter of the Python API's time).
-        written = {name: "" if value is None else str(value) for name, value in fields.items()}
-        written.update(
-            state=state.value, created_at=str(now), updated_at=str(now), body_hash=digest
+        expires_at = None
+        if isinstance(request, VoiceOtpCall):
+            expires_at = round(due_at + (request.ttl_s or self.settings.otp_ttl_s), 3)
+        return JobRecord(
+            id=request.id or uuid.uuid4().hex,
+            kind=Kind(request.kind),
+            phone=request.phone,
+            state=state,
+            schedule=request.schedule,
+            request=params_of(request),
+            labels=request.labels,
+            idempotency_key=request.idempotency_key,
+            body_hash=body_hash(request),
+            webhook_url=str(request.webhook_url) if request.webhook_url else None,
+            trace_id=trace_id,
+            limit_key=keys.phone_limit(request.phone),
+            callback_nonce=new_nonce(),
+            created_at=now,
+            updated_at=now,
+            due_at=due_at,
+            expires_at=expires_at,
+            history=[HistoryEntry(state=state, at=now)],
         )
-        return Submitted(job=Job.from_hash(written), replay=False)
 
-    def _replay(self, request: AnyCall, existing_id: str, digest: str) -> Submitted:
-        existing = self.store.get(existing_id)
+    def submit(self, request: AnyCall, *, trace_id: str | None = None) -> Submitted:
+        job = self.record(request, trace_id=trace_id, now=round(now_s(), 3))
+        step = self.store.apply(lifecycle.create(job), now=job.created_at)
+        if step.verdict == "replay":
+            return self._replay(request, self.store.get(step.state), step.state)
+        return self._created(job, step)
+
+    async def submit_async(self, request: AnyCall, *, trace_id: str | None = None) -> Submitted:
+        """The same in one awaited round trip (the HTTP API's intake)."""
+        assert self.async_store is not None
+        job = self.record(request, trace_id=trace_id, now=round(now_s(), 3))
+        step = await self.async_store.apply(lifecycle.create(job), now=job.created_at)
+        if step.verdict == "replay":
+            existing = await self.async_store.get(step.state)
+            return self._replay(request, existing, step.state)
+        return self._created(job, step)
+
+    @staticmethod
+    def _created(job: JobRecord, step: Step) -> Submitted:
+        if step.verdict == "exists":
+            raise DuplicateJobId(job.id)
+        JOBS_ENQUEUED.labels(kind=job.kind.value).inc()
+        return Submitted(job=job, replay=False)
+
+    @staticmethod
+    def _replay(request: AnyCall, existing: JobRecord | None, existing_id: str) -> Submitted:
         if existing is None or request.idempotency_key is None:
             raise DuplicateJobId(existing_id)
-        if existing.body_hash != digest:
+        if existing.body_hash != body_hash(request):
             raise IdempotencyConflict(request.idempotency_key, existing_id)
         return Submitted(job=existing, replay=True)
-
-    def _fields(
-        self, request: AnyCall, job_id: str, due_at: float, trace_id: str | None
-    ) -> dict[str, object]:
-        payload = request.model_dump(
-            mode="json",
-            exclude={
-                "id",
-                "phone",
-                "send_at",
-                "schedule",
-                "idempotency_key",
-                "webhook_url",
-                "labels",
-                "kind",
-            },
-            exclude_none=True,
-        )
-        fields: dict[str, object] = {
-            "id": job_id,
-            "kind": request.kind,
-            "phone": request.phone,
-            "due_at": due_at,
-            "schedule": request.schedule.value,
-            "payload": json.dumps(payload, separators=(",", ":")),
-            "labels": json.dumps(request.labels, separators=(",", ":")),
-            "idempotency_key": request.idempotency_key or "",
-            "webhook_url": str(request.webhook_url) if request.webhook_url else "",
-            "trace_id": trace_id or "",
-        }
-        if isinstance(request, VoiceOtpCall):
-            fields["expires_at"] = due_at + (request.ttl_s or self.settings.otp_ttl_s)
-        return fields

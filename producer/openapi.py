@@ -3,17 +3,21 @@
 The call endpoints read their JSON body themselves (so ``send_at`` is checked against the
 app's settings, and a batch can fail item by item), so their request schemas are added here:
 the job contract's JSON schema (``CallRequest``, one of the three kinds) and one complete,
-valid example per kind from :data:`voicecall.jobs.EXAMPLES`.
+valid example per kind from :data:`voicecall.jobs.EXAMPLES`. Jobs are described by the one
+job view, :class:`voicecall.records.JobView`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+__all__ = ["JobView"]
+
 from fastapi import FastAPI
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from voicecall.jobs import EXAMPLES, CallRequestAdapter
+from voicecall.records import JobView
 
 MAX_BATCH = 1000  # calls in one POST /v1/calls/batch
 _REF = "#/components/schemas/{model}"
@@ -34,25 +38,8 @@ class ErrorBody(BaseModel):
     errors: list[FieldError] | None = Field(default=None, description="Only on 422.")
 
 
-class JobView(BaseModel):
-    """A job as the API shows it (times in UTC ISO-8601)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    id: str = Field(description="Also the eSMS RequestId.")
-    kind: str
-    phone: str = Field(description="84 followed by the national number.")
-    state: str
-    outcome: str | None
-    schedule: str
-    due_at: str
-    created_at: str
-    trace_id: str | None = Field(description="The X-Request-ID of the request that made it.")
-    smsid: str | None
-    replay: bool | None = Field(
-        default=None, description="On POST: true when an earlier request made this job."
-    )
-    history: list[dict[str, Any]] | None = Field(default=None, description="On GET by id.")
+class CallbackAnswer(BaseModel):
+    result: str = Field(description="accepted, repeat, pending or unknown_job.")
 
 
 class BatchItem(BaseModel):

@@ -53,10 +53,10 @@ def callback_fields(record: CallRecord, config: SimConfig) -> dict[str, str]:
     return {
         "ReferenceId": record.smsid,
         "CallDuration": str(record.plan.call_duration_s),
-        "CallStatus": "ANSWERED" if ok else config.callback_noanswer_status,
+        "CallStatus": record.call_status(config.callback_noanswer_status),
         "Ivr": "",
         "Price": money(price),
-        "SentResult": "1" if ok else "0",
+        "SentResult": str(record.sent_result),
         "CID": config.cid,
         "SendStatus": "5",
     }

@@ -69,8 +69,21 @@ class CallRecord:
 
     @property
     def sent_ok(self) -> bool:
-        """Whether the call ends answered (SentResult 1)."""
+        """Whether the call ends answered."""
         return self.plan.answered
+
+    @property
+    def sent_result(self) -> int:
+        """eSMS SentResult: 0 only when the carrier did not deliver the call (a failed call);
+        a call that rang unanswered was delivered (1)."""
+        return 0 if self.plan.failed else 1
+
+    def call_status(self, no_answer: str = "NOANSWERED") -> str:
+        """eSMS CallStatus: ANSWERED, the unanswered spelling, or empty for a failed call
+        (as in eSMS's own callback example)."""
+        if self.plan.failed:
+            return ""
+        return "ANSWERED" if self.sent_ok else no_answer
 
     def to_json(self, now: float) -> dict[str, object]:
         """The record as JSON, with its phase at ``now``."""
@@ -97,8 +110,8 @@ class CallRecord:
             "state": "sandbox" if self.sandbox else phase.state,
             "send_status": phase.send_status,
             "dials_made": phase.dials_made,
-            "sent_result": (1 if self.sent_ok else 0) if done else None,
-            "call_status": ("ANSWERED" if self.sent_ok else "NOANSWERED") if done else None,
+            "sent_result": self.sent_result if done else None,
+            "call_status": self.call_status() if done else None,
             "call_duration_s": self.plan.call_duration_s if done else 0,
             "price": self.price,
             "callback_url": self.callback_url,

@@ -42,12 +42,12 @@ def voice_status(sim: Simulator, params: Params, now: float) -> Reply:
     done = phase.state == FINISHED
     body: dict[str, object] = {
         "CallDuration": record.plan.call_duration_s if done else 0,
-        "CallStatus": ("ANSWERED" if record.sent_ok else "NOANSWERED") if done else "",
+        "CallStatus": record.call_status() if done else "",
         "CodeResponse": codes.OK,
         "Ivr": "",
         "ReferenceId": record.smsid,
         "SendStatus": phase.send_status,
-        "SentResult": 1 if done and record.sent_ok else 0,
+        "SentResult": record.sent_result if done else 0,
     }
     return Reply(body, codes.OK)
 

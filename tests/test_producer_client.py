@@ -128,7 +128,7 @@ def test_a_taken_id_raises_duplicate_job_id(client: VoiceCallClient) -> None:
 
 def test_get_returns_history_and_raises_for_unknown(client: VoiceCallClient) -> None:
     """get returns the job with its history; an unknown id raises JobNotFound."""
-    job_id = client.enqueue_otp("0901234567", "Ma 1")["id"]
+    job_id = client.enqueue_otp("0901234567", "Ma 1").id
     assert [h["state"] for h in client.get(job_id)["history"]] == ["queued"]
     with pytest.raises(JobNotFound):
         client.get("nope")
@@ -136,7 +136,7 @@ def test_get_returns_history_and_raises_for_unknown(client: VoiceCallClient) -> 
 
 def test_find_by_idempotency_key_and_smsid(client: VoiceCallClient) -> None:
     """find looks a job up by idempotency key or SMSID; unknown ones raise JobNotFound."""
-    job_id = client.enqueue_otp("0901234567", "Ma 1", idempotency_key="find-me")["id"]
+    job_id = client.enqueue_otp("0901234567", "Ma 1", idempotency_key="find-me").id
     client.store.index_smsid(job_id, "sms-1")
     assert client.find(idempotency_key="find-me")["id"] == job_id
     assert client.find(smsid="sms-1")["id"] == job_id
@@ -150,8 +150,8 @@ def test_cancel_scheduled_and_queued_jobs(
 ) -> None:
     """cancel moves scheduled and queued jobs to cancelled and out of the schedule."""
     send_at = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
-    scheduled = client.enqueue_record("0901234567", "rec-1", send_at=send_at)["id"]
-    queued = client.enqueue_otp("0901234567", "Ma 1")["id"]
+    scheduled = client.enqueue_record("0901234567", "rec-1", send_at=send_at).id
+    queued = client.enqueue_otp("0901234567", "Ma 1").id
     for job_id in (scheduled, queued):
         job = client.cancel(job_id, reason="test")
         assert (job["state"], job["history"][-1]["note"]) == ("cancelled", "test")
@@ -162,7 +162,7 @@ def test_cancel_scheduled_and_queued_jobs(
 
 def test_cancel_refused_once_sending_and_for_unknown(client: VoiceCallClient) -> None:
     """cancel raises CancelRefused (with the state) once a job is sending; JobNotFound if unknown."""
-    job_id = client.enqueue_otp("0901234567", "Ma 1")["id"]
+    job_id = client.enqueue_otp("0901234567", "Ma 1").id
     client.store.transition(job_id, State.SENDING, allowed_from=[State.QUEUED], now=time.time())
     with pytest.raises(CancelRefused) as caught:
         client.cancel(job_id)

@@ -39,7 +39,7 @@ def test_worker_sigkill_mid_run_loses_nothing_and_calls_nobody_twice(
     stack.sim.configure(accept_then_drop_rate=0.1, fault_scope="send")
     worker = stack.start_worker(processes=2, threads=8)
     client = producer_client(stack)
-    ids = [client.enqueue_record(phone, "rec1")["id"] for phone in _phones(500)]
+    ids = [client.enqueue_record(phone, "rec1").id for phone in _phones(500)]
     wait_until(lambda: len(stack.sim.calls()) >= 150, 60, what="a third of the calls placed")
     worker.kill()
     in_flight = {s: n for s, n in stack.store.state_counts().items() if n}
@@ -62,7 +62,7 @@ def test_redis_restart_mid_run_loses_nothing_and_calls_nobody_twice(
     stack.sim.configure(accept_then_drop_rate=0.05, fault_scope="send")
     stack.start_worker(processes=2, threads=8)
     client = producer_client(stack)
-    ids = [client.enqueue_record(phone, "rec1")["id"] for phone in _phones(300)]
+    ids = [client.enqueue_record(phone, "rec1").id for phone in _phones(300)]
     wait_until(lambda: len(stack.sim.calls()) >= 80, 60, what="some calls placed")
     stack.redis.stop()
     time.sleep(2)
@@ -86,7 +86,7 @@ def test_near_jobs_are_on_time_behind_twenty_thousand_far_ones(
         client.enqueue_record(phone, "rec1", send_at=far, id=f"far-{i}")
     due = datetime.now(UTC) + timedelta(seconds=5)
     near = [
-        client.enqueue_record(f"070{i:06d}5", "rec1", send_at=due.isoformat(), id=f"near-{i}")["id"]
+        client.enqueue_record(f"070{i:06d}5", "rec1", send_at=due.isoformat(), id=f"near-{i}").id
         for i in range(100)
     ]
     wait_until(lambda: len(stack.sim.calls()) >= 100, 30, what="the 100 near calls")
@@ -108,7 +108,7 @@ def test_sigterm_lets_in_flight_sends_finish_and_requeues_the_rest(
     stack.sim.configure(latency_ms=1500, fault_scope="send")
     worker = stack.start_worker(processes=1, threads=4)
     client = producer_client(stack)
-    ids = [client.enqueue_record(phone, "rec1")["id"] for phone in _phones(40)]
+    ids = [client.enqueue_record(phone, "rec1").id for phone in _phones(40)]
     wait_until(lambda: stack.store.state_counts().get("sending", 0) > 0, 20, what="sends in flight")
     worker.signal(signal.SIGTERM)
     assert worker.process is not None

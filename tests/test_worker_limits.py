@@ -64,10 +64,10 @@ def test_per_phone_limit_rejects_otp_and_defers_bulk_without_spending_retries(
     stack = stack_factory(phone_limit_calls=2, phone_limit_window_s=3600)
     stack.start_worker()
     client = producer_client(stack)
-    otps = [client.enqueue_otp("0901234567", f"Ma {i}")["id"] for i in range(2)]
+    otps = [client.enqueue_otp("0901234567", f"Ma {i}").id for i in range(2)]
     stack.wait_final(otps, timeout=20)
-    third = client.enqueue_otp("0901234567", "Ma 3")["id"]
-    bulk = client.enqueue_record("0901234567", "rec1")["id"]
+    third = client.enqueue_otp("0901234567", "Ma 3").id
+    bulk = client.enqueue_record("0901234567", "rec1").id
     job = stack.wait_final([third], timeout=20)[third]
     assert (job.state, job.reason) == (State.REJECTED, "rate_limited")
     wait_until(lambda: stack.job(bulk).state is State.SCHEDULED, 10, what="bulk call held back")
@@ -81,8 +81,8 @@ def test_quiet_hours_hold_bulk_calls_but_not_otp(stack_factory: Callable[..., St
     stack = stack_factory(quiet_hours="00:00-23:59", timezone="UTC")
     stack.start_worker()
     client = producer_client(stack)
-    bulk = client.enqueue_template("0901234569", "t1", ["a"])["id"]
-    otp = client.enqueue_otp("0901234567", "Ma 123456")["id"]
+    bulk = client.enqueue_template("0901234569", "t1", ["a"]).id
+    otp = client.enqueue_otp("0901234567", "Ma 123456").id
     assert stack.wait_final([otp], timeout=20)[otp].state is State.COMPLETED
     wait_until(lambda: stack.job(bulk).state is State.SCHEDULED, 10, what="bulk call held")
     held = stack.job(bulk)

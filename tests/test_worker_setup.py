@@ -106,8 +106,8 @@ def test_a_worker_pointed_at_the_otp_queue_sends_only_otp(
     stack = stack_factory()
     stack.start_worker(queues=[keys.QUEUE_OTP, keys.QUEUE_STATUS])
     client = producer_client(stack)
-    bulk = client.enqueue_record("0901234568", "rec1")["id"]
-    otp = client.enqueue_otp("0901234567", "Ma 123456")["id"]
+    bulk = client.enqueue_record("0901234568", "rec1").id
+    otp = client.enqueue_otp("0901234567", "Ma 123456").id
     assert stack.wait_final([otp], timeout=20)[otp].state is State.COMPLETED
     assert stack.job(bulk).state is State.QUEUED
     stack.start_worker(queues=[keys.QUEUE_BULK, keys.QUEUE_STATUS])
@@ -119,7 +119,7 @@ def test_global_send_rate_is_shared_by_all_workers(stack_factory: Callable[..., 
     stack = stack_factory(global_send_rate_per_s=5)
     stack.start_worker(processes=2, threads=4)
     client = producer_client(stack)
-    ids = [client.enqueue_record(f"09{i:07d}8", "rec1")["id"] for i in range(20)]
+    ids = [client.enqueue_record(f"09{i:07d}8", "rec1").id for i in range(20)]
     jobs = stack.wait_final(ids, timeout=60)
     assert {job.state for job in jobs.values()} == {State.COMPLETED}
     starts = sorted(
@@ -162,7 +162,7 @@ def test_scheduler_can_run_apart_from_the_workers(stack_factory: Callable[..., S
     stack.start_worker()
     client = producer_client(stack, schedule_horizon_s=1)
     due = datetime.now(UTC) + timedelta(seconds=2)
-    job_id = client.enqueue_record("0901234568", "rec1", send_at=due.isoformat())["id"]
+    job_id = client.enqueue_record("0901234568", "rec1", send_at=due.isoformat()).id
     time.sleep(3)
     assert stack.job(job_id).state is State.SCHEDULED  # no scheduler yet
     stack.start_service("scheduler", ["scheduler"])

@@ -1,6 +1,7 @@
-"""The Dramatiq broker, from settings: Redis on ``REDIS_URL`` by default, RabbitMQ when
-``BROKER_URL`` is an ``amqp://`` URL. Producers use it bare to enqueue by name; workers add
-their middleware (see worker.setup).
+"""The Dramatiq broker of the workers: Redis, on ``REDIS_URL`` (or ``BROKER_URL``).
+
+Producers and the API need no broker: the job store writes each job's messages itself, in the
+same Lua step as the job (voicecall.lifecycle), in the Redis broker's own layout.
 """
 
 from __future__ import annotations
@@ -22,11 +23,8 @@ def broker_url(settings: Settings) -> str:
 def make_broker(
     settings: Settings, middleware: Sequence[Middleware] | None = None
 ) -> dramatiq.Broker:
-    """A broker for ``settings``; ``middleware`` None keeps Dramatiq's defaults."""
-    url = broker_url(settings)
+    """A Redis broker for ``settings``; ``middleware`` None keeps Dramatiq's defaults."""
     chosen = list(middleware) if middleware is not None else None
-    if url.startswith(("amqp://", "amqps://")):
-        from dramatiq.brokers.rabbitmq import RabbitmqBroker
-
-        return RabbitmqBroker(url=url, middleware=chosen)
-    return RedisBroker(url=url, middleware=chosen, namespace=keys.DRAMATIQ_NAMESPACE)
+    return RedisBroker(
+        url=broker_url(settings), middleware=chosen, namespace=keys.DRAMATIQ_NAMESPACE
+    )

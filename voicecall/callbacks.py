@@ -1,105 +1,141 @@
 """eSMS callbacks: the signed URL we give eSMS, and what a received callback does.
 
 eSMS signs nothing and its voice callback carries no RequestId, so the URL path carries the
-job id and an HMAC-SHA256 of it under ``CALLBACK_SECRET``:
-``{PUBLIC_BASE_URL}/v1/esms/callback/{job_id}/{signature}``. eSMS's own fields arrive in the
-query string. A callback is answered 200 quickly, repeats included (eSMS retries up to 5 times
-until it gets 200); anything unsigned gets 403 and changes nothing.
+job id, a random nonce stored with the job, and an HMAC-SHA256 of both under
+``CALLBACK_SECRET``: ``{PUBLIC_BASE_URL}/v1/esms/callback/{job_id}/{nonce}/{signature}``.
+The nonce dies with the job: a URL seen in a log or a proxy cannot set the result of a job
+created again under the same id. eSMS's own fields arrive in the query string and are read
+by :mod:`voicecall.results`; a report about another SMSID than the job's is refused. A valid
+callback is answered 200 quickly, repeats included (eSMS retries up to 5 times until it gets
+200); anything forged gets 403 and changes nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 
-import dramatiq
-
-from voicecall.finish import REPORTABLE_STATES, finish
-from voicecall.jobs import State
+from voicecall import lifecycle
+from voicecall.finish import observe_finished
 from voicecall.metrics import CALLBACKS
-from voicecall.results import from_callback
+from voicecall.results import ReportRefused, read_callback
+from voicecall.settings import Settings
 from voicecall.store import JobStore
 
 CALLBACK_PATH = "/v1/esms/callback"
 SIGNATURE_HEX_CHARS = 32  # 128 bits of HMAC-SHA256
+NONCE_BYTES = 12
 
 
 class CallbackResult(StrEnum):
     ACCEPTED = "accepted"  # the callback ended the job
     REPEAT = "repeat"  # the job had already ended (a repeat, or the poll came first)
     PENDING = "pending"  # a report that the call is not finished yet
-    FORGED = "forged"  # bad signature
+    FORGED = "forged"  # bad signature, or a nonce that is not this job's
+    MISMATCH = "smsid_mismatch"  # about another SMSID than the job's
+    REFUSED = "refused"  # the job was never handed to eSMS: no call can have a result
     UNKNOWN_JOB = "unknown_job"
-    INVALID = "invalid"  # signed, but neither a voice nor an SMS-style callback
+    INVALID = "invalid"  # signed, but not a readable callback
 
 
-def sign(secret: str, job_id: str) -> str:
-    return hmac.new(secret.encode(), job_id.encode(), hashlib.sha256).hexdigest()[
-        :SIGNATURE_HEX_CHARS
-    ]
+# The HTTP status of each result: 200 tells eSMS to stop resending.
+HTTP_STATUS = {
+    CallbackResult.FORGED: 403,
+    CallbackResult.MISMATCH: 403,
+    CallbackResult.REFUSED: 403,
+    CallbackResult.INVALID: 400,
+}
 
 
-def verify(secret: str, job_id: str, signature: str) -> bool:
+@dataclass(frozen=True)
+class Outcome:
+    result: CallbackResult
+    detail: str = ""  # for INVALID: the field and the rule
+
+
+def new_nonce() -> str:
+    return secrets.token_urlsafe(NONCE_BYTES)
+
+
+def sign(secret: str, job_id: str, nonce: str) -> str:
+    message = f"{job_id}/{nonce}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:SIGNATURE_HEX_CHARS]
+
+
+def verify(secret: str, job_id: str, nonce: str, signature: str) -> bool:
     # Bytes, not str: compare_digest refuses non-ASCII text, and a forged path may carry any.
-    return hmac.compare_digest(sign(secret, job_id).encode(), signature.encode())
+    expected = sign(secret, job_id, nonce).encode()
+    return hmac.compare_digest(expected, signature.encode("utf-8", "replace"))
 
 
-def callback_url(public_base_url: str, secret: str, job_id: str) -> str:
-    return f"{public_base_url.rstrip('/')}{CALLBACK_PATH}/{job_id}/{sign(secret, job_id)}"
+def callback_url(settings: Settings, job_id: str, nonce: str) -> str:
+    signature = sign(settings.callback_secret, job_id, nonce)
+    return f"{settings.public_base_url.rstrip('/')}{CALLBACK_PATH}/{job_id}/{nonce}/{signature}"
 
 
 def handle_callback(
     store: JobStore,
-    broker: dramatiq.Broker | None,
     secret: str,
     job_id: str,
+    nonce: str,
     signature: str,
     query: Mapping[str, str],
-) -> CallbackResult:
+) -> Outcome:
     """Verify and apply one callback; the result is counted in ``voicecall_callbacks``."""
-    result = _handle(store, broker, secret, job_id, signature, query)
-    CALLBACKS.labels(result=result.value).inc()
-    return result
+    outcome = _handle(store, secret, job_id, nonce, signature, query)
+    CALLBACKS.labels(result=outcome.result.value).inc()
+    return outcome
 
 
 def _handle(
     store: JobStore,
-    broker: dramatiq.Broker | None,
     secret: str,
     job_id: str,
+    nonce: str,
     signature: str,
     query: Mapping[str, str],
-) -> CallbackResult:
-    if not verify(secret, job_id, signature):
-        return CallbackResult.FORGED
-    report = from_callback(query)
+) -> Outcome:
+    if not verify(secret, job_id, nonce, signature):
+        return Outcome(CallbackResult.FORGED)
+    try:
+        report = read_callback(query)
+    except ReportRefused as exc:
+        return Outcome(CallbackResult.INVALID, str(exc))
     if report is None:
-        return CallbackResult.INVALID
-    job = store.get(job_id)
-    if job is None:
-        return CallbackResult.UNKNOWN_JOB
-    if job.final:
-        return CallbackResult.REPEAT
+        return Outcome(
+            CallbackResult.INVALID,
+            "query has neither voice fields (ReferenceId, CallStatus) nor SMS fields "
+            "(SMSID, SendStatus)",
+        )
     if report.outcome is None:
-        return CallbackResult.PENDING
-    fields: dict[str, object] = {
-        "call_status": report.call_status,
-        "call_duration_s": report.duration_s,
-        "price_vnd": report.price_vnd,
-    }
-    if report.smsid and not job.smsid:
-        fields["smsid"] = report.smsid
-        store.index_smsid(job_id, report.smsid)
-    done = finish(
-        store,
-        broker,
-        job_id,
-        State.COMPLETED,
-        allowed_from=REPORTABLE_STATES,
-        outcome=report.outcome,
-        fields={k: v for k, v in fields.items() if v is not None},
-        note="result by callback",
+        job = store.get(job_id)
+        if job is None:
+            return Outcome(CallbackResult.UNKNOWN_JOB)
+        if job.callback_nonce != nonce:
+            return Outcome(CallbackResult.FORGED)
+        return Outcome(CallbackResult.PENDING)
+    step = store.apply(
+        lifecycle.complete(
+            job_id,
+            outcome=report.outcome,
+            call=report.call_fields(),
+            source="callback",
+            smsid=report.smsid,
+            nonce=nonce,
+        )
     )
-    return CallbackResult.ACCEPTED if done else CallbackResult.REPEAT
+    result = {
+        "accepted": CallbackResult.ACCEPTED,
+        "repeat": CallbackResult.REPEAT,
+        "forged": CallbackResult.FORGED,
+        "smsid_mismatch": CallbackResult.MISMATCH,
+        "refused": CallbackResult.REFUSED,
+        "unknown_job": CallbackResult.UNKNOWN_JOB,
+    }[step.verdict]
+    if result is CallbackResult.ACCEPTED:
+        observe_finished(step.job())
+    return Outcome(result)

@@ -108,9 +108,116 @@ def validation_context(
     return {"settings": settings or get_settings(), "now": now or utcnow()}
 
 
-class _CallBase(BaseModel):
+class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
+
+def _no_control(value: str, what: str = "") -> str:
+    if _CONTROL.search(value):
+        raise ValueError(f"{what}must not contain control characters")
+    return value
+
+
+# --- what eSMS is asked to do, per kind: named once here, stored as the job's `request` ----
+
+
+class OtpParams(_Strict):
+    """A Voice OTP: eSMS reads ``content`` out (SendMultipleMessage_V4, SmsType 8).
+
+    ``content`` is None once the job no longer needs it: the spoken code is erased when eSMS
+    has it, and when the job ends without a call.
+    """
+
+    kind: Literal["voice_otp"] = "voice_otp"
+    content: str | None = Field(default=None, min_length=1, max_length=OTP_CONTENT_MAX_LEN)
+    is_unicode: bool = Field(default=False, description="eSMS IsUnicode: content has diacritics.")
+    brandname: str | None = Field(default=None, max_length=32)
+    sandbox: bool | None = Field(default=None, description="Default: ESMS_SANDBOX.")
+    campaign_id: str | None = Field(default=None, max_length=100)
+
+    @field_validator("content", "brandname", "campaign_id")
+    @classmethod
+    def _text(cls, value: str | None) -> str | None:
+        return None if value is None else _no_control(value)
+
+    @model_validator(mode="after")
+    def _unicode(self) -> OtpParams:
+        if self.content and not self.is_unicode and not self.content.isascii():
+            raise ValueError("content has non-ASCII characters: set is_unicode to true")
+        return self
+
+
+class RecordParams(_Strict):
+    """A call that plays a recording uploaded on the eSMS account (MakeCallRecord_V2)."""
+
+    kind: Literal["record_call"] = "record_call"
+    record_id: str = Field(min_length=1, max_length=SOURCE_ID_MAX_LEN, description="TemplateId")
+    number_forward: str | None = None
+    max_repeat: int | None = Field(default=None, ge=MAX_REPEAT_RANGE[0], le=MAX_REPEAT_RANGE[1])
+    max_retry: int | None = Field(default=None, ge=MAX_RETRY_RANGE[0], le=MAX_RETRY_RANGE[1])
+    ivr: int | None = Field(default=None, ge=IVR_RANGE[0], le=IVR_RANGE[1])
+    time_wait_to_ivr: int | None = Field(
+        default=None, ge=TIME_WAIT_TO_IVR_RANGE_S[0], le=TIME_WAIT_TO_IVR_RANGE_S[1]
+    )
+    wait_retry: int | None = Field(default=None, ge=WAIT_RETRY_RANGE_S[0], le=WAIT_RETRY_RANGE_S[1])
+
+    @field_validator("record_id")
+    @classmethod
+    def _record_id(cls, value: str) -> str:
+        return _no_control(value)
+
+    @field_validator("number_forward")
+    @classmethod
+    def _forward(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return normalize_phone(value)
+        except PhoneError as exc:
+            raise ValueError(str(exc)) from None
+
+    @model_validator(mode="after")
+    def _ivr_needs_forward(self) -> RecordParams:
+        if self.ivr is not None and self.number_forward is None:
+            raise ValueError("ivr needs number_forward (the number the key press forwards to)")
+        return self
+
+
+class TemplateParams(_Strict):
+    """A text-to-speech call from a script registered on the account (MakeCallTemplate_V2)."""
+
+    kind: Literal["template_call"] = "template_call"
+    template_id: str = Field(min_length=1, max_length=SOURCE_ID_MAX_LEN)
+    variables: list[str] = Field(default_factory=list, max_length=TEMPLATE_VARIABLES_MAX)
+    voice: Voice | None = None
+    speed: int | None = Field(default=None, ge=SPEED_RANGE[0], le=SPEED_RANGE[1])
+
+    @field_validator("template_id")
+    @classmethod
+    def _template_id(cls, value: str) -> str:
+        return _no_control(value)
+
+    @field_validator("variables")
+    @classmethod
+    def _variables(cls, value: list[str]) -> list[str]:
+        for index, item in enumerate(value):
+            _no_control(item, f"variable {index} ")
+            if VARIABLE_SEPARATOR in item:
+                raise ValueError(
+                    f"variable {index} contains '{VARIABLE_SEPARATOR}', eSMS's separator"
+                )
+            if len(item) > TEMPLATE_VARIABLE_MAX_LEN:
+                raise ValueError(f"variable {index} is longer than {TEMPLATE_VARIABLE_MAX_LEN}")
+        return value
+
+
+CallParams = Annotated[OtpParams | RecordParams | TemplateParams, Field(discriminator="kind")]
+CallParamsAdapter: TypeAdapter[OtpParams | RecordParams | TemplateParams] = TypeAdapter(CallParams)
+
+# --- what a producer may ask for: the job's own fields plus its kind's parameters ---------
+
+
+class _CallBase(_Strict):
     id: JobId | None = Field(default=None, description="Your id for the job; generated if absent.")
     phone: str = Field(description="Vietnamese mobile or landline: 09..., 849..., +84 9...")
     send_at: datetime | None = Field(
@@ -129,6 +236,11 @@ class _CallBase(BaseModel):
             return normalize_phone(value)
         except PhoneError as exc:
             raise ValueError(str(exc)) from None
+
+    @field_validator("idempotency_key")
+    @classmethod
+    def _key(cls, value: str | None) -> str | None:
+        return None if value is None else _no_control(value)
 
     @field_validator("send_at")
     @classmethod
@@ -155,97 +267,52 @@ class _CallBase(BaseModel):
         for key, item in value.items():
             if not 1 <= len(key) <= 64 or len(item) > 256:
                 raise ValueError("label keys are 1-64 characters, values at most 256")
+            _no_control(key, "label keys ")
+            _no_control(item, "label values ")
         return value
 
 
-class VoiceOtpCall(_CallBase):
+class VoiceOtpCall(_CallBase, OtpParams):
     """A Voice OTP call: eSMS reads ``content`` out (SendMultipleMessage_V4, SmsType 8)."""
 
     kind: Literal["voice_otp"]
     content: str = Field(min_length=1, max_length=OTP_CONTENT_MAX_LEN)
-    is_unicode: bool = Field(default=False, description="eSMS IsUnicode: content has diacritics.")
-    brandname: str | None = Field(default=None, max_length=32)
     ttl_s: int | None = Field(
         default=None,
         ge=OTP_TTL_RANGE_S[0],
         le=OTP_TTL_RANGE_S[1],
         description="Seconds after send_at (or intake) past which the OTP is not placed.",
     )
-    sandbox: bool = False
-    campaign_id: str | None = Field(default=None, max_length=100)
-
-    @field_validator("content")
-    @classmethod
-    def _content(cls, value: str) -> str:
-        if _CONTROL.search(value):
-            raise ValueError("must not contain control characters")
-        return value
-
-    @model_validator(mode="after")
-    def _unicode(self) -> VoiceOtpCall:
-        if not self.is_unicode and not self.content.isascii():
-            raise ValueError("content has non-ASCII characters: set is_unicode to true")
-        return self
 
 
-class RecordCall(_CallBase):
+class RecordCall(_CallBase, RecordParams):
     """A call that plays a recording uploaded on the eSMS account (MakeCallRecord_V2)."""
 
     kind: Literal["record_call"]
-    record_id: str = Field(min_length=1, max_length=SOURCE_ID_MAX_LEN, description="TemplateId")
-    number_forward: str | None = None
-    max_repeat: int | None = Field(default=None, ge=MAX_REPEAT_RANGE[0], le=MAX_REPEAT_RANGE[1])
-    max_retry: int | None = Field(default=None, ge=MAX_RETRY_RANGE[0], le=MAX_RETRY_RANGE[1])
-    ivr: int | None = Field(default=None, ge=IVR_RANGE[0], le=IVR_RANGE[1])
-    time_wait_to_ivr: int | None = Field(
-        default=None, ge=TIME_WAIT_TO_IVR_RANGE_S[0], le=TIME_WAIT_TO_IVR_RANGE_S[1]
-    )
-    wait_retry: int | None = Field(default=None, ge=WAIT_RETRY_RANGE_S[0], le=WAIT_RETRY_RANGE_S[1])
-
-    @field_validator("number_forward")
-    @classmethod
-    def _forward(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            return normalize_phone(value)
-        except PhoneError as exc:
-            raise ValueError(str(exc)) from None
-
-    @model_validator(mode="after")
-    def _ivr_needs_forward(self) -> RecordCall:
-        if self.ivr is not None and self.number_forward is None:
-            raise ValueError("ivr needs number_forward (the number the key press forwards to)")
-        return self
 
 
-class TemplateCall(_CallBase):
+class TemplateCall(_CallBase, TemplateParams):
     """A text-to-speech call from a script registered on the account (MakeCallTemplate_V2)."""
 
     kind: Literal["template_call"]
-    template_id: str = Field(min_length=1, max_length=SOURCE_ID_MAX_LEN)
-    variables: list[str] = Field(default_factory=list, max_length=TEMPLATE_VARIABLES_MAX)
-    voice: Voice | None = None
-    speed: int | None = Field(default=None, ge=SPEED_RANGE[0], le=SPEED_RANGE[1])
 
-    @field_validator("variables")
-    @classmethod
-    def _variables(cls, value: list[str]) -> list[str]:
-        for index, item in enumerate(value):
-            if VARIABLE_SEPARATOR in item:
-                raise ValueError(
-                    f"variable {index} contains '{VARIABLE_SEPARATOR}', eSMS's separator"
-                )
-            if len(item) > TEMPLATE_VARIABLE_MAX_LEN:
-                raise ValueError(f"variable {index} is longer than {TEMPLATE_VARIABLE_MAX_LEN}")
-        return value
 
+_PARAMS_FIELDS = {
+    "voice_otp": tuple(OtpParams.model_fields),
+    "record_call": tuple(RecordParams.model_fields),
+    "template_call": tuple(TemplateParams.model_fields),
+}
 
 CallRequest = Annotated[VoiceOtpCall | RecordCall | TemplateCall, Field(discriminator="kind")]
 CallRequestAdapter: TypeAdapter[VoiceOtpCall | RecordCall | TemplateCall] = TypeAdapter(CallRequest)
+AnyCall = VoiceOtpCall | RecordCall | TemplateCall
 
-# Fields of the request that describe the call itself (stored in the job's payload).
-BASE_FIELDS = frozenset(_CallBase.model_fields) | {"kind"}
+
+def params_of(request: AnyCall) -> OtpParams | RecordParams | TemplateParams:
+    """The eSMS parameters of a request, as the store keeps them (the job's ``request``)."""
+    fields = set(_PARAMS_FIELDS[request.kind])
+    return CallParamsAdapter.validate_python(request.model_dump(include=fields))
+
 
 EXAMPLES: dict[str, dict[str, Any]] = {
     "voice_otp": {

@@ -1,41 +1,56 @@
 """Every Redis key and Dramatiq queue/actor name voicecall uses, in one greppable place.
 
-Keys (prefix ``vc:``):
+Lua scripts never build a key name: they receive every key they touch through ``KEYS``, built
+here, so they also run where Redis refuses undeclared keys (Cluster, Dragonfly).
 
-- ``vc:job:{id}``            hash   the job record (the truth; see voicecall.store)
-- ``vc:job:{id}:history``    list   JSON transitions, oldest first
-- ``vc:idem:{key}``          string idempotency key → job id
-- ``vc:smsid:{smsid}``       string eSMS SMSID → job id
-- ``vc:schedule``            zset   worker-mode jobs waiting for their time, scored by due epoch
-- ``vc:inflight``            zset   jobs in ``queued``/``sending``/``retrying``, scored by the
-                                    time after which the sweeper re-drives them
-- ``vc:polls``               zset   ``submitted`` jobs, scored by their next planned poll
-- ``vc:stats:states``        hash   state → number of jobs in it (cheap jobs-by-state gauge)
-- ``vc:esms:balance``        hash   the last eSMS balance read (``vnd``, ``at``), for the exporter
-- ``vc:lock:balance``        string one GetBalance per interval across all processes (TTL)
+Keys of voicecall (prefix ``vc:``):
 
-Dramatiq's own keys live under ``dramatiq:`` (queues ``dramatiq:{queue}``, message bodies
-``dramatiq:{queue}.msgs``, delayed queues ``{queue}.DQ``, dead letters ``{queue}.XQ``).
+- ``vc:job:{id}``              string  the job: one JSON document (see voicecall.records). It is
+                                       the only key under ``vc:job:``, so no id can name another
+                                       key, whatever characters it holds.
+- ``vc:idem:{key}``            string  idempotency key → job id
+- ``vc:smsid:{smsid}``         string  eSMS SMSID → job id
+- ``vc:idx:state``             zset    every job, scored ``band × 2^42 + created ms`` where the
+                                       band is its (state, outcome, kind): lists by state newest
+                                       first and counts jobs by state (ZCOUNT of a band)
+- ``vc:schedule``              zset    scheduled jobs by due time (the scheduler releases them)
+- ``vc:due``                   zset    when each job next needs attention: a claimed job's lease
+                                       check, a retry's time, a poll's time, a job a worker holds
+                                       until it is due, a final job's end of retention
+- ``vc:due:webhooks``          zset    final jobs whose webhook is still to be delivered
+- ``vc:dead:{queue}``          zset    dead letters of a queue (job ids, by when they failed)
+- ``vc:workers``               zset    worker processes (their Dramatiq broker id) by last
+                                       heartbeat, in ms; a stale one is dead
+- ``vc:limit:global``          zset    sends in the last second (the global rate limit)
+- ``vc:limit:phone:{hash}``    zset    calls to one phone in the sliding window (hashed: no phone
+                                       number in key names)
+- ``vc:esms:balance``          hash    the last eSMS balance read (``vnd``, ``at``), for the exporter
+- ``vc:lock:balance``          string  one GetBalance per interval across all processes (TTL)
+
+Dramatiq's own keys live under ``dramatiq:``: queue ``dramatiq:{queue}`` (a list of message ids),
+bodies ``dramatiq:{queue}.msgs`` (a hash), per-worker acks ``dramatiq:__acks__.{worker}.{queue}``,
+heartbeats ``dramatiq:__heartbeats__``. The job store writes send, poll and webhook messages into
+the first two itself, in the same Lua step as the job's transition (see voicecall.lifecycle).
 """
 
 from __future__ import annotations
 
+import hashlib
+
 PREFIX = "vc:"
 
+STATE_INDEX = f"{PREFIX}idx:state"
+DUE = f"{PREFIX}due"
 SCHEDULE = f"{PREFIX}schedule"
-INFLIGHT = f"{PREFIX}inflight"
-POLLS = f"{PREFIX}polls"
-STATE_COUNTS = f"{PREFIX}stats:states"
+WEBHOOKS_DUE = f"{PREFIX}due:webhooks"
+WORKERS = f"{PREFIX}workers"
+GLOBAL_LIMIT = f"{PREFIX}limit:global"
 ESMS_BALANCE = f"{PREFIX}esms:balance"
 BALANCE_LOCK = f"{PREFIX}lock:balance"
 
 
 def job(job_id: str) -> str:
     return f"{PREFIX}job:{job_id}"
-
-
-def history(job_id: str) -> str:
-    return f"{PREFIX}job:{job_id}:history"
 
 
 def idempotency(key: str) -> str:
@@ -46,28 +61,54 @@ def smsid(value: str) -> str:
     return f"{PREFIX}smsid:{value}"
 
 
-# Dramatiq queues (decision 5) and the actor names producers address by name.
+def phone_limit(phone: str) -> str:
+    digest = hashlib.blake2b(phone.encode(), digest_size=10).hexdigest()
+    return f"{PREFIX}limit:phone:{digest}"
+
+
+def dead_letters(queue: str) -> str:
+    return f"{PREFIX}dead:{queue}"
+
+
+# Dramatiq queues (decision 5) and the actor names the store's messages address.
 QUEUE_OTP = "voicecall-otp"
 QUEUE_BULK = "voicecall-bulk"
 QUEUE_STATUS = "voicecall-status"
 QUEUE_WEBHOOKS = "voicecall-webhooks"
 ALL_QUEUES = (QUEUE_OTP, QUEUE_BULK, QUEUE_STATUS, QUEUE_WEBHOOKS)
+SEND_QUEUES = (QUEUE_OTP, QUEUE_BULK)
 
 ACTOR_SEND_OTP = "send_otp_call"
 ACTOR_SEND_BULK = "send_bulk_call"
 ACTOR_POLL = "poll_call_status"
 ACTOR_WEBHOOK = "deliver_webhook"
+ACTOR_BY_QUEUE = {
+    QUEUE_OTP: ACTOR_SEND_OTP,
+    QUEUE_BULK: ACTOR_SEND_BULK,
+    QUEUE_STATUS: ACTOR_POLL,
+    QUEUE_WEBHOOKS: ACTOR_WEBHOOK,
+}
 
 DRAMATIQ_NAMESPACE = "dramatiq"
+HEARTBEATS = f"{DRAMATIQ_NAMESPACE}:__heartbeats__"
+
+
+def dramatiq_queue(queue: str) -> str:
+    return f"{DRAMATIQ_NAMESPACE}:{queue}"
 
 
 def dramatiq_messages(queue: str) -> str:
     return f"{DRAMATIQ_NAMESPACE}:{queue}.msgs"
 
 
-def dead_letter_queue(queue: str) -> str:
-    return f"{queue}.XQ"
+def dramatiq_acks(worker_id: str, queue: str) -> str:
+    return f"{DRAMATIQ_NAMESPACE}:__acks__.{worker_id}.{queue}"
 
 
-def delay_queue(queue: str) -> str:
-    return f"{queue}.DQ"
+def message_keys() -> list[str]:
+    """The list and body hash of every queue, in ALL_QUEUES order: what a script that may
+    enqueue to any queue declares (2 keys per queue)."""
+    out: list[str] = []
+    for queue in ALL_QUEUES:
+        out += [dramatiq_queue(queue), dramatiq_messages(queue)]
+    return out

@@ -1,36 +1,61 @@
-"""How eSMS's reports (callbacks and status answers) map to a job's final state.
+"""The one reading of eSMS's reports: callbacks and status answers alike.
 
-Voice calls (record/template) — callback fields or voiceapi GetSendStatus:
+eSMS's voice callback and voiceapi ``GetSendStatus`` carry the same fields (``ReferenceId``,
+``CallStatus``, ``SendStatus``, ``SentResult``, ``CallDuration``, ``Price``); the SMS-style
+callback of a Voice OTP and rest ``GetSendStatus`` share theirs (``SMSID``, ``SendStatus``,
+``SendSuccess``, ``SendFailed``, ``TotalPrice``). So the callback route and the status polls
+read them here, with the same rules.
 
-============================================  ==========================================
-report                                        job
-============================================  ==========================================
-``CallStatus`` ``ANSWERED``                   completed / answered
-``CallStatus`` ``NO ANSWER`` or ``NOANSWERED``  completed / not_answered
-``SendStatus`` 1, 2 or 7 (not finished)       still submitted
-``SendStatus`` 4 (refused by eSMS)            completed / undelivered
-``SendStatus`` 5, ``SentResult`` 1            completed / answered
-``SendStatus`` 5, ``SentResult`` 0            completed / undelivered
-============================================  ==========================================
+Voice calls (record/template):
 
-Voice OTP (SMS-style) — callback fields or rest GetSendStatus:
+======================================================  ==========================================
+report                                                  job
+======================================================  ==========================================
+``SendStatus`` 1, 2 or 7 (not finished)                 still submitted
+``SendStatus`` 4 (refused by eSMS)                      completed / undelivered
+``SentResult`` 0 (the carrier did not deliver the call)  completed / undelivered, whatever CallStatus
+``CallStatus`` ``ANSWERED``                             completed / answered
+``CallStatus`` ``NO ANSWER`` / ``NOANSWERED``           completed / not_answered (it rang)
+``SendStatus`` 5 or none, ``SentResult`` 1              completed / answered
+anything else (e.g. an undocumented CallStatus alone)   not readable yet: still submitted
+======================================================  ==========================================
 
-``SendStatus`` 1, 2 or 7 → still submitted; 4 → completed / undelivered; 5 with
-``SendSuccess`` ≥ 1 → completed / delivered; 5 otherwise → completed / undelivered.
+Voice OTP (SMS-style): ``SendStatus`` 1, 2 or 7 → still submitted; 4 → completed / undelivered;
+5 with ``SendSuccess`` ≥ 1 → completed / delivered; 5 otherwise → completed / undelivered.
+
+Numbers are hostile until checked: a value that is present must be a finite number in its range
+(``Price`` and ``TotalPrice`` ≥ 0, ``CallDuration`` 0-86,400 s, counts ≥ 0), else the report is
+refused with :class:`ReportRefused` naming the field, and nothing changes.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from voicecall.errors import VoicecallError
 from voicecall.jobs import Outcome
 
-PENDING_SEND_STATUSES = {1, 2, 7}
+PENDING_SEND_STATUSES = frozenset({1, 2, 7})
 REFUSED = 4
 FINISHED = 5
-_ANSWERED = {"ANSWERED"}
-_NOT_ANSWERED = {"NO ANSWER", "NOANSWERED", "NOANSWER", "NO_ANSWER", "BUSY", "FAILED"}
+MAX_CALL_DURATION_S = 86_400
+SMSID_MAX_LEN = 100
+_ANSWERED = frozenset({"ANSWERED"})
+_NOT_ANSWERED = frozenset({"NO ANSWER", "NOANSWERED", "NOANSWER", "NO_ANSWER", "NO ANSWERED"})
+_SMSID = re.compile(rf"[!-~]{{1,{SMSID_MAX_LEN}}}")
+
+
+class ReportRefused(VoicecallError, ValueError):
+    """A report field breaks its rule; ``field`` names it. Nothing was changed."""
+
+    def __init__(self, field: str, rule: str) -> None:
+        super().__init__(f"{field} {rule}")
+        self.field = field
+        self.rule = rule
 
 
 @dataclass(frozen=True)
@@ -38,50 +63,118 @@ class Report:
     """What one callback or status answer says, normalised."""
 
     smsid: str | None
-    outcome: Outcome | None  # None: the call is not finished yet
+    outcome: Outcome | None  # None: the call is not finished (or not readable) yet
     call_status: str | None = None
     duration_s: int | None = None
     price_vnd: float | None = None
 
+    def call_fields(self) -> dict[str, Any]:
+        return {
+            "status": self.call_status,
+            "duration_s": self.duration_s,
+            "price_vnd": self.price_vnd,
+        }
 
-def _int(value: object) -> int | None:
-    try:
-        return int(float(str(value).strip())) if value not in (None, "") else None
-    except ValueError:
+
+# --- tolerant, bounded readers (eSMS sends numbers as numbers or strings) -----------------
+
+
+def to_float(value: Any) -> float | None:
+    """``850``, ``"850.0000"``, ``850.0`` → 850.0; empty, missing or unreadable → None."""
+    if value is None or isinstance(value, bool):
         return None
-
-
-def _float(value: object) -> float | None:
-    try:
-        return float(str(value).strip()) if value not in (None, "") else None
-    except ValueError:
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+    else:
         return None
+    return number if math.isfinite(number) else None
+
+
+def to_int(value: Any) -> int | None:
+    """``13``, ``"13"``, ``" 13 "``, ``13.0`` → 13; empty, missing or unreadable → None."""
+    number = to_float(value)
+    if number is None or not number.is_integer():
+        return None
+    return int(number)
+
+
+def to_str(value: Any) -> str | None:
+    """A stripped string; empty or missing → None. Numbers are written as text."""
+    if value is None or isinstance(value, dict | list):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _present(value: Any) -> bool:
+    return value is not None and not (isinstance(value, str) and not value.strip())
+
+
+def _number(fields: Mapping[str, Any], name: str, low: float, high: float) -> float | None:
+    raw = fields.get(name.lower())
+    if not _present(raw):
+        return None
+    number = to_float(raw)
+    if number is None or not low <= number <= high:
+        raise ReportRefused(name, f"must be a finite number from {low:g} to {high:g}")
+    return number
+
+
+def _integer(fields: Mapping[str, Any], name: str, low: int, high: int) -> int | None:
+    number = _number(fields, name, low, high)
+    if number is None:
+        return None
+    if not number.is_integer():
+        raise ReportRefused(name, "must be a whole number")
+    return int(number)
+
+
+def _smsid(fields: Mapping[str, Any], name: str) -> str | None:
+    text = to_str(fields.get(name.lower()))
+    if text is None:
+        return None
+    if not _SMSID.fullmatch(text):
+        raise ReportRefused(name, f"must be 1-{SMSID_MAX_LEN} printable ASCII characters")
+    return text
+
+
+def _lower(fields: Mapping[str, Any]) -> dict[str, Any]:
+    return {str(k).lower(): v for k, v in fields.items()}
+
+
+def normal_call_status(value: Any) -> str | None:
+    text = to_str(value)
+    return " ".join(text.upper().split()) if text else None
+
+
+# --- the rules ----------------------------------------------------------------------------
 
 
 def voice_outcome(
     call_status: str | None, send_status: int | None, sent_result: int | None
 ) -> Outcome | None:
-    status = (call_status or "").strip().upper()
+    """A voice call's outcome from its three fields (see the module table)."""
+    if send_status in PENDING_SEND_STATUSES:
+        return None
+    if send_status == REFUSED or sent_result == 0:
+        return Outcome.UNDELIVERED
+    status = normal_call_status(call_status)
     if status in _ANSWERED:
         return Outcome.ANSWERED
     if status in _NOT_ANSWERED:
         return Outcome.NOT_ANSWERED
-    if send_status in PENDING_SEND_STATUSES:
-        return None
-    if send_status == REFUSED:
-        return Outcome.UNDELIVERED
-    if sent_result == 1:
+    if sent_result == 1 and send_status in (FINISHED, None):
         return Outcome.ANSWERED
-    if sent_result == 0:
-        return Outcome.UNDELIVERED
     return None
 
 
-def sms_outcome(
-    send_status: int | None, send_success: int | None, send_failed: int | None
-) -> Outcome | None:
-    if send_status in PENDING_SEND_STATUSES or send_status is None:
-        return None
+def sms_outcome(send_status: int | None, send_success: int | None) -> Outcome | None:
+    """A Voice OTP's outcome (SMS-style fields)."""
     if send_status == REFUSED:
         return Outcome.UNDELIVERED
     if send_status == FINISHED:
@@ -89,29 +182,42 @@ def sms_outcome(
     return None
 
 
-def from_callback(query: Mapping[str, str]) -> Report | None:
-    """Parse a callback's query string; None when it carries neither known shape."""
-    fields = {k.lower(): v for k, v in query.items()}
-    if "referenceid" in fields or "callstatus" in fields:
-        return Report(
-            smsid=(fields.get("referenceid") or "").strip() or None,
-            outcome=voice_outcome(
-                fields.get("callstatus"),
-                _int(fields.get("sendstatus")),
-                _int(fields.get("sentresult")),
-            ),
-            call_status=(fields.get("callstatus") or "").strip() or None,
-            duration_s=_int(fields.get("callduration")),
-            price_vnd=_float(fields.get("price")),
-        )
-    if "smsid" in fields and "sendstatus" in fields:
-        return Report(
-            smsid=(fields.get("smsid") or "").strip() or None,
-            outcome=sms_outcome(
-                _int(fields.get("sendstatus")),
-                _int(fields.get("sendsuccess")),
-                _int(fields.get("sendfailed")),
-            ),
-            price_vnd=_float(fields.get("totalprice")),
-        )
+def read_voice(fields: Mapping[str, Any]) -> Report:
+    """A voice callback's query or a voiceapi GetSendStatus body."""
+    f = _lower(fields)
+    call_status = normal_call_status(f.get("callstatus"))
+    send_status = _integer(f, "SendStatus", 0, 99)
+    sent_result = _integer(f, "SentResult", 0, 9)
+    return Report(
+        smsid=_smsid(f, "ReferenceId") or _smsid(f, "SMSID"),
+        outcome=voice_outcome(call_status, send_status, sent_result),
+        call_status=call_status,
+        duration_s=_integer(f, "CallDuration", 0, MAX_CALL_DURATION_S),
+        price_vnd=_number(f, "Price", 0, 1e12),
+    )
+
+
+def read_sms(fields: Mapping[str, Any]) -> Report:
+    """A Voice OTP's SMS-style callback query or a rest GetSendStatus body."""
+    f = _lower(fields)
+    send_status = _integer(f, "SendStatus", 0, 99)
+    send_success = _integer(f, "SendSuccess", 0, 1_000_000)
+    _integer(f, "SendFailed", 0, 1_000_000)
+    price = _number(f, "TotalPrice", 0, 1e12)
+    if price is None:
+        price = _number(f, "Totalprice", 0, 1e12)
+    return Report(
+        smsid=_smsid(f, "SMSID"),
+        outcome=sms_outcome(send_status, send_success),
+        price_vnd=price,
+    )
+
+
+def read_callback(query: Mapping[str, str]) -> Report | None:
+    """A callback's query string, either shape; None when it carries neither."""
+    f = _lower(query)
+    if "referenceid" in f or "callstatus" in f:
+        return read_voice(f)
+    if "smsid" in f and "sendstatus" in f:
+        return read_sms(f)
     return None

@@ -16,10 +16,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from voicecall.errors import SettingsError
+
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_ESMS_REST_URL = "https://rest.esms.vn/MainService.svc/json"
 DEFAULT_ESMS_VOICE_URL = "https://voiceapi.esms.vn/MainService.svc/json"
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"  # eSMS reads SendDate as Vietnam local time
+
+__all__ = ["REQUIRED_BY_ROLE", "Settings", "SettingsError", "get_settings", "load_settings"]
 
 Role = Literal["api", "worker", "producer", "scheduler"]
 
@@ -30,10 +34,6 @@ REQUIRED_BY_ROLE: dict[str, tuple[str, ...]] = {
     "api": ("API_TOKENS", "CALLBACK_SECRET"),
     "worker": ("ESMS_API_KEY", "ESMS_SECRET_KEY", "CALLBACK_SECRET", "PUBLIC_BASE_URL"),
 }
-
-
-class SettingsError(Exception):
-    """A setting is missing or invalid; ``str()`` is one line naming it and the rule."""
 
 
 def _parse_quiet_hours(value: str) -> tuple[time, time] | None:
@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     esms_voice_url: str = DEFAULT_ESMS_VOICE_URL
     esms_connect_timeout_s: float = Field(default=5.0, gt=0)
     esms_read_timeout_s: float = Field(default=15.0, gt=0)
-    esms_max_connections: int = Field(default=50, ge=1)
+    esms_max_connections: int = Field(default=256, ge=1)
     esms_otp_method: Literal["post", "get"] = "post"
     esms_brandname: str = ""
     esms_sandbox: bool = False
@@ -84,24 +84,42 @@ class Settings(BaseSettings):
     send_at_horizon_days: int = Field(default=30, ge=1, le=365)
     finished_retention_days: int = Field(default=30, ge=1)
 
-    # Worker: retries between attempts (Dramatiq)
+    # Worker: retries between attempts (kept in the due set, never a sleeping thread)
     send_max_retries: int = Field(default=8, ge=0, le=100)
     send_retry_min_backoff_s: float = Field(default=5.0, gt=0)
     send_retry_max_backoff_s: float = Field(default=600.0, gt=0)
     send_retry_window_s: int = Field(default=6 * 3600, ge=60, le=24 * 3600)
+    # How long a claim holds a job for its worker; the lease also ends when the worker stops
+    # beating (WORKER_LIVENESS_S). LEASE_CHECK_S: how soon after a claim the sweeper looks.
     send_lease_s: int = Field(default=60, ge=5)
+    lease_check_s: float = Field(default=2.0, gt=0, le=60)
     send_time_limit_s: int = Field(default=60, ge=5)
     shutdown_timeout_s: int = Field(default=25, ge=1)
-    # Dramatiq's idle long-poll cap (its default is 1,000 ms). A delayed message crosses two
-    # polls (delay queue, then work queue), so this bounds how late a due job starts.
+    # Dramatiq's idle long-poll cap (its default is 1,000 ms): how late an idle worker sees a
+    # new message.
     worker_idle_poll_ms: int = Field(default=100, ge=10, le=5000)
+    # The send engine: calls, polls and webhook deliveries in flight per worker process and
+    # queue (each one a coroutine, not a thread), and how long a Dramatiq thread waits for a
+    # free slot before the job is postponed a little (it never blocks other queues longer).
+    send_concurrency: int = Field(default=256, ge=1, le=10_000)
+    poll_concurrency: int = Field(default=64, ge=1, le=10_000)
+    webhook_concurrency: int = Field(default=64, ge=1, le=10_000)
+    handoff_wait_s: float = Field(default=0.5, gt=0, le=30)
+    # A worker process beats every WORKER_HEARTBEAT_S; one silent for WORKER_LIVENESS_S is
+    # dead: its claimed calls and unacknowledged messages are re-driven at once.
+    worker_heartbeat_s: float = Field(default=0.5, gt=0, le=10)
+    worker_liveness_s: float = Field(default=3.0, gt=0, le=120)
 
     # Scheduler and sweeper
     schedule_horizon_s: float = Field(default=10.0, gt=0, le=600)
     # False when the scheduler runs apart (`voicecall scheduler`): workers then only work.
     scheduler_in_worker: bool = True
-    scheduler_interval_s: float = Field(default=0.5, gt=0, le=60)
-    sweep_stale_queued_s: int = Field(default=30, ge=1)
+    scheduler_interval_s: float = Field(default=0.2, gt=0, le=60)
+    # How long past its due time a job handed to a worker may go without being claimed before
+    # the sweeper sends it again (that worker may have died holding it).
+    sweep_stale_queued_s: float = Field(default=2.0, gt=0, le=3600)
+    # A poll or webhook message not acted on within this is sent again.
+    redrive_after_s: float = Field(default=30.0, gt=0, le=3600)
 
     # Polling (decision 4)
     poll_ring_s: int = Field(default=45, ge=1)

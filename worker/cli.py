@@ -78,7 +78,6 @@ def scheduler_main(argv: Sequence[str]) -> int:
         prog="voicecall scheduler", description="Run the scheduler and sweeper."
     )
     parser.parse_args(argv)
-    from voicecall.broker import make_broker
     from voicecall.logs import configure_logging, get_logger
     from voicecall.store import JobStore
     from worker.esms import EsmsClient
@@ -90,8 +89,7 @@ def scheduler_main(argv: Sequence[str]) -> int:
         fmt=settings.log_format,
         secrets=(settings.esms_api_key, settings.esms_secret_key),
     )
-    store = JobStore.from_url(settings.redis_url, retention_days=settings.finished_retention_days)
-    scheduler = Scheduler(settings, store, make_broker(settings))
+    scheduler = Scheduler(settings, JobStore.from_settings(settings))
     # With eSMS credentials it also keeps the balance gauge fresh; without, it only schedules.
     has_credentials = bool(settings.esms_api_key and settings.esms_secret_key)
     client = EsmsClient(settings) if has_credentials else None

@@ -1,11 +1,13 @@
-"""``voicecall dlq list|show|requeue|purge``: Dramatiq's dead-letter queues, for operators.
+"""``voicecall dlq list|show|requeue|purge``: the dead letters, for operators.
 
-Dead letters live in ``dramatiq:{queue}.XQ`` (a sorted set of message ids by time) and
-``dramatiq:{queue}.XQ.msgs`` (the messages). Requeueing a send message reopens its ``failed``
-job (the one operator action that leaves a final state) and enqueues the message afresh with
-its retries reset. That is safe because sending is idempotent: the job id is the eSMS
-RequestId, so a call that did reach eSMS comes back as 124. eSMS forgets a RequestId after
-24 hours, so a job first tried longer ago than ``REQUEUE_MAX_AGE_S`` is refused.
+A dead letter is a job that gave up: a send whose retries were spent (``failed``, in
+``vc:dead:voicecall-otp`` or ``vc:dead:voicecall-bulk``), or a webhook whose deliveries were
+(``vc:dead:voicecall-webhooks``). Requeueing a send reopens its job (``failed → queued``, the
+one operator action that leaves a final state) with a fresh retry budget. That is safe
+because sending is idempotent: the job id is the eSMS RequestId, so a call that did reach
+eSMS comes back as 124. eSMS forgets a RequestId after 24 hours, so a job first tried longer
+ago than ``REQUEUE_MAX_AGE_S`` is refused. Requeueing a webhook delivers it again. Purging
+takes a dead letter off the list; the job stays until its retention ends.
 """
 
 from __future__ import annotations
@@ -15,121 +17,93 @@ import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-import dramatiq
-
-from voicecall import keys
-from voicecall.broker import make_broker
-from voicecall.jobs import State
-from voicecall.settings import get_settings
-from voicecall.store import JobStore, now_s
+from voicecall import keys, lifecycle
+from voicecall.errors import ReopenRefused
+from voicecall.records import JobRecord, JobView
+from voicecall.settings import Settings, get_settings
+from voicecall.store import JobStore
+from voicecall.timefmt import from_epoch
 
 REQUEUE_MAX_AGE_S = 23 * 3600
-SEND_ACTORS = {keys.ACTOR_SEND_OTP, keys.ACTOR_SEND_BULK}
+SEND_QUEUES = keys.SEND_QUEUES
 
 
 @dataclass(frozen=True)
 class DeadLetter:
     queue: str
-    redis_id: str
-    failed_at_ms: int
-    message: dramatiq.Message[Any]
+    job_id: str
+    failed_at: float
+    job: JobRecord | None
 
     def summary(self) -> dict[str, Any]:
+        job = self.job
         return {
-            "id": self.redis_id,
+            "id": self.job_id,
             "queue": self.queue,
-            "actor": self.message.actor_name,
-            "job_id": self.message.args[0] if self.message.args else None,
-            "retries": self.message.options.get("retries", 0),
-            "failed_at_ms": self.failed_at_ms,
+            "kind": job.kind.value if job else None,
+            "state": job.state.value if job else None,
+            "attempts": job.attempts if job else None,
+            "error": job.error.model_dump() if job and job.error else None,
+            "webhook": job.webhook.state if job and job.webhook else None,
+            "failed_at": from_epoch(self.failed_at).isoformat(),
         }
 
 
 class DeadLetters:
-    def __init__(self, store: JobStore, broker: dramatiq.Broker) -> None:
+    def __init__(self, store: JobStore, settings: Settings) -> None:
         self.store = store
-        self.broker = broker
-        self.redis = store.redis
-
-    @staticmethod
-    def _keys(queue: str) -> tuple[str, str]:
-        zset = f"{keys.DRAMATIQ_NAMESPACE}:{queue}.XQ"
-        return zset, zset + ".msgs"
+        self.settings = settings
 
     def list(self, queues: Sequence[str], limit: int = 100) -> list[DeadLetter]:
         found: list[DeadLetter] = []
         for queue in queues:
-            zset, messages = self._keys(queue)
-            entries = cast(
-                list[tuple[str, float]], self.redis.zrange(zset, 0, limit - 1, withscores=True)
-            )
-            if not entries:
-                continue
-            bodies = cast(list[str | None], self.redis.hmget(messages, [rid for rid, _ in entries]))
-            for (rid, score), body in zip(entries, bodies, strict=True):
-                if body is not None:
-                    found.append(
-                        DeadLetter(queue, rid, int(score), dramatiq.Message.decode(body.encode()))
-                    )
+            rows = self.store.dead_letters(queue, limit)
+            jobs = self.store.get_many([job_id for job_id, _ in rows])
+            found += [
+                DeadLetter(queue, job_id, at, job)
+                for (job_id, at), job in zip(rows, jobs, strict=True)
+            ]
         return found[:limit]
 
-    def find(self, redis_id: str, queues: Sequence[str]) -> DeadLetter | None:
-        for queue in queues:
-            _, messages = self._keys(queue)
-            body = cast(str | None, self.redis.hget(messages, redis_id))
-            if body is not None:
-                score = self.redis.zscore(self._keys(queue)[0], redis_id) or 0
-                return DeadLetter(
-                    queue, redis_id, int(score), dramatiq.Message.decode(body.encode())
-                )
+    def find(self, job_id: str, queues: Sequence[str]) -> DeadLetter | None:
+        for letter in self.list(queues, limit=100_000):
+            if letter.job_id == job_id:
+                return letter
         return None
 
     def requeue(self, letter: DeadLetter) -> str:
-        """Put the message back on its queue; returns what was done, or raises ValueError."""
-        message = letter.message
-        job_id = str(message.args[0]) if message.args else ""
-        if message.actor_name in SEND_ACTORS:
-            job = self.store.get(job_id)
-            if job is None:
-                raise ValueError(f"job {job_id} no longer exists (past its retention)")
-            if job.first_attempt_at and now_s() - job.first_attempt_at > REQUEUE_MAX_AGE_S:
-                raise ValueError(
-                    f"job {job_id} was first tried over 23 h ago; eSMS may have forgotten its "
-                    "RequestId, so a requeue could call the person twice"
-                )
-            if job.state is State.FAILED:
-                self.store.transition(
-                    job_id,
-                    State.QUEUED,
-                    allowed_from=(State.FAILED,),
-                    note="requeued from the dead-letter queue by an operator",
-                    fields={"reason": "", "attempts": 0, "window_started_at": ""},
-                    inflight=str(now_s() + 60),
-                )
-        fresh: dramatiq.Message[Any] = dramatiq.Message(
-            queue_name=letter.queue,
-            actor_name=message.actor_name,
-            args=message.args,
-            kwargs=message.kwargs,
-            options={k: v for k, v in message.options.items() if k == "trace_id"},
+        """Reopen a failed send, or deliver a webhook again; ReopenRefused when unsafe."""
+        if letter.queue == keys.QUEUE_WEBHOOKS:
+            step = self.store.apply(lifecycle.redeliver(letter.job_id))
+            if step.verdict != "redelivering":
+                raise ReopenRefused(letter.job_id, "no longer exists (past its retention)")
+            return f"requeued webhook of {letter.job_id}"
+        step = self.store.apply(
+            lifecycle.reopen(
+                letter.job_id,
+                queue=letter.queue,
+                max_age_s=REQUEUE_MAX_AGE_S,
+                redrive_s=self.settings.redrive_after_s,
+                note="requeued from the dead letters by an operator",
+            )
         )
-        self.broker.enqueue(fresh)
-        self._delete(letter)
-        return f"requeued {letter.redis_id} ({message.actor_name} {job_id})"
+        reasons = {
+            "absent": "no longer exists (past its retention)",
+            "not_failed": f"is {step.state}, not failed",
+            "too_old": "was first tried over 23 h ago; eSMS may have forgotten its RequestId, "
+            "so a requeue could call the person twice",
+        }
+        if step.verdict != "reopened":
+            raise ReopenRefused(letter.job_id, reasons.get(step.verdict, step.verdict))
+        return f"requeued {letter.job_id} ({letter.queue})"
 
     def purge(self, letters: Sequence[DeadLetter]) -> int:
-        for letter in letters:
-            self._delete(letter)
-        return len(letters)
-
-    def _delete(self, letter: DeadLetter) -> None:
-        zset, messages = self._keys(letter.queue)
-        pipe = self.redis.pipeline()
-        pipe.zrem(zset, letter.redis_id)
-        pipe.hdel(messages, letter.redis_id)
-        pipe.execute()
+        steps = self.store.apply_many(
+            [lifecycle.dismiss(letter.job_id, queue=letter.queue) for letter in letters]
+        )
+        return sum(step.verdict == "dismissed" for step in steps)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -140,12 +114,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="action", required=True)
     listing = sub.add_parser("list", help="list dead letters (JSON lines)")
     listing.add_argument("--limit", type=int, default=100)
-    show = sub.add_parser("show", help="one dead letter in full, with its traceback")
-    show.add_argument("id")
-    requeue = sub.add_parser("requeue", help="requeue dead letters by id, or --all")
+    show = sub.add_parser("show", help="one dead letter in full: its job with its history")
+    show.add_argument("id", help="the job id")
+    requeue = sub.add_parser("requeue", help="requeue dead letters by job id, or --all")
     requeue.add_argument("ids", nargs="*")
     requeue.add_argument("--all", action="store_true")
-    purge = sub.add_parser("purge", help="delete dead letters by id, or --all")
+    purge = sub.add_parser("purge", help="take dead letters off the list by job id, or --all")
     purge.add_argument("ids", nargs="*")
     purge.add_argument("--all", action="store_true")
     return parser
@@ -154,8 +128,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str]) -> int:
     args = _parser().parse_args(argv)
     settings = get_settings().require("producer")
-    store = JobStore.from_url(settings.redis_url, retention_days=settings.finished_retention_days)
-    dead = DeadLetters(store, make_broker(settings))
+    store = JobStore.from_settings(settings)
+    dead = DeadLetters(store, settings)
     queues = args.queue or list(keys.ALL_QUEUES)
     if args.action == "list":
         for letter in dead.list(queues, args.limit):
@@ -166,20 +140,20 @@ def main(argv: Sequence[str]) -> int:
         if found is None:
             print(f"voicecall dlq: no dead letter {args.id!r}", file=sys.stderr)
             return 1
-        detail = {**found.summary(), "message": found.message.asdict()}
-        print(json.dumps(detail, indent=2, default=str))
+        job = JobView.of(found.job).json_body() if found.job else None
+        print(json.dumps({**found.summary(), "job": job}, indent=2, default=str))
         return 0
     if not args.ids and not args.all:
-        print(f"voicecall dlq {args.action}: give message ids or --all", file=sys.stderr)
+        print(f"voicecall dlq {args.action}: give job ids or --all", file=sys.stderr)
         return 2
     letters = (
         dead.list(queues, limit=100_000)
         if args.all
-        else [hit for rid in args.ids if (hit := dead.find(rid, queues)) is not None]
+        else [hit for job_id in args.ids if (hit := dead.find(job_id, queues)) is not None]
     )
-    missing = set(args.ids) - {letter.redis_id for letter in letters}
-    for rid in sorted(missing):
-        print(f"voicecall dlq: no dead letter {rid!r}", file=sys.stderr)
+    missing = set(args.ids) - {letter.job_id for letter in letters}
+    for job_id in sorted(missing):
+        print(f"voicecall dlq: no dead letter {job_id!r}", file=sys.stderr)
     if args.action == "purge":
         print(f"purged {dead.purge(letters)} dead letters")
         return 1 if missing else 0
@@ -187,7 +161,7 @@ def main(argv: Sequence[str]) -> int:
     for letter in letters:
         try:
             print(dead.requeue(letter))
-        except ValueError as exc:
-            print(f"voicecall dlq: not requeued {letter.redis_id}: {exc}", file=sys.stderr)
+        except ReopenRefused as exc:
+            print(f"voicecall dlq: not requeued {letter.job_id}: {exc.reason}", file=sys.stderr)
             failed = True
     return 1 if failed else 0

@@ -1,4 +1,4 @@
-"""voicecall's own Dramatiq middleware."""
+"""voicecall's own Dramatiq middleware: log context, the send engine, the scheduler thread."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from dramatiq.middleware import Middleware
 from voicecall import keys
 from voicecall.logs import get_logger
 from voicecall.metrics import WORKER_THREADS
+from voicecall.settings import Settings
 
 log = get_logger(__name__)
 
-_KIND_BY_ACTOR = {
+_WORK_BY_ACTOR = {
     keys.ACTOR_SEND_OTP: "voice_otp",
     keys.ACTOR_SEND_BULK: "bulk",
     keys.ACTOR_POLL: "poll",
@@ -25,10 +26,10 @@ _KIND_BY_ACTOR = {
 
 
 class LogContext(Middleware):
-    """Binds job id, actor and attempt into every log line of the message.
+    """Binds job id, actor and message id into every log line of the message's handoff.
 
-    The send and poll steps add the job's kind and trace id (the intake request's id) once
-    they have read the job.
+    The engine's steps bind the same job id (and the job's kind and trace id once read) in
+    their own context: a coroutine does not see the worker thread's context variables.
     """
 
     def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
@@ -36,8 +37,7 @@ class LogContext(Middleware):
         structlog.contextvars.bind_contextvars(
             job_id=message.args[0] if message.args else None,
             actor=message.actor_name,
-            work=_KIND_BY_ACTOR.get(message.actor_name, message.actor_name),
-            attempt=int(message.options.get("retries", 0)) + 1,
+            work=_WORK_BY_ACTOR.get(message.actor_name, message.actor_name),
             message_id=message.message_id,
         )
 
@@ -55,28 +55,63 @@ class LogContext(Middleware):
         structlog.contextvars.clear_contextvars()
 
 
+class EngineMiddleware(Middleware):
+    """Starts the process's send engine after boot and drains it at shutdown.
+
+    The engine's worker id is the Dramatiq broker's id, so the sweeper can find the
+    messages a dead worker had fetched (``dramatiq:__acks__.{id}.{queue}``).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        # Before the worker threads start: the first message may arrive at once.
+        from worker import engine
+
+        WORKER_THREADS.set(worker.worker_threads)  # capacity for the utilisation panel
+        running = engine.Engine(self.settings, owner=str(getattr(broker, "broker_id", "")))
+        running.start()
+        engine.set_engine(running)
+
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        from worker import engine
+
+        try:
+            running = engine.current()
+        except RuntimeError:
+            return
+        running.stop(self.settings.shutdown_timeout_s)
+        engine.set_engine(None)
+
+
 class SchedulerMiddleware(Middleware):
     """Runs the scheduler and sweeper loop in a thread of each worker process.
 
-    Safe with any number of processes: releasing and sweeping are atomic in Redis.
+    Safe with any number of processes: every step it takes is atomic in Redis.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self._thread: threading.Thread | None = None
         self._scheduler: Any = None
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        from worker.runtime import runtime
+        from worker import engine
+        from worker.esms import EsmsClient
         from worker.scheduler import Scheduler
 
-        WORKER_THREADS.set(worker.worker_threads)  # capacity for the utilisation panel
-        rt = runtime()
-        self._scheduler = Scheduler(rt.settings, rt.store, broker)
+        store = engine.current().sync_store
+        self._scheduler = Scheduler(self.settings, store)
+        client: list[EsmsClient] = []
+
+        def esms() -> EsmsClient:
+            if not client:
+                client.append(EsmsClient(self.settings))
+            return client[0]
+
         self._thread = threading.Thread(
-            target=self._scheduler.run,
-            args=(lambda: rt.esms,),
-            name="voicecall-scheduler",
-            daemon=True,
+            target=self._scheduler.run, args=(esms,), name="voicecall-scheduler", daemon=True
         )
         self._thread.start()
         log.info("scheduler_started")

@@ -2,20 +2,22 @@
 
 Every ``SCHEDULER_INTERVAL_S``:
 
-- **release**: jobs due within ``SCHEDULE_HORIZON_S`` move from the ``vc:schedule`` sorted set
-  to ``queued`` (one Lua script: any number of schedulers may run, a job is released once) and
-  get a Dramatiq message delayed to their due time. Far-future jobs never sit in Dramatiq's
-  delay queue, so they cannot block near ones (head-of-line blocking, decision 2).
-- **sweep**: jobs in flight (``queued``, ``retrying``, or ``sending`` with an expired lease)
-  whose deadline in ``vc:inflight`` has passed get a new send message. A duplicate message is
-  harmless: the send step claims the job atomically and eSMS refuses a repeated RequestId (124).
-- **polls**: submitted jobs whose next poll (``vc:polls``) falls within the horizon get it as
-  a delayed message; a poll whose message was lost is sent again (see worker.poll.poll_entry).
-- **balance**: at most once per ``BALANCE_POLL_INTERVAL_S`` across all processes, GetBalance
-  is read into ``vc:esms:balance``; the API's exporter serves it as
-  ``voicecall_esms_balance_vnd``, so every scrape sees the one latest value.
+- **release**: scheduled jobs due within ``SCHEDULE_HORIZON_S`` move to ``queued`` with their
+  send message (the worker holds each until it is due). Far-future jobs wait in
+  ``vc:schedule``, never in Dramatiq, so they cannot block near ones (decision 2).
+- **dead workers**: a worker process silent for ``WORKER_LIVENESS_S`` is dead; the messages it
+  had fetched but not acknowledged go back on their queues at once.
+- **due**: each job whose time in ``vc:due`` has passed gets what it needs: a claimed job
+  whose worker is dead (or whose lease ended) and a job whose message was lost get their send
+  message again, a submitted job its poll; a final job whose retention is over is purged with
+  its index entries. A duplicate message is harmless: the claim is atomic and eSMS refuses a
+  repeated RequestId (124).
+- **webhooks**: deliveries (and retries) whose time has come get their message.
+- **balance**: at most once per ``BALANCE_POLL_INTERVAL_S`` across all processes, GetBalance is
+  read into ``vc:esms:balance``; the API's exporter serves it.
 
-It runs in a thread of every worker process (started by :class:`SchedulerMiddleware`) and as
+Every step is an operation of voicecall.lifecycle, so any number of schedulers may run.
+It runs in a thread of every worker process (SchedulerMiddleware) and as
 ``voicecall scheduler`` for deployments that want it apart.
 """
 
@@ -24,92 +26,88 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-import dramatiq
-
-from voicecall import keys
-from voicecall.jobs import Kind, State
+from voicecall import keys, lifecycle
+from voicecall.jobs import FINAL_STATES
+from voicecall.lifecycle import Op
 from voicecall.logs import get_logger
-from voicecall.messages import poll_message, send_message
 from voicecall.settings import Settings
 from voicecall.store import JobStore, now_s
 from worker.esms import EsmsClient
-from worker.poll import REDRIVE_AFTER_S
 
 log = get_logger(__name__)
 
-RELEASE_BATCH = 1000
-SWEEP_BATCH = 200
+BATCH = 500
 
 
 class Scheduler:
-    def __init__(self, settings: Settings, store: JobStore, broker: dramatiq.Broker) -> None:
+    def __init__(self, settings: Settings, store: JobStore) -> None:
         self.settings = settings
         self.store = store
-        self.broker = broker
         self.stopping = threading.Event()
 
     def release_due(self) -> int:
-        released = self.store.release_due(
-            horizon_s=self.settings.schedule_horizon_s,
-            limit=RELEASE_BATCH,
-            stale_after_s=self.settings.sweep_stale_queued_s,
-        )
-        now = now_s()
-        for job_id, due_at, kind in released:
-            send_message(self.broker, job_id, kind, delay_s=due_at - now)
-        return len(released)
+        horizon_end = now_s() + self.settings.schedule_horizon_s
+        due = self.store.due(keys.SCHEDULE, horizon_end, BATCH)
+        grace = self.settings.sweep_stale_queued_s
+        steps = self.store.apply_many([lifecycle.release(i, grace_s=grace) for i, _ in due])
+        return sum(step.verdict == "released" for step in steps)
+
+    def recover_dead_workers(self) -> int:
+        dead = self.store.dead_workers(before=now_s() - self.settings.worker_liveness_s)
+        moved = 0
+        for worker_id in dead:
+            count = self.store.recover_worker(worker_id)
+            moved += count
+            log.warning("worker_dead", worker=worker_id, messages_requeued=count)
+        return moved
 
     def sweep(self) -> int:
-        stale = self.settings.sweep_stale_queued_s
-        overdue = self.store.claim_due(
-            keys.INFLIGHT, horizon_s=0, limit=SWEEP_BATCH, push_back_s=stale
-        )
-        ids = [job_id for job_id, _ in overdue]
-        redriven = 0
-        for job_id in ids:
-            job = self.store.get(job_id)
-            if job is None or job.state not in (State.QUEUED, State.RETRYING, State.SENDING):
-                self.store.redis.zrem(keys.INFLIGHT, job_id)
-                continue
-            if job.state is State.SENDING and job.lease_until > now_s():
-                continue
-            log.warning("sweeper_redrive", job_id=job_id, state=job.state.value)
-            send_message(self.broker, job_id, Kind(job.kind))
-            redriven += 1
-        return redriven
-
-    def release_polls(self) -> int:
-        """Send the polls due within the horizon (and re-send any whose message was lost)."""
-        due = self.store.claim_due(
-            keys.POLLS,
-            horizon_s=self.settings.schedule_horizon_s,
-            limit=RELEASE_BATCH,
-            push_back_s=self.settings.schedule_horizon_s + REDRIVE_AFTER_S,
-        )
+        """Act on every job whose time in the due set has passed."""
         now = now_s()
-        for job_id, at in due:
-            poll_message(self.broker, job_id, delay_s=at - now)
-        return len(due)
+        due = self.store.due(keys.DUE, now, BATCH)
+        if not due:
+            return 0
+        jobs = self.store.get_many([job_id for job_id, _ in due])
+        settings = self.settings
+        ops: list[Op] = []
+        for (job_id, _), job in zip(due, jobs, strict=True):
+            if job is None or job.state in FINAL_STATES:
+                ops.append(lifecycle.purge(job_id))
+            else:
+                ops.append(
+                    lifecycle.redrive(
+                        job_id,
+                        liveness_ms=int(settings.worker_liveness_s * 1000),
+                        lease_check_s=settings.lease_check_s,
+                        redrive_s=settings.redrive_after_s,
+                    )
+                )
+        steps = self.store.apply_many(ops)
+        for (job_id, _), step in zip(due, steps, strict=True):
+            if step.verdict == "redriven":
+                log.warning("sweeper_redrive", job_id=job_id, state=step.state)
+        return sum(step.verdict in ("redriven", "polled", "purged") for step in steps)
+
+    def release_webhooks(self) -> int:
+        due = self.store.due(keys.WEBHOOKS_DUE, now_s(), BATCH)
+        steps = self.store.apply_many([lifecycle.webhook_due(job_id) for job_id, _ in due])
+        return sum(step.verdict == "sent" for step in steps)
 
     def update_balance(self, client_factory: Callable[[], EsmsClient] | None) -> None:
         if client_factory is None:
             return
-        if not self.store.redis.set(
-            keys.BALANCE_LOCK, "1", nx=True, ex=self.settings.balance_poll_interval_s
-        ):
+        if not self.store.take_balance_turn(self.settings.balance_poll_interval_s):
             return
         try:
-            balance = client_factory().balance()
-            self.store.redis.hset(
-                keys.ESMS_BALANCE, mapping={"vnd": balance.balance_vnd, "at": now_s()}
-            )
+            self.store.save_balance(client_factory().balance().balance_vnd)
         except Exception as exc:  # the balance is informative; never stop the loop for it
             log.warning("balance_failed", error=type(exc).__name__)
 
     def tick(self, client_factory: Callable[[], EsmsClient] | None = None) -> None:
         self.release_due()
-        self.release_polls()
+        self.recover_dead_workers()
         self.sweep()
+        self.release_webhooks()
         self.update_balance(client_factory)
 
     def run(self, client_factory: Callable[[], EsmsClient] | None = None) -> None:

@@ -1,12 +1,12 @@
 """The worker's broker and middleware, set up explicitly (not Dramatiq's defaults).
 
-- Retries: ``SEND_MAX_RETRIES`` with jittered exponential backoff, only for retryable errors
-  (:func:`retry_when`); Dramatiq's default is 20 retries up to 7 days.
+- Retries: only for a Redis hiccup while an actor hands its job over (the actors do nothing
+  else). Send attempts are retried by the send step itself, through the due set (decision 3).
 - No AgeLimit: it counts from the first enqueue and would dead-letter a scheduled job; the
-  OTP time to live is the job's own ``expires_at``, checked by the send step.
+  OTP time to live is the job's own ``expires_at``, checked by the claim.
 - TimeLimit, ShutdownNotifications, CurrentMessage, Prometheus (added exactly once; its
-  multiprocess directory is emptied by ``voicecall worker`` at start), LogContext, and the
-  scheduler thread.
+  multiprocess directory is emptied by ``voicecall worker`` at start), LogContext, the send
+  engine, and the scheduler thread (after the engine: it shares the engine's store).
 """
 
 from __future__ import annotations
@@ -19,31 +19,26 @@ from dramatiq.middleware.prometheus import Prometheus
 
 from voicecall.broker import make_broker
 from voicecall.settings import Settings
-from worker.middleware import LogContext, SchedulerMiddleware
+from voicecall.store import UNAVAILABLE
+from worker.middleware import EngineMiddleware, LogContext, SchedulerMiddleware
+
+HANDOFF_RETRIES = 10
 
 
 def retryable(exception: BaseException) -> bool:
-    """Exceptions worth another attempt: eSMS/transport trouble, Redis hiccups, webhooks."""
-    import redis
+    """Worth another delivery: Redis was unreachable while the job was handed over."""
+    return isinstance(exception, (dramatiq.Retry, *UNAVAILABLE))
 
-    from worker.esms import RetryableError
-    from worker.webhook import WebhookFailed
 
-    return isinstance(
-        exception,
-        dramatiq.Retry
-        | RetryableError
-        | WebhookFailed
-        | redis.ConnectionError
-        | redis.TimeoutError,
-    )
+def retry_when(retries: int, exception: BaseException) -> bool:
+    return retries < HANDOFF_RETRIES and retryable(exception)
 
 
 def make_retry_when(max_retries: int) -> Callable[[int, BaseException], bool]:
-    def retry_when(retries: int, exception: BaseException) -> bool:
+    def when(retries: int, exception: BaseException) -> bool:
         return retries < max_retries and retryable(exception)
 
-    return retry_when
+    return when
 
 
 def build_broker(settings: Settings) -> dramatiq.Broker:
@@ -51,17 +46,20 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
         TimeLimit(time_limit=settings.send_time_limit_s * 1000),
         ShutdownNotifications(),
         Retries(
-            max_retries=settings.send_max_retries,
-            min_backoff=int(settings.send_retry_min_backoff_s * 1000),
-            max_backoff=int(settings.send_retry_max_backoff_s * 1000),
-            retry_when=make_retry_when(settings.send_max_retries),
+            max_retries=HANDOFF_RETRIES,
+            min_backoff=500,
+            max_backoff=30_000,
+            retry_when=retry_when,
         ),
         CurrentMessage(),
         Prometheus(),
         LogContext(),
     ]
+    # The engine starts before the worker threads (before_worker_boot) and stops after them
+    # and after the scheduler (after_* hooks run last to first).
     if settings.scheduler_in_worker:
-        middleware.append(SchedulerMiddleware())
+        middleware.append(SchedulerMiddleware(settings))
+    middleware.append(EngineMiddleware(settings))
     broker = make_broker(settings, middleware=middleware)
     dramatiq.set_broker(broker)
     return broker

@@ -20,7 +20,7 @@ import random
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from voicecall.jobs import Kind
+from voicecall.jobs import OtpParams, RecordParams, TemplateParams
 from voicecall.settings import Settings
 from voicecall.timefmt import from_epoch
 
@@ -52,24 +52,29 @@ def retry_delay_s(retries: int, settings: Settings) -> float:
     return max(settings.send_retry_min_backoff_s / 2, random.uniform(0, ceiling))
 
 
-def call_sequence_s(kind: Kind, payload: dict[str, object], settings: Settings) -> float:
+def call_sequence_s(
+    request: OtpParams | RecordParams | TemplateParams, settings: Settings
+) -> float:
     """The longest time eSMS may spend on one call, redials and replays included."""
-    if kind is Kind.VOICE_OTP:
-        return float(settings.poll_otp_first_s)
-    max_retry = int(str(payload.get("max_retry", ESMS_DEFAULT_MAX_RETRY)))
-    wait_retry = int(str(payload.get("wait_retry", ESMS_DEFAULT_WAIT_RETRY_S)))
-    max_repeat = int(str(payload.get("max_repeat", ESMS_DEFAULT_MAX_REPEAT)))
-    source = str(payload.get("record_id") or payload.get("template_id") or "")
+    match request:
+        case OtpParams():
+            return float(settings.poll_otp_first_s)
+        case RecordParams(max_retry=max_retry, wait_retry=wait_retry, max_repeat=max_repeat):
+            source = request.record_id
+        case TemplateParams():
+            max_retry = wait_retry = max_repeat = None
+            source = request.template_id
+    retries = ESMS_DEFAULT_MAX_RETRY if max_retry is None else max_retry
+    wait_s = ESMS_DEFAULT_WAIT_RETRY_S if wait_retry is None else wait_retry
+    repeats = ESMS_DEFAULT_MAX_REPEAT if max_repeat is None else max_repeat
     recording_s = settings.recording_lengths_s.get(source, settings.poll_default_recording_s)
-    return (
-        settings.poll_ring_s * (1 + max_retry) + wait_retry * max_retry + recording_s * max_repeat
-    )
+    return settings.poll_ring_s * (1 + retries) + wait_s * retries + recording_s * repeats
 
 
 def first_poll_at(
-    start: float, kind: Kind, payload: dict[str, object], settings: Settings
+    start: float, request: OtpParams | RecordParams | TemplateParams, settings: Settings
 ) -> float:
-    sequence_s = call_sequence_s(kind, payload, settings) * settings.poll_time_scale
+    sequence_s = call_sequence_s(request, settings) * settings.poll_time_scale
     return start + sequence_s + settings.poll_margin_s
 
 

@@ -32,7 +32,7 @@ def run(ctx: Context) -> list[Row]:
 
         def otp(i: int) -> None:
             rss.sample()
-            ids.append(client.enqueue_otp(phone(10**6 + i), OTP_TEXT)["id"])
+            ids.append(client.enqueue_otp(phone(10**6 + i), OTP_TEXT).id)
 
         enqueued_at = paced(s.otp_jobs, s.otp_rate_per_s, otp)
         bulk_left = stack.count_in(("queued",))

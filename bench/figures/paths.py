@@ -89,7 +89,7 @@ def full_path(ctx: Context, processes: int, threads: int, n: int, **sim_knobs: o
         client = stack.client()
         meter.start()
         started = time.time()
-        ids = [client.enqueue_record(phone(i), RECORD_ID, max_retry=1)["id"] for i in range(n)]
+        ids = [client.enqueue_record(phone(i), RECORD_ID, max_retry=1).id for i in range(n)]
         enqueued = time.time()
 
         def all_submitted() -> bool:

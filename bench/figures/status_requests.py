@@ -31,7 +31,7 @@ def _case(ctx: Context, drop_rate: float, margin_s: int) -> dict[str, float]:
     stack.reset(time_scale=TIME_SCALE, callback_drop_rate=drop_rate)
     before = stack.used_memory()
     client = stack.client()
-    ids = [client.enqueue_record(phone(i, answered=False), RECORD_ID)["id"] for i in range(n)]
+    ids = [client.enqueue_record(phone(i, answered=False), RECORD_ID).id for i in range(n)]
     wait_until(lambda: stack.count_in(FINAL) >= n, timeout=margin_s + 60 + n / 20,
                interval=0.2, what="every job final")  # fmt: skip
     # Polls planned for jobs a callback already finished are no-ops; let them all fire.

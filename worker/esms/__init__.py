@@ -5,7 +5,7 @@ The worker imports from here only::
     from worker.esms import EsmsClient, PermanentError, RetryableError, NotReady, ...
 """
 
-from worker.esms.client import EsmsClient
+from worker.esms.client import AsyncEsmsClient, EsmsClient
 from worker.esms.errors import (
     AccountError,
     ConfigurationError,
@@ -23,6 +23,7 @@ from worker.esms.responses import Balance, CallStatusReport, OtpStatusReport, Su
 
 __all__ = [
     "AccountError",
+    "AsyncEsmsClient",
     "Balance",
     "CallStatusReport",
     "ConfigurationError",

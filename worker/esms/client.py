@@ -12,6 +12,7 @@ and phone numbers.
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import re
@@ -24,6 +25,7 @@ from typing import Any, Literal, NoReturn, Self, TypeVar
 import httpx
 
 from voicecall import __version__
+from voicecall.jobs import OtpParams, RecordParams, TemplateParams
 from voicecall.logs import Redactor, get_logger
 from voicecall.metrics import ESMS_LATENCY, ESMS_REQUESTS
 from voicecall.settings import Settings
@@ -32,6 +34,7 @@ from worker.esms.errors import (
     CODE_ACCEPTED,
     CODE_DUPLICATE,
     ConfigurationError,
+    InvalidParameter,
     RateLimited,
     TransportError,
     error_for_code,
@@ -50,7 +53,7 @@ from worker.esms.responses import (
     result_code,
     retry_after_s,
 )
-from worker.esms.retry import RetryPolicy, call_with_retries
+from worker.esms.retry import RetryPolicy, call_with_retries, call_with_retries_async
 
 R = TypeVar("R")
 Body = dict[str, Any]
@@ -63,10 +66,10 @@ _HIDDEN = re.compile(r"<(head|script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DO
 _TAG = re.compile(r"<[^>]*>")
 
 
-class EsmsClient:
-    """Places calls and reads their state through eSMS (or the simulator)."""
+class _EsmsCore:
+    """What both clients share: request building, reading answers, errors, metrics."""
 
-    def __init__(self, settings: Settings, *, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         if not settings.esms_api_key or not settings.esms_secret_key:
             raise ConfigurationError(None, "ESMS_API_KEY and ESMS_SECRET_KEY must be set")
         self._settings = settings
@@ -79,21 +82,10 @@ class EsmsClient:
         self._timeout = httpx.Timeout(
             settings.esms_read_timeout_s, connect=settings.esms_connect_timeout_s
         )
-        self._http = httpx.Client(
-            timeout=self._timeout,
-            limits=httpx.Limits(
-                max_connections=settings.esms_max_connections,
-                max_keepalive_connections=settings.esms_max_connections,
-            ),
-            transport=transport,
-            follow_redirects=False,
-            headers={"Accept": "application/json", "User-Agent": f"voicecall/{__version__}"},
-        )
-        self.sleep: Callable[[float], None] = time.sleep  # tests may replace it
 
-    # --- sends --------------------------------------------------------------------
+    # --- requests -----------------------------------------------------------------
 
-    def send_voice_otp(
+    def voice_otp_request(
         self,
         *,
         phone: str,
@@ -106,7 +98,7 @@ class EsmsClient:
         sandbox: bool | None = None,
         campaign_id: str | None = None,
         method: Literal["post", "get"] | None = None,
-    ) -> Submission:
+    ) -> EsmsRequest:
         """Voice OTP (SmsType 8). Method, sandbox and brandname default to the settings.
 
         ``Sandbox`` and ``campaignid`` exist only on the POST form: a call asking for either
@@ -116,7 +108,7 @@ class EsmsClient:
         if method is None:
             post_only = use_sandbox or campaign_id is not None
             method = "post" if post_only else self._settings.esms_otp_method
-        request = params.voice_otp(
+        return params.voice_otp(
             self._creds,
             phone=phone,
             content=content,
@@ -130,9 +122,8 @@ class EsmsClient:
             campaign_id=campaign_id,
             method=method,
         )
-        return self._exchange(request, _SEND_CODES, parse_submission)
 
-    def make_call_record(
+    def call_record_request(
         self,
         *,
         phone: str,
@@ -146,9 +137,9 @@ class EsmsClient:
         ivr: int | None = None,
         time_wait_to_ivr: int | None = None,
         wait_retry: int | None = None,
-    ) -> Submission:
+    ) -> EsmsRequest:
         """MakeCallRecord_V2: call ``phone`` and play the recording ``record_id``."""
-        request = params.make_call_record(
+        return params.make_call_record(
             self._creds,
             phone=phone,
             record_id=record_id,
@@ -163,9 +154,8 @@ class EsmsClient:
             time_wait_to_ivr=time_wait_to_ivr,
             wait_retry=wait_retry,
         )
-        return self._exchange(request, _SEND_CODES, parse_submission)
 
-    def make_call_template(
+    def call_template_request(
         self,
         *,
         phone: str,
@@ -176,9 +166,9 @@ class EsmsClient:
         send_date: datetime | None = None,
         voice: Voice | str | None = None,
         speed: int | None = None,
-    ) -> Submission:
+    ) -> EsmsRequest:
         """MakeCallTemplate_V2: call ``phone`` and read the template with ``variables``."""
-        request = params.make_call_template(
+        return params.make_call_template(
             self._creds,
             phone=phone,
             template_id=template_id,
@@ -190,95 +180,88 @@ class EsmsClient:
             voice=voice,
             speed=speed,
         )
-        return self._exchange(request, _SEND_CODES, parse_submission)
 
-    # --- queries ------------------------------------------------------------------
-
-    def call_status(self, smsid: str) -> CallStatusReport:
-        """voiceapi GetSendStatus by SMSID; :class:`NotReady` (105) while not known yet."""
-        request = params.call_status(self._creds, smsid)
-        return self._exchange(request, _OK_CODES, lambda _c, body: parse_call_status(body))
-
-    def otp_status(self, smsid: str) -> OtpStatusReport:
-        """rest GetSendStatus by SMSID; :class:`NotReady` (105) while not known yet."""
-        request = params.otp_status(self._creds, smsid)
-        return self._exchange(request, _OK_CODES, lambda _c, body: parse_otp_status(body))
-
-    def balance(self) -> Balance:
-        """GetBalance_json: the account's main balance."""
-        request = params.balance(self._creds)
-        return self._exchange(request, _OK_CODES, lambda _c, body: parse_balance(body))
-
-    # --- lifecycle ----------------------------------------------------------------
-
-    def close(self) -> None:
-        """Close the pooled connections."""
-        self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
+    def send_request(
         self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+        call: OtpParams | RecordParams | TemplateParams,
+        *,
+        phone: str,
+        request_id: str,
+        callback_url: str | None,
+        send_date: datetime | None,
+    ) -> EsmsRequest:
+        """The send request for a job's typed parameters: one match on their type. The
+        parameters' names are the builders' own (voicecall.jobs names each one once)."""
+        common: dict[str, Any] = {
+            "phone": phone,
+            "request_id": request_id,
+            "callback_url": callback_url,
+            "send_date": send_date,
+        }
+        options = call.model_dump(exclude={"kind"}, exclude_none=True)
+        match call:
+            case OtpParams(content=str()):
+                return self.voice_otp_request(**common, **options)
+            case OtpParams():
+                raise InvalidParameter("Content", "is gone: the job no longer holds its OTP code")
+            case RecordParams():
+                return self.call_record_request(**common, **options)
+            case TemplateParams():
+                return self.call_template_request(**common, **options)
 
-    # --- one exchange, with retries -----------------------------------------------
+    # --- reading answers ----------------------------------------------------------
 
-    def _exchange(
+    def _parse(
         self,
         request: EsmsRequest,
-        accept: Collection[int],
         parse: Callable[[int, Body], R],
+        response: httpx.Response,
+        elapsed: float,
+        accept: Collection[int],
     ) -> R:
         endpoint = request.endpoint.name
-        url = self._url(request)
+        code, body = self._read(response, endpoint, accept, elapsed)
+        try:
+            return parse(code, body)
+        except (ValueError, TypeError) as exc:
+            raise TransportError(
+                f"unreadable {code} body from {endpoint}: {exc}",
+                reason="bad_body",
+                endpoint=endpoint,
+                http_status=response.status_code,
+            ) from exc
 
-        def once(left_s: float) -> R:
-            response, elapsed = self._send(request, url, left_s)
-            code, body = self._read(response, endpoint, accept, elapsed)
-            try:
-                return parse(code, body)
-            except (ValueError, TypeError) as exc:
-                raise TransportError(
-                    f"unreadable {code} body from {endpoint}: {exc}",
-                    reason="bad_body",
-                    endpoint=endpoint,
-                    http_status=response.status_code,
-                ) from exc
+    def _timeout_for(self, left_s: float) -> httpx.Timeout:
+        if left_s < (self._timeout.read or 0.0):  # never outlive the attempt's budget
+            return httpx.Timeout(left_s, connect=min(left_s, self._timeout.connect or left_s))
+        return self._timeout
 
-        return call_with_retries(once, endpoint=endpoint, policy=self._policy, sleep=self.sleep)
+    def _transport_error(
+        self, endpoint: str, exc: httpx.TransportError, started: float
+    ) -> TransportError:
+        """httpx's failures, most specific first, as this package's TransportError."""
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+            return self._failed(endpoint, "connect_error", exc, started)
+        if isinstance(exc, httpx.TimeoutException):
+            return self._failed(endpoint, "timeout", exc, started)
+        return self._failed(endpoint, "transport_error", exc, started)
 
     def _url(self, request: EsmsRequest) -> httpx.URL:
         base = self._urls[request.endpoint]
         # one parse; our own encoding (%20 for a space) is kept as it is
         return httpx.URL(f"{base}?{request.query_string()}" if request.query else base)
 
-    def _send(
-        self, request: EsmsRequest, url: httpx.URL, left_s: float
-    ) -> tuple[httpx.Response, float]:
-        """One HTTP request and its duration; httpx's failures become TransportError."""
-        endpoint = request.endpoint.name
-        timeout = self._timeout
-        if left_s < (self._timeout.read or 0.0):  # never outlive the attempt's budget
-            timeout = httpx.Timeout(left_s, connect=min(left_s, self._timeout.connect or left_s))
-        started = time.perf_counter()
-        try:
-            response = self._http.request(
-                request.endpoint.method, url, json=request.body, timeout=timeout
-            )
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise self._failed(endpoint, "connect_error", exc, started) from exc
-        except httpx.TimeoutException as exc:
-            raise self._failed(endpoint, "timeout", exc, started) from exc
-        except httpx.TransportError as exc:
-            raise self._failed(endpoint, "transport_error", exc, started) from exc
+    def _observed(self, endpoint: str, started: float) -> float:
         elapsed = time.perf_counter() - started
         ESMS_LATENCY.labels(endpoint=endpoint).observe(elapsed)
-        return response, elapsed
+        return elapsed
+
+    def _limits(self) -> httpx.Limits:
+        connections = self._settings.esms_max_connections
+        return httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+
+    def _headers(self) -> dict[str, str]:
+        return {"Accept": "application/json", "User-Agent": f"voicecall/{__version__}"}
 
     def _failed(
         self, endpoint: str, reason: str, exc: httpx.TransportError, started: float
@@ -351,6 +334,168 @@ class EsmsClient:
         flat = self._scrubber.scrub(" ".join(_visible_text(text).split()))  # before cutting
         short = flat[:EXCERPT_CHARS] + ("…" if len(flat) > EXCERPT_CHARS else "")
         return repr(short) if short else "(empty body)"
+
+
+class EsmsClient(_EsmsCore):
+    """Places calls and reads their state through eSMS (or the simulator), blocking.
+
+    One pooled ``httpx.Client``, safe to share between threads. The worker's send engine
+    uses :class:`AsyncEsmsClient`; this one serves the CLI, the scheduler and tests.
+    """
+
+    def __init__(self, settings: Settings, *, transport: httpx.BaseTransport | None = None) -> None:
+        super().__init__(settings)
+        self._http = httpx.Client(
+            timeout=self._timeout,
+            limits=self._limits(),
+            transport=transport,
+            follow_redirects=False,
+            headers=self._headers(),
+        )
+        self.sleep: Callable[[float], None] = time.sleep  # tests may replace it
+
+    def send_voice_otp(self, **options: Any) -> Submission:
+        """Voice OTP (SmsType 8); options as :meth:`voice_otp_request`."""
+        return self._exchange(self.voice_otp_request(**options), _SEND_CODES, parse_submission)
+
+    def make_call_record(self, **options: Any) -> Submission:
+        """MakeCallRecord_V2; options as :meth:`call_record_request`."""
+        return self._exchange(self.call_record_request(**options), _SEND_CODES, parse_submission)
+
+    def make_call_template(self, **options: Any) -> Submission:
+        """MakeCallTemplate_V2; options as :meth:`call_template_request`."""
+        return self._exchange(self.call_template_request(**options), _SEND_CODES, parse_submission)
+
+    def call_status(self, smsid: str) -> CallStatusReport:
+        """voiceapi GetSendStatus by SMSID; :class:`NotReady` (105) while not known yet."""
+        request = params.call_status(self._creds, smsid)
+        return self._exchange(request, _OK_CODES, lambda _c, body: parse_call_status(body))
+
+    def otp_status(self, smsid: str) -> OtpStatusReport:
+        """rest GetSendStatus by SMSID; :class:`NotReady` (105) while not known yet."""
+        request = params.otp_status(self._creds, smsid)
+        return self._exchange(request, _OK_CODES, lambda _c, body: parse_otp_status(body))
+
+    def balance(self) -> Balance:
+        """GetBalance_json: the account's main balance."""
+        request = params.balance(self._creds)
+        return self._exchange(request, _OK_CODES, lambda _c, body: parse_balance(body))
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _exchange(
+        self, request: EsmsRequest, accept: Collection[int], parse: Callable[[int, Body], R]
+    ) -> R:
+        endpoint = request.endpoint.name
+        url = self._url(request)
+
+        def once(left_s: float) -> R:
+            started = time.perf_counter()
+            try:
+                response = self._http.request(
+                    request.endpoint.method,
+                    url,
+                    json=request.body,
+                    timeout=self._timeout_for(left_s),
+                )
+            except httpx.TransportError as exc:
+                raise self._transport_error(endpoint, exc, started) from exc
+            return self._parse(request, parse, response, self._observed(endpoint, started), accept)
+
+        return call_with_retries(once, endpoint=endpoint, policy=self._policy, sleep=self.sleep)
+
+
+class AsyncEsmsClient(_EsmsCore):
+    """The send engine's client: the same requests and rules, on ``httpx.AsyncClient``.
+
+    Every exchange (all its tries and waits) runs under one overall deadline,
+    ``ESMS_ATTEMPT_BUDGET_S``: httpx's timeouts apply to each read, so a server that trickles
+    its answer could otherwise hold a request far longer. A hung request holds a coroutine,
+    never a worker thread.
+    """
+
+    def __init__(
+        self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        super().__init__(settings)
+        self._http = httpx.AsyncClient(
+            timeout=self._timeout,
+            limits=self._limits(),
+            transport=transport,
+            follow_redirects=False,
+            headers=self._headers(),
+        )
+
+    async def send(
+        self,
+        call: OtpParams | RecordParams | TemplateParams,
+        *,
+        phone: str,
+        request_id: str,
+        callback_url: str | None,
+        send_date: datetime | None,
+    ) -> Submission:
+        request = self.send_request(
+            call,
+            phone=phone,
+            request_id=request_id,
+            callback_url=callback_url,
+            send_date=send_date,
+        )
+        return await self._exchange(request, _SEND_CODES, parse_submission)
+
+    async def call_status(self, smsid: str) -> CallStatusReport:
+        request = params.call_status(self._creds, smsid)
+        return await self._exchange(request, _OK_CODES, lambda _c, body: parse_call_status(body))
+
+    async def otp_status(self, smsid: str) -> OtpStatusReport:
+        request = params.otp_status(self._creds, smsid)
+        return await self._exchange(request, _OK_CODES, lambda _c, body: parse_otp_status(body))
+
+    async def balance(self) -> Balance:
+        request = params.balance(self._creds)
+        return await self._exchange(request, _OK_CODES, lambda _c, body: parse_balance(body))
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def _exchange(
+        self, request: EsmsRequest, accept: Collection[int], parse: Callable[[int, Body], R]
+    ) -> R:
+        endpoint = request.endpoint.name
+        url = self._url(request)
+
+        async def once(left_s: float) -> R:
+            started = time.perf_counter()
+            try:
+                async with asyncio.timeout(left_s + self._policy.base_s):
+                    response = await self._http.request(
+                        request.endpoint.method,
+                        url,
+                        json=request.body,
+                        timeout=self._timeout_for(left_s),
+                    )
+            except TimeoutError as exc:
+                timed_out = httpx.ReadTimeout("no complete answer within the attempt's budget")
+                raise self._transport_error(endpoint, timed_out, started) from exc
+            except httpx.TransportError as exc:
+                raise self._transport_error(endpoint, exc, started) from exc
+            return self._parse(request, parse, response, self._observed(endpoint, started), accept)
+
+        return await call_with_retries_async(once, endpoint=endpoint, policy=self._policy)
 
 
 def _json_object(content: bytes) -> Body | None:

@@ -25,6 +25,8 @@ Tenacity retries :class:`TransportError` and :class:`RateLimited` inside one att
 
 from __future__ import annotations
 
+from voicecall.errors import VoicecallError
+
 # Every code of the digest's table (docs: bang-ma-loi.md) with its meaning. A code missing
 # here still maps to PermanentError, with eSMS's own ErrorMessage.
 CODE_MEANINGS: dict[int, str] = {
@@ -48,8 +50,8 @@ CODE_ACCEPTED = 100
 CODE_DUPLICATE = 124
 
 
-class EsmsError(Exception):
-    """Root of every error this package raises."""
+class EsmsError(VoicecallError):
+    """Root of every error this package raises (a branch of voicecall.errors' tree)."""
 
     def __init__(self, message: str, *, endpoint: str | None = None) -> None:
         super().__init__(message)

@@ -9,50 +9,17 @@ a value is unknown (``"Ivr": ""``); ``CallStatus`` spelled ``ANSWERED``, ``NOANS
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from voicecall.jobs import Outcome
+from voicecall.results import Report, read_sms, read_voice, to_float, to_int, to_str
 from worker.esms.errors import CODE_DUPLICATE
 
 SEND_STATUS_FINISHED = 5  # then read SentResult (calls) or SendSuccess/SendFailed (OTP)
-_ANSWERED = {"ANSWERED"}
-_NOT_ANSWERED = {"NOANSWERED", "NO ANSWER", "NOANSWER", "NO_ANSWER", "NO ANSWERED"}
-
-
-def to_int(value: Any) -> int | None:
-    """``13``, ``"13"``, ``" 13 "``, ``13.0`` → 13; empty, missing or unreadable → None."""
-    number = to_float(value)
-    if number is None or not number.is_integer():
-        return None
-    return int(number)
-
-
-def to_float(value: Any) -> float | None:
-    """``850``, ``"850.0000"``, ``850.0`` → 850.0; empty, missing or unreadable → None."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return None
-    else:
-        return None
-    return number if math.isfinite(number) else None
-
-
-def to_str(value: Any) -> str | None:
-    """A stripped string; empty or missing → None. Numbers are written as text."""
-    if value is None or isinstance(value, dict | list):
-        return None
-    text = str(value).strip()
-    return text or None
 
 
 def result_code(body: Mapping[str, Any]) -> int | None:
@@ -81,7 +48,7 @@ class Submission:
 
 @dataclass(frozen=True, slots=True)
 class CallStatusReport:
-    """voiceapi GetSendStatus: a record/template call's state."""
+    """voiceapi GetSendStatus: a record/template call's state, read by voicecall.results."""
 
     smsid: str | None
     send_status: int | None
@@ -90,6 +57,7 @@ class CallStatusReport:
     call_duration_s: int | None
     ivr: str | None
     price: float | None
+    report: Report
 
     @property
     def finished(self) -> bool:
@@ -98,17 +66,15 @@ class CallStatusReport:
 
     @property
     def answered(self) -> bool | None:
-        """True if answered, False if not, None when eSMS has not said (yet)."""
-        if self.call_status in _ANSWERED:
-            return True
-        if self.call_status in _NOT_ANSWERED:
-            return False
-        return None
+        """True if answered, False if not (or not delivered), None while not known."""
+        if self.report.outcome is None:
+            return None
+        return self.report.outcome is Outcome.ANSWERED
 
 
 @dataclass(frozen=True, slots=True)
 class OtpStatusReport:
-    """rest GetSendStatus: a Voice OTP's state."""
+    """rest GetSendStatus: a Voice OTP's state, read by voicecall.results."""
 
     smsid: str | None
     send_status: int | None
@@ -117,6 +83,7 @@ class OtpStatusReport:
     total_price: float | None
     total_receiver: int | None
     total_sent: int | None
+    report: Report
 
     @property
     def finished(self) -> bool:
@@ -125,12 +92,10 @@ class OtpStatusReport:
 
     @property
     def delivered(self) -> bool | None:
-        """True if SendSuccess > 0, False if SendFailed > 0, else None (not known yet)."""
-        if self.send_success:
-            return True
-        if self.send_failed:
-            return False
-        return None
+        """True if delivered, False if not, None while not known."""
+        if self.report.outcome is None:
+            return None
+        return self.report.outcome is Outcome.DELIVERED
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,29 +117,32 @@ def parse_submission(code: int, body: Mapping[str, Any]) -> Submission:
 
 
 def parse_call_status(body: Mapping[str, Any]) -> CallStatusReport:
-    """A 100 body of voiceapi GetSendStatus."""
-    status = to_str(body.get("CallStatus"))
+    """A 100 body of voiceapi GetSendStatus (ValueError if a number breaks its rule)."""
+    report = read_voice(body)
     return CallStatusReport(
-        smsid=to_str(body.get("ReferenceId")) or to_str(body.get("SMSID")),
+        smsid=report.smsid,
         send_status=to_int(body.get("SendStatus")),
         sent_result=to_int(body.get("SentResult")),
-        call_status=" ".join(status.upper().split()) if status else None,
-        call_duration_s=to_int(body.get("CallDuration")),
+        call_status=report.call_status,
+        call_duration_s=report.duration_s,
         ivr=to_str(body.get("Ivr")),
-        price=to_float(body.get("Price")),
+        price=report.price_vnd,
+        report=report,
     )
 
 
 def parse_otp_status(body: Mapping[str, Any]) -> OtpStatusReport:
-    """A 100 body of rest GetSendStatus."""
+    """A 100 body of rest GetSendStatus (ValueError if a number breaks its rule)."""
+    report = read_sms(body)
     return OtpStatusReport(
-        smsid=to_str(body.get("SMSID")),
+        smsid=report.smsid,
         send_status=to_int(body.get("SendStatus")),
         send_success=to_int(body.get("SendSuccess")),
         send_failed=to_int(body.get("SendFailed")),
-        total_price=to_float(body.get("TotalPrice", body.get("Totalprice"))),
+        total_price=report.price_vnd,
         total_receiver=to_int(body.get("TotalReceiver")),
         total_sent=to_int(body.get("TotalSent")),
+        report=report,
     )
 
 

@@ -17,11 +17,17 @@ send without a RequestId, and never change it between tries.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+)
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base, wait_random_exponential
 
@@ -94,6 +100,10 @@ def _log_retry(endpoint: str) -> Callable[[RetryCallState], None]:
     return before_sleep
 
 
+def _stop(policy: RetryPolicy, deadline: float, clock: Callable[[], float]) -> stop_base:
+    return stop_after_attempt(policy.tries) | _OutOfBudget(deadline, clock)
+
+
 def call_with_retries(
     fn: Callable[[float], T],
     *,
@@ -106,10 +116,33 @@ def call_with_retries(
     deadline = clock() + policy.budget_s
     retrying = Retrying(
         retry=retry_if_exception_type((TransportError, RateLimited)),
-        stop=stop_after_attempt(policy.tries) | _OutOfBudget(deadline, clock),
+        stop=_stop(policy, deadline, clock),
         wait=_Wait(policy),
         sleep=sleep,
         before_sleep=_log_retry(endpoint),
         reraise=True,
     )
     return retrying(lambda: fn(max(0.0, deadline - clock())))
+
+
+async def call_with_retries_async(
+    fn: Callable[[float], Awaitable[T]],
+    *,
+    endpoint: str,
+    policy: RetryPolicy,
+    clock: Callable[[], float] = time.monotonic,
+) -> T:
+    """The asyncio twin of :func:`call_with_retries` (waits never hold a thread)."""
+    deadline = clock() + policy.budget_s
+    retrying = AsyncRetrying(
+        retry=retry_if_exception_type((TransportError, RateLimited)),
+        stop=_stop(policy, deadline, clock),
+        wait=_Wait(policy),
+        before_sleep=_log_retry(endpoint),
+        reraise=True,
+    )
+
+    async def attempt() -> T:
+        return await fn(max(0.0, deadline - clock()))
+
+    return await retrying(attempt)

@@ -1,0 +1,105 @@
+"""Every error voicecall raises on purpose, under one root.
+
+::
+
+    VoicecallError
+    ├── SettingsError                     a setting is missing or invalid (one line; exit 2)
+    ├── IntakeError                       a call request is refused before anything is stored
+    │   ├── IdempotencyConflict           the idempotency key is used by a job with another body
+    │   └── DuplicateJobId                a job with this id exists already
+    ├── StoreError                        the job store refused an operation
+    │   ├── JobNotFound                   no job with this id (or past its retention)
+    │   ├── CancelRefused                 the job was handed to eSMS, or is final
+    │   └── ReopenRefused                 a dead letter that cannot be requeued safely
+    ├── WebhookError                      an outbound webhook
+    │   └── WebhookUrlRefused (ValueError)  the URL breaks the webhook URL policy
+    └── EsmsError                         the eSMS provider layer (tree in worker.esms.errors)
+        ├── InvalidParameter (ValueError)
+        ├── NotReady
+        ├── RetryableError ── TransportError, RateLimited, InsufficientBalance
+        └── PermanentError ── ConfigurationError, AccountError
+
+"The request failed" (:class:`~worker.esms.errors.TransportError`) is kept apart from "eSMS
+answered with an error" (everything carrying ``.code``), and a refused request from a broken
+system: nothing here is raised for a bug. The HTTP API maps these classes to answers in one
+table (``producer.errors.STATUS_BY_ERROR``); the worker decides retry or give up by type alone.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from voicecall.jobs import State
+
+
+class VoicecallError(Exception):
+    """Root of every error voicecall raises on purpose."""
+
+
+class SettingsError(VoicecallError):
+    """A setting is missing or invalid; ``str()`` is one line naming it and the rule."""
+
+
+class IntakeError(VoicecallError):
+    """A call request was refused; nothing was stored."""
+
+
+class IdempotencyConflict(IntakeError):
+    """The idempotency key is already used by a job with a different body."""
+
+    def __init__(self, key: str, job_id: str) -> None:
+        super().__init__(
+            f"idempotency_key {key!r} is already used by job {job_id} with a different body"
+        )
+        self.key = key
+        self.job_id = job_id
+
+
+class DuplicateJobId(IntakeError):
+    """A job with this id exists already (and no idempotency key says it is the same one)."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"id {job_id!r} is already used by another job")
+        self.job_id = job_id
+
+
+class StoreError(VoicecallError):
+    """The job store refused an operation."""
+
+
+class JobNotFound(StoreError, LookupError):
+    """No job with this id (or it has passed its retention)."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(job_id)
+        self.job_id = job_id
+
+
+class CancelRefused(StoreError):
+    """The job can no longer be cancelled: it was handed to eSMS or is final."""
+
+    def __init__(self, job_id: str, state: State) -> None:
+        super().__init__(
+            f"job {job_id} is {state.value}: only a scheduled or queued job never yet handed "
+            "to eSMS can be cancelled"
+        )
+        self.job_id = job_id
+        self.state = state
+
+
+class ReopenRefused(StoreError):
+    """A dead letter that cannot be requeued (gone, not failed, or too old to send safely)."""
+
+    def __init__(self, job_id: str, reason: str) -> None:
+        super().__init__(f"job {job_id}: {reason}")
+        self.job_id = job_id
+        self.reason = reason
+
+
+class WebhookError(VoicecallError):
+    """Something about an outbound webhook."""
+
+
+class WebhookUrlRefused(WebhookError, ValueError):
+    """A webhook URL breaks the webhook URL policy; the message states the rule."""

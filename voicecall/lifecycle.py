@@ -1,0 +1,408 @@
+"""Every state change of a job, each one named operation: the arrows of the state diagram.
+
+::
+
+    create ─▶ scheduled ──release──▶ queued ──claim──▶ sending ──submit──▶ submitted ──complete──▶ completed
+                 ▲  │                 │   ▲              │  │                  │
+                 │  └── cancel ───────┴───┼──▶ cancelled │  ├─ reject ─▶ rejected      expire ─▶ expired
+                 └── hold (claim: quiet   │              │  ├─ fail ───▶ failed ──reopen──▶ queued
+                     hours, phone limit)  └─ retry_later ┘  └─ (claim: OTP past its TTL ─▶ expired)
+
+Each operation here builds an :class:`Op`: a Lua script of ``voicecall/lua/`` with the keys it
+touches (all built by :mod:`voicecall.keys`) and its parameters. The store runs it
+(:meth:`voicecall.store.JobStore.apply`, or the asyncio twin) as one atomic step that records
+the history, the state index (which also counts jobs by state), the due set (timers and
+retention) and any Dramatiq message the step sends. Nothing else writes a job's keys; a test
+(tests/test_store_boundary.py) and a ruff banned-api rule keep it so.
+
+Timer-only steps that move no state: ``redrive`` (a step that should have happened did not:
+send the message again), ``poll_pending``, ``record_delivery``, ``redeliver``,
+``webhook_due``, ``purge`` (retention is over).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from voicecall import keys
+from voicecall.jobs import FINAL_STATES, Kind, Outcome, State
+from voicecall.records import JobRecord
+
+LUA_DIR = Path(__file__).with_name("lua")
+SCRIPTS = (
+    "create",
+    "claim",
+    "submit",
+    "retry",
+    "end",
+    "complete",
+    "poll_pending",
+    "delivery",
+    "reopen",
+    "redeliver",
+    "release",
+    "redrive",
+    "webhook_due",
+    "purge",
+    "postpone",
+    "dismiss",
+)
+BAND_WIDTH = 2**42  # ms since the epoch stay below it until the year 2109
+# Bands of the state index, in order: a completed job's band also says its outcome.
+STATUSES: tuple[str, ...] = (
+    *(s.value for s in State if s is not State.COMPLETED),
+    *(f"completed/{o.value}" for o in Outcome),
+)
+KINDS: tuple[Kind, ...] = tuple(Kind)
+QUEUE_OF_KIND = {Kind.VOICE_OTP: keys.QUEUE_OTP}  # every other kind: the bulk queue
+
+
+def send_queue(kind: Kind) -> str:
+    return QUEUE_OF_KIND.get(kind, keys.QUEUE_BULK)
+
+
+def band(status: str, kind: Kind) -> int:
+    """The state index band of (status, kind); ``status`` is a state, or completed/outcome."""
+    return STATUSES.index(status) * len(KINDS) + KINDS.index(kind)
+
+
+def band_range(status: str) -> tuple[int, int]:
+    """Scores (inclusive) of every job in ``status``, whatever its kind."""
+    low = band(status, KINDS[0]) * BAND_WIDTH
+    return low, low + len(KINDS) * BAND_WIDTH - 1
+
+
+def _lua_table(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid Lua string literal here
+    if isinstance(value, Mapping):
+        return (
+            "{" + ", ".join(f"[{_lua_table(k)}] = {_lua_table(v)}" for k, v in value.items()) + "}"
+        )
+    raise TypeError(type(value))
+
+
+def constants() -> str:
+    """The Lua table ``C`` of lib.lua, from the Python enums and keys (one source)."""
+    return _lua_table(
+        {
+            "final": {s.value: True for s in FINAL_STATES},
+            "status_rank": {status: rank for rank, status in enumerate(STATUSES)},
+            "kind_rank": {kind.value: rank for rank, kind in enumerate(KINDS)},
+            "kinds": len(KINDS),
+            "band_width": BAND_WIDTH,
+            "queues": len(keys.ALL_QUEUES),
+            "queue_slot": {q: slot for slot, q in enumerate(keys.ALL_QUEUES, start=1)},
+            "actor": dict(keys.ACTOR_BY_QUEUE),
+            "queue_otp": keys.QUEUE_OTP,
+            "queue_bulk": keys.QUEUE_BULK,
+            "queue_status": keys.QUEUE_STATUS,
+            "queue_webhooks": keys.QUEUE_WEBHOOKS,
+        }
+    )
+
+
+@cache
+def script_source(name: str) -> str:
+    """lib.lua (with its constants) followed by the operation's own script."""
+    lib = (LUA_DIR / "lib.lua").read_text().replace("__CONSTANTS__", constants())
+    return lib + "\n" + (LUA_DIR / f"{name}.lua").read_text()
+
+
+@dataclass(frozen=True)
+class Op:
+    """One operation, ready to run: script name, declared keys, parameters."""
+
+    script: str
+    keys: tuple[str, ...]
+    params: Mapping[str, Any]
+    document: str | None = None  # ARGV[3]: a whole job (create only)
+
+
+@dataclass(frozen=True)
+class Step:
+    """What an operation did: its verdict, the job's state after it, and a detail (the job
+    as JSON when the step changed it, else a reason or nothing)."""
+
+    verdict: str
+    state: str
+    detail: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def job(self) -> JobRecord | None:
+        return JobRecord.parse(self.detail) if self.detail.startswith("{") else None
+
+    @classmethod
+    def of(cls, reply: Sequence[Any]) -> Step:
+        verdict, state, detail = (x.decode() if isinstance(x, bytes) else str(x) for x in reply[:3])
+        return cls(verdict, state, detail)
+
+
+def _op(script: str, job_id: str, own_keys: Iterable[str], **params: Any) -> Op:
+    declared = (
+        keys.job(job_id),
+        keys.STATE_INDEX,
+        keys.DUE,
+        keys.WEBHOOKS_DUE,
+        keys.SCHEDULE,
+        *own_keys,
+        *keys.message_keys(),
+    )
+    clean = {k: v for k, v in params.items() if v is not None}
+    return Op(script, declared, {"id": job_id, **clean})
+
+
+def _states(states: Iterable[State]) -> list[str]:
+    return [s.value for s in states]
+
+
+# --- the arrows -----------------------------------------------------------------------
+
+
+def create(job: JobRecord) -> Op:
+    """Intake: store a new job, index it, and either schedule it or send its message."""
+    idem = keys.idempotency(job.idempotency_key) if job.idempotency_key else keys.job(job.id)
+    op = _op(
+        "create",
+        job.id,
+        [idem],
+        kind=job.kind.value,
+        state=job.state.value,
+        created_at=job.created_at,
+        due_at=job.due_at,
+        idem=bool(job.idempotency_key) or None,
+        limit_key=job.limit_key,
+    )
+    return Op(op.script, op.keys, op.params, job.document())
+
+
+@dataclass(frozen=True)
+class ClaimRules:
+    """What the claim step checks, from settings (see voicecall.settings)."""
+
+    owner: str  # the worker's id (its Dramatiq broker id)
+    lease_s: float
+    lease_check_s: float
+    liveness_ms: int
+    early_s: float
+    grace_s: float
+    max_retries: int
+    retry_window_s: float
+    max_window_s: float
+    global_rate: int
+    phone_limit: int
+    phone_window_s: float
+
+
+def claim(
+    job_id: str, *, rules: ClaimRules, queue: str, limit_key: str | None, quiet_until: float
+) -> Op:
+    """Send step: check limits and holds, then ``queued|retrying → sending`` with a lease."""
+    return _op(
+        "claim",
+        job_id,
+        [
+            keys.WORKERS,
+            keys.GLOBAL_LIMIT,
+            limit_key if (limit_key and rules.phone_limit) else keys.job(job_id),
+            keys.dead_letters(queue),
+        ],
+        owner=rules.owner,
+        lease_s=rules.lease_s,
+        lease_check_s=rules.lease_check_s,
+        liveness_ms=rules.liveness_ms,
+        early_s=rules.early_s,
+        grace_s=rules.grace_s,
+        max_retries=rules.max_retries,
+        retry_window_s=rules.retry_window_s,
+        max_window_s=rules.max_window_s,
+        global_rate=rules.global_rate,
+        phone_limit=rules.phone_limit if limit_key else 0,
+        phone_window_s=rules.phone_window_s,
+        quiet_until=quiet_until,
+    )
+
+
+def submit(job_id: str, *, smsid: str | None, code: int, poll_at: float, note: str) -> Op:
+    """eSMS accepted the call (100), or had accepted it before (124): ``→ submitted``."""
+    return _op(
+        "submit",
+        job_id,
+        [keys.smsid(smsid) if smsid else keys.job(job_id)],
+        smsid=smsid,
+        code=code,
+        poll_at=poll_at,
+        note=note,
+    )
+
+
+def retry_later(job_id: str, *, error: Mapping[str, str], next_at: float, note: str) -> Op:
+    """An attempt failed but may succeed later: ``sending → retrying`` until ``next_at``."""
+    return _op("retry", job_id, [], error=dict(error), next_at=next_at, note=note)
+
+
+def _end(
+    job_id: str,
+    to: State,
+    allowed: Iterable[State],
+    *,
+    note: str,
+    dead_letters: str | None = None,
+    unattempted: bool = False,
+    error: Mapping[str, str] | None = None,
+    reason: str | None = None,
+) -> Op:
+    return _op(
+        "end",
+        job_id,
+        [dead_letters or keys.job(job_id)],
+        to=to.value,
+        allowed=_states(allowed),
+        note=note,
+        dead=bool(dead_letters) or None,
+        unattempted=unattempted or None,
+        error=dict(error) if error else None,
+        reason=reason,
+    )
+
+
+def reject(job_id: str, *, error: Mapping[str, str], note: str) -> Op:
+    """eSMS refused the request for good: ``sending → rejected``."""
+    return _end(
+        job_id, State.REJECTED, [State.SENDING], note=note, error=error, reason="esms_refused"
+    )
+
+
+def fail(job_id: str, *, queue: str, error: Mapping[str, str], note: str) -> Op:
+    """Retries are spent: ``sending → failed``, and the job becomes a dead letter."""
+    return _end(
+        job_id,
+        State.FAILED,
+        [State.SENDING],
+        note=note,
+        error=error,
+        reason="retries_exhausted",
+        dead_letters=keys.dead_letters(queue),
+    )
+
+
+def expire(job_id: str, *, reason: str, note: str) -> Op:
+    """No result came by the deadline: ``submitted → expired``."""
+    return _end(job_id, State.EXPIRED, [State.SUBMITTED], note=note, reason=reason)
+
+
+def cancel(job_id: str, *, note: str) -> Op:
+    """``scheduled|queued → cancelled``, only for a job never handed to eSMS."""
+    return _end(
+        job_id,
+        State.CANCELLED,
+        [State.SCHEDULED, State.QUEUED],
+        note=note,
+        unattempted=True,
+    )
+
+
+def complete(
+    job_id: str,
+    *,
+    outcome: Outcome,
+    call: Mapping[str, Any],
+    source: str,
+    smsid: str | None,
+    nonce: str | None = None,
+) -> Op:
+    """eSMS reported the result (``source``: callback or poll): ``→ completed``."""
+    return _op(
+        "complete",
+        job_id,
+        [keys.smsid(smsid) if smsid else keys.job(job_id)],
+        outcome=outcome.value,
+        call={k: v for k, v in call.items() if v is not None},
+        source=source,
+        smsid=smsid,
+        nonce=nonce,
+        note="result by status poll" if source == "poll" else f"result by {source}",
+    )
+
+
+def reopen(job_id: str, *, queue: str, max_age_s: float, redrive_s: float, note: str) -> Op:
+    """An operator requeues a dead letter: ``failed → queued``."""
+    return _op(
+        "reopen",
+        job_id,
+        [keys.dead_letters(queue)],
+        max_age_s=max_age_s,
+        redrive_s=redrive_s,
+        note=note,
+    )
+
+
+def release(job_id: str, *, grace_s: float) -> Op:
+    """The scheduler: a scheduled job is near its time: ``scheduled → queued``."""
+    return _op("release", job_id, [], grace_s=grace_s)
+
+
+# --- timer-only steps -------------------------------------------------------------------
+
+
+def poll_pending(job_id: str, *, next_at: float) -> Op:
+    return _op("poll_pending", job_id, [], next_at=next_at)
+
+
+def postpone(job_id: str, *, at: float) -> Op:
+    """No worker slot was free: bring the queued job back at ``at``."""
+    return _op("postpone", job_id, [], at=at)
+
+
+def redrive(job_id: str, *, liveness_ms: int, lease_check_s: float, redrive_s: float) -> Op:
+    return _op(
+        "redrive",
+        job_id,
+        [keys.WORKERS],
+        liveness_ms=liveness_ms,
+        lease_check_s=lease_check_s,
+        redrive_s=redrive_s,
+    )
+
+
+def record_delivery(
+    job_id: str, *, delivery: Mapping[str, Any], result: str, next_at: float | None = None
+) -> Op:
+    """A webhook attempt: ``result`` is delivered, retry (at ``next_at``) or gave_up."""
+    return _op(
+        "delivery",
+        job_id,
+        [keys.dead_letters(keys.QUEUE_WEBHOOKS)],
+        delivery={k: v for k, v in delivery.items() if v is not None},
+        result=result,
+        next_at=next_at,
+    )
+
+
+def dismiss(job_id: str, *, queue: str) -> Op:
+    """An operator purges a dead letter (the job stays until its retention ends)."""
+    return _op("dismiss", job_id, [keys.dead_letters(queue)])
+
+
+def redeliver(job_id: str) -> Op:
+    return _op("redeliver", job_id, [keys.dead_letters(keys.QUEUE_WEBHOOKS)])
+
+
+def webhook_due(job_id: str) -> Op:
+    return _op("webhook_due", job_id, [])
+
+
+def purge(job_id: str) -> Op:
+    """Retention is over: the job and its index entries leave together."""
+    return _op(
+        "purge", job_id, [keys.dead_letters(q) for q in (*keys.SEND_QUEUES, keys.QUEUE_WEBHOOKS)]
+    )

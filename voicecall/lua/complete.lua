@@ -1,0 +1,21 @@
+-- complete: eSMS reported the call's result (a callback, or a status poll).
+-- KEYS[6]: the reported SMSID's lookup key (the job key when none was reported).
+-- A callback carries the job's nonce: a URL of a job that no longer exists (or of an older
+-- job under the same id) is refused, and so is a report about another SMSID.
+local job = load_job()
+if not job then return {'unknown_job', '', ''} end
+if P.nonce and job.callback_nonce ~= P.nonce then return {'forged', job.state, ''} end
+if is_final(job.state) then return {'repeat', job.state, ''} end
+if job.state ~= 'sending' and job.state ~= 'retrying' and job.state ~= 'submitted' then
+  return {'refused', job.state, ''}
+end
+if P.smsid and job.smsid and P.smsid ~= job.smsid then return {'smsid_mismatch', job.state, ''} end
+if P.smsid and not job.smsid then
+  job.smsid = P.smsid
+  redis.call('SET', KEYS[6], job.id, 'EX', P.smsid_ttl_s)
+end
+if P.source == 'poll' then job.polls = (job.polls or 0) + 1 end
+job.outcome = P.outcome
+job.call = P.call
+return {'accepted', 'completed',
+        finish(job, 'completed', P.note, {outcome = P.outcome, source = P.source})}

@@ -1,0 +1,22 @@
+-- create: a new job (intake). KEYS[6]: its idempotency key (the job key when it has none).
+-- ARGV[3]: the job as JSON, written as it is. Refuses a known idempotency key (returns the
+-- existing id) or an existing id before writing anything; then the record, its index entry,
+-- and either its place in the schedule (scheduled) or its send message (queued).
+if P.idem then
+  local existing = redis.call('GET', KEYS[6])
+  if existing then return {'replay', existing, ''} end
+end
+if not redis.call('SET', KEYS[1], ARGV[3], 'NX') then return {'exists', '', ''} end
+local job = {id = P.id, kind = P.kind, state = P.state, created_at = P.created_at,
+             limit_key = P.limit_key}
+index(job)
+if P.idem then  -- it outlives any job: its due time, then the longest life after it, retention
+  local ttl = math.ceil(math.max(P.due_at - NOW, 0) + P.after_due_s + P.retention_s)
+  redis.call('SET', KEYS[6], P.id, 'EX', ttl)
+end
+if P.state == 'scheduled' then
+  redis.call('ZADD', KEYS[5], P.due_at, P.id)
+else
+  enqueue_send(job)
+end
+return {'created', P.state, ''}

@@ -1,0 +1,104 @@
+-- The shared part of every job-store script (voicecall.lifecycle prepends it to each one).
+--
+-- Conventions: ARGV[1] is now (epoch seconds, ms precision), ARGV[2] a JSON object of the
+-- operation's parameters (P, with the common ones: token, retention_s, webhook_redrive_s).
+-- KEYS[1] is the job, KEYS[2] the state index, KEYS[3] the due set (timers and retention),
+-- KEYS[4] the webhooks' due set, KEYS[5] the schedule (scheduled jobs by due time), then the
+-- operation's own keys, and last the list and body hash of every queue
+-- (voicecall.keys.message_keys), since a step may write Dramatiq messages. No script builds
+-- a key name.
+-- C (the constants: state ranks, kinds, queues, actors) is generated from the Python enums.
+
+local NOW = tonumber(ARGV[1])
+local P = cjson.decode(ARGV[2])
+local C = __CONSTANTS__
+
+local function load_job()
+  local raw = redis.call('GET', KEYS[1])
+  if not raw then return nil end
+  return cjson.decode(raw)
+end
+
+local function is_final(state)
+  return C.final[state] == true
+end
+
+-- The state index: one sorted set, each job scored by its band (state, outcome, kind) and
+-- its creation time, so a band lists newest first and ZCOUNT of a band counts the state.
+local function index(job)
+  local status = job.state
+  if status == 'completed' then status = 'completed/' .. (job.outcome or 'unknown') end
+  local band = C.status_rank[status] * C.kinds + C.kind_rank[job.kind]
+  local score = band * C.band_width + math.floor(job.created_at * 1000 + 0.5)
+  redis.call('ZADD', KEYS[2], score, job.id)
+end
+
+local function record(job, state, note, extra)
+  local entry = {state = state, at = NOW}
+  if note and note ~= '' then entry.note = note end
+  if extra then for k, v in pairs(extra) do entry[k] = v end end
+  table.insert(job.history, entry)
+  job.updated_at = NOW
+end
+
+local function move(job, to, note, extra)
+  job.state = to
+  record(job, to, note, extra)
+end
+
+local function save(job, ttl_s)
+  local raw = cjson.encode(job)
+  if ttl_s then
+    redis.call('SET', KEYS[1], raw, 'EX', ttl_s)
+  else
+    redis.call('SET', KEYS[1], raw)
+  end
+  return raw
+end
+
+-- Dramatiq's Redis broker layout (dramatiq/brokers/redis/dispatch.lua, "enqueue"): the body
+-- in the queue's .msgs hash under its redis_message_id, the id pushed on the queue's list.
+-- Tested against the pinned Dramatiq in tests/test_lifecycle.py.
+local sent = 0
+local function enqueue(queue, job_id, kwargs)
+  local slot = C.queue_slot[queue]
+  local base = #KEYS - 2 * C.queues
+  sent = sent + 1
+  local mid = P.token .. '-' .. sent
+  local body = cjson.encode({
+    queue_name = queue, actor_name = C.actor[queue], args = {job_id},
+    kwargs = kwargs or {}, options = {redis_message_id = mid},
+    message_id = mid, message_timestamp = math.floor(NOW * 1000),
+  })
+  redis.call('HSET', KEYS[base + 2 * slot], mid, body)
+  redis.call('RPUSH', KEYS[base + 2 * slot - 1], mid)
+  return mid
+end
+
+local function send_queue(job)
+  if job.kind == 'voice_otp' then return C.queue_otp end
+  return C.queue_bulk
+end
+
+local function enqueue_send(job)
+  local kwargs = {}
+  if job.limit_key then kwargs.limit_key = job.limit_key end
+  return enqueue(send_queue(job), job.id, kwargs)
+end
+
+-- Every final state goes through here: history, end time, no lease, the spoken OTP code
+-- erased, retention (the due set holds the end of retention; the key expires a day later
+-- as a safety net), and the webhook queued. KEYS[4] must be the webhooks' due set.
+local function finish(job, state, note, extra)
+  move(job, state, note, extra)
+  job.finished_at = NOW
+  job.lease = nil
+  if job.kind == 'voice_otp' and job.request then job.request.content = nil end
+  redis.call('ZADD', KEYS[3], NOW + P.retention_s, job.id)
+  if job.webhook_url then
+    redis.call('ZADD', KEYS[4], NOW + P.webhook_redrive_s, job.id)
+    enqueue(C.queue_webhooks, job.id)
+  end
+  index(job)
+  return save(job, P.retention_s + 86400)
+end

@@ -1,0 +1,30 @@
+-- redrive: a job's time in the due set has passed and nothing moved it: send the message
+-- that moves it on again (send, or poll), or, for a job claimed by a worker that is alive,
+-- look again later. KEYS[6]: workers (liveness).
+local job = load_job()
+if not job then
+  redis.call('ZREM', KEYS[3], P.id)
+  return {'absent', '', ''}
+end
+local state = job.state
+local due = redis.call('ZSCORE', KEYS[3], job.id)
+if due and tonumber(due) > NOW then return {'noop', state, ''} end  -- another sweeper took it
+if state == 'sending' and job.lease then
+  local beat = redis.call('ZSCORE', KEYS[6], job.lease.owner)
+  local alive = beat ~= false and tonumber(beat) >= NOW * 1000 - P.liveness_ms
+  if alive and job.lease['until'] > NOW then
+    redis.call('ZADD', KEYS[3], NOW + P.lease_check_s, job.id)
+    return {'leased', state, ''}
+  end
+end
+if state == 'queued' or state == 'retrying' or state == 'sending' then
+  redis.call('ZADD', KEYS[3], NOW + P.redrive_s, job.id)
+  enqueue_send(job)
+  return {'redriven', state, ''}
+end
+if state == 'submitted' then
+  redis.call('ZADD', KEYS[3], NOW + P.redrive_s, job.id)
+  enqueue(C.queue_status, job.id)
+  return {'polled', state, ''}
+end
+return {'noop', state, ''}

@@ -1,0 +1,299 @@
+"""A job as stored (:class:`JobRecord`) and as shown to clients (:class:`JobView`).
+
+A job is one JSON document in Redis (``vc:job:{id}``). Python writes it once, at intake; from
+then on only the store's Lua steps change it (voicecall.lifecycle). Times are epoch seconds
+with millisecond precision, which Redis's cjson writes back unchanged (it keeps 14 digits).
+The call's eSMS parameters are the typed ``request`` (one of voicecall.jobs' params models),
+so the worker dispatches on its type and never reads a loose dict.
+
+:class:`JobView` is the one public shape: the HTTP API's body, its OpenAPI schema and the
+Python client's return value. It never shows a Voice OTP's spoken code.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+from voicecall.jobs import (
+    FINAL_STATES,
+    CallParams,
+    Kind,
+    OtpParams,
+    Outcome,
+    RecordParams,
+    ScheduleMode,
+    State,
+    TemplateParams,
+)
+
+
+class _Stored(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Lease(_Stored):
+    owner: str
+    until: float
+
+
+class ErrorInfo(_Stored):
+    code: str | None = None
+    message: str | None = None
+
+
+class CallReport(_Stored):
+    status: str | None = None
+    duration_s: int | None = None
+    price_vnd: float | None = None
+
+
+class Delivery(_Stored):
+    """One webhook delivery attempt."""
+
+    at: float
+    status: int | None = None
+    error: str | None = None
+    duration_ms: float | None = None
+
+
+class WebhookStatus(_Stored):
+    state: str | None = None  # delivered | retry | gave_up
+    deliveries: list[Delivery] = Field(default_factory=list)
+
+
+class HistoryEntry(_Stored):
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    state: State
+    at: float
+    note: str | None = None
+
+
+class JobRecord(_Stored):
+    """The stored job (see the module docstring)."""
+
+    id: str
+    kind: Kind
+    phone: str
+    state: State
+    outcome: Outcome | None = None
+    schedule: ScheduleMode = ScheduleMode.WORKER
+    request: CallParams
+    labels: dict[str, str] = Field(default_factory=dict)
+    idempotency_key: str | None = None
+    body_hash: str = ""
+    webhook_url: str | None = None
+    trace_id: str | None = None
+    limit_key: str | None = None
+    callback_nonce: str = ""
+    created_at: float
+    updated_at: float
+    due_at: float
+    expires_at: float | None = None
+    smsid: str | None = None
+    attempts: int = 0
+    window_attempts: int = 0
+    lease: Lease | None = None
+    first_attempt_at: float | None = None
+    window_started_at: float | None = None
+    submitted_at: float | None = None
+    finished_at: float | None = None
+    error: ErrorInfo | None = None
+    reason: str | None = None
+    call: CallReport | None = None
+    polls: int = 0
+    history: list[HistoryEntry] = Field(default_factory=list)
+    webhook: WebhookStatus | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.state in FINAL_STATES
+
+    @classmethod
+    def parse(cls, raw: str | bytes) -> JobRecord:
+        return cls.model_validate_json(raw)
+
+    def document(self) -> str:
+        """The JSON the store writes at intake: no nulls and no empty lists (Lua's cjson
+        would write an empty list back as an object)."""
+        return json.dumps(_compact(self.model_dump(mode="json")), separators=(",", ":"))
+
+
+def _compact(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _compact(v) for k, v in value.items() if v is not None and v != []}
+    if isinstance(value, list):
+        return [_compact(v) for v in value]
+    return value
+
+
+def _iso(moment: datetime) -> str:
+    return (
+        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    )
+
+
+Time = Annotated[datetime, PlainSerializer(_iso, return_type=str, when_used="json")]
+
+
+def _at(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def _time(epoch: float | None) -> datetime | None:
+    return None if epoch is None else _at(epoch)
+
+
+class HistoryView(BaseModel):
+    """One step of the job's life; extra keys say more (outcome, smsid, code, source)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    state: State
+    at: Time
+    note: str | None = None
+
+
+class DeliveryView(BaseModel):
+    at: Time
+    status: int | None = Field(description="The receiver's HTTP status; null when none came.")
+    error: str | None = Field(description="Why it failed: timeout, refused_address, http_500, ...")
+    duration_ms: float | None = None
+
+
+class WebhookView(BaseModel):
+    state: str | None = Field(description="delivered, retry or gave_up; null before the first try.")
+    deliveries: list[DeliveryView]
+
+
+class ErrorView(BaseModel):
+    code: str | None
+    message: str | None
+
+
+class CallView(BaseModel):
+    status: str | None = Field(description="eSMS CallStatus, e.g. ANSWERED.")
+    duration_s: int | None
+    price_vnd: float | None
+
+
+def _request_json(request: OtpParams | RecordParams | TemplateParams) -> dict[str, Any]:
+    return request.model_dump(mode="json", exclude={"content"})
+
+
+RequestView = Annotated[
+    OtpParams | RecordParams | TemplateParams,
+    PlainSerializer(_request_json, return_type=dict[str, Any], when_used="json"),
+    Field(discriminator="kind", description="The call's eSMS options (never an OTP's code)."),
+]
+
+
+class JobView(BaseModel):
+    """A job as clients see it (times in UTC ISO-8601)."""
+
+    id: str = Field(description="Also the eSMS RequestId.")
+    kind: Kind
+    phone: str = Field(description="84 followed by the national number.")
+    state: State
+    outcome: Outcome | None
+    schedule: ScheduleMode
+    due_at: Time
+    created_at: Time
+    updated_at: Time
+    finished_at: Time | None
+    expires_at: Time | None = Field(description="Voice OTP: not placed after this time.")
+    idempotency_key: str | None
+    webhook_url: str | None
+    labels: dict[str, str]
+    trace_id: str | None = Field(description="The X-Request-ID of the request that made it.")
+    smsid: str | None
+    attempts: int
+    error: ErrorView | None
+    reason: str | None = Field(description="Why it waits or ended: quiet_hours, ttl, ...")
+    call: CallView | None = Field(description="What eSMS reported about the call.")
+    result_source: str | None = Field(description="callback or poll: how the result came.")
+    request: RequestView
+    webhook: WebhookView | None = Field(description="Webhook deliveries, when it has a URL.")
+    history: list[HistoryView] | None = Field(default=None, description="On GET by id.")
+    replay: bool | None = Field(
+        default=None, description="On POST: true when an earlier request made this job."
+    )
+
+    @classmethod
+    def of(cls, job: JobRecord, *, history: bool = True, replay: bool | None = None) -> JobView:
+        source = next(
+            (
+                str(h.model_extra.get("source"))
+                for h in job.history
+                if h.model_extra and h.model_extra.get("source")
+            ),
+            None,
+        )
+        request = job.request
+        if isinstance(request, OtpParams) and request.content is not None:
+            request = request.model_copy(update={"content": None})
+        return cls(
+            id=job.id,
+            kind=job.kind,
+            phone=job.phone,
+            state=job.state,
+            outcome=job.outcome,
+            schedule=job.schedule,
+            due_at=_at(job.due_at),
+            created_at=_at(job.created_at),
+            updated_at=_at(job.updated_at),
+            finished_at=_time(job.finished_at),
+            expires_at=_time(job.expires_at),
+            idempotency_key=job.idempotency_key,
+            webhook_url=job.webhook_url,
+            labels=job.labels,
+            trace_id=job.trace_id,
+            smsid=job.smsid,
+            attempts=job.attempts,
+            error=ErrorView(code=job.error.code, message=job.error.message) if job.error else None,
+            reason=job.reason,
+            call=CallView(**job.call.model_dump()) if job.call else None,
+            result_source=source,
+            request=request,
+            webhook=(
+                WebhookView(
+                    state=job.webhook.state if job.webhook else None,
+                    deliveries=[
+                        DeliveryView(
+                            at=_at(d.at),
+                            status=d.status,
+                            error=d.error,
+                            duration_ms=d.duration_ms,
+                        )
+                        for d in (job.webhook.deliveries if job.webhook else [])
+                    ],
+                )
+                if job.webhook_url
+                else None
+            ),
+            history=(
+                [
+                    HistoryView(
+                        state=h.state,
+                        at=_at(h.at),
+                        note=h.note,
+                        **(h.model_extra or {}),
+                    )
+                    for h in job.history
+                ]
+                if history
+                else None
+            ),
+            replay=replay,
+        )
+
+    def json_body(self) -> dict[str, Any]:
+        """The JSON the API answers with (``replay`` and ``history`` only when set)."""
+        return self.model_dump(mode="json", exclude_none=False, exclude=self._unset())
+
+    def _unset(self) -> set[str]:
+        return {name for name in ("history", "replay") if getattr(self, name) is None}

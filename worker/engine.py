@@ -1,0 +1,207 @@
+"""The send engine: one asyncio loop per worker process for everything that waits on the network.
+
+A Dramatiq worker thread blocks for as long as its actor runs (async actors included: Dramatiq
+runs the coroutine on its loop and waits for it). So the actors here only hand their job to
+this engine and return: an eSMS request that hangs holds a coroutine, never a thread, and
+one slow receiver or provider cannot make other calls wait.
+
+- **Slots.** Each queue has its own pool of slots per process (``SEND_CONCURRENCY`` for each
+  send queue, ``POLL_CONCURRENCY``, ``WEBHOOK_CONCURRENCY``). A step holds its slot until it
+  ends. An actor waits at most ``HANDOFF_WAIT_S`` for a slot; a send that finds none is
+  postponed a second (in the due set) and the thread goes back to work, so a full bulk pool
+  never holds the threads that OTP messages need.
+- **Claim before ack.** The actor returns only once the send step has claimed the job (or
+  decided it needs no call): a claimed job carries this worker's lease and a due time, so if
+  the process dies from here on, the sweeper re-drives it (decision 1), not Dramatiq.
+- **Liveness.** A thread beats into ``vc:workers`` every ``WORKER_HEARTBEAT_S``; the sweeper
+  treats a worker silent for ``WORKER_LIVENESS_S`` as dead: its leases end and its fetched
+  messages go back on their queues at once (no 60 s Dramatiq heartbeat timeout).
+- **Shutdown.** On SIGTERM, steps in flight finish (within ``SHUTDOWN_TIMEOUT_S``); steps
+  waiting for a due time are dropped, and the due set brings their jobs back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from voicecall import keys
+from voicecall.lifecycle import ClaimRules
+from voicecall.logs import get_logger
+from voicecall.settings import Settings
+from voicecall.store import AsyncJobStore, JobStore
+from worker.esms import AsyncEsmsClient
+
+log = get_logger(__name__)
+
+MAX_RETRY_WINDOW_S = 24 * 3600 - 600  # eSMS forgets a RequestId after 24 h
+EARLY_TOLERANCE_S = 0.02  # a timer may fire a few ms before its due time
+
+
+def claim_rules(settings: Settings, owner: str) -> ClaimRules:
+    return ClaimRules(
+        owner=owner,
+        lease_s=settings.send_lease_s,
+        lease_check_s=settings.lease_check_s,
+        liveness_ms=int(settings.worker_liveness_s * 1000),
+        early_s=EARLY_TOLERANCE_S,
+        grace_s=settings.sweep_stale_queued_s,
+        max_retries=settings.send_max_retries,
+        retry_window_s=settings.send_retry_window_s,
+        max_window_s=MAX_RETRY_WINDOW_S,
+        global_rate=settings.global_send_rate_per_s,
+        phone_limit=settings.phone_limit_calls,
+        phone_window_s=settings.phone_limit_window_s,
+    )
+
+
+@dataclass
+class Context:
+    """What the engine's steps share; built on the loop (async clients belong to it)."""
+
+    settings: Settings
+    owner: str
+    rules: ClaimRules
+    store: AsyncJobStore
+    esms: AsyncEsmsClient
+
+
+Started = concurrent.futures.Future[None]
+Step = Callable[[Context, Started], Coroutine[Any, Any, None]]
+
+
+class Engine:
+    """See the module docstring. One per worker process, started after Dramatiq forks."""
+
+    def __init__(self, settings: Settings, owner: str) -> None:
+        self.settings = settings
+        self.owner = owner
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="voicecall-engine", daemon=True)
+        self._beat = threading.Thread(target=self._beat_loop, name="voicecall-beat", daemon=True)
+        self._stopping = threading.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._pools = {
+            keys.QUEUE_OTP: threading.BoundedSemaphore(settings.send_concurrency),
+            keys.QUEUE_BULK: threading.BoundedSemaphore(settings.send_concurrency),
+            keys.QUEUE_STATUS: threading.BoundedSemaphore(settings.poll_concurrency),
+            keys.QUEUE_WEBHOOKS: threading.BoundedSemaphore(settings.webhook_concurrency),
+        }
+        self.ctx: Context | None = None
+        self.sync_store = JobStore.from_settings(settings)
+
+    # --- life -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+        self.ctx = self.call(self._open())
+        self.sync_store.beat(self.owner)
+        self._beat.start()
+        log.info("engine_started", owner=self.owner)
+
+    async def _open(self) -> Context:
+        return Context(
+            settings=self.settings,
+            owner=self.owner,
+            rules=claim_rules(self.settings, self.owner),
+            store=AsyncJobStore.from_settings(self.settings),
+            esms=AsyncEsmsClient(self.settings),
+        )
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def _beat_loop(self) -> None:
+        while not self._stopping.wait(self.settings.worker_heartbeat_s):
+            try:
+                self.sync_store.beat(self.owner)
+            except Exception as exc:  # a Redis hiccup: beat again next time
+                log.warning("heartbeat_failed", error=type(exc).__name__)
+
+    def stop(self, timeout_s: float) -> None:
+        """Let steps in flight finish (at most ``timeout_s``), then close everything."""
+        self._stopping.set()
+        if not self._thread.is_alive():
+            return
+        try:
+            self.call(self._drain(timeout_s), timeout_s=timeout_s + 5)
+        except Exception as exc:
+            log.warning("engine_drain_failed", error=repr(exc))
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=5)
+        self._beat.join(timeout=5)
+        self.sync_store.close()
+        log.info("engine_stopped", owner=self.owner)
+
+    async def _drain(self, timeout_s: float) -> None:
+        pending = {t for t in self._tasks if not t.done()}
+        if pending:
+            log.info("engine_draining", steps=len(pending))
+            _, late = await asyncio.wait(pending, timeout=timeout_s)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late, timeout=2)
+        if self.ctx is not None:
+            await self.ctx.esms.close()
+            await self.ctx.store.close()
+
+    def call(self, coro: Coroutine[Any, Any, Any], timeout_s: float = 30) -> Any:
+        """Run ``coro`` on the loop and wait for its result (from another thread)."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=timeout_s)
+
+    # --- handing work over ---------------------------------------------------------------
+
+    def handoff(self, queue: str, step: Step, *, wait_for_start: bool) -> bool:
+        """Run ``step`` on the loop with one of ``queue``'s slots; False when none came free
+        within HANDOFF_WAIT_S. With ``wait_for_start``, return once the step says it has
+        claimed its job (or decided it needs no call)."""
+        pool = self._pools[queue]
+        if self._stopping.is_set() or not pool.acquire(timeout=self.settings.handoff_wait_s):
+            return False
+        started: Started = concurrent.futures.Future()
+        ctx = self.ctx
+        assert ctx is not None
+
+        def spawn() -> None:
+            task = self.loop.create_task(self._guarded(step(ctx, started), pool, started))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        self.loop.call_soon_threadsafe(spawn)
+        if wait_for_start:
+            started.result(timeout=self.settings.send_lease_s)
+        return True
+
+    async def _guarded(
+        self, work: Awaitable[None], pool: threading.BoundedSemaphore, started: Started
+    ) -> None:
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("engine_step_failed")
+        finally:
+            pool.release()
+            if not started.done():
+                started.set_result(None)
+
+
+_engine: Engine | None = None
+
+
+def set_engine(value: Engine | None) -> None:
+    global _engine
+    _engine = value
+
+
+def current() -> Engine:
+    if _engine is None:
+        raise RuntimeError("the send engine is not running (worker.middleware.EngineMiddleware)")
+    return _engine
