@@ -5,7 +5,7 @@
 >>> client.enqueue_record("0901234567", "rec-welcome", max_retry=2)  # doctest: +SKIP
 """
 
-from producer.client import CancelRefused, JobNotFound, VoiceCallClient
+from producer.client import CancelRefused, JobNotFound, JobView, VoiceCallClient
 from producer.intake import DuplicateJobId, IdempotencyConflict
 
 __all__ = [
@@ -13,5 +13,6 @@ __all__ = [
     "DuplicateJobId",
     "IdempotencyConflict",
     "JobNotFound",
+    "JobView",
     "VoiceCallClient",
 ]

@@ -15,9 +15,10 @@ import redis
 import structlog
 
 from producer.api import create_app
+from tests.fixtures import steps
 from tests.fixtures.api import ApiServer
 from voicecall import keys
-from voicecall.jobs import EXAMPLES, State
+from voicecall.jobs import EXAMPLES
 from voicecall.settings import load_settings
 from voicecall.store import JobStore
 
@@ -57,16 +58,13 @@ def test_metrics_expose_redis_gauges(
     assert _post(http, OTP).status_code == 202
     assert _post(http, RECORD).status_code == 202
     now_ms = int(time.time() * 1000)
-    redis_client.hset(f"dramatiq:{keys.QUEUE_BULK}.XQ.msgs", "m1", "{}")
+    redis_client.zadd(keys.dead_letters(keys.QUEUE_BULK), {"job-1": time.time()})
+    # Workers beat into vc:workers; Dramatiq's own heartbeats (every broker that ever
+    # enqueued leaves one) are not counted.
     redis_client.zadd(
-        "dramatiq:__heartbeats__",
-        {
-            "worker-a": now_ms,
-            "worker-b": now_ms - 1000,
-            "gone": now_ms - 120_000,
-            "producer-x": now_ms,
-        },
+        keys.WORKERS, {"worker-a": now_ms, "worker-b": now_ms - 1000, "gone": now_ms - 120_000}
     )
+    redis_client.zadd("dramatiq:__heartbeats__", {"producer-x": now_ms, "scheduler-y": now_ms})
     text = httpx.get(f"{api_server.base_url}/metrics").text
     expected = [
         'voicecall_jobs_by_state{state="queued"} 2.0',
@@ -268,7 +266,7 @@ def test_lookup_by_idempotency_key(http: httpx.Client) -> None:
 def test_lookup_by_smsid(http: httpx.Client, store: JobStore) -> None:
     """GET /v1/calls/by-smsid/{smsid} finds a job once its SMSID is indexed."""
     job_id = _post(http, RECORD).json()["id"]
-    store.index_smsid(job_id, "sms-777")
+    steps.submit(store, job_id, "sms-777")
     assert http.get("/v1/calls/by-smsid/sms-777").json()["id"] == job_id
     assert http.get("/v1/calls/by-smsid/sms-000").status_code == 404
 
@@ -290,7 +288,7 @@ def test_cancel_a_queued_job(http: httpx.Client) -> None:
 def test_cancel_refused_once_handed_to_esms(http: httpx.Client, store: JobStore) -> None:
     """A job being sent to eSMS (sending) can no longer be cancelled: 409."""
     job_id = _post(http, RECORD).json()["id"]
-    assert store.transition(job_id, State.SENDING, allowed_from=[State.QUEUED]).applied
+    steps.claim(store, job_id)
     response = http.delete(f"/v1/calls/{job_id}")
     assert (response.status_code, response.json()["state"]) == (409, "sending")
 

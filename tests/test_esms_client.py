@@ -18,6 +18,7 @@ from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
 from tests.fixtures.sim import EsmsSim, free_port
+from voicecall.jobs import Outcome
 from voicecall.settings import Settings
 from worker.esms import (
     AccountError,
@@ -574,12 +575,23 @@ def test_sim_call_status_105_then_report(sim_client: EsmsClient, esms_sim: EsmsS
 
 
 def test_sim_unanswered_call_reads_not_answered(sim_client: EsmsClient, esms_sim: EsmsSim) -> None:
-    """A number ending in 1 is never answered: SentResult 0, answered False."""
+    """A number ending in 1 rings unanswered: SentResult 1, NOANSWERED, not_answered."""
     smsid = send_record(sim_client, "st-2", phone="0901234561").smsid
     assert smsid
     esms_sim.wait_finished(smsid)
     report = sim_client.call_status(smsid)
-    assert (report.finished, report.sent_result, report.answered) == (True, 0, False)
+    assert (report.finished, report.sent_result, report.answered) == (True, 1, False)
+    assert report.report.outcome is Outcome.NOT_ANSWERED
+
+
+def test_sim_failed_call_reads_undelivered(sim_client: EsmsClient, esms_sim: EsmsSim) -> None:
+    """A number ending in 2 is not delivered by the carrier: SentResult 0 → undelivered."""
+    smsid = send_record(sim_client, "st-3", phone="0901234562").smsid
+    assert smsid
+    esms_sim.wait_finished(smsid)
+    report = sim_client.call_status(smsid)
+    assert (report.sent_result, report.call_status) == (0, None)
+    assert report.report.outcome is Outcome.UNDELIVERED
 
 
 def test_sim_otp_status_105_then_delivered(sim_client: EsmsClient, esms_sim: EsmsSim) -> None:
@@ -699,7 +711,7 @@ def test_public_api_is_pinned() -> None:
     import worker.esms
 
     assert sorted(worker.esms.__all__) == [
-        "AccountError", "Balance", "CallStatusReport", "ConfigurationError", "EsmsClient",
+        "AccountError", "AsyncEsmsClient", "Balance", "CallStatusReport", "ConfigurationError", "EsmsClient",
         "EsmsError", "InsufficientBalance", "InvalidParameter", "NotReady", "OtpStatusReport",
         "PermanentError", "RateLimited", "RetryableError", "Speed", "Submission",
         "TransportError", "Voice",

@@ -34,6 +34,6 @@ def test_each_kind_reaches_its_final_state(stack_factory: Callable[..., Stack]) 
         ("completed", "not_answered"),
     ]
     for job_id in ids:
-        states = [entry["state"] for entry in stack.store.history(job_id)]
+        states = [entry.state.value for entry in stack.job(job_id).history]
         assert states == ["queued", "sending", "submitted", "completed"]
     assert sorted(call["request_id"] for call in stack.sim.calls()) == sorted(ids)

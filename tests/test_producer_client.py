@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,8 +16,9 @@ from producer import (
     JobNotFound,
     VoiceCallClient,
 )
+from tests.fixtures import steps
 from voicecall import keys
-from voicecall.jobs import State
+from voicecall.jobs import State, TemplateParams
 
 
 @pytest.fixture()
@@ -38,6 +38,7 @@ def test_public_api_is_pinned() -> None:
         "DuplicateJobId",
         "IdempotencyConflict",
         "JobNotFound",
+        "JobView",
         "VoiceCallClient",
     ]
     assert all(getattr(producer, name) for name in producer.__all__)
@@ -54,13 +55,13 @@ def test_enqueue_otp_queues_on_the_otp_queue(
 ) -> None:
     """enqueue_otp stores a queued voice_otp job and a message on the OTP queue."""
     job = client.enqueue_otp("0901234567", "Ma 123456", ttl_s=120)
-    assert (job["kind"], job["state"], job["phone"], job["replay"]) == (
+    assert (job.kind, job.state, job.phone, job.replay) == (
         "voice_otp",
         "queued",
         "84901234567",
         False,
     )
-    assert job["expires_at"] is not None
+    assert job.expires_at is not None
     assert _messages(redis_client, keys.QUEUE_OTP) == 1
     assert _messages(redis_client, keys.QUEUE_BULK) == 0
 
@@ -70,15 +71,20 @@ def test_enqueue_record_queues_on_the_bulk_queue(
 ) -> None:
     """enqueue_record keeps the eSMS options in the job's request and uses the bulk queue."""
     job = client.enqueue_record("0901234567", "rec-1", max_retry=2, wait_retry=60)
-    assert job["request"] == {"record_id": "rec-1", "max_retry": 2, "wait_retry": 60}
+    assert job.json_body()["request"] == {
+        "kind": "record_call",
+        "record_id": "rec-1",
+        "max_retry": 2,
+        "wait_retry": 60,
+    }
     assert _messages(redis_client, keys.QUEUE_BULK) == 1
 
 
 def test_enqueue_template_keeps_variables_in_order(client: VoiceCallClient) -> None:
     """enqueue_template stores the variables in the given order."""
     job = client.enqueue_template("0901234567", "tpl-1", ["Trung", "20000"], voice="female")
-    assert job["request"]["variables"] == ["Trung", "20000"]
-    assert job["request"]["voice"] == "female"
+    assert isinstance(job.request, TemplateParams)
+    assert (job.request.variables, job.request.voice) == (["Trung", "20000"], "female")
 
 
 def test_enqueue_carries_the_trace_id(client: VoiceCallClient) -> None:
@@ -86,7 +92,7 @@ def test_enqueue_carries_the_trace_id(client: VoiceCallClient) -> None:
     job = client.enqueue(
         {"kind": "record_call", "phone": "0901234567", "record_id": "r"}, trace_id="t-1"
     )
-    assert client.get(job["id"])["trace_id"] == "t-1"
+    assert client.get(job.id).trace_id == "t-1"
 
 
 def test_far_future_job_waits_in_the_schedule(
@@ -95,8 +101,8 @@ def test_far_future_job_waits_in_the_schedule(
     """A job due in an hour is scheduled, in vc:schedule, with no Dramatiq message yet."""
     send_at = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     job = client.enqueue_record("0901234567", "rec-1", send_at=send_at)
-    assert job["state"] == "scheduled"
-    assert redis_client.zscore(keys.SCHEDULE, job["id"]) is not None
+    assert job.state == "scheduled"
+    assert redis_client.zscore(keys.SCHEDULE, job.id) is not None
     assert _messages(redis_client, keys.QUEUE_BULK) == 0
 
 
@@ -112,10 +118,10 @@ def test_idempotency_replay_and_conflict(client: VoiceCallClient) -> None:
     """The same key and body replays the job; the same key with another body raises."""
     first = client.enqueue_otp("0901234567", "Ma 1", idempotency_key="k")
     again = client.enqueue_otp("0901234567", "Ma 1", idempotency_key="k")
-    assert (again["id"], again["replay"]) == (first["id"], True)
+    assert (again.id, again.replay) == (first.id, True)
     with pytest.raises(IdempotencyConflict) as caught:
         client.enqueue_otp("0901234567", "Ma 2", idempotency_key="k")
-    assert caught.value.job_id == first["id"]
+    assert caught.value.job_id == first.id
     assert client.store.state_counts() == {"queued": 1}
 
 
@@ -129,7 +135,7 @@ def test_a_taken_id_raises_duplicate_job_id(client: VoiceCallClient) -> None:
 def test_get_returns_history_and_raises_for_unknown(client: VoiceCallClient) -> None:
     """get returns the job with its history; an unknown id raises JobNotFound."""
     job_id = client.enqueue_otp("0901234567", "Ma 1").id
-    assert [h["state"] for h in client.get(job_id)["history"]] == ["queued"]
+    assert [h.state for h in client.get(job_id).history or []] == ["queued"]
     with pytest.raises(JobNotFound):
         client.get("nope")
 
@@ -137,9 +143,9 @@ def test_get_returns_history_and_raises_for_unknown(client: VoiceCallClient) -> 
 def test_find_by_idempotency_key_and_smsid(client: VoiceCallClient) -> None:
     """find looks a job up by idempotency key or SMSID; unknown ones raise JobNotFound."""
     job_id = client.enqueue_otp("0901234567", "Ma 1", idempotency_key="find-me").id
-    client.store.index_smsid(job_id, "sms-1")
-    assert client.find(idempotency_key="find-me")["id"] == job_id
-    assert client.find(smsid="sms-1")["id"] == job_id
+    steps.submit(client.store, job_id, "sms-1", queue=keys.QUEUE_OTP)
+    assert client.find(idempotency_key="find-me").id == job_id
+    assert client.find(smsid="sms-1").id == job_id
     for lookup in ({"idempotency_key": "other"}, {"smsid": "sms-2"}, {}):
         with pytest.raises(JobNotFound):
             client.find(**lookup)
@@ -154,7 +160,7 @@ def test_cancel_scheduled_and_queued_jobs(
     queued = client.enqueue_otp("0901234567", "Ma 1").id
     for job_id in (scheduled, queued):
         job = client.cancel(job_id, reason="test")
-        assert (job["state"], job["history"][-1]["note"]) == ("cancelled", "test")
+        assert (job.state, (job.history or [])[-1].note) == ("cancelled", "test")
     assert redis_client.zcard(keys.SCHEDULE) == 0
     counts = {state: n for state, n in client.store.state_counts().items() if n}
     assert counts == {"cancelled": 2}
@@ -163,7 +169,7 @@ def test_cancel_scheduled_and_queued_jobs(
 def test_cancel_refused_once_sending_and_for_unknown(client: VoiceCallClient) -> None:
     """cancel raises CancelRefused (with the state) once a job is sending; JobNotFound if unknown."""
     job_id = client.enqueue_otp("0901234567", "Ma 1").id
-    client.store.transition(job_id, State.SENDING, allowed_from=[State.QUEUED], now=time.time())
+    steps.claim(client.store, job_id, queue=keys.QUEUE_OTP)
     with pytest.raises(CancelRefused) as caught:
         client.cancel(job_id)
     assert caught.value.state is State.SENDING

@@ -397,9 +397,9 @@ def test_call_life_through_max_retry(esms_sim: EsmsSim) -> None:
         "SentResult": 1,
     }
     unanswered = esms_sim.wait_finished(none)
-    assert (unanswered["dials_made"], unanswered["sent_result"]) == (3, 0)
+    assert (unanswered["dials_made"], unanswered["sent_result"]) == (3, 1)
     body = voice_status(esms_sim, none)
-    assert (body["CallStatus"], body["SentResult"], body["CallDuration"]) == ("NOANSWERED", 0, 0)
+    assert (body["CallStatus"], body["SentResult"], body["CallDuration"]) == ("NOANSWERED", 1, 0)
     assert esms_sim.wait_finished(no_retry)["call_status"] == "NOANSWERED"
 
 
@@ -408,7 +408,10 @@ def test_failing_call(esms_sim: EsmsSim) -> None:
     voice = record(esms_sim, FAIL, MaxRetry="3")["SMSID"]
     otp = otp_get(esms_sim, FAIL)["SMSID"]
     assert esms_sim.wait_finished(voice)["dials_made"] == 1
-    assert voice_status(esms_sim, voice)["SentResult"] == 0
+    assert (
+        voice_status(esms_sim, voice)["SentResult"],
+        voice_status(esms_sim, voice)["CallStatus"],
+    ) == (0, "")
     esms_sim.wait_finished(otp)
     assert otp_status(esms_sim, otp) == {
         "CodeResponse": "100",
@@ -491,7 +494,8 @@ def test_voice_callback_fields_fill_the_url_template(esms_sim: EsmsSim, receiver
 
 
 def test_voice_callback_no_answer_spelling(esms_sim: EsmsSim, receiver: Receiver) -> None:
-    """An unanswered call's callback says "NO ANSWER" (configurable), SentResult 0, Price 0."""
+    """An unanswered call's callback says "NO ANSWER" (configurable), SentResult 1 (the carrier
+    delivered it: it rang), Price 0."""
     record(esms_sim, NOANSWER, CallbackUrl=receiver.url("/a"))
     wait_for(lambda: receiver.requests)  # the status is read when the callback is sent
     esms_sim.configure(callback_noanswer_status="NOANSWERED")
@@ -502,7 +506,16 @@ def test_voice_callback_no_answer_spelling(esms_sim: EsmsSim, receiver: Receiver
     }
     assert by_path["/a"]["CallStatus"] == ["NO ANSWER"]
     assert by_path["/b"]["CallStatus"] == ["NOANSWERED"]
-    assert (by_path["/a"]["SentResult"], by_path["/a"]["Price"]) == (["0"], ["0.0000"])
+    assert (by_path["/a"]["SentResult"], by_path["/a"]["Price"]) == (["1"], ["0.0000"])
+
+
+def test_voice_callback_of_a_failed_call(esms_sim: EsmsSim, receiver: Receiver) -> None:
+    """A call the carrier did not deliver: SentResult 0 and an empty CallStatus, as in eSMS's
+    own callback example."""
+    record(esms_sim, FAIL, CallbackUrl=receiver.url("/f"))
+    wait_for(lambda: receiver.requests)
+    query = receiver.queries()[0]
+    assert (query["SentResult"], query.get("CallStatus", [""])) == (["0"], [""])
 
 
 def test_otp_callback_fields(esms_sim: EsmsSim, receiver: Receiver) -> None:

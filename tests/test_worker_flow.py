@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from tests.fixtures.stack import Stack, producer_client, wait_until
-from voicecall.callbacks import callback_url
 from voicecall.jobs import Outcome, State
 
 

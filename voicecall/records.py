@@ -182,7 +182,7 @@ class CallView(BaseModel):
 
 
 def _request_json(request: OtpParams | RecordParams | TemplateParams) -> dict[str, Any]:
-    return request.model_dump(mode="json", exclude={"content"})
+    return request.model_dump(mode="json", exclude={"content"}, exclude_none=True)
 
 
 RequestView = Annotated[

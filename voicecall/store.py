@@ -20,7 +20,6 @@ import redis.asyncio
 from redis.commands.core import AsyncScript, Script
 
 from voicecall import keys, lifecycle
-from voicecall.jobs import State
 from voicecall.lifecycle import Op, Step
 from voicecall.records import JobRecord
 from voicecall.settings import Settings
@@ -89,9 +88,12 @@ def _decode(value: Any) -> str:
 
 
 def _counts(replies: Sequence[Any]) -> dict[str, int]:
-    counts = {state.value: 0 for state in State}
+    """Jobs per state, only the states that have any."""
+    counts: dict[str, int] = {}
     for status, count in zip(lifecycle.STATUSES, replies, strict=True):
-        counts[status.split("/")[0]] += int(count)
+        if int(count):
+            state = status.split("/")[0]
+            counts[state] = counts.get(state, 0) + int(count)
     return counts
 
 

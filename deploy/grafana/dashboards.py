@@ -107,13 +107,8 @@ def overview() -> tuple[str, str, list[Row], list[dict[str, Any]]]:
             [
                 Panel(
                     "Queue depth",
-                    [
-                        Target("max by (queue) (voicecall_queue_depth)", "{{queue}}"),
-                        Target(
-                            "max by (queue) (voicecall_delayed_queue_depth)", "{{queue}} delayed"
-                        ),
-                    ],
-                    "Messages outstanding per Dramatiq queue (waiting or prefetched), and delayed ones.",
+                    [Target("max by (queue) (voicecall_queue_depth)", "{{queue}}")],
+                    "Messages outstanding per Dramatiq queue (waiting, or taken by a worker).",
                 ),
                 Panel(
                     "Scheduled jobs",
