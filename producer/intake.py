@@ -73,6 +73,7 @@ class Intake:
             webhook_url=str(request.webhook_url) if request.webhook_url else None,
             trace_id=trace_id,
             limit_key=keys.phone_limit(request.phone),
+            msg=None if later else uuid.uuid4().hex,
             callback_nonce=new_nonce(),
             created_at=now,
             updated_at=now,
@@ -83,7 +84,7 @@ class Intake:
 
     def submit(self, request: AnyCall, *, trace_id: str | None = None) -> Submitted:
         job = self.record(request, trace_id=trace_id, now=round(now_s(), 3))
-        step = self.store.apply(lifecycle.create(job), now=job.created_at)
+        step = self.store.apply(self._create(job), now=job.created_at)
         if step.verdict == "replay":
             return self._replay(request, self.store.get(step.state), step.state)
         return self._created(job, step)
@@ -92,11 +93,14 @@ class Intake:
         """The same in one awaited round trip (the HTTP API's intake)."""
         assert self.async_store is not None
         job = self.record(request, trace_id=trace_id, now=round(now_s(), 3))
-        step = await self.async_store.apply(lifecycle.create(job), now=job.created_at)
+        step = await self.async_store.apply(self._create(job), now=job.created_at)
         if step.verdict == "replay":
             existing = await self.async_store.get(step.state)
             return self._replay(request, existing, step.state)
         return self._created(job, step)
+
+    def _create(self, job: JobRecord) -> lifecycle.Op:
+        return lifecycle.create(job, grace_s=self.settings.sweep_stale_queued_s)
 
     @staticmethod
     def _created(job: JobRecord, step: Step) -> Submitted:

@@ -46,7 +46,7 @@ def test_exhausted_retries_fail_the_job_and_dlq_requeue_completes_it(
         lambda: _voicecall(stack, "dlq", "list").stdout.strip(), 10, what="a dead letter"
     )
     letter = json.loads(listing.splitlines()[0])
-    assert (letter["job_id"], letter["actor"]) == (job_id, "send_bulk_call")
+    assert (letter["id"], letter["queue"], letter["state"]) == (job_id, "voicecall-bulk", "failed")
     assert job_id in _voicecall(stack, "dlq", "show", letter["id"]).stdout
     stack.sim.configure(error_rate=0.0)
     requeued = _voicecall(stack, "dlq", "requeue", letter["id"])
@@ -87,7 +87,7 @@ def test_quiet_hours_hold_bulk_calls_but_not_otp(stack_factory: Callable[..., St
     wait_until(lambda: stack.job(bulk).state is State.SCHEDULED, 10, what="bulk call held")
     held = stack.job(bulk)
     assert (held.reason, held.attempts) == ("quiet_hours", 0)
-    assert held.due_at <= stack.store.redis.zscore("vc:schedule", bulk)  # type: ignore[operator]
+    assert held.due_at <= stack.redis_client.zscore("vc:schedule", bulk)
     assert [c["kind"] for c in stack.sim.calls()] == ["otp"]
 
 

@@ -168,4 +168,4 @@ def test_scheduler_can_run_apart_from_the_workers(stack_factory: Callable[..., S
     stack.start_service("scheduler", ["scheduler"])
     job = stack.wait_final([job_id], timeout=20)[job_id]
     assert job.state is State.COMPLETED
-    assert [e["state"] for e in stack.store.history(job_id)][:2] == ["scheduled", "queued"]
+    assert [e.state.value for e in stack.job(job_id).history][:2] == ["scheduled", "queued"]

@@ -168,8 +168,9 @@ def _states(states: Iterable[State]) -> list[str]:
 # --- the arrows -----------------------------------------------------------------------
 
 
-def create(job: JobRecord) -> Op:
-    """Intake: store a new job, index it, and either schedule it or send its message."""
+def create(job: JobRecord, *, grace_s: float) -> Op:
+    """Intake: store a new job, index it, and either schedule it or send its message (whose
+    id, ``job.msg``, the job carries); ``grace_s`` past its due time the sweeper looks."""
     idem = keys.idempotency(job.idempotency_key) if job.idempotency_key else keys.job(job.id)
     op = _op(
         "create",
@@ -181,6 +182,8 @@ def create(job: JobRecord) -> Op:
         due_at=job.due_at,
         idem=bool(job.idempotency_key) or None,
         limit_key=job.limit_key,
+        msg=job.msg,
+        grace_s=grace_s,
     )
     return Op(op.script, op.keys, op.params, job.document())
 

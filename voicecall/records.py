@@ -89,6 +89,7 @@ class JobRecord(_Stored):
     webhook_url: str | None = None
     trace_id: str | None = None
     limit_key: str | None = None
+    msg: str | None = None  # the id of its current send message (Dramatiq's redis_message_id)
     callback_nonce: str = ""
     created_at: float
     updated_at: float

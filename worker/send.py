@@ -85,7 +85,7 @@ async def _claim(
             op = lifecycle.claim(
                 job_id, rules=ctx.rules, queue=queue, limit_key=limit_key, quiet_until=quiet or 0
             )
-            step = await ctx.store.apply(op)
+            step = await _durably(ctx, op)  # the job is in hand: wait out a Redis blip
             if step.verdict == "wait":
                 _ack(started)  # the due set now holds it, should this process die
                 await asyncio.sleep(float(step.detail))

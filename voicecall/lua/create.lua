@@ -17,6 +17,9 @@ end
 if P.state == 'scheduled' then
   redis.call('ZADD', KEYS[5], P.due_at, P.id)
 else
-  enqueue_send(job)
+  -- The backstop of every job not yet final: should its message be lost, the sweeper sends
+  -- another once this time has passed (the message id is in the job: P.msg).
+  redis.call('ZADD', KEYS[3], math.max(P.due_at, NOW) + P.grace_s, P.id)
+  enqueue_send(job, P.msg)
 end
 return {'created', P.state, ''}

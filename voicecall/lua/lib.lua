@@ -60,11 +60,11 @@ end
 -- in the queue's .msgs hash under its redis_message_id, the id pushed on the queue's list.
 -- Tested against the pinned Dramatiq in tests/test_lifecycle.py.
 local sent = 0
-local function enqueue(queue, job_id, kwargs)
+local function enqueue(queue, job_id, kwargs, mid)
   local slot = C.queue_slot[queue]
   local base = #KEYS - 2 * C.queues
   sent = sent + 1
-  local mid = P.token .. '-' .. sent
+  mid = mid or (P.token .. '-' .. sent)
   local body = cjson.encode({
     queue_name = queue, actor_name = C.actor[queue], args = {job_id},
     kwargs = kwargs or {}, options = {redis_message_id = mid},
@@ -80,10 +80,20 @@ local function send_queue(job)
   return C.queue_bulk
 end
 
-local function enqueue_send(job)
+-- A job's send message; its id is kept in the job (``msg``), so the sweeper can tell a
+-- message still waiting on its queue from one that was lost.
+local function enqueue_send(job, mid)
   local kwargs = {}
   if job.limit_key then kwargs.limit_key = job.limit_key end
-  return enqueue(send_queue(job), job.id, kwargs)
+  job.msg = enqueue(send_queue(job), job.id, kwargs, mid)
+  return job.msg
+end
+
+-- The list and body hash of the queue a job's send messages go to.
+local function send_queue_keys(job)
+  local slot = C.queue_slot[send_queue(job)]
+  local base = #KEYS - 2 * C.queues
+  return KEYS[base + 2 * slot - 1], KEYS[base + 2 * slot]
 end
 
 -- Every final state goes through here: history, end time, no lease, the spoken OTP code

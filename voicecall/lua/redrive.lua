@@ -17,9 +17,19 @@ if state == 'sending' and job.lease then
     return {'leased', state, ''}
   end
 end
+if state == 'queued' and job.msg then
+  -- Its message still exists and other messages wait on its queue: it is waiting its turn.
+  -- (Gone, or taken off the queue without the job being claimed: it is lost; send again.)
+  local list, bodies = send_queue_keys(job)
+  if redis.call('HEXISTS', bodies, job.msg) == 1 and redis.call('LLEN', list) > 0 then
+    redis.call('ZADD', KEYS[3], NOW + P.redrive_s, job.id)
+    return {'waiting', state, ''}
+  end
+end
 if state == 'queued' or state == 'retrying' or state == 'sending' then
   redis.call('ZADD', KEYS[3], NOW + P.redrive_s, job.id)
   enqueue_send(job)
+  redis.call('SET', KEYS[1], cjson.encode(job), 'KEEPTTL')
   return {'redriven', state, ''}
 end
 if state == 'submitted' then

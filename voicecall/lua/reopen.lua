@@ -17,7 +17,7 @@ job.finished_at = nil
 move(job, 'queued', P.note)
 redis.call('ZREM', KEYS[6], job.id)
 redis.call('ZADD', KEYS[3], NOW + P.redrive_s, job.id)
+enqueue_send(job)
 index(job)
 save(job)
-enqueue_send(job)
 return {'reopened', 'queued', ''}
