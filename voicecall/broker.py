@@ -1,6 +1,6 @@
-"""The Dramatiq broker, from settings: Redis on ``REDIS_URL`` by default, RabbitMQ when
-``BROKER_URL`` is an ``amqp://`` URL. Producers use it bare to enqueue by name; workers add
-their middleware (see worker.setup).
+"""The Dramatiq broker, from settings: Redis, on ``BROKER_URL`` when set, else ``REDIS_URL``
+(RabbitMQ is refused by the settings: see ``RABBITMQ_REFUSED``). Producers use it bare to
+enqueue by name; workers add their middleware (see worker.setup).
 """
 
 from __future__ import annotations
@@ -23,10 +23,7 @@ def make_broker(
     settings: Settings, middleware: Sequence[Middleware] | None = None
 ) -> dramatiq.Broker:
     """A broker for ``settings``; ``middleware`` None keeps Dramatiq's defaults."""
-    url = broker_url(settings)
     chosen = list(middleware) if middleware is not None else None
-    if url.startswith(("amqp://", "amqps://")):
-        from dramatiq.brokers.rabbitmq import RabbitmqBroker
-
-        return RabbitmqBroker(url=url, middleware=chosen)
-    return RedisBroker(url=url, middleware=chosen, namespace=keys.DRAMATIQ_NAMESPACE)
+    return RedisBroker(
+        url=broker_url(settings), middleware=chosen, namespace=keys.DRAMATIQ_NAMESPACE
+    )

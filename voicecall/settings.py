@@ -20,6 +20,12 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_ESMS_REST_URL = "https://rest.esms.vn/MainService.svc/json"
 DEFAULT_ESMS_VOICE_URL = "https://voiceapi.esms.vn/MainService.svc/json"
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"  # eSMS reads SendDate as Vietnam local time
+# Why BROKER_URL=amqp:// is refused (one line, at start-up) instead of half working.
+RABBITMQ_REFUSED = (
+    "RabbitMQ is not supported: voicecall reads and writes Dramatiq's Redis broker keys "
+    "itself (the job store writes broker messages; the dead-letter CLI, the queue-depth "
+    "gauges and KEDA scaling read them); leave BROKER_URL empty to use the Redis of REDIS_URL"
+)
 
 Role = Literal["api", "worker", "producer", "scheduler"]
 
@@ -52,7 +58,7 @@ class Settings(BaseSettings):
 
     # Connections
     redis_url: str = DEFAULT_REDIS_URL
-    broker_url: str = ""  # empty: the Redis broker on REDIS_URL; amqp://... selects RabbitMQ
+    broker_url: str = ""  # empty: the Redis broker on REDIS_URL; RabbitMQ is refused
 
     # eSMS
     esms_api_key: str = ""
@@ -144,10 +150,10 @@ class Settings(BaseSettings):
     @field_validator("broker_url")
     @classmethod
     def _broker_url(cls, value: str) -> str:
-        if value and not value.startswith(("redis://", "rediss://", "amqp://", "amqps://")):
-            raise ValueError(
-                "must be empty, or start with redis://, rediss://, amqp:// or amqps://"
-            )
+        if value.startswith(("amqp://", "amqps://")):
+            raise ValueError(RABBITMQ_REFUSED)
+        if value and not value.startswith(("redis://", "rediss://")):
+            raise ValueError("must be empty, or start with redis:// or rediss://")
         return value
 
     @field_validator("esms_rest_url", "esms_voice_url", "public_base_url")
