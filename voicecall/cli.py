@@ -1,13 +1,15 @@
 """The ``voicecall`` command: one entry point, each subcommand owned by its package.
 
 Subcommands parse their own arguments, so ``voicecall SUBCOMMAND --help`` documents each.
-A missing or invalid setting prints one line naming it and exits with code 2.
+A missing or invalid setting prints one line naming it and exits with code 2; so does a
+command whose optional dependencies (``pip install 'voicecall[EXTRA]'``) are not installed.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import sys
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
@@ -16,26 +18,40 @@ from voicecall.settings import SettingsError
 
 EXIT_USAGE = 2
 
+# The modules each extra of pyproject.toml installs; a command lists the extras it needs.
+# Without them the core serves only the producer side: settings, the job store, enqueueing.
+EXTRA_MODULES: dict[str, tuple[str, ...]] = {
+    "api": ("fastapi", "uvicorn"),
+    "worker": ("httpx", "tenacity"),
+    "sim": ("fastapi", "uvicorn", "httpx"),
+}
+
 
 class Command(NamedTuple):
     target: str  # "module:function", imported lazily (`enqueue` must not pay for the worker)
     help: str
+    extras: tuple[str, ...] = ()
 
 
 COMMANDS: dict[str, Command] = {
-    "api": Command("producer.server:main", "serve the HTTP API and the eSMS callback receiver"),
+    "api": Command(
+        "producer.server:main", "serve the HTTP API and the eSMS callback receiver", ("api",)
+    ),
     "worker": Command(
         "worker.cli:main",
         "run Dramatiq workers (send, poll, webhooks) with the scheduler",
+        ("worker",),
     ),
-    "scheduler": Command("worker.cli:scheduler_main", "run only the scheduler and sweeper"),
-    "esms-sim": Command("simulator.cli:main", "run the local eSMS simulator"),
+    "scheduler": Command(
+        "worker.cli:scheduler_main", "run only the scheduler and sweeper", ("worker",)
+    ),
+    "esms-sim": Command("simulator.cli:main", "run the local eSMS simulator", ("sim",)),
     "enqueue": Command("producer.cli:enqueue_main", "enqueue one call: otp | record | template"),
     "status": Command("producer.cli:status_main", "show a job and its history"),
     "cancel": Command("producer.cli:cancel_main", "cancel a job not yet handed to eSMS"),
     "import": Command("producer.cli:import_main", "validate and enqueue the calls in a CSV file"),
     "dlq": Command("worker.dlq:main", "dead letters: list | show | requeue | purge"),
-    "demo": Command("voicecall.demo:main", "the `make run` demo"),
+    "demo": Command("voicecall.demo:main", "the `make run` demo", ("api", "worker", "sim")),
     "check-settings": Command("voicecall.cli:check_settings_main", "validate settings for a role"),
 }
 
@@ -45,6 +61,26 @@ def _usage() -> str:
     lines = ["usage: voicecall COMMAND [ARGS...]", "", "commands:"]
     lines += [f"  {name.ljust(width)}  {command.help}" for name, command in COMMANDS.items()]
     return "\n".join(lines)
+
+
+def missing_extras(command: str) -> str | None:
+    """One line naming what ``command`` needs and is not installed, or None."""
+    extras = COMMANDS[command].extras
+    missing = sorted(
+        {
+            module
+            for extra in extras
+            for module in EXTRA_MODULES[extra]
+            if importlib.util.find_spec(module) is None
+        }
+    )
+    if not missing:
+        return None
+    spec = f"voicecall[{','.join(extras)}]"
+    return (
+        f"voicecall {command}: needs the optional dependencies of {spec} "
+        f"({', '.join(missing)} not installed): pip install '{spec}'"
+    )
 
 
 def _resolve(target: str) -> Callable[[Sequence[str]], int]:
@@ -93,6 +129,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     command, rest = args[0], args[1:]
     if command not in COMMANDS:
         print(f"voicecall: unknown command {command!r}\n\n{_usage()}", file=sys.stderr)
+        return EXIT_USAGE
+    missing = missing_extras(command)
+    if missing is not None:
+        print(missing, file=sys.stderr)
         return EXIT_USAGE
     try:
         return int(_resolve(COMMANDS[command].target)(rest) or 0)
