@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint unit bench dashboards system-deps lock clean
+.PHONY: run test lint unit bench dashboards system-deps lock image-test clean
 
 ## The virtualenv: exactly the locked versions (hash-checked), then voicecall itself, editable.
 $(STAMP): pyproject.toml requirements/dev.txt
@@ -33,12 +33,19 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/mypy scripts/image_test.py
 
 unit: $(STAMP)
 	$(BIN)/pytest -m "not slow and not prometheus"
 
 bench: $(STAMP) system-deps
 	$(BIN)/python -m bench.run $(if $(QUICK),--quick,)
+
+## Build the Dockerfile and run the image (Docker, else buildah/podman): api, worker and the
+## simulator against a Redis, HEALTHCHECK and uid checked, one call of each kind completed.
+image-test:
+	SKIP_PROMETHEUS=1 ./scripts/install-system-deps.sh
+	$(PYTHON) scripts/image_test.py
 
 ## Regenerate the Grafana dashboards JSON from deploy/grafana/dashboards.py.
 dashboards: $(STAMP)
