@@ -48,6 +48,9 @@ from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE = "localhost/voicecall:image-test"
+# buildah keeps the build stage's layers as a cache; tagged, they are replaced like the image
+# on the next build instead of piling up untagged.
+BUILD_STAGE = "localhost/voicecall:image-test-build-stage"
 BASE_IMAGE = "localhost/pybase:bookworm"
 BASE_PACKAGES = "python3,python3-venv,python-is-python3,ca-certificates"
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
@@ -189,11 +192,18 @@ class Engine:
         config: dict[str, Any] = inspected.get("Config") or {}
         return {"Healthcheck": inspected.get("Healthcheck"), **config}
 
-    def image_id(self) -> str | None:
-        result = run([*self.cli, "image", "inspect", "--format", "{{.Id}}", IMAGE], check=False)
-        if result.returncode != 0:
-            return None
-        return result.stdout.strip() or None
+    def tags(self) -> tuple[str, ...]:
+        """The images a build makes (removed when the next build replaces them)."""
+        return (IMAGE,)
+
+    def image_ids(self) -> dict[str, str]:
+        ids = {}
+        for tag in self.tags():
+            inspect = [*self.cli, "image", "inspect", "--format", "{{.Id}}", tag]
+            result = run(inspect, check=False)
+            if result.returncode == 0 and result.stdout.strip():
+                ids[tag] = result.stdout.strip()
+        return ids
 
 
 class Docker(Engine):
@@ -233,8 +243,13 @@ class Podman(Engine):
         command += ["--build-arg", f"PYTHON_IMAGE={BASE_IMAGE}"]
         for host_path, container_path in mounts:
             command += ["-v", f"{host_path}:{container_path}:ro"]
-        command += ["-t", IMAGE, "-f", "Dockerfile", "."]
-        stream(command, work / "build.log", ("STEP ", "COMMIT"), 1800)
+        command += ["-f", "Dockerfile"]
+        stream([*command, "-t", IMAGE, "."], work / "build.log", ("STEP ", "COMMIT"), 1800)
+        stage = [*command, "--target", "build", "-t", BUILD_STAGE, "."]  # all from the cache
+        stream(stage, work / "build-stage.log", ("COMMIT",), 600)
+
+    def tags(self) -> tuple[str, ...]:
+        return (IMAGE, BUILD_STAGE)
 
     def healthy(self, container: str) -> tuple[bool, str]:
         result = run([*self.cli, "healthcheck", "run", container], check=False, timeout=30)
@@ -480,11 +495,12 @@ class ImageTest:
             with step("base image", self.timings):
                 say(f"  {BASE_IMAGE}: {ensure_base_image(engine, self.work)}")
         with step("build", self.timings):
-            before = engine.image_id()
+            before = engine.image_ids()
             engine.build(self.work)
-            after = engine.image_id()
-            if before and after and before != after:  # the replaced image would pile up
-                run([*engine.cli, "rmi", before], check=False)
+            after = engine.image_ids()
+            replaced = [old for tag, old in before.items() if after.get(tag) != old]
+            if replaced:  # else they pile up, untagged
+                run([*engine.cli, "rmi", *replaced], check=False)
         with step("image", self.timings):
             check_image(engine)
         self.stack = stack = Stack(engine, self.work)
