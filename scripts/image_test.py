@@ -20,8 +20,10 @@ Steps, each printed as it runs; a failure names its step and exits 1:
 9. calls        one voice_otp, record_call and template_call through the API, each to
                 ``completed``.
 
-Every container it started (and the Redis) is removed at the end, on success, failure or
-Ctrl-C. With ``--network host`` no pod or network is created. Standard library only.
+Every container it started (and the Redis) is removed at the end, on success, failure,
+Ctrl-C or SIGTERM; a container left behind fails the run. With ``--network host`` no pod or
+network is created. Exit 0 passed, 1 failed, 130 interrupted. Standard library only. (The
+Docker branch follows Docker's CLI; the machine this was written on has no Docker engine.)
 """
 
 from __future__ import annotations
@@ -140,12 +142,16 @@ def stream(command: Sequence[str], log: Path, shown: Sequence[str], timeout: flo
         )
         assert process.stdout is not None
         deadline = time.monotonic() + timeout
-        for line in process.stdout:
-            out.write(line)
-            if any(marker in line for marker in shown):
-                print(f"    {line.rstrip()[:150]}", flush=True)
-            if time.monotonic() > deadline:
-                process.kill()
+        try:
+            for line in process.stdout:
+                out.write(line)
+                if any(marker in line for marker in shown):
+                    print(f"    {line.rstrip()[:150]}", flush=True)
+                if time.monotonic() > deadline:
+                    process.kill()
+        except BaseException:  # interrupted: the build must not run on unattended
+            process.kill()
+            raise
     if process.wait() != 0:
         tail = log.read_text().strip().splitlines()[-8:]
         raise Failure(
