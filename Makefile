@@ -4,13 +4,18 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint unit bench dashboards system-deps clean
+.PHONY: run test lint unit bench dashboards system-deps lock image-test clean
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+## The virtualenv: exactly the locked versions (hash-checked), then voicecall itself, editable.
+$(STAMP): pyproject.toml requirements/dev.txt
+	$(PYTHON) -m venv --clear $(VENV)  # nothing left over from an older lock
+	$(BIN)/python -m pip install -q --require-hashes -r requirements/dev.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
 	touch $(STAMP)
+
+## Regenerate requirements/*.txt from pyproject.toml (UPGRADE=1: newest allowed versions).
+lock: $(STAMP)
+	./scripts/lock.sh
 
 system-deps:
 	./scripts/install-system-deps.sh
@@ -28,12 +33,19 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/mypy scripts/image_test.py
 
 unit: $(STAMP)
 	$(BIN)/pytest -m "not slow and not prometheus"
 
 bench: $(STAMP) system-deps
 	$(BIN)/python -m bench.run $(if $(QUICK),--quick,)
+
+## Build the Dockerfile and run the image (Docker, else buildah/podman): api, worker and the
+## simulator against a Redis, HEALTHCHECK and uid checked, one call of each kind completed.
+image-test:
+	SKIP_PROMETHEUS=1 ./scripts/install-system-deps.sh
+	$(PYTHON) scripts/image_test.py
 
 ## Regenerate the Grafana dashboards JSON from deploy/grafana/dashboards.py.
 dashboards: $(STAMP)

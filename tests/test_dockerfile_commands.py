@@ -35,7 +35,9 @@ HEALTHCHECK_SCRIPT = ROOT / "deploy" / "docker" / "healthcheck.py"
 # here runs it.
 EXERCISED = {
     "RUN": [
-        "python -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir --no-compile /src"
+        "python -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir --no-compile"
+        " --require-hashes -r /src/requirements/image.txt",
+        "/opt/venv/bin/pip install --no-cache-dir --no-compile --no-deps /src",
     ],
     "ENTRYPOINT": [["voicecall"]],
     "CMD": [["api", "--host", "0.0.0.0", "--port", "8000"]],

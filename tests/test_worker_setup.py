@@ -1,10 +1,9 @@
-"""Worker start-up and wiring: settings errors, log context, queue subsets, RabbitMQ, global rate."""
+"""Worker start-up and wiring: settings errors, RabbitMQ refused, log context, queue subsets, global rate."""
 
 from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -132,28 +131,41 @@ def test_global_send_rate_is_shared_by_all_workers(stack_factory: Callable[..., 
     assert all(job.attempts == 1 for job in jobs.values())  # held back, never retried
 
 
-def _rabbitmq_up() -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", 5672)) == 0
+VALID_FOR_EVERY_ROLE = {
+    "ESMS_API_KEY": "k",
+    "ESMS_SECRET_KEY": "s",
+    "CALLBACK_SECRET": "x" * 20,
+    "PUBLIC_BASE_URL": "http://127.0.0.1:9",
+    "API_TOKENS": "t" * 20,
+}
 
 
-@pytest.mark.skipif(
-    not _rabbitmq_up(), reason="no RabbitMQ on 127.0.0.1:5672 (BROKER_URL=amqp:// is optional)"
+@pytest.mark.parametrize(
+    ("args", "role"),
+    [
+        (["worker"], "worker"),
+        (["scheduler"], "scheduler"),
+        (["api"], "api"),
+        (["enqueue", "otp", "--phone", "0901234567", "--content", "Ma 1"], "producer"),
+        (["dlq", "list"], "producer"),
+        (["check-settings", "producer"], "producer"),
+    ],
+    ids=lambda value: value[0] if isinstance(value, list) else value,
 )
-def test_rabbitmq_broker_runs_the_same_pipeline(stack_factory: Callable[..., Stack]) -> None:
-    """With BROKER_URL=amqp://..., jobs flow through RabbitMQ and end the same way."""
-    stack = stack_factory(broker_url="amqp://guest:guest@127.0.0.1:5672/%2F")
-    stack.start_worker(name="worker-amqp")
-    ids = [
-        stack.post_call({"kind": "voice_otp", "phone": "0901234567", "content": "Ma 99"})["id"],
-        stack.post_call({"kind": "record_call", "phone": "0901234561", "record_id": "rec1"})["id"],
-    ]
-    jobs = stack.wait_final(ids, timeout=40)
-    assert [(jobs[i].state, jobs[i].outcome and jobs[i].outcome.value) for i in ids] == [
-        (State.COMPLETED, "delivered"),
-        (State.COMPLETED, "not_answered"),
-    ]
+@pytest.mark.parametrize("scheme", ["amqp", "amqps"])
+def test_rabbitmq_is_refused_at_start_up_with_one_line(
+    args: list[str], role: str, scheme: str, redis_url: str
+) -> None:
+    """BROKER_URL=amqp(s)://... stops every command with exit 2 and one line saying RabbitMQ is not supported and why."""
+    env = _clean_env(**VALID_FOR_EVERY_ROLE, REDIS_URL=redis_url)
+    assert _run(["check-settings", role], env).returncode == 0  # only BROKER_URL is wrong
+    result = _run(args, {**env, "BROKER_URL": f"{scheme}://guest:guest@127.0.0.1:5672/%2F"})
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("voicecall: invalid setting: BROKER_URL: RabbitMQ is not supported: ")
+    for reason in ("job store", "dead-letter CLI", "queue-depth gauges", "KEDA"):
+        assert reason in line, reason
+    assert result.stdout == ""
 
 
 def test_scheduler_can_run_apart_from_the_workers(stack_factory: Callable[..., Stack]) -> None:

@@ -1,4 +1,5 @@
-"""The Dramatiq broker of the workers: Redis, on ``REDIS_URL`` (or ``BROKER_URL``).
+"""The Dramatiq broker of the workers: Redis, on ``REDIS_URL`` (RabbitMQ, and a broker on
+another Redis, are refused by the settings: the job store writes messages in its own Redis).
 
 Producers and the API need no broker: the job store writes each job's messages itself, in the
 same Lua step as the job (voicecall.lifecycle), in the Redis broker's own layout.

@@ -1,39 +1,86 @@
 """The ``voicecall`` command: one entry point, each subcommand owned by its package.
 
 Subcommands parse their own arguments, so ``voicecall SUBCOMMAND --help`` documents each.
-A missing or invalid setting prints one line naming it and exits with code 2.
+A missing or invalid setting prints one line naming it and exits with code 2; so does a
+command whose optional dependencies (``pip install 'voicecall[EXTRA]'``) are not installed.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib
+import importlib.util
 import sys
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 from voicecall.settings import SettingsError
 
-# subcommand → ("module:function", one-line help). Imported lazily: `voicecall enqueue`
-# must not pay for the worker's imports, nor need eSMS credentials.
-COMMANDS: dict[str, tuple[str, str]] = {
-    "api": ("producer.server:main", "serve the HTTP API and the eSMS callback receiver"),
-    "worker": ("worker.cli:main", "run Dramatiq workers (send, poll, webhooks) with the scheduler"),
-    "scheduler": ("worker.cli:scheduler_main", "run only the scheduler and sweeper"),
-    "esms-sim": ("simulator.cli:main", "run the local eSMS simulator"),
-    "enqueue": ("producer.cli:enqueue_main", "enqueue one call: otp | record | template"),
-    "status": ("producer.cli:status_main", "show a job and its history"),
-    "cancel": ("producer.cli:cancel_main", "cancel a job not yet handed to eSMS"),
-    "import": ("producer.cli:import_main", "validate and enqueue the calls in a CSV file"),
-    "dlq": ("worker.dlq:main", "dead letters: list | show | requeue | purge"),
-    "demo": ("voicecall.demo:main", "the `make run` demo"),
-    "check-settings": ("voicecall.cli:check_settings_main", "validate settings for a role"),
+EXIT_USAGE = 2
+
+# The modules each extra of pyproject.toml installs; a command lists the extras it needs.
+# Without them the core serves only the producer side: settings, the job store, enqueueing.
+EXTRA_MODULES: dict[str, tuple[str, ...]] = {
+    "api": ("fastapi", "uvicorn"),
+    "worker": ("httpx", "tenacity"),
+    "sim": ("fastapi", "uvicorn", "httpx"),
+}
+
+
+class Command(NamedTuple):
+    target: str  # "module:function", imported lazily (`enqueue` must not pay for the worker)
+    help: str
+    extras: tuple[str, ...] = ()
+
+
+COMMANDS: dict[str, Command] = {
+    "api": Command(
+        "producer.server:main", "serve the HTTP API and the eSMS callback receiver", ("api",)
+    ),
+    "worker": Command(
+        "worker.cli:main",
+        "run Dramatiq workers (send, poll, webhooks) with the scheduler",
+        ("worker",),
+    ),
+    "scheduler": Command(
+        "worker.cli:scheduler_main", "run only the scheduler and sweeper", ("worker",)
+    ),
+    "esms-sim": Command("simulator.cli:main", "run the local eSMS simulator", ("sim",)),
+    "enqueue": Command("producer.cli:enqueue_main", "enqueue one call: otp | record | template"),
+    "status": Command("producer.cli:status_main", "show a job and its history"),
+    "cancel": Command("producer.cli:cancel_main", "cancel a job not yet handed to eSMS"),
+    "import": Command("producer.cli:import_main", "validate and enqueue the calls in a CSV file"),
+    "dlq": Command("worker.dlq:main", "dead letters: list | show | requeue | purge"),
+    "demo": Command("voicecall.demo:main", "the `make run` demo", ("api", "worker", "sim")),
+    "check-settings": Command("voicecall.cli:check_settings_main", "validate settings for a role"),
 }
 
 
 def _usage() -> str:
     width = max(len(name) for name in COMMANDS)
     lines = ["usage: voicecall COMMAND [ARGS...]", "", "commands:"]
-    lines += [f"  {name.ljust(width)}  {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += [f"  {name.ljust(width)}  {command.help}" for name, command in COMMANDS.items()]
     return "\n".join(lines)
+
+
+def missing_extras(command: str) -> str | None:
+    """One line naming what ``command`` needs and is not installed, or None."""
+    extras = COMMANDS[command].extras
+    missing = sorted(
+        {
+            module
+            for extra in extras
+            for module in EXTRA_MODULES[extra]
+            if importlib.util.find_spec(module) is None
+        }
+    )
+    if not missing:
+        return None
+    spec = f"voicecall[{','.join(extras)}]"
+    return (
+        f"voicecall {command}: needs the optional dependencies of {spec} "
+        f"({', '.join(missing)} not installed): pip install '{spec}'"
+    )
 
 
 def _resolve(target: str) -> Callable[[Sequence[str]], int]:
@@ -42,17 +89,29 @@ def _resolve(target: str) -> Callable[[Sequence[str]], int]:
 
 
 def check_settings_main(argv: Sequence[str]) -> int:
-    """``voicecall check-settings ROLE``: exit 0 when the settings for ROLE are valid."""
+    """``voicecall check-settings [ROLE]``: exit 0 when the settings for ROLE are valid."""
     from voicecall.settings import REQUIRED_BY_ROLE, load_settings
 
-    role = argv[0] if argv else "worker"
-    if role not in REQUIRED_BY_ROLE:
-        print(
-            f"voicecall: unknown role {role!r}; one of {', '.join(REQUIRED_BY_ROLE)}",
-            file=sys.stderr,
-        )
-        return 2
-    load_settings().require(role)  # type: ignore[arg-type]
+    parser = argparse.ArgumentParser(
+        prog="voicecall check-settings",
+        description="Validate the settings a role starts with (environment variables, or a "
+        ".env file in the current directory) without starting it. Exit 0 when they are "
+        "valid; exit 2 with one line naming the first missing or invalid setting.",
+        epilog="Every setting and its rule: voicecall/settings.py.",
+    )
+    parser.add_argument(
+        "role",
+        nargs="?",
+        default="worker",
+        choices=list(REQUIRED_BY_ROLE),
+        help="the command whose settings to check (default: %(default)s); "
+        + "; ".join(
+            f"{role}: {', '.join(names) if names else 'no required setting'}"
+            for role, names in REQUIRED_BY_ROLE.items()
+        ),
+    )
+    role = parser.parse_args(argv).role
+    load_settings().require(role)
     print(f"settings for {role}: ok")
     return 0
 
@@ -70,12 +129,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     command, rest = args[0], args[1:]
     if command not in COMMANDS:
         print(f"voicecall: unknown command {command!r}\n\n{_usage()}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    missing = missing_extras(command)
+    if missing is not None:
+        print(missing, file=sys.stderr)
+        return EXIT_USAGE
     try:
-        return int(_resolve(COMMANDS[command][0])(rest) or 0)
+        return int(_resolve(COMMANDS[command].target)(rest) or 0)
     except SettingsError as exc:
         print(f"voicecall: invalid setting: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
 

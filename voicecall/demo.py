@@ -8,6 +8,7 @@ each job's journey as it happens; stops everything it started.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import shutil
@@ -220,6 +221,13 @@ def _describe(entry: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str]) -> int:
+    argparse.ArgumentParser(
+        prog="voicecall demo",
+        description=(__doc__ or "").replace("``", ""),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Needs redis-server on PATH; no eSMS account and no settings. "
+        "Exit 0 when every job reached a final state.",
+    ).parse_args(argv)
     directory = Path(tempfile.mkdtemp(prefix="voicecall-demo-"))
     print(f"voicecall demo: logs in {directory}")
     with _stack(directory) as (api_url, sim_url):

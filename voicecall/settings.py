@@ -13,7 +13,7 @@ from datetime import time
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from voicecall.errors import SettingsError
@@ -22,6 +22,12 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_ESMS_REST_URL = "https://rest.esms.vn/MainService.svc/json"
 DEFAULT_ESMS_VOICE_URL = "https://voiceapi.esms.vn/MainService.svc/json"
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"  # eSMS reads SendDate as Vietnam local time
+# Why BROKER_URL=amqp:// is refused (one line, at start-up) instead of half working.
+RABBITMQ_REFUSED = (
+    "RabbitMQ is not supported: voicecall reads and writes Dramatiq's Redis broker keys "
+    "itself (the job store writes broker messages; the dead-letter CLI, the queue-depth "
+    "gauges and KEDA scaling read them); leave BROKER_URL empty to use the Redis of REDIS_URL"
+)
 
 __all__ = ["REQUIRED_BY_ROLE", "Settings", "SettingsError", "get_settings", "load_settings"]
 
@@ -52,7 +58,9 @@ class Settings(BaseSettings):
 
     # Connections
     redis_url: str = DEFAULT_REDIS_URL
-    broker_url: str = ""  # empty: the Redis broker on REDIS_URL; amqp://... selects RabbitMQ
+    # Empty, or REDIS_URL itself: the job store writes each job and its message in one Lua
+    # step, so the broker is the job store's Redis. RabbitMQ is refused.
+    broker_url: str = ""
 
     # eSMS
     esms_api_key: str = ""
@@ -162,11 +170,20 @@ class Settings(BaseSettings):
     @field_validator("broker_url")
     @classmethod
     def _broker_url(cls, value: str) -> str:
-        if value and not value.startswith(("redis://", "rediss://", "amqp://", "amqps://")):
-            raise ValueError(
-                "must be empty, or start with redis://, rediss://, amqp:// or amqps://"
-            )
+        if value.startswith(("amqp://", "amqps://")):
+            raise ValueError(RABBITMQ_REFUSED)
+        if value and not value.startswith(("redis://", "rediss://")):
+            raise ValueError("must be empty, or start with redis:// or rediss://")
         return value
+
+    @model_validator(mode="after")
+    def _one_redis(self) -> Settings:
+        if self.broker_url and self.broker_url != self.redis_url:
+            raise ValueError(
+                "BROKER_URL must be empty or equal REDIS_URL: the job store writes each job "
+                "and its Dramatiq message in one Lua step, in one Redis"
+            )
+        return self
 
     @field_validator("esms_rest_url", "esms_voice_url", "public_base_url")
     @classmethod

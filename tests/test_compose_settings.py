@@ -1,0 +1,116 @@
+"""deploy/docker-compose.yml starts as written: each voicecall service's environment, with the
+file's own defaults, passes `voicecall check-settings` for the role the service runs.
+
+The environment is built as Docker Compose builds it: YAML anchors and merge keys resolved
+(PyYAML's safe loader does both), ``${VAR:-default}`` interpolated with no variable set, on top
+of the image's own ``ENV``. The check is the real command, in a subprocess given exactly that
+environment, in an empty directory (so no ``.env`` file is read).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.test_dockerfile_commands import dockerfile_stages
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE = ROOT / "deploy" / "docker-compose.yml"
+# Roles whose settings `check-settings` knows; the simulator reads none of voicecall's settings.
+ROLES_WITH_SETTINGS = {"api", "worker", "scheduler"}
+# ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, ${VAR?error}, $VAR, and $$ (a dollar).
+VARIABLE = re.compile(
+    r"\$(?:(?P<dollar>\$)|\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}|(?P<bare>\w+))"
+)
+
+
+def interpolate(value: str, variables: dict[str, str]) -> str:
+    """``value`` with Compose's variable syntax replaced, given the shell ``variables``."""
+
+    def replace(match: re.Match[str]) -> str:
+        if match["dollar"]:
+            return "$"
+        name = match["name"] or match["bare"]
+        op, arg = match["op"] or "", match["arg"] or ""
+        unset = name not in variables or (op.startswith(":") and variables[name] == "")
+        if op.endswith("?") and unset:
+            raise ValueError(f"required variable {name} is not set: {arg}")
+        if op.endswith("-") and unset:
+            return arg
+        return variables.get(name, "")
+
+    return VARIABLE.sub(replace, value)
+
+
+def service_environment(service: dict[str, Any], variables: dict[str, str]) -> dict[str, str]:
+    """A service's ``environment`` (mapping or KEY=VALUE list), interpolated."""
+    raw = service.get("environment") or {}
+    if isinstance(raw, list):
+        raw = dict(item.split("=", 1) for item in raw)
+    return {str(k): interpolate(str(v), variables) for k, v in raw.items()}
+
+
+def image_environment() -> dict[str, str]:
+    """The runtime stage's ENV (PATH left out: the test calls voicecall by its full path)."""
+    env = dict(dockerfile_stages()[-1].env)
+    env.pop("PATH", None)
+    return env
+
+
+def voicecall_services() -> dict[str, dict[str, Any]]:
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    return {name: s for name, s in services.items() if s.get("image") == "voicecall:local"}
+
+
+def test_interpolation_follows_compose() -> None:
+    """The interpolation used below gives Compose's results for each form the syntax allows."""
+    variables = {"SET": "value", "EMPTY": ""}
+    cases = {
+        "${SET:-d}": "value", "${EMPTY:-d}": "d", "${UNSET:-d}": "d",
+        "${SET-d}": "value", "${EMPTY-d}": "", "${UNSET-d}": "d",
+        "${SET}": "value", "${UNSET}": "", "$SET/x": "value/x", "$$SET": "$SET",
+        "a ${UNSET:-b c} d": "a b c d",
+    }  # fmt: skip
+    assert {text: interpolate(text, variables) for text in cases} == cases
+    with pytest.raises(ValueError, match="UNSET"):
+        interpolate("${UNSET:?set it}", variables)
+
+
+def test_the_voicecall_services_are_the_ones_checked() -> None:
+    """api, worker and scheduler run roles with settings; esms-sim needs none, and has no voicecall environment."""
+    roles = {name: service["command"][0] for name, service in voicecall_services().items()}
+    assert roles == {
+        "api": "api",
+        "worker": "worker",
+        "scheduler": "scheduler",
+        "esms-sim": "esms-sim",
+    }
+    assert "environment" not in voicecall_services()["esms-sim"]
+
+
+@pytest.mark.parametrize("name", sorted(ROLES_WITH_SETTINGS))
+def test_compose_defaults_pass_check_settings(name: str, tmp_path: Path) -> None:
+    """`voicecall check-settings ROLE` accepts the service's environment exactly as Compose gives it with no variable set."""
+    service = voicecall_services()[name]
+    role = service["command"][0]
+    environment = {**image_environment(), **service_environment(service, variables={})}
+    assert not [v for v in environment.values() if "$" in v], environment
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "voicecall"), "check-settings", role],
+        env=environment,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0,
+        f"settings for {role}: ok\n",
+        "",
+    )
