@@ -42,7 +42,11 @@ _MAX_HEARTBEATS = 10_000  # bound on the heartbeat read; far above any real flee
 
 
 def mark_producer_broker(broker: dramatiq.Broker) -> dramatiq.Broker:
-    """Give ``broker`` (one that only enqueues) an id the worker count leaves out."""
+    """Give ``broker`` an id the worker count leaves out.
+
+    For every broker that only enqueues: the API, the producer library, ``voicecall
+    scheduler`` and ``voicecall dlq``. Dramatiq writes a heartbeat on each of their commands.
+    """
     if hasattr(broker, "broker_id"):  # the Redis broker's heartbeat id
         broker.broker_id = f"{PRODUCER_BROKER_PREFIX}{broker.broker_id}"
     return broker

@@ -79,6 +79,7 @@ def scheduler_main(argv: Sequence[str]) -> int:
     )
     parser.parse_args(argv)
     from voicecall.broker import make_broker
+    from voicecall.exporter import mark_producer_broker
     from voicecall.logs import configure_logging, get_logger
     from voicecall.store import JobStore
     from worker.esms import EsmsClient
@@ -91,7 +92,8 @@ def scheduler_main(argv: Sequence[str]) -> int:
         secrets=(settings.esms_api_key, settings.esms_secret_key),
     )
     store = JobStore.from_url(settings.redis_url, retention_days=settings.finished_retention_days)
-    scheduler = Scheduler(settings, store, make_broker(settings))
+    # It only enqueues: a producer's broker id keeps it out of voicecall_workers_alive.
+    scheduler = Scheduler(settings, store, mark_producer_broker(make_broker(settings)))
     # With eSMS credentials it also keeps the balance gauge fresh; without, it only schedules.
     has_credentials = bool(settings.esms_api_key and settings.esms_secret_key)
     client = EsmsClient(settings) if has_credentials else None

@@ -21,6 +21,7 @@ import dramatiq
 
 from voicecall import keys
 from voicecall.broker import make_broker
+from voicecall.exporter import mark_producer_broker
 from voicecall.jobs import State
 from voicecall.settings import get_settings
 from voicecall.store import JobStore, now_s
@@ -155,7 +156,7 @@ def main(argv: Sequence[str]) -> int:
     args = _parser().parse_args(argv)
     settings = get_settings().require("producer")
     store = JobStore.from_url(settings.redis_url, retention_days=settings.finished_retention_days)
-    dead = DeadLetters(store, make_broker(settings))
+    dead = DeadLetters(store, mark_producer_broker(make_broker(settings)))  # not a worker
     queues = args.queue or list(keys.ALL_QUEUES)
     if args.action == "list":
         for letter in dead.list(queues, args.limit):

@@ -55,6 +55,13 @@ class LogContext(Middleware):
         structlog.contextvars.clear_contextvars()
 
 
+class WorkerThreads(Middleware):
+    """Reports the process's worker threads (``voicecall_worker_threads``), scheduler or not."""
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        WORKER_THREADS.set(worker.worker_threads)  # capacity for the utilisation panel
+
+
 class SchedulerMiddleware(Middleware):
     """Runs the scheduler and sweeper loop in a thread of each worker process.
 
@@ -69,7 +76,6 @@ class SchedulerMiddleware(Middleware):
         from worker.runtime import runtime
         from worker.scheduler import Scheduler
 
-        WORKER_THREADS.set(worker.worker_threads)  # capacity for the utilisation panel
         rt = runtime()
         self._scheduler = Scheduler(rt.settings, rt.store, broker)
         self._thread = threading.Thread(
