@@ -14,6 +14,7 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 from voicecall import __version__
+from voicecall.jobs import Kind, Outcome, State
 
 _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10, 30)
 _LATENESS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800)
@@ -100,8 +101,15 @@ BUILD_INFO = Gauge(
 
 
 # Label values known in advance, exported at 0 from the start: a counter series that first
-# appears at 1 is invisible to increase(), and alerts on these must see the first event.
+# appears at 1 is invisible to increase(), and alerts on these must see the first event (and
+# a ratio needs its numerator even while it is 0: no OTP delivered at all is the worst case).
 _CALLBACK_RESULTS = ("accepted", "repeat", "pending", "forged", "unknown_job", "invalid")
+_WEBHOOK_RESULTS = ("delivered", "error")
+_FINISHED_AT_ZERO = (
+    *((kind, State.EXPIRED, "") for kind in Kind),
+    (Kind.VOICE_OTP, State.COMPLETED, Outcome.DELIVERED),
+    (Kind.VOICE_OTP, State.COMPLETED, Outcome.UNDELIVERED),
+)
 
 
 def mark_build() -> None:
@@ -109,3 +117,7 @@ def mark_build() -> None:
     BUILD_INFO.labels(version=__version__).set(1)
     for result in _CALLBACK_RESULTS:
         CALLBACKS.labels(result=result).inc(0)
+    for result in _WEBHOOK_RESULTS:
+        WEBHOOKS.labels(result=result).inc(0)
+    for kind, state, outcome in _FINISHED_AT_ZERO:
+        JOBS_FINISHED.labels(kind=kind, state=state, outcome=outcome).inc(0)
