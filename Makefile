@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint unit bench dashboards system-deps clean
+.PHONY: run test lint unit bench dashboards alerts system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ bench: $(STAMP) system-deps
 ## Regenerate the Grafana dashboards JSON from deploy/grafana/dashboards.py.
 dashboards: $(STAMP)
 	$(BIN)/python deploy/grafana/dashboards.py
+
+## Alert rules with runbook links under RUNBOOK_BASE_URL (default: the repository's runbook).
+ALERTS_OUT ?= build/prometheus/alerts.yml
+alerts:
+	RUNBOOK_BASE_URL='$(RUNBOOK_BASE_URL)' $(PYTHON) deploy/prometheus/runbook_links.py --out $(ALERTS_OUT)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
