@@ -480,7 +480,9 @@ def test_overview_covers_what_sres_need() -> None:
         "Jobs enqueued /s by kind", "Success rate by kind", "Queue depth", "Oldest overdue scheduled job",
         "eSMS latency p50 / p95 / p99", "eSMS requests by result code", "Retries", "Dead letters",
         "Send lateness p50 / p95 / p99", "eSMS balance", "Days of balance left", "Workers alive",
-        "Worker utilisation",
+        "Worker utilisation", "Voice OTP delivered share", "Callbacks per accepted call",
+        "Expired jobs /h by kind", "Webhook deliveries by result", "API requests /s by route and status",
+        "Intake latency p50 / p95 / p99", "API errors by route and status", "API 5xx share",
     }  # fmt: skip
     assert needed <= titles
     by_kind = dashboards()["voicecall-by-kind.json"]

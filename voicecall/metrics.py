@@ -105,6 +105,7 @@ BUILD_INFO = Gauge(
 # a ratio needs its numerator even while it is 0: no OTP delivered at all is the worst case).
 _CALLBACK_RESULTS = ("accepted", "repeat", "pending", "forged", "unknown_job", "invalid")
 _WEBHOOK_RESULTS = ("delivered", "error")
+ESMS_ACCEPTED = "100"  # eSMS's CodeResult for an accepted send; send endpoints are named by kind
 _FINISHED_AT_ZERO = (
     *((kind, State.EXPIRED, "") for kind in Kind),
     (Kind.VOICE_OTP, State.COMPLETED, Outcome.DELIVERED),
@@ -121,3 +122,5 @@ def mark_build() -> None:
         WEBHOOKS.labels(result=result).inc(0)
     for kind, state, outcome in _FINISHED_AT_ZERO:
         JOBS_FINISHED.labels(kind=kind, state=state, outcome=outcome).inc(0)
+    for kind in Kind:  # sends accepted: the calls callbacks are expected for
+        ESMS_REQUESTS.labels(endpoint=kind, code=ESMS_ACCEPTED).inc(0)
