@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint unit bench dashboards system-deps lock image-test clean
+.PHONY: run test lint unit bench dashboards alerts system-deps lock image-test clean
 
 ## The virtualenv: exactly the locked versions (hash-checked), then voicecall itself, editable.
 $(STAMP): pyproject.toml requirements/dev.txt
@@ -50,6 +50,11 @@ image-test:
 ## Regenerate the Grafana dashboards JSON from deploy/grafana/dashboards.py.
 dashboards: $(STAMP)
 	$(BIN)/python deploy/grafana/dashboards.py
+
+## Alert rules with runbook links under RUNBOOK_BASE_URL (default: the repository's runbook).
+ALERTS_OUT ?= build/prometheus/alerts.yml
+alerts:
+	RUNBOOK_BASE_URL='$(RUNBOOK_BASE_URL)' $(PYTHON) deploy/prometheus/runbook_links.py --out $(ALERTS_OUT)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,4 +1,5 @@
-"""The HTTP API's one middleware: request id, body size limit, access log, last-resort 500.
+"""The HTTP API's one middleware: request id, body size limit, access log, request metrics,
+last-resort 500.
 
 A plain ASGI middleware (no response buffering), outermost in the app:
 
@@ -11,6 +12,8 @@ A plain ASGI middleware (no response buffering), outermost in the app:
 - Access log: one structured line per request (method, path, status, duration), phone numbers
   masked by the redaction chain of :mod:`voicecall.logs`, the signature of an eSMS callback
   URL cut (it would let a reader forge that job's callback); probes log at debug level.
+- Metrics: every request is counted and timed by route template, method and status
+  (:mod:`producer.http_metrics`).
 - Anything no handler caught is logged with its traceback and answered with a JSON 500 that
   carries the request id, never a traceback.
 """
@@ -25,6 +28,7 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from producer import http_metrics
 from producer.errors import ApiError, BodyTooLarge, internal_error, render
 from voicecall.callbacks import CALLBACK_PATH
 from voicecall.logs import get_logger
@@ -65,6 +69,7 @@ class RequestMiddleware:
     def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.route_label = http_metrics.RouteLabels()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -102,7 +107,14 @@ class RequestMiddleware:
                 if not status["code"]:
                     await internal_error(request_id)(scope, receive, send_with_id)
             finally:
-                self._log_access(scope, status["code"], started)
+                elapsed = time.perf_counter() - started
+                http_metrics.record(
+                    self.route_label(scope),
+                    http_metrics.method_label(scope["method"]),
+                    status["code"],
+                    elapsed,
+                )
+                self._log_access(scope, status["code"], elapsed)
 
     def _limited(self, receive: Receive) -> Receive:
         limit = self.max_body_bytes
@@ -119,14 +131,14 @@ class RequestMiddleware:
         return receive_limited
 
     @staticmethod
-    def _log_access(scope: Scope, status: int, started: float) -> None:
+    def _log_access(scope: Scope, status: int, elapsed: float) -> None:
         path: str = _CALLBACK_SIGNATURE.sub(r"\1***", scope["path"])
         query = scope.get("query_string", b"").decode("latin-1")
         fields: dict[str, Any] = {
             "method": scope["method"],
             "path": f"{path}?{query}" if query else path,
             "status": status,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            "duration_ms": round(elapsed * 1000, 2),
             "client": (scope.get("client") or ("", 0))[0],
         }
         if path in _QUIET_PATHS and status < 400:

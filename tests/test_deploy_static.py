@@ -7,7 +7,9 @@ shared with tests/test_prometheus_e2e.py, which sends the same expressions to a 
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -287,13 +289,61 @@ def _anchors(markdown: str) -> set[str]:
     return anchors
 
 
+def _runbook_links() -> Any:
+    """deploy/prometheus/runbook_links.py as a module (it is a script, not a package)."""
+    spec = importlib.util.spec_from_file_location("runbook_links", PROM_DIR / "runbook_links.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_every_alert_links_an_existing_runbook_section() -> None:
-    """Every alert's runbook_url is docs/runbook.md#anchor, and the runbook has that heading."""
+    """Every alert's runbook_url is the absolute default base + #anchor, and the runbook has that heading."""
+    default = _runbook_links().DEFAULT_BASE_URL
+    assert default.startswith("https://") and default.endswith("/docs/runbook.md")
     anchors = _anchors(RUNBOOK.read_text())
     for rule in alert_rules():
-        path, _, anchor = rule.annotations["runbook_url"].partition("#")
-        assert path == "docs/runbook.md", rule.name
+        base, _, anchor = rule.annotations["runbook_url"].partition("#")
+        assert base == default, rule.name
         assert anchor in anchors, (rule.name, anchor)
+    result = run(sys.executable, str(PROM_DIR / "runbook_links.py"), "--check")
+    assert result.returncode == 0, result.stderr
+
+
+def test_rules_render_with_the_runbook_base_url_setting(tmp_path: Path) -> None:
+    """RUNBOOK_BASE_URL moves every runbook link to that base and changes nothing else; promtool accepts the result."""
+    base = "https://git.example.com/ops/voicecall/-/blob/main/docs/runbook.md"
+    out = tmp_path / "alerts.yml"
+    result = subprocess.run(
+        [sys.executable, str(PROM_DIR / "runbook_links.py"), "--out", str(out)],
+        env={**os.environ, "RUNBOOK_BASE_URL": base},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rendered = yaml.safe_load(out.read_text())
+    committed = yaml.safe_load((PROM_DIR / "alerts.yml").read_text())
+    for group, original in zip(rendered["groups"], committed["groups"], strict=True):
+        for rule, before in zip(group["rules"], original["rules"], strict=True):
+            url = rule["annotations"].pop("runbook_url")
+            anchor = before["annotations"].pop("runbook_url").partition("#")[2]
+            assert url == f"{base}#{anchor}"
+            assert rule == before
+    shutil.copy(PROM_DIR / "recording.yml", tmp_path / "recording.yml")
+    check = run(promtool(), "check", "rules", "recording.yml", "alerts.yml", cwd=tmp_path)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+@pytest.mark.parametrize("base", ["docs/runbook.md", "https://x.example/rb#top", "ftp://x/rb"])
+def test_a_bad_runbook_base_url_is_refused_in_one_line(base: str) -> None:
+    """A relative, anchored or non-HTTP RUNBOOK_BASE_URL stops with exit 2 and one line naming the setting."""
+    result = subprocess.run(
+        [sys.executable, str(PROM_DIR / "runbook_links.py")],
+        env={**os.environ, "RUNBOOK_BASE_URL": base},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2 and result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1 and "RUNBOOK_BASE_URL" in result.stderr
 
 
 def test_every_alert_has_severity_summary_description_and_a_runbook_mention() -> None:
@@ -301,7 +351,9 @@ def test_every_alert_has_severity_summary_description_and_a_runbook_mention() ->
     runbook = RUNBOOK.read_text()
     required = {"VoicecallEsmsAuthFailure", "VoicecallEsmsBalanceLow", "VoicecallEsmsErrorRateHigh",
                 "VoicecallBacklogGrowing", "VoicecallOldestJobTooOld", "VoicecallDeadLettersRising",
-                "VoicecallScheduleLate", "VoicecallNoWorkerAlive", "VoicecallForgedCallbacks"}  # fmt: skip
+                "VoicecallScheduleLate", "VoicecallNoWorkerAlive", "VoicecallForgedCallbacks",
+                "VoicecallOtpDeliveryLow", "VoicecallCallbacksMissing", "VoicecallWebhooksFailing",
+                "VoicecallJobsExpiring", "VoicecallApiErrors"}  # fmt: skip
     rules = alert_rules()
     assert required <= {rule.name for rule in rules}
     for rule in rules:
@@ -428,7 +480,9 @@ def test_overview_covers_what_sres_need() -> None:
         "Jobs enqueued /s by kind", "Success rate by kind", "Queue depth", "Oldest overdue scheduled job",
         "eSMS latency p50 / p95 / p99", "eSMS requests by result code", "Retries", "Dead letters",
         "Send lateness p50 / p95 / p99", "eSMS balance", "Days of balance left", "Workers alive",
-        "Worker utilisation",
+        "Worker utilisation", "Voice OTP delivered share", "Callbacks per accepted call",
+        "Expired jobs /h by kind", "Webhook deliveries by result", "API requests /s by route and status",
+        "Intake latency p50 / p95 / p99", "API errors by route and status", "API 5xx share",
     }  # fmt: skip
     assert needed <= titles
     by_kind = dashboards()["voicecall-by-kind.json"]

@@ -6,9 +6,15 @@ processes), and a worker with two Dramatiq processes run as real processes; a re
 of jobs of each kind runs through, with the outcomes that feed every metric: answered, not
 answered and failed calls, a recording eSMS does not know (rejected), an OTP over the
 per-phone limit, sends that fail and are retried or dead-lettered, dropped callbacks (so the
-poller asks), a forged callback and one for an unknown job. Then every panel expression and
-every alert expression goes through Prometheus's HTTP API: each must parse, each panel must
-return data. The result table is written to bench/results/prometheus-e2e.md.
+poller asks), a forged callback, one for an unknown job, and a scanner's unknown path. Then
+every panel expression and every alert expression goes through Prometheus's HTTP API: each
+must parse, each panel must return data, and only the alerts this batch provokes fire. The
+result table is written to bench/results/prometheus-e2e.md.
+
+A second stack then provokes the outcome alerts: Voice OTPs that are not delivered or expire,
+callbacks that never come, webhooks to a receiver that is down, and an API process whose
+Redis does not answer. Each of those alerts must fire (or be pending in Prometheus's own rule
+evaluation); the table goes to bench/results/prometheus-e2e-alerts.md.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +40,15 @@ from voicecall.callbacks import CALLBACK_PATH, sign
 pytestmark = pytest.mark.prometheus
 
 REPORT = ROOT / "bench" / "results" / "prometheus-e2e.md"
+ALERTS_REPORT = ROOT / "bench" / "results" / "prometheus-e2e-alerts.md"
+ROUTES = {
+    "/v1/calls", "/v1/calls/{job_id}", "/v1/esms/callback/{job_id}/{signature}",
+    "/healthz", "/readyz", "/metrics", "unmatched",
+}  # fmt: skip
+OUTCOME_ALERTS = {
+    "VoicecallOtpDeliveryLow", "VoicecallCallbacksMissing", "VoicecallWebhooksFailing",
+    "VoicecallJobsExpiring", "VoicecallApiErrors",
+}  # fmt: skip
 SCRAPE_INTERVAL = "1s"
 
 
@@ -192,6 +208,8 @@ def _run_batch(stack: Stack, api_urls: list[str]) -> list[str]:
         params=query,
     )
     assert unknown.status_code == 200
+    scanned = httpx.get(f"{api_urls[1]}/v1/esms/callback/{ids[-1]}")  # no route: "unmatched"
+    assert scanned.status_code == 404
     return ids
 
 
@@ -240,6 +258,7 @@ def test_every_panel_returns_data_and_every_alert_parses(
     stack = stack_factory(
         sim=sim,
         send_max_retries=1,
+        esms_attempt_tries=4,  # each doomed attempt: 4 failed requests
         send_retry_min_backoff_s=1.0,
         send_retry_max_backoff_s=1.5,
         phone_limit_calls=2,
@@ -283,6 +302,15 @@ def test_every_panel_returns_data_and_every_alert_parses(
     assert prometheus.value("max(voicecall_dead_letters)") == 1  # both doomed jobs: per queue
     assert prometheus.value("sum(max by (queue) (voicecall_dead_letters))") == 2
     assert prometheus.value('count(voicecall_build_info{version!=""})') == 3
+    # The API's own metrics, summed over its 3 processes: each request once, by route template.
+    api = "sum(voicecall_api_requests_total{{{}}})".format
+    assert prometheus.value(api('route="/v1/calls", method="POST", status="202"')) == len(ids)
+    assert (
+        prometheus.value(api('route="/v1/esms/callback/{job_id}/{signature}", status="403"')) == 1
+    )
+    assert prometheus.value(api('route="unmatched", status="404"')) == 1
+    routes = prometheus.query("group by (route) (voicecall_api_requests_total)")["data"]["result"]
+    assert {series["metric"]["route"] for series in routes} <= ROUTES
     time.sleep(3)  # a few more rule evaluations over the finished batch
 
     rows: list[tuple[str, str, str, bool, int]] = []
@@ -313,4 +341,103 @@ def test_every_panel_returns_data_and_every_alert_parses(
     empty_targets = [f"{panel} {ref}" for _d, panel, ref, has_data, _n in rows if not has_data]
     assert empty_targets == []
     fired = {name for name, _parses, data in alerts if data.startswith("yes")}
-    assert fired == {"VoicecallForgedCallbacks", "VoicecallDeadLettersRising"}
+    # The doomed sends are over 10% of well over 15 eSMS requests in 5 minutes: eSMS errors.
+    assert fired == {
+        "VoicecallForgedCallbacks", "VoicecallDeadLettersRising", "VoicecallEsmsErrorRateHigh",
+    }  # fmt: skip
+
+
+def _alerts_report(rows: list[tuple[str, str, str]]) -> str:
+    lines = [
+        "# Prometheus end-to-end: outcome alerts provoked",
+        "",
+        "Written by `tests/test_prometheus_e2e.py::test_outcome_alerts_fire_when_outcomes_fail`: "
+        "a real Prometheus scraped a real stack while Voice OTPs went undelivered or expired, "
+        "eSMS sent no callback, every webhook receiver was down and one API process had no "
+        "Redis. Each alert expression was sent to `/api/v1/query`; the state is Prometheus's "
+        "own (`ALERTS`).",
+        "",
+        "| alert | value now | state |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {name} | {value} | {state} |" for name, value, state in rows]
+    return "\n".join(lines) + "\n"
+
+
+def test_outcome_alerts_fire_when_outcomes_fail(
+    stack_factory: Callable[..., Stack],
+    esms_sim_factory: Callable[..., EsmsSim],
+    prometheus_factory: Callable[[dict[str, list[str]]], Prometheus],
+) -> None:
+    """Undelivered and expired OTPs, no callbacks, dead webhook receivers, an API without Redis: the five new alerts fire, and besides them only the dead-letter and Redis ones."""
+    sim = esms_sim_factory(callback_drop_rate=1.0)  # results come only from polling
+    stack = stack_factory(sim=sim, send_max_retries=1, send_retry_max_backoff_s=0.5)
+    broken_port = free_port()
+    broken_api = stack._service(
+        "api-no-redis",
+        ["api", "--host", "127.0.0.1", "--port", str(broken_port)],
+        {"REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"},
+    )
+    broken_url = f"http://127.0.0.1:{broken_port}"
+    wait_until(lambda: httpx.get(f"{broken_url}/healthz").status_code == 200, 30, what="API")
+    worker = stack.start_worker(processes=2, threads=4)
+    prometheus = prometheus_factory(
+        {
+            "voicecall-api": [f"127.0.0.1:{stack.api_port}", f"127.0.0.1:{broken_port}"],
+            "voicecall-worker": [f"127.0.0.1:{worker.env['METRICS_PORT']}"],
+        }
+    )
+    wait_until(lambda: prometheus.targets_up() == 3, 20, what="3 targets up")
+    wait_until(  # a first sample of every counter before anything moves
+        lambda: prometheus.value("count(voicecall_jobs_finished_total)"), 20, what="scraped"
+    )
+
+    hook = {"webhook_url": f"http://127.0.0.1:{free_port()}/hook"}  # nothing listens there
+    long_ago = (datetime.now(UTC) - timedelta(seconds=30)).isoformat()
+    bodies: list[dict[str, Any]] = [
+        *({"kind": "voice_otp", "phone": f"09070{i:04d}2", "content": "Ma 1", **hook}
+          for i in range(14)),  # the callee's phone fails: undelivered
+        *({"kind": "voice_otp", "phone": f"09090{i:04d}5", "content": "Ma 2", "ttl_s": 10,
+           "send_at": long_ago, **hook} for i in range(8)),  # past its time to live: expired
+        *({"kind": "record_call", "phone": f"09080{i:04d}5", "record_id": "r1", **hook}
+          for i in range(14)),  # answered, known only by polling
+    ]  # fmt: skip
+    ids = [_post(stack, stack.api_url, body) for body in bodies]
+    with httpx.Client(base_url=broken_url, headers={"Authorization": f"Bearer {stack.token}"}) as c:
+        # Errors that keep coming: one, scraped, then more (a burst inside one scrape interval
+        # creates the series at its total, which rate() cannot see).
+        assert c.post("/v1/calls", json=bodies[-1]).status_code == 503
+        errors = 'sum(voicecall_api_requests_total{status="503"})'
+        wait_until(lambda: prometheus.value(errors) == 1, 20, what="first 503 scraped")
+        assert [c.post("/v1/calls", json=bodies[-1]).status_code for _ in range(15)] == [503] * 15
+    jobs = stack.wait_final(ids, timeout=90)
+    outcomes = [(job.kind.value, job.state.value, job.outcome) for job in jobs.values()]
+    assert outcomes.count(("voice_otp", "completed", "undelivered")) == 14, outcomes
+    assert outcomes.count(("voice_otp", "expired", None)) == 8, outcomes
+    assert outcomes.count(("record_call", "completed", "answered")) == 14, outcomes
+
+    rules = {rule.name: rule for rule in alert_rules()}
+
+    def with_data() -> set[str]:
+        return {
+            name for name, rule in rules.items() if prometheus.query(rule.expr)["data"]["result"]
+        }
+
+    expected = OUTCOME_ALERTS | {"VoicecallDeadLettersRising", "VoicecallRedisUnreachable"}
+    wait_until(lambda: with_data() >= expected, 60, interval=1, what=f"alerts {expected}")
+    assert with_data() == expected  # the dead webhooks end as dead letters; one API lacks Redis
+
+    def state(name: str) -> str:
+        found = prometheus.query(f'ALERTS{{alertname="{name}"}}')["data"]["result"]
+        return str(found[0]["metric"]["alertstate"]) if found else "inactive"
+
+    wait_until(lambda: all(state(name) != "inactive" for name in OUTCOME_ALERTS), 20, what="ALERTS")
+    rows = []
+    for name in sorted(OUTCOME_ALERTS):
+        sample = prometheus.query(rules[name].expr)["data"]["result"][0]
+        rows.append((name, f"{float(sample['value'][1]):.4g}", state(name)))
+    ALERTS_REPORT.write_text(_alerts_report(rows))
+    assert state("VoicecallJobsExpiring") == "firing"  # no `for`: fires at its first evaluation
+    assert prometheus.value('sum(voicecall_webhooks_total{result="delivered"})') == 0
+    assert prometheus.value('sum(voicecall_callbacks_total{result="accepted"})') == 0
+    assert broken_api.alive

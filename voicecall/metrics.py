@@ -14,11 +14,14 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 from voicecall import __version__
+from voicecall.jobs import Kind, Outcome, State
 
 _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10, 30)
 _LATENESS_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800)
 _FINAL_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 12 * 3600, 86400)
 _CALL_BUCKETS = (1, 5, 10, 20, 30, 60, 90, 120, 300, 600)
+# The API answers in milliseconds (intake target: p99 under 25 ms), slow paths in seconds.
+_API_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 JOBS_ENQUEUED = Counter("voicecall_jobs_enqueued", "Jobs accepted at intake.", ["kind"])
 JOBS_FINISHED = Counter(
@@ -76,6 +79,17 @@ RATE_LIMITED = Counter(
     ["kind", "limit"],
 )
 WEBHOOKS = Counter("voicecall_webhooks", "Outbound webhook deliveries by result.", ["result"])
+API_REQUESTS = Counter(
+    "voicecall_api_requests",
+    "HTTP requests answered by the API, by route template, method and status code.",
+    ["route", "method", "status"],
+)
+API_LATENCY = Histogram(
+    "voicecall_api_request_duration_seconds",
+    "HTTP request duration in the API, from the first byte in to the last byte out.",
+    ["route", "method", "status_class"],
+    buckets=_API_BUCKETS,
+)
 WORKER_THREADS = Gauge(
     "voicecall_worker_threads",
     "Worker threads of the live Dramatiq worker processes (capacity, for utilisation).",
@@ -87,8 +101,16 @@ BUILD_INFO = Gauge(
 
 
 # Label values known in advance, exported at 0 from the start: a counter series that first
-# appears at 1 is invisible to increase(), and alerts on these must see the first event.
+# appears at 1 is invisible to increase(), and alerts on these must see the first event (and
+# a ratio needs its numerator even while it is 0: no OTP delivered at all is the worst case).
 _CALLBACK_RESULTS = ("accepted", "repeat", "pending", "forged", "unknown_job", "invalid")
+_WEBHOOK_RESULTS = ("delivered", "error")
+ESMS_ACCEPTED = "100"  # eSMS's CodeResult for an accepted send; send endpoints are named by kind
+_FINISHED_AT_ZERO = (
+    *((kind, State.EXPIRED, "") for kind in Kind),
+    (Kind.VOICE_OTP, State.COMPLETED, Outcome.DELIVERED),
+    (Kind.VOICE_OTP, State.COMPLETED, Outcome.UNDELIVERED),
+)
 
 
 def mark_build() -> None:
@@ -96,3 +118,9 @@ def mark_build() -> None:
     BUILD_INFO.labels(version=__version__).set(1)
     for result in _CALLBACK_RESULTS:
         CALLBACKS.labels(result=result).inc(0)
+    for result in _WEBHOOK_RESULTS:
+        WEBHOOKS.labels(result=result).inc(0)
+    for kind, state, outcome in _FINISHED_AT_ZERO:
+        JOBS_FINISHED.labels(kind=kind, state=state, outcome=outcome).inc(0)
+    for kind in Kind:  # sends accepted: the calls callbacks are expected for
+        ESMS_REQUESTS.labels(endpoint=kind, code=ESMS_ACCEPTED).inc(0)

@@ -265,6 +265,110 @@ def overview() -> tuple[str, str, list[Row], list[dict[str, Any]]]:
             ],
         ),
         Row(
+            "Outcomes",
+            [
+                Panel(
+                    "Voice OTP delivered share",
+                    [
+                        Target("voicecall:otp_delivery:ratio_rate30m", "last 30 min"),
+                        Target("voicecall:otp_delivery:ratio_rate1d", "last day"),
+                    ],
+                    "Voice OTP calls delivered, of those that ended (cancelled left out). Alert under 50%, or under 80% of the day's share.",
+                    unit="percentunit",
+                ),
+                Panel(
+                    "Callbacks per accepted call",
+                    [
+                        Target(
+                            'sum(rate(voicecall_callbacks_total{result=~"accepted|repeat|pending"}[30m]))'
+                            " / sum(rate(voicecall_esms_requests_total"
+                            '{endpoint=~"voice_otp|record_call|template_call", code="100"}[30m]))',
+                            "callbacks per call",
+                        )
+                    ],
+                    "Callbacks carrying a result per call eSMS accepted, 30 min (about 1 when callbacks work). Alert under 0.1.",
+                ),
+                Panel(
+                    "Expired jobs /h by kind",
+                    [
+                        Target(
+                            f'sum by (kind) (rate(voicecall_jobs_finished_total{{state="expired"}}[{RATE}])) * 3600',
+                            "{{kind}}",
+                        )
+                    ],
+                    "OTPs past their time to live before they were placed, and calls with no result by their deadline.",
+                ),
+                Panel(
+                    "Webhook deliveries by result",
+                    [
+                        Target(
+                            f"sum by (result) (rate(voicecall_webhooks_total[{RATE}]))",
+                            "{{result}}",
+                        )
+                    ],
+                    "Webhook delivery tries: delivered, or error (retried with backoff). Alert above 20% errors.",
+                    unit="reqps",
+                ),
+            ],
+        ),
+        Row(
+            "API",
+            [
+                Panel(
+                    "API requests /s by route and status",
+                    [
+                        Target(
+                            f"sum by (route, status) (rate(voicecall_api_requests_total[{RATE}]))",
+                            "{{route}} {{status}}",
+                        )
+                    ],
+                    "Requests answered by the API processes, by route template (unmatched: any unknown path).",
+                    unit="reqps",
+                ),
+                Panel(
+                    "Intake latency p50 / p95 / p99",
+                    quantiles(
+                        "voicecall_api_request_duration_seconds",
+                        selector='{route="/v1/calls", method="POST", status_class="2xx"}',
+                    ),
+                    "POST /v1/calls answered 2xx, from arrival to the last byte out.",
+                    unit="s",
+                ),
+                Panel(
+                    "API p99 latency by route",
+                    [
+                        Target(
+                            "histogram_quantile(0.99, sum by (le, route) "
+                            f"(rate(voicecall_api_request_duration_seconds_bucket[{RATE}])))",
+                            "{{route}}",
+                        )
+                    ],
+                    "Slowest 1% of requests of each route, every status.",
+                    unit="s",
+                ),
+                Panel(
+                    "API errors by route and status",
+                    [
+                        Target(
+                            "sum by (route, status) (rate(voicecall_api_requests_total"
+                            f'{{status=~"[45].."}}[{RATE}]))',
+                            "{{route}} {{status}}",
+                        )
+                    ],
+                    "4xx: refused requests (auth, validation, limits, forged callbacks, unknown paths). 5xx: the API failed.",
+                    unit="reqps",
+                ),
+                Panel(
+                    "API 5xx share",
+                    [Target("voicecall:api_errors:ratio_rate5m", "5xx share")],
+                    "Share of requests answered 5xx over 5 min, probes and scrapes left out. Alert above 5%.",
+                    kind="stat",
+                    unit="percentunit",
+                    extra={"thresholds": [(None, "green"), (0.01, "orange"), (0.05, "red")]},
+                ),
+            ],
+        ),
+        Row(
             "Balance and cost",
             [
                 Panel(
