@@ -1,0 +1,477 @@
+"""Where a webhook may go: one URL policy, applied at intake and again at delivery.
+
+At intake, :func:`check_at_intake` refuses everything that can be refused without DNS, with a
+``ValueError`` whose message states the rule (the API answers 422 naming ``webhook_url``):
+
+- a scheme other than http/https (https only, when the policy requires it);
+- userinfo (``user:pw@``), more than 2,048 characters, control characters, whitespace or
+  backslashes, a missing or malformed host, a bad port;
+- an IPv4 address in any spelling but four decimal numbers (``2130706433``, ``0x7f.1``,
+  ``0177.0.0.1``, ``127.1``): parsers disagree on what these mean, so no check can be sure
+  which address they name. Always refused, whatever the policy;
+- literal addresses in loopback, private, link-local, multicast, reserved, unspecified and
+  shared (100.64.0.0/10) ranges, also inside IPv4-mapped, IPv4-compatible, NAT64, 6to4 and
+  Teredo IPv6 forms; ``localhost`` and the internal names (``*.localhost``, ``*.local``,
+  ``*.internal``, ``*.home.arpa``, ``*.localdomain``, single-label names);
+- cloud metadata endpoints (``169.254.169.254``, ``fd00:ec2::254``, ``metadata.google.internal``,
+  ...). ``allow_private`` does not open these: only naming the host in ``allowed_hosts`` does.
+
+``allow_private`` (``WEBHOOK_ALLOW_PRIVATE``) lifts the internal-address and internal-name rules
+for internal deployments; a host in ``allowed_hosts`` (``WEBHOOK_ALLOWED_HOSTS``; ``*.example.com``
+covers subdomains) is trusted wherever it points. Neither lifts the URL form rules.
+
+At delivery, :func:`resolve_and_check` applies the same rules, resolves the host once (through
+an injectable resolver), checks every address it got and returns the one address to connect
+to, so DNS rebinding cannot get around the check. Documentation ranges (TEST-NET-1/2/3,
+2001:db8::/32) are not internal and pass.
+
+Exceptions::
+
+    WebhookTargetError
+    ├── WebhookUrlRefused (also a ValueError)  the URL or an address it names breaks a rule
+    └── WebhookDnsError                        the host did not resolve to any address
+
+Pure apart from the resolver: no httpx, importable by the producer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import re
+import socket
+import unicodedata
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import SplitResult, urlsplit
+
+if TYPE_CHECKING:
+    from voicecall.settings import Settings
+
+MAX_URL_LENGTH = 2048
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# (host, port) -> the addresses it resolves to, as strings.
+Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
+
+
+class WebhookTargetError(Exception):
+    """A webhook URL cannot be delivered to."""
+
+
+class WebhookUrlRefused(WebhookTargetError, ValueError):
+    """The URL, or an address its host names, breaks a rule. ``str()`` states the rule."""
+
+    def __init__(self, rule: str, message: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+
+
+class WebhookDnsError(WebhookTargetError):
+    """The host did not resolve (or the resolver answered no usable address)."""
+
+
+# Rules about where the URL points (at delivery: `refused_address`), as opposed to its form.
+ADDRESS_RULES = frozenset(
+    {
+        "ip_spelling",
+        "loopback",
+        "private",
+        "link_local",
+        "multicast",
+        "reserved",
+        "unspecified",
+        "shared",
+        "internal_name",
+        "metadata",
+    }
+)
+
+_V4 = ipaddress.IPv4Network
+_V6 = ipaddress.IPv6Network
+# Checked in order; the first match names the rule. Written out rather than taken from
+# ipaddress's is_private & co., whose ranges changed between Python patch releases.
+_V4_RANGES: tuple[tuple[ipaddress.IPv4Network, str, str], ...] = (
+    (_V4("0.0.0.0/32"), "unspecified", "the unspecified address"),
+    (_V4("0.0.0.0/8"), "unspecified", "'this network' (0.0.0.0/8)"),
+    (_V4("10.0.0.0/8"), "private", "a private address (10.0.0.0/8)"),
+    (_V4("100.64.0.0/10"), "shared", "a shared carrier-grade NAT address (100.64.0.0/10)"),
+    (_V4("127.0.0.0/8"), "loopback", "a loopback address (127.0.0.0/8)"),
+    (_V4("169.254.0.0/16"), "link_local", "a link-local address (169.254.0.0/16)"),
+    (_V4("172.16.0.0/12"), "private", "a private address (172.16.0.0/12)"),
+    (_V4("192.0.0.0/24"), "reserved", "a reserved address (IETF protocol assignments)"),
+    (_V4("192.88.99.0/24"), "reserved", "a reserved address (6to4 relay anycast)"),
+    (_V4("192.168.0.0/16"), "private", "a private address (192.168.0.0/16)"),
+    (_V4("198.18.0.0/15"), "reserved", "a reserved address (benchmarking, 198.18.0.0/15)"),
+    (_V4("224.0.0.0/4"), "multicast", "a multicast address (224.0.0.0/4)"),
+    (_V4("240.0.0.0/4"), "reserved", "a reserved address (240.0.0.0/4)"),
+)
+_V6_RANGES: tuple[tuple[ipaddress.IPv6Network, str, str], ...] = (
+    (_V6("::/128"), "unspecified", "the unspecified address"),
+    (_V6("::1/128"), "loopback", "the loopback address (::1)"),
+    (_V6("64:ff9b:1::/48"), "private", "a local-use NAT64 address (64:ff9b:1::/48)"),
+    (_V6("100::/64"), "reserved", "a discard-only address (100::/64)"),
+    (_V6("2001::/23"), "reserved", "a reserved address (IETF protocol assignments, 2001::/23)"),
+    (_V6("fc00::/7"), "private", "a unique-local address (fc00::/7)"),
+    (_V6("fe80::/10"), "link_local", "a link-local address (fe80::/10)"),
+    (_V6("fec0::/10"), "private", "a site-local address (fec0::/10)"),
+    (_V6("ff00::/8"), "multicast", "a multicast address (ff00::/8)"),
+)
+_V6_GLOBAL_UNICAST = _V6("2000::/3")
+_V6_COMPATIBLE = _V6("::/96")
+_V6_NAT64 = _V6("64:ff9b::/96")
+
+# Cloud instance metadata services: refused even when private targets are allowed.
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a)
+    for a in (
+        "169.254.169.254",  # AWS, GCP, Azure, Oracle, DigitalOcean, OpenStack...
+        "169.254.169.253",  # AWS DNS resolver
+        "169.254.170.2",  # AWS ECS task metadata
+        "169.254.0.23",  # Tencent Cloud
+        "100.100.100.200",  # Alibaba Cloud
+        "192.0.0.192",  # Oracle Cloud
+        "fd00:ec2::254",  # AWS, IPv6
+        "fd00:ec2::23",  # AWS DNS resolver, IPv6
+    )
+)
+METADATA_NAMES = frozenset(
+    {
+        "metadata",
+        "metadata.google.internal",
+        "metadata.goog",
+        "instance-data",
+        "instance-data.ec2.internal",
+        "metadata.tencentyun.com",
+        "metadata.azure.internal",
+    }
+)
+INTERNAL_SUFFIXES = ("localhost", "local", "internal", "home.arpa", "localdomain")
+
+_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
+_NUMERIC_LABEL = re.compile(r"0x[0-9a-f]*|[0-9]+")
+_DECIMAL_OCTET = re.compile(r"0|[1-9][0-9]{0,2}")
+
+
+@dataclass(frozen=True)
+class WebhookPolicy:
+    """Where webhooks may go. Built from settings with :meth:`from_settings`."""
+
+    allow_private: bool = False
+    allowed_hosts: frozenset[str] = frozenset()
+    require_https: bool = False
+
+    def __post_init__(self) -> None:
+        normalized = frozenset(parse_allowed_hosts(self.allowed_hosts))
+        object.__setattr__(self, "allowed_hosts", normalized)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WebhookPolicy:
+        return cls(
+            allow_private=settings.webhook_allow_private,
+            allowed_hosts=frozenset(settings.webhook_allowed_hosts),
+            require_https=settings.webhook_require_https,
+        )
+
+    def allows_host(self, host: str) -> bool:
+        """``host`` (normalised) is named in the allowlist, exactly or under ``*.suffix``."""
+        if host in self.allowed_hosts:
+            return True
+        return any(
+            entry.startswith("*.") and host.endswith(entry[1:]) for entry in self.allowed_hosts
+        )
+
+
+@dataclass(frozen=True)
+class ResolvedTarget:
+    """A checked webhook target: connect to ``address``, speak to ``host``."""
+
+    scheme: str
+    host: str  # normalised ASCII host name (or the address, for a literal IP)
+    port: int
+    target: str  # path and query, as sent in the request line
+    address: str  # the one checked address to connect to
+    host_is_ip: bool
+
+    @property
+    def origin(self) -> str:
+        """``scheme://host:port``: what logs may show (no path, no query)."""
+        return f"{self.scheme}://{_bracket(self.host)}:{self.port}"
+
+    @property
+    def host_header(self) -> str:
+        default = {"http": 80, "https": 443}[self.scheme]
+        host = _bracket(self.host)
+        return host if self.port == default else f"{host}:{self.port}"
+
+    @property
+    def connect_url(self) -> str:
+        """The URL with the checked address in place of the host name."""
+        return f"{self.scheme}://{_bracket(self.address)}:{self.port}{self.target}"
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    scheme: str
+    host: str
+    port: int
+    target: str
+    ip: IPAddress | None
+    trusted: bool  # allowlisted: no address rules apply
+
+
+def check_at_intake(url: str, policy: WebhookPolicy) -> str:
+    """Return ``url`` unchanged if no rule refuses it without DNS; else raise
+    :class:`WebhookUrlRefused` (a ``ValueError``) stating the rule."""
+    _parse(url, policy)
+    return url
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    """The operating system's resolver (getaddrinfo, run off the event loop)."""
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+        )
+    except (socket.gaierror, UnicodeError) as exc:
+        raise WebhookDnsError(f"{host} did not resolve: {exc}") from exc
+    return [str(info[4][0]) for info in infos]
+
+
+async def resolve_and_check(
+    url: str, policy: WebhookPolicy, resolver: Resolver = system_resolver
+) -> ResolvedTarget:
+    """Check ``url``, resolve its host once and check every address returned.
+
+    Returns the first address, the one to connect to (never resolve again). Raises
+    :class:`WebhookUrlRefused` or :class:`WebhookDnsError`.
+    """
+    parsed = _parse(url, policy)
+    if parsed.ip is not None:
+        addresses: list[IPAddress] = [parsed.ip]
+    else:
+        answer = await resolver(parsed.host, parsed.port)
+        addresses = _unique_addresses(parsed.host, answer)
+    if not parsed.trusted:
+        for address in addresses:
+            _check_address(address, policy, f"{parsed.host} resolves to")
+    return ResolvedTarget(
+        scheme=parsed.scheme,
+        host=parsed.host,
+        port=parsed.port,
+        target=parsed.target,
+        address=str(addresses[0]),
+        host_is_ip=parsed.ip is not None,
+    )
+
+
+def normalize_host(host: str) -> str:
+    """Lower-case ASCII (IDNA) host without a trailing dot; ``ValueError`` if malformed."""
+    try:
+        ascii_host = host.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        raise ValueError(f"host {host!r} is not a valid host name") from None
+    ascii_host = ascii_host.removesuffix(".")
+    labels = ascii_host.split(".")
+    if len(ascii_host) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
+        raise ValueError(f"host {host!r} is not a valid host name")
+    return ascii_host
+
+
+def parse_allowed_hosts(entries: Iterable[str]) -> tuple[str, ...]:
+    """Normalise allowlist entries: host names, ``*.suffix`` wildcards or IP addresses.
+
+    A ``ValueError`` names a malformed entry.
+    """
+    hosts: list[str] = []
+    for raw in entries:
+        entry = raw.strip().lower()
+        if not entry:
+            continue
+        if entry.startswith("*."):
+            hosts.append("*." + normalize_host(entry[2:]))
+            continue
+        try:
+            hosts.append(str(ipaddress.ip_address(entry.removeprefix("[").removesuffix("]"))))
+        except ValueError:
+            hosts.append(normalize_host(entry))
+    return tuple(dict.fromkeys(hosts))
+
+
+# --- parsing ---------------------------------------------------------------------------
+
+
+def _parse(url: str, policy: WebhookPolicy) -> _Parsed:
+    if len(url) > MAX_URL_LENGTH:
+        raise WebhookUrlRefused("length", f"must be at most {MAX_URL_LENGTH} characters")
+    if any(_is_forbidden_char(c) for c in url):
+        raise WebhookUrlRefused(
+            "characters", "must not contain control characters, whitespace or backslashes"
+        )
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise WebhookUrlRefused("host", "is not a valid URL (malformed host)") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise WebhookUrlRefused("scheme", "must be an http:// or https:// URL")
+    if policy.require_https and scheme != "https":
+        raise WebhookUrlRefused("https_required", "must be an https:// URL")
+    if "@" in parts.netloc:
+        raise WebhookUrlRefused("userinfo", "must not contain a user name or password (user:pw@)")
+    port = _port(parts, scheme)
+    host, ip = _host(parts)
+    trusted = policy.allows_host(host)
+    if ip is not None:
+        if not trusted:
+            _check_address(ip, policy, "host is")
+    elif not trusted:
+        _check_name(host, policy)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return _Parsed(scheme, host, port, target, ip, trusted)
+
+
+def _is_forbidden_char(char: str) -> bool:
+    return (
+        char.isspace()
+        or char == "\\"
+        or unicodedata.category(char) in ("Cc", "Cf", "Zs", "Zl", "Zp")
+    )
+
+
+def _port(parts: SplitResult, scheme: str) -> int:
+    try:
+        port = parts.port
+    except ValueError:
+        raise WebhookUrlRefused("port", "must have a port from 1 to 65535") from None
+    if port == 0:
+        raise WebhookUrlRefused("port", "must have a port from 1 to 65535")
+    return port or (443 if scheme == "https" else 80)
+
+
+def _host(parts: SplitResult) -> tuple[str, IPAddress | None]:
+    raw = parts.hostname
+    if not raw:
+        raise WebhookUrlRefused("host", "must name a host")
+    if "[" in parts.netloc:  # an IPv6 literal
+        if "%" in raw:
+            raise WebhookUrlRefused("host", "must not use an IPv6 zone (%...)")
+        try:
+            ip6 = ipaddress.IPv6Address(raw)
+        except ValueError:
+            raise WebhookUrlRefused("host", f"host [{raw}] is not a valid IPv6 address") from None
+        return str(ip6), ip6
+    if "%" in raw:
+        raise WebhookUrlRefused("host", "must not percent-encode the host")
+    try:
+        host = normalize_host(raw)
+    except ValueError as exc:
+        raise WebhookUrlRefused("host", str(exc)) from None
+    labels = host.split(".")
+    if _NUMERIC_LABEL.fullmatch(labels[-1]):  # resolvers read this as an IPv4 address
+        if raw.endswith(".") or not (
+            len(labels) == 4
+            and all(_DECIMAL_OCTET.fullmatch(label) and int(label) <= 255 for label in labels)
+        ):
+            raise WebhookUrlRefused(
+                "ip_spelling",
+                f"host {raw!r} is an unusual spelling of an IPv4 address; write IPv4 "
+                "addresses as four decimal numbers (a.b.c.d)",
+            )
+        ip4 = ipaddress.IPv4Address(host)
+        return host, ip4
+    return host, None
+
+
+def _check_name(host: str, policy: WebhookPolicy) -> None:
+    if host in METADATA_NAMES:
+        raise WebhookUrlRefused("metadata", f"host {host} is a cloud metadata service")
+    if policy.allow_private:
+        return
+    if "." not in host:
+        raise WebhookUrlRefused(
+            "internal_name",
+            f"host {host} is a single-label (internal) name; use a fully qualified domain name",
+        )
+    for suffix in INTERNAL_SUFFIXES:
+        if host == suffix or host.endswith("." + suffix):
+            raise WebhookUrlRefused("internal_name", f"host {host} is an internal name (.{suffix})")
+
+
+# --- addresses -------------------------------------------------------------------------
+
+
+def _check_address(ip: IPAddress, policy: WebhookPolicy, subject: str) -> None:
+    """Raise :class:`WebhookUrlRefused` if ``ip`` is not a place webhooks may go."""
+    for inner, form in _embedded(ip):
+        if inner in METADATA_ADDRESSES:
+            raise WebhookUrlRefused(
+                "metadata", f"{subject} {ip}, {form}a cloud metadata service address"
+            )
+        if policy.allow_private:
+            continue
+        refusal = _classify(inner)
+        if refusal is not None:
+            rule, what = refusal
+            raise WebhookUrlRefused(rule, f"{subject} {ip}, {form}{what}")
+
+
+def _embedded(ip: IPAddress) -> list[tuple[IPAddress, str]]:
+    """``ip`` itself, and the IPv4 addresses an IPv6 form carries (mapped, NAT64, ...)."""
+    found: list[tuple[IPAddress, str]] = [(ip, "")]
+    if isinstance(ip, ipaddress.IPv4Address):
+        return found
+    low32 = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip.ipv4_mapped is not None:
+        found.append((ip.ipv4_mapped, "an IPv4-mapped form of "))
+    elif ip in _V6_COMPATIBLE and int(ip) > 1:
+        found.append((low32, "an IPv4-compatible form of "))
+    elif ip in _V6_NAT64:
+        found.append((low32, "a NAT64 form of "))
+    elif ip.sixtofour is not None:
+        found.append((ip.sixtofour, "a 6to4 form of "))
+    elif ip.teredo is not None:
+        server, client = ip.teredo
+        found += [(server, "a Teredo form of "), (client, "a Teredo form of ")]
+    return found
+
+
+def _classify(ip: IPAddress) -> tuple[str, str] | None:
+    """``(rule, description)`` if ``ip`` is internal, else ``None``."""
+    if isinstance(ip, ipaddress.IPv4Address):
+        for net4, rule, what in _V4_RANGES:
+            if ip in net4:
+                return rule, what
+        return None
+    if ip.ipv4_mapped is not None or (ip in _V6_COMPATIBLE and int(ip) > 1) or ip in _V6_NAT64:
+        return None  # judged by the IPv4 address inside
+    if ip.teredo is not None:
+        return None
+    for net6, rule, what in _V6_RANGES:
+        if ip in net6:
+            return rule, what
+    if ip not in _V6_GLOBAL_UNICAST:
+        return "reserved", "a reserved address (outside 2000::/3)"
+    return None
+
+
+def _unique_addresses(host: str, answer: Sequence[str]) -> list[IPAddress]:
+    addresses: list[IPAddress] = []
+    for text in answer:
+        try:
+            address = ipaddress.ip_address(text)
+        except ValueError:
+            raise WebhookDnsError(
+                f"{host}: the resolver answered {text!r}, not an address"
+            ) from None
+        if address not in addresses:
+            addresses.append(address)
+    if not addresses:
+        raise WebhookDnsError(f"{host} resolved to no address")
+    return addresses
+
+
+def _bracket(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
