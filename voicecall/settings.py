@@ -32,7 +32,13 @@ REQUIRED_BY_ROLE: dict[str, tuple[str, ...]] = {
     "producer": (),
     "scheduler": (),
     "api": ("API_TOKENS", "CALLBACK_SECRET"),
-    "worker": ("ESMS_API_KEY", "ESMS_SECRET_KEY", "CALLBACK_SECRET", "PUBLIC_BASE_URL"),
+    "worker": (
+        "ESMS_API_KEY",
+        "ESMS_SECRET_KEY",
+        "CALLBACK_SECRET",
+        "PUBLIC_BASE_URL",
+        "WEBHOOK_SECRET",
+    ),
 }
 
 

@@ -1,61 +1,71 @@
-"""Outbound webhook: POST the final job to its ``webhook_url``, signed.
+"""The webhook actor's body: POST the final job to its ``webhook_url`` (sync bridge).
 
-Headers: ``X-Voicecall-Timestamp`` (unix seconds) and ``X-Voicecall-Signature``
-(``sha256=`` + hex HMAC-SHA256 of ``"{timestamp}.{body}"`` under ``WEBHOOK_SECRET``, or
-``CALLBACK_SECRET`` when unset). A receiver recomputes it and rejects stale timestamps.
-Failures are retried by Dramatiq with backoff; they never change the job's own state.
+Until the async send engine calls :func:`worker.webhooks.deliver` itself, this actor runs it
+with ``asyncio.run``: Standard Webhooks headers signed with ``WEBHOOK_SECRET``, the URL policy
+(``WEBHOOK_ALLOW_PRIVATE``, ``WEBHOOK_ALLOWED_HOSTS``, ``WEBHOOK_REQUIRE_HTTPS``) checked at
+delivery on the one address connected to, and ``WEBHOOK_TIMEOUT_S`` as one overall deadline.
+
+A retryable failure raises :class:`WebhookFailed` (a ``dramatiq.Retry``) with the delay of
+``webhook_retry_delay_s``, at most ``WEBHOOK_MAX_RETRIES`` times (the Retries middleware's
+``SEND_MAX_RETRIES`` bounds every actor too). A refused URL or a 410 Gone is logged and
+dropped. Failures never change the job's own state.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import asyncio
 import json
-import time
 
-import httpx
+import dramatiq
+from dramatiq.middleware import CurrentMessage
 
 from voicecall.logs import get_logger
 from voicecall.metrics import WEBHOOKS
-from voicecall.store import public_view
+from voicecall.settings import webhook_retry_delay_s
+from voicecall.store import Job, public_view
+from voicecall.webhook_signing import WebhookSecret, webhook_id_for
+from voicecall.webhook_urls import WebhookPolicy
+from worker import webhooks
 from worker.runtime import runtime
 
 log = get_logger(__name__)
 
 
-class WebhookFailed(Exception):
-    """The receiver did not answer 2xx; Dramatiq retries the delivery."""
+class WebhookFailed(dramatiq.Retry):
+    """The delivery failed and may succeed later; Dramatiq retries after ``delay`` ms."""
 
 
-def signature(secret: str, timestamp: str, body: bytes) -> str:
-    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
+def job_webhook_id(job: Job) -> str:
+    """One id per job event: the same on every retry, another for a re-created job."""
+    return webhook_id_for(job.id, repr(job.created_at), job.state.value)
 
 
 def deliver(job_id: str) -> None:
     """The body of the webhook actor."""
     rt = runtime()
+    settings = rt.settings
     job = rt.store.get(job_id)
     if job is None or not job.webhook_url or not job.final:
         return
     body = json.dumps(public_view(job, rt.store.history(job_id)), separators=(",", ":")).encode()
-    timestamp = str(int(time.time()))
-    secret = rt.settings.webhook_secret or rt.settings.callback_secret
-    headers = {
-        "Content-Type": "application/json",
-        "X-Voicecall-Timestamp": timestamp,
-        "X-Voicecall-Signature": signature(secret, timestamp, body),
-        "X-Voicecall-Job-Id": job_id,
-    }
-    try:
-        response = httpx.post(
-            job.webhook_url, content=body, headers=headers, timeout=rt.settings.webhook_timeout_s
+    result = asyncio.run(
+        webhooks.deliver(
+            job.webhook_url,
+            body,
+            webhook_id=job_webhook_id(job),
+            secret=WebhookSecret.parse(settings.webhook_secret),
+            policy=WebhookPolicy.from_settings(settings),
+            deadline_s=settings.webhook_timeout_s,
         )
-    except httpx.HTTPError as exc:
-        WEBHOOKS.labels(result="error").inc()
-        raise WebhookFailed(f"webhook for job {job_id}: {type(exc).__name__}") from None
-    if not 200 <= response.status_code < 300:
-        WEBHOOKS.labels(result="error").inc()
-        raise WebhookFailed(f"webhook for job {job_id}: HTTP {response.status_code}")
-    WEBHOOKS.labels(result="delivered").inc()
-    log.info("webhook_delivered", job_id=job_id, status=response.status_code)
+    )
+    if result.ok:
+        WEBHOOKS.labels(result="delivered").inc()
+        return
+    WEBHOOKS.labels(result="error").inc()
+    message = CurrentMessage.get_current_message()
+    retries = int(message.options.get("retries", 0)) if message is not None else 0
+    if not result.retryable or retries >= settings.webhook_max_retries:
+        log.warning("webhook_given_up", job_id=job_id, error=result.error, retries=retries)
+        return
+    delay_s = webhook_retry_delay_s(retries + 1, settings, retry_after_s=result.retry_after_s)
+    raise WebhookFailed(f"webhook for job {job_id}: {result.error}", delay=int(delay_s * 1000))
