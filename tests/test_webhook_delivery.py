@@ -442,17 +442,27 @@ def test_a_shared_client_must_not_read_proxies_from_the_environment() -> None:
         run("https://example.com/hook", client=httpx.AsyncClient())
 
 
-def test_a_webhook_id_with_a_dot_is_refused() -> None:
-    """'.' delimits the signed content, so an id holding one is a programming error."""
-    with pytest.raises(ValueError, match="webhook id"):
+@pytest.mark.parametrize(
+    ("webhook_id", "deadline_s", "words"),
+    [
+        ("job.1", 1.0, "webhook id"),
+        (WEBHOOK_ID, 0.0, "deadline_s"),
+        (WEBHOOK_ID, -1.0, "deadline_s"),
+    ],
+)
+def test_programming_errors_raise_instead_of_failing_a_delivery(
+    webhook_id: str, deadline_s: float, words: str
+) -> None:
+    """An id holding '.' (it delimits the signed content) or a deadline of 0 is a caller's bug."""
+    with pytest.raises(ValueError, match=words):
         asyncio.run(
             deliver(
                 "https://example.com/hook",
                 BODY,
-                webhook_id="job.1",
+                webhook_id=webhook_id,
                 secret=SECRET,
                 policy=STRICT,
-                deadline_s=1,
+                deadline_s=deadline_s,
             )
         )
 

@@ -46,12 +46,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, urlsplit
 
+from voicecall.webhook_addresses import IPAddress, refusal
+
 if TYPE_CHECKING:
     from voicecall.settings import Settings
 
 MAX_URL_LENGTH = 2048
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # (host, port) -> the addresses it resolves to, as strings.
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
 
@@ -88,54 +89,6 @@ ADDRESS_RULES = frozenset(
     }
 )
 
-_V4 = ipaddress.IPv4Network
-_V6 = ipaddress.IPv6Network
-# Checked in order; the first match names the rule. Written out rather than taken from
-# ipaddress's is_private & co., whose ranges changed between Python patch releases.
-_V4_RANGES: tuple[tuple[ipaddress.IPv4Network, str, str], ...] = (
-    (_V4("0.0.0.0/32"), "unspecified", "the unspecified address"),
-    (_V4("0.0.0.0/8"), "unspecified", "'this network' (0.0.0.0/8)"),
-    (_V4("10.0.0.0/8"), "private", "a private address (10.0.0.0/8)"),
-    (_V4("100.64.0.0/10"), "shared", "a shared carrier-grade NAT address (100.64.0.0/10)"),
-    (_V4("127.0.0.0/8"), "loopback", "a loopback address (127.0.0.0/8)"),
-    (_V4("169.254.0.0/16"), "link_local", "a link-local address (169.254.0.0/16)"),
-    (_V4("172.16.0.0/12"), "private", "a private address (172.16.0.0/12)"),
-    (_V4("192.0.0.0/24"), "reserved", "a reserved address (IETF protocol assignments)"),
-    (_V4("192.88.99.0/24"), "reserved", "a reserved address (6to4 relay anycast)"),
-    (_V4("192.168.0.0/16"), "private", "a private address (192.168.0.0/16)"),
-    (_V4("198.18.0.0/15"), "reserved", "a reserved address (benchmarking, 198.18.0.0/15)"),
-    (_V4("224.0.0.0/4"), "multicast", "a multicast address (224.0.0.0/4)"),
-    (_V4("240.0.0.0/4"), "reserved", "a reserved address (240.0.0.0/4)"),
-)
-_V6_RANGES: tuple[tuple[ipaddress.IPv6Network, str, str], ...] = (
-    (_V6("::/128"), "unspecified", "the unspecified address"),
-    (_V6("::1/128"), "loopback", "the loopback address (::1)"),
-    (_V6("64:ff9b:1::/48"), "private", "a local-use NAT64 address (64:ff9b:1::/48)"),
-    (_V6("100::/64"), "reserved", "a discard-only address (100::/64)"),
-    (_V6("2001::/23"), "reserved", "a reserved address (IETF protocol assignments, 2001::/23)"),
-    (_V6("fc00::/7"), "private", "a unique-local address (fc00::/7)"),
-    (_V6("fe80::/10"), "link_local", "a link-local address (fe80::/10)"),
-    (_V6("fec0::/10"), "private", "a site-local address (fec0::/10)"),
-    (_V6("ff00::/8"), "multicast", "a multicast address (ff00::/8)"),
-)
-_V6_GLOBAL_UNICAST = _V6("2000::/3")
-_V6_COMPATIBLE = _V6("::/96")
-_V6_NAT64 = _V6("64:ff9b::/96")
-
-# Cloud instance metadata services: refused even when private targets are allowed.
-METADATA_ADDRESSES = frozenset(
-    ipaddress.ip_address(a)
-    for a in (
-        "169.254.169.254",  # AWS, GCP, Azure, Oracle, DigitalOcean, OpenStack...
-        "169.254.169.253",  # AWS DNS resolver
-        "169.254.170.2",  # AWS ECS task metadata
-        "169.254.0.23",  # Tencent Cloud
-        "100.100.100.200",  # Alibaba Cloud
-        "192.0.0.192",  # Oracle Cloud
-        "fd00:ec2::254",  # AWS, IPv6
-        "fd00:ec2::23",  # AWS DNS resolver, IPv6
-    )
-)
 METADATA_NAMES = frozenset(
     {
         "metadata",
@@ -235,7 +188,7 @@ async def system_resolver(host: str, port: int) -> list[str]:
         infos = await loop.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
         )
-    except (socket.gaierror, UnicodeError) as exc:
+    except (OSError, UnicodeError) as exc:  # socket.gaierror is an OSError
         raise WebhookDnsError(f"{host} did not resolve: {exc}") from exc
     return [str(info[4][0]) for info in infos]
 
@@ -405,56 +358,10 @@ def _check_name(host: str, policy: WebhookPolicy) -> None:
 
 def _check_address(ip: IPAddress, policy: WebhookPolicy, subject: str) -> None:
     """Raise :class:`WebhookUrlRefused` if ``ip`` is not a place webhooks may go."""
-    for inner, form in _embedded(ip):
-        if inner in METADATA_ADDRESSES:
-            raise WebhookUrlRefused(
-                "metadata", f"{subject} {ip}, {form}a cloud metadata service address"
-            )
-        if policy.allow_private:
-            continue
-        refusal = _classify(inner)
-        if refusal is not None:
-            rule, what = refusal
-            raise WebhookUrlRefused(rule, f"{subject} {ip}, {form}{what}")
-
-
-def _embedded(ip: IPAddress) -> list[tuple[IPAddress, str]]:
-    """``ip`` itself, and the IPv4 addresses an IPv6 form carries (mapped, NAT64, ...)."""
-    found: list[tuple[IPAddress, str]] = [(ip, "")]
-    if isinstance(ip, ipaddress.IPv4Address):
-        return found
-    low32 = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    if ip.ipv4_mapped is not None:
-        found.append((ip.ipv4_mapped, "an IPv4-mapped form of "))
-    elif ip in _V6_COMPATIBLE and int(ip) > 1:
-        found.append((low32, "an IPv4-compatible form of "))
-    elif ip in _V6_NAT64:
-        found.append((low32, "a NAT64 form of "))
-    elif ip.sixtofour is not None:
-        found.append((ip.sixtofour, "a 6to4 form of "))
-    elif ip.teredo is not None:
-        server, client = ip.teredo
-        found += [(server, "a Teredo form of "), (client, "a Teredo form of ")]
-    return found
-
-
-def _classify(ip: IPAddress) -> tuple[str, str] | None:
-    """``(rule, description)`` if ``ip`` is internal, else ``None``."""
-    if isinstance(ip, ipaddress.IPv4Address):
-        for net4, rule, what in _V4_RANGES:
-            if ip in net4:
-                return rule, what
-        return None
-    if ip.ipv4_mapped is not None or (ip in _V6_COMPATIBLE and int(ip) > 1) or ip in _V6_NAT64:
-        return None  # judged by the IPv4 address inside
-    if ip.teredo is not None:
-        return None
-    for net6, rule, what in _V6_RANGES:
-        if ip in net6:
-            return rule, what
-    if ip not in _V6_GLOBAL_UNICAST:
-        return "reserved", "a reserved address (outside 2000::/3)"
-    return None
+    found = refusal(ip, allow_private=policy.allow_private)
+    if found is not None:
+        rule, what = found
+        raise WebhookUrlRefused(rule, f"{subject} {ip}, {what}")
 
 
 def _unique_addresses(host: str, answer: Sequence[str]) -> list[IPAddress]:

@@ -124,6 +124,8 @@ async def deliver(
     is refused with ``ValueError``); without one, a client is made for this delivery.
     """
     check_webhook_id(webhook_id)
+    if not 0 < deadline_s <= 3600:
+        raise ValueError("deadline_s must be above 0 and at most 3600 seconds")
     if client is not None and client.trust_env:
         raise ValueError("deliver() needs a client from webhook_client() (trust_env=False)")
     at, started = time.time(), time.monotonic()
