@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import ipaddress
 
+__all__ = ["METADATA_ADDRESSES", "IPAddress", "refusal"]
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _V4 = ipaddress.IPv4Network

@@ -22,6 +22,14 @@ import os
 import re
 from dataclasses import dataclass, field
 
+__all__ = [
+    "SECRET_RULE",
+    "WebhookSecret",
+    "check_webhook_id",
+    "signature_headers",
+    "webhook_id_for",
+]
+
 SECRET_PREFIX = "whsec_"
 MIN_SECRET_BYTES = 24  # Standard Webhooks: at least 192 bits
 MAX_SECRET_BYTES = 64  # ... and at most 512

@@ -51,6 +51,22 @@ from voicecall.webhook_addresses import IPAddress, refusal
 if TYPE_CHECKING:
     from voicecall.settings import Settings
 
+__all__ = [
+    "ADDRESS_RULES",
+    "MAX_URL_LENGTH",
+    "ResolvedTarget",
+    "Resolver",
+    "WebhookDnsError",
+    "WebhookPolicy",
+    "WebhookTargetError",
+    "WebhookUrlRefused",
+    "check_at_intake",
+    "normalize_host",
+    "parse_allowed_hosts",
+    "resolve_and_check",
+    "system_resolver",
+]
+
 MAX_URL_LENGTH = 2048
 
 # (host, port) -> the addresses it resolves to, as strings.
@@ -314,14 +330,14 @@ def _host(parts: SplitResult) -> tuple[str, IPAddress | None]:
         try:
             ip6 = ipaddress.IPv6Address(raw)
         except ValueError:
-            raise WebhookUrlRefused("host", f"host [{raw}] is not a valid IPv6 address") from None
+            raise WebhookUrlRefused("host", f"must name a valid host: [{raw}] is not") from None
         return str(ip6), ip6
     if "%" in raw:
         raise WebhookUrlRefused("host", "must not percent-encode the host")
     try:
         host = normalize_host(raw)
     except ValueError as exc:
-        raise WebhookUrlRefused("host", str(exc)) from None
+        raise WebhookUrlRefused("host", f"must name a valid host: {exc}") from None
     labels = host.split(".")
     if _NUMERIC_LABEL.fullmatch(labels[-1]):  # resolvers read this as an IPv4 address
         if raw.endswith(".") or not (
@@ -330,8 +346,8 @@ def _host(parts: SplitResult) -> tuple[str, IPAddress | None]:
         ):
             raise WebhookUrlRefused(
                 "ip_spelling",
-                f"host {raw!r} is an unusual spelling of an IPv4 address; write IPv4 "
-                "addresses as four decimal numbers (a.b.c.d)",
+                "must write an IPv4 address as four decimal numbers (a.b.c.d): "
+                f"{raw!r} is another spelling, read differently by different resolvers",
             )
         ip4 = ipaddress.IPv4Address(host)
         return host, ip4
@@ -340,17 +356,21 @@ def _host(parts: SplitResult) -> tuple[str, IPAddress | None]:
 
 def _check_name(host: str, policy: WebhookPolicy) -> None:
     if host in METADATA_NAMES:
-        raise WebhookUrlRefused("metadata", f"host {host} is a cloud metadata service")
+        raise WebhookUrlRefused(
+            "metadata", f"must not target a cloud metadata service: host {host} is one"
+        )
     if policy.allow_private:
         return
     if "." not in host:
         raise WebhookUrlRefused(
             "internal_name",
-            f"host {host} is a single-label (internal) name; use a fully qualified domain name",
+            f"must name a public host: {host} is a single-label (internal) name",
         )
     for suffix in INTERNAL_SUFFIXES:
         if host == suffix or host.endswith("." + suffix):
-            raise WebhookUrlRefused("internal_name", f"host {host} is an internal name (.{suffix})")
+            raise WebhookUrlRefused(
+                "internal_name", f"must name a public host: {host} is an internal name (.{suffix})"
+            )
 
 
 # --- addresses -------------------------------------------------------------------------
@@ -361,7 +381,9 @@ def _check_address(ip: IPAddress, policy: WebhookPolicy, subject: str) -> None:
     found = refusal(ip, allow_private=policy.allow_private)
     if found is not None:
         rule, what = found
-        raise WebhookUrlRefused(rule, f"{subject} {ip}, {what}")
+        raise WebhookUrlRefused(
+            rule, f"must not target an internal address: {subject} {ip}, {what}"
+        )
 
 
 def _unique_addresses(host: str, answer: Sequence[str]) -> list[IPAddress]:
