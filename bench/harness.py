@@ -28,6 +28,7 @@ from tests.fixtures.stack import Service
 REPO_ROOT = Path(__file__).resolve().parents[1]
 API_TOKEN = "bench-token-0123456789abcdef"
 CALLBACK_SECRET = "bench-callback-secret-0123456789"
+WEBHOOK_SECRET = "whsec_dm9pY2VjYWxsLWJlbmNoLXdlYmhvb2stc2VjcmV0LTE="
 FINAL = ("completed", "failed", "rejected", "expired", "cancelled")
 BENCH_WORKER_IDLE_POLL_MS = 100  # voicecall's WORKER_IDLE_POLL_MS default, for the bare worker too
 
@@ -199,6 +200,7 @@ class BenchStack:
             "ESMS_VOICE_URL": self.sim.voice_url,
             "PUBLIC_BASE_URL": self.api_url,
             "CALLBACK_SECRET": CALLBACK_SECRET,
+            "WEBHOOK_SECRET": WEBHOOK_SECRET,
             "API_TOKENS": API_TOKEN,
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), base.get("PYTHONPATH")])),
             **{name.upper(): str(value) for name, value in merged.items()},

@@ -25,7 +25,7 @@ import pytest
 
 from tests.fixtures.redis import free_port
 from tests.fixtures.sim import EsmsSim
-from tests.fixtures.stack import API_TOKEN, CALLBACK_SECRET, wait_until
+from tests.fixtures.stack import API_TOKEN, CALLBACK_SECRET, WEBHOOK_SECRET, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 HEALTHCHECK_SCRIPT = ROOT / "deploy" / "docker" / "healthcheck.py"
@@ -166,6 +166,7 @@ def _settings(redis_url: str, sim: EsmsSim | None = None) -> dict[str, str]:
         "REDIS_URL": redis_url,
         "API_TOKENS": API_TOKEN,
         "CALLBACK_SECRET": CALLBACK_SECRET,
+        "WEBHOOK_SECRET": WEBHOOK_SECRET,
         "ESMS_API_KEY": "k",
         "ESMS_SECRET_KEY": "s",
         "PUBLIC_BASE_URL": "http://127.0.0.1:9",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import subprocess
 import sys
@@ -13,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, ClassVar
 
 import pytest
+import standardwebhooks
 
 from tests.fixtures.redis import free_port
 from tests.fixtures.stack import Stack, producer_client, wait_until
@@ -119,23 +118,40 @@ def webhook_receiver() -> Iterator[tuple[str, type[_Receiver]]]:
 def test_webhook_delivers_the_final_job_signed_and_retries_failures(
     stack_factory: Callable[..., Stack], webhook_receiver: tuple[str, type[_Receiver]]
 ) -> None:
-    """The final job is POSTed with a valid HMAC-SHA256 signature; a 500 is retried; the job is unchanged."""
+    """The final job is POSTed signed per Standard Webhooks (verified with the stock library,
+    under WEBHOOK_SECRET); a 500 is retried with the same webhook-id; the job is unchanged."""
     url, receiver = webhook_receiver
-    stack = stack_factory()
+    stack = stack_factory(webhook_allowed_hosts="127.0.0.1")  # the receiver is local
     stack.start_worker()
     job_id = stack.post_call(
         {"kind": "record_call", "phone": "0901234568", "record_id": "rec1", "webhook_url": url}
     )["id"]
     stack.wait_final([job_id], timeout=20)
     wait_until(lambda: len(receiver.received) >= 2, 20, what="webhook retried and delivered")
-    headers, body = receiver.received[-1]
-    timestamp = headers["X-Voicecall-Timestamp"]
-    expected = hmac.new(
-        stack.env["CALLBACK_SECRET"].encode(), f"{timestamp}.".encode() + body, hashlib.sha256
-    )
-    assert headers["X-Voicecall-Signature"] == "sha256=" + expected.hexdigest()
-    sent = json.loads(body)
+    (first_headers, _), (headers, body) = receiver.received[0], receiver.received[-1]
+    sent = standardwebhooks.Webhook(stack.env["WEBHOOK_SECRET"]).verify(body, headers)
     assert (sent["id"], sent["state"], sent["outcome"]) == (job_id, "completed", "answered")
+    assert headers["webhook-id"] == first_headers["webhook-id"]
+    assert "authorization" not in {name.lower() for name in headers}
+    assert stack.job(job_id).state is State.COMPLETED
+
+
+def test_webhook_to_an_internal_address_is_refused_and_not_retried(
+    stack_factory: Callable[..., Stack], webhook_receiver: tuple[str, type[_Receiver]]
+) -> None:
+    """With the default policy a webhook_url on 127.0.0.1 gets nothing: the worker refuses
+    the address at delivery, gives up at once, and the job stays completed."""
+    url, receiver = webhook_receiver
+    stack = stack_factory()
+    worker = stack.start_worker()
+    job_id = stack.post_call(
+        {"kind": "record_call", "phone": "0901234568", "record_id": "rec1", "webhook_url": url}
+    )["id"]
+    stack.wait_final([job_id], timeout=20)
+    wait_until(lambda: '"webhook_given_up"' in worker.log_text(), 20, what="webhook refused")
+    assert '"error": "refused_address"' in worker.log_text()
+    assert worker.log_text().count('"webhook_failed"') == 1
+    assert receiver.received == []
     assert stack.job(job_id).state is State.COMPLETED
 
 

@@ -31,9 +31,18 @@ def _clean_env(**values: str) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("ESMS_", "REDIS_", "API_", "CALLBACK_", "PUBLIC_"))
+        if not k.startswith(("ESMS_", "REDIS_", "API_", "CALLBACK_", "PUBLIC_", "WEBHOOK_"))
     }
     return {**env, **values}
+
+
+# Everything a worker needs but WEBHOOK_SECRET.
+_WORKER = {
+    "ESMS_API_KEY": "k",
+    "ESMS_SECRET_KEY": "s",
+    "CALLBACK_SECRET": "x" * 20,
+    "PUBLIC_BASE_URL": "http://a",
+}
 
 
 @pytest.mark.parametrize(
@@ -45,6 +54,8 @@ def _clean_env(**values: str) -> dict[str, str]:
             {"ESMS_API_KEY": "k", "ESMS_SECRET_KEY": "s", "CALLBACK_SECRET": "short"},
             "CALLBACK_SECRET",
         ),
+        (["worker"], {**_WORKER, "WEBHOOK_SECRET": ""}, "WEBHOOK_SECRET"),
+        (["worker"], {**_WORKER, "WEBHOOK_SECRET": "x" * 32}, "WEBHOOK_SECRET"),
         (["api"], {"API_TOKENS": "tooshort", "CALLBACK_SECRET": "x" * 20}, "API_TOKENS"),
         (["status", "x"], {"REDIS_URL": "localhost:6379"}, "REDIS_URL"),
         (["worker"], {"TIMEZONE": "Mars/Olympus"}, "TIMEZONE"),

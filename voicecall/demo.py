@@ -90,6 +90,7 @@ def _stack(directory: Path) -> Iterator[tuple[str, str]]:
         "ESMS_VOICE_URL": f"{sim_url}/voice/MainService.svc/json",
         "PUBLIC_BASE_URL": api_url,
         "CALLBACK_SECRET": "demo-callback-secret-0123456789",
+        "WEBHOOK_SECRET": "whsec_dm9pY2VjYWxsLWRlbW8td2ViaG9vay1zZWNyZXQtMDE=",
         "API_TOKENS": TOKEN,
         "POLL_TIME_SCALE": str(TIME_SCALE),
         "POLL_MARGIN_S": "2",

@@ -11,8 +11,10 @@
     │   ├── JobNotFound                   no job with this id (or past its retention)
     │   ├── CancelRefused                 the job was handed to eSMS, or is final
     │   └── ReopenRefused                 a dead letter that cannot be requeued safely
-    ├── WebhookError                      an outbound webhook
-    │   └── WebhookUrlRefused (ValueError)  the URL breaks the webhook URL policy
+    ├── WebhookError                      an outbound webhook (voicecall.webhook_urls)
+    │   └── WebhookTargetError            a webhook URL cannot be delivered to
+    │       ├── WebhookUrlRefused (ValueError)  the URL breaks the webhook URL policy
+    │       └── WebhookDnsError           its host did not resolve
     └── EsmsError                         the eSMS provider layer (tree in worker.esms.errors)
         ├── InvalidParameter (ValueError)
         ├── NotReady
@@ -98,8 +100,4 @@ class ReopenRefused(StoreError):
 
 
 class WebhookError(VoicecallError):
-    """Something about an outbound webhook."""
-
-
-class WebhookUrlRefused(WebhookError, ValueError):
-    """A webhook URL breaks the webhook URL policy; the message states the rule."""
+    """Something about an outbound webhook (the classes are in voicecall.webhook_urls)."""

@@ -16,7 +16,6 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AnyHttpUrl,
     BaseModel,
     ConfigDict,
     Field,
@@ -44,6 +43,7 @@ from voicecall.esms_limits import (
 from voicecall.phones import PhoneError, normalize_phone
 from voicecall.settings import Settings, get_settings
 from voicecall.timefmt import parse_send_at, utcnow
+from voicecall.webhook_urls import MAX_URL_LENGTH, WebhookPolicy, check_at_intake
 
 
 class Kind(StrEnum):
@@ -226,7 +226,13 @@ class _CallBase(_Strict):
     )
     schedule: ScheduleMode = ScheduleMode.WORKER
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
-    webhook_url: AnyHttpUrl | None = None
+    webhook_url: str | None = Field(
+        default=None,
+        max_length=MAX_URL_LENGTH,
+        description="POSTed the final job (Standard Webhooks). http(s) only; no userinfo, "
+        "no internal or metadata addresses unless WEBHOOK_ALLOW_PRIVATE or "
+        "WEBHOOK_ALLOWED_HOSTS allow them.",
+    )
     labels: dict[str, str] = Field(default_factory=dict, description="Free-form, e.g. campaign.")
 
     @field_validator("phone")
@@ -236,6 +242,14 @@ class _CallBase(_Strict):
             return normalize_phone(value)
         except PhoneError as exc:
             raise ValueError(str(exc)) from None
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        settings: Settings = (info.context or {}).get("settings") or get_settings()
+        return check_at_intake(value, WebhookPolicy.from_settings(settings))
 
     @field_validator("idempotency_key")
     @classmethod

@@ -9,6 +9,7 @@ the eSMS credentials and the callback secret.
 from __future__ import annotations
 
 import functools
+import random
 from datetime import time
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -17,6 +18,8 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from voicecall.errors import SettingsError
+from voicecall.webhook_signing import WebhookSecret
+from voicecall.webhook_urls import parse_allowed_hosts
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_ESMS_REST_URL = "https://rest.esms.vn/MainService.svc/json"
@@ -38,7 +41,13 @@ REQUIRED_BY_ROLE: dict[str, tuple[str, ...]] = {
     "producer": (),
     "scheduler": (),
     "api": ("API_TOKENS", "CALLBACK_SECRET"),
-    "worker": ("ESMS_API_KEY", "ESMS_SECRET_KEY", "CALLBACK_SECRET", "PUBLIC_BASE_URL"),
+    "worker": (
+        "ESMS_API_KEY",
+        "ESMS_SECRET_KEY",
+        "CALLBACK_SECRET",
+        "PUBLIC_BASE_URL",
+        "WEBHOOK_SECRET",
+    ),
 }
 
 
@@ -149,10 +158,19 @@ class Settings(BaseSettings):
     phone_limit_window_s: int = Field(default=600, ge=1)
     quiet_hours: Annotated[tuple[time, time] | None, NoDecode] = (time(21, 0), time(8, 0))
 
-    # Webhooks
+    # Webhooks (voicecall/webhook_urls.py, voicecall/webhook_signing.py, worker/webhooks.py)
+    # whsec_ + base64 of 24-64 random bytes; its own key, never CALLBACK_SECRET.
     webhook_secret: str = ""
     webhook_max_retries: int = Field(default=8, ge=0, le=50)
-    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    # One deadline for the whole delivery: DNS, connect, request, response headers and body.
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    webhook_allow_private: bool = False  # true: internal receivers (loopback, 10/8, ...) allowed
+    # Hosts trusted wherever they resolve, comma-separated; "*.example.com" covers subdomains.
+    webhook_allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
+    webhook_require_https: bool = False
+    # Retry delays: base * 4^(retry-1), capped, with jitter (webhook_retry_delay_s).
+    webhook_retry_base_s: float = Field(default=5.0, gt=0, le=3600)
+    webhook_retry_max_s: float = Field(default=6 * 3600.0, gt=0, le=7 * 24 * 3600)
 
     # Metrics
     balance_poll_interval_s: int = Field(default=300, ge=10)
@@ -216,12 +234,39 @@ class Settings(BaseSettings):
     def _quiet(cls, value: object) -> object:
         return _parse_quiet_hours(value) if isinstance(value, str) else value
 
-    @field_validator("callback_secret", "webhook_secret")
+    @field_validator("callback_secret")
     @classmethod
     def _secret(cls, value: str) -> str:
         if value and len(value) < 16:
             raise ValueError("must be at least 16 characters")
         return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: str) -> str:
+        if value:
+            WebhookSecret.parse(value)  # raises ValueError stating the rule, never the value
+        return value
+
+    @field_validator("webhook_allowed_hosts", mode="before")
+    @classmethod
+    def _webhook_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list | tuple | set | frozenset):
+            try:
+                return parse_allowed_hosts(str(v) for v in value)
+            except ValueError as exc:
+                raise ValueError(
+                    f"each comma-separated entry must be a host name, *.domain or an IP address: {exc}"
+                ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_retry_bounds(self) -> Settings:
+        if self.webhook_retry_max_s < self.webhook_retry_base_s:
+            raise ValueError("WEBHOOK_RETRY_MAX_S must be at least WEBHOOK_RETRY_BASE_S")
+        return self
 
     @property
     def zone(self) -> ZoneInfo:
@@ -244,6 +289,33 @@ def load_settings(**overrides: object) -> Settings:
         name = str(err["loc"][0]).upper() if err["loc"] else "settings"
         msg = str(err["msg"]).removeprefix("Value error, ")
         raise SettingsError(f"{name}: {msg}") from None
+
+
+def webhook_retry_delay_s(
+    retry: int,
+    settings: Settings,
+    *,
+    retry_after_s: float | None = None,
+    rng: random.Random | None = None,
+) -> float:
+    """Seconds to wait before webhook retry number ``retry`` (1 for the first retry).
+
+    ``WEBHOOK_RETRY_BASE_S * 4^(retry-1)``, capped at ``WEBHOOK_RETRY_MAX_S``, then jittered
+    down by up to half so that receivers recovering from an outage are not hit all at once;
+    the defaults (5 s base, 6 h cap) spread 8 retries over about 7 to 14 hours, as Standard
+    Webhooks recommends. A receiver's ``Retry-After`` lengthens the wait, never past the cap.
+    """
+    if retry < 1:
+        raise ValueError("retry counts from 1")
+    cap = settings.webhook_retry_max_s
+    delay = min(cap, settings.webhook_retry_base_s * 4.0 ** min(retry - 1, 64))
+    delay *= 1.0 - 0.5 * (rng or _jitter).random()
+    if retry_after_s is not None and retry_after_s > delay:
+        delay = min(cap, retry_after_s)
+    return delay
+
+
+_jitter = random.Random()
 
 
 @functools.cache
