@@ -59,7 +59,7 @@ def test_requests_are_counted_by_route_template_across_uvicorn_processes(
         for path in SCANNED:
             assert http.get(path).status_code == 404
     assert httpx.post(f"{server.base_url}/v1/calls", json=OTP).status_code == 401
-    forged = f"{server.base_url}/v1/esms/callback/{ids[0]}/{'0' * 32}"
+    forged = f"{server.base_url}/v1/esms/callback/{ids[0]}/nonce/{'0' * 32}"
     assert httpx.get(forged).status_code == 403
 
     samples = _scrape(server)
@@ -71,7 +71,7 @@ def test_requests_are_counted_by_route_template_across_uvicorn_processes(
         ("/v1/calls", "other", "405"): 1,
         ("unmatched", "GET", "404"): len(SCANNED),
         ("/v1/calls", "POST", "401"): 1,
-        ("/v1/esms/callback/{job_id}/{signature}", "GET", "403"): 1,
+        ("/v1/esms/callback/{job_id}/{nonce}/{signature}", "GET", "403"): 1,
     }
     counts = {
         (labels["route"], labels["method"], labels["status_class"]): value

@@ -15,6 +15,7 @@ import standardwebhooks
 
 from tests.fixtures.redis import free_port
 from tests.fixtures.stack import Stack, producer_client, wait_until
+from voicecall import keys
 from voicecall.jobs import State
 
 
@@ -139,10 +140,11 @@ def test_webhook_delivers_the_final_job_signed_and_retries_failures(
 def test_webhook_to_an_internal_address_is_refused_and_not_retried(
     stack_factory: Callable[..., Stack], webhook_receiver: tuple[str, type[_Receiver]]
 ) -> None:
-    """With the default policy a webhook_url on 127.0.0.1 gets nothing: the worker refuses
-    the address at delivery, gives up at once, and the job stays completed."""
+    """An API that lets internal URLs in (WEBHOOK_ALLOW_PRIVATE) in front of workers with the
+    default policy: the worker refuses the address at delivery, records the attempt, gives up
+    at once (a dead letter of the webhooks), and the job stays completed."""
     url, receiver = webhook_receiver
-    stack = stack_factory()
+    stack = stack_factory(api_env={"WEBHOOK_ALLOW_PRIVATE": "true"})
     worker = stack.start_worker()
     job_id = stack.post_call(
         {"kind": "record_call", "phone": "0901234568", "record_id": "rec1", "webhook_url": url}
@@ -150,9 +152,12 @@ def test_webhook_to_an_internal_address_is_refused_and_not_retried(
     stack.wait_final([job_id], timeout=20)
     wait_until(lambda: '"webhook_given_up"' in worker.log_text(), 20, what="webhook refused")
     assert '"error": "refused_address"' in worker.log_text()
-    assert worker.log_text().count('"webhook_failed"') == 1
     assert receiver.received == []
-    assert stack.job(job_id).state is State.COMPLETED
+    job = stack.job(job_id)
+    assert job.state is State.COMPLETED
+    assert job.webhook is not None and job.webhook.state == "gave_up"
+    assert [d.error for d in job.webhook.deliveries] == ["refused_address"]
+    assert stack.redis_client.zscore(keys.dead_letters(keys.QUEUE_WEBHOOKS), job_id) is not None
 
 
 def test_attempts_that_die_without_an_answer_are_bounded(

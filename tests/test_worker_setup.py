@@ -148,6 +148,7 @@ VALID_FOR_EVERY_ROLE = {
     "CALLBACK_SECRET": "x" * 20,
     "PUBLIC_BASE_URL": "http://127.0.0.1:9",
     "API_TOKENS": "t" * 20,
+    "WEBHOOK_SECRET": "whsec_dm9pY2VjYWxsLXRlc3Qtd2ViaG9vay1zZWNyZXQtMQ==",
 }
 
 
