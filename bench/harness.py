@@ -134,6 +134,7 @@ class BenchStack:
         self.services: list[Service] = []
         self._client: Any = None
         self._redis: redis.Redis | None = None
+        self._store: Any = None
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -259,8 +260,11 @@ class BenchStack:
         return service
 
     def _heartbeats(self) -> set[str]:
+        """Live worker processes: voicecall's beat into vc:workers, the bare actor's only into
+        Dramatiq's heartbeats."""
         since = (time.time() - 5) * 1000
-        return {str(m) for m in self.r.zrangebyscore("dramatiq:__heartbeats__", since, "+inf")}
+        beats = {str(m) for m in self.r.zrangebyscore("dramatiq:__heartbeats__", since, "+inf")}
+        return beats | {str(m) for m in self.r.zrangebyscore("vc:workers", since, "+inf")}
 
     def stop(self, service: Service) -> None:
         """SIGTERM a worker (SIGKILL after 15 s) and forget it."""
@@ -318,13 +322,25 @@ class BenchStack:
         return int(self.sim.stats()["calls"])
 
     def field_of(self, ids: Iterable[str], field: str) -> list[str | None]:
-        """One hash field of many jobs (pipelined)."""
-        pipe = self.r.pipeline(transaction=False)
-        for job_id in ids:
-            pipe.hget(f"vc:job:{job_id}", field)
-        return list(pipe.execute())
+        """One field of many jobs (read in batches), as text; None where absent."""
+        ordered = list(ids)
+        values: list[str | None] = []
+        for start in range(0, len(ordered), 1000):
+            for job in self.store.get_many(ordered[start : start + 1000]):
+                value = getattr(job, field, None) if job is not None else None
+                values.append(None if value is None else str(getattr(value, "value", value)))
+        return values
 
     def count_in(self, states: Sequence[str]) -> int:
-        """Jobs in any of ``states`` (from the store's per-state counters)."""
-        counts = self.r.hmget("vc:stats:states", list(states))
-        return sum(int(c or 0) for c in counts)
+        """Jobs in any of ``states`` (from the store's state index)."""
+        counts = self.store.state_counts()
+        return sum(counts.get(state, 0) for state in states)
+
+    @property
+    def store(self) -> Any:
+        """The job store on this Redis (reads only)."""
+        if self._store is None:
+            from voicecall.store import JobStore
+
+            self._store = JobStore.from_url(self.redis.url)
+        return self._store

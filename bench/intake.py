@@ -248,7 +248,7 @@ def enqueue_rates(servers: Servers, n: int) -> tuple[float, float]:
 
     settings = load_settings(redis_url=servers.redis_url)
     broker = make_broker(settings)
-    client = VoiceCallClient(settings, JobStore.from_url(servers.redis_url), broker)
+    client = VoiceCallClient(settings, JobStore.from_url(servers.redis_url))
     rates = []
     for run in ("client", "broker"):
         servers.flush()

@@ -57,13 +57,9 @@ def _case(ctx: Context, drop_rate: float, margin_s: int) -> dict[str, float]:
 
 
 def _polls_pending(stack: BenchStack) -> int:
-    """Polls still planned (``vc:polls``) or in Dramatiq (not yet acknowledged, delayed too)."""
-    queue = keys.QUEUE_STATUS
-    return (
-        int(stack.r.zcard(keys.POLLS))
-        + int(stack.r.hlen(keys.dramatiq_messages(queue)))
-        + int(stack.r.hlen(keys.dramatiq_messages(keys.delay_queue(queue))))
-    )
+    """Poll messages in Dramatiq not yet acknowledged (planned polls of submitted jobs wait in
+    the due set, and a final job has none)."""
+    return int(stack.r.hlen(keys.dramatiq_messages(keys.QUEUE_STATUS)))
 
 
 def _callback_delays(calls: list[dict[str, Any]]) -> list[float]:
@@ -77,13 +73,11 @@ def _callback_delays(calls: list[dict[str, Any]]) -> list[float]:
 
 def _key_sizes(stack: BenchStack, ids: list[str]) -> dict[str, float]:
     """Mean ``MEMORY USAGE`` of a finished job's keys over a sample of jobs."""
-    sizes = {"job_hash": 0.0, "history": 0.0, "smsid_index": 0.0}
-    for job_id in ids:
-        smsid = stack.r.hget(keys.job(job_id), "smsid")
-        sizes["job_hash"] += stack.r.memory_usage(keys.job(job_id)) or 0
-        sizes["history"] += stack.r.memory_usage(keys.history(job_id)) or 0
-        if smsid:
-            sizes["smsid_index"] += stack.r.memory_usage(keys.smsid(str(smsid))) or 0
+    sizes = {"job_record": 0.0, "smsid_lookup": 0.0}
+    for job, job_id in zip(stack.store.get_many(ids), ids, strict=True):
+        sizes["job_record"] += stack.r.memory_usage(keys.job(job_id)) or 0
+        if job is not None and job.smsid:
+            sizes["smsid_lookup"] += stack.r.memory_usage(keys.smsid(job.smsid)) or 0
     return {f"bytes_{name}": total / max(len(ids), 1) for name, total in sizes.items()}
 
 
