@@ -5,8 +5,8 @@
 - No AgeLimit: it counts from the first enqueue and would dead-letter a scheduled job; the
   OTP time to live is the job's own ``expires_at``, checked by the send step.
 - TimeLimit, ShutdownNotifications, CurrentMessage, Prometheus (added exactly once; its
-  multiprocess directory is emptied by ``voicecall worker`` at start), LogContext, and the
-  scheduler thread.
+  multiprocess directory is emptied by ``voicecall worker`` at start), LogContext, a stop
+  signal that comes twice kept graceful (RepeatedStopSignal), and the scheduler thread.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dramatiq.middleware.prometheus import Prometheus
 
 from voicecall.broker import make_broker
 from voicecall.settings import Settings
-from worker.middleware import LogContext, SchedulerMiddleware
+from worker.middleware import LogContext, RepeatedStopSignal, SchedulerMiddleware
 
 
 def retryable(exception: BaseException) -> bool:
@@ -59,6 +59,7 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
         CurrentMessage(),
         Prometheus(),
         LogContext(),
+        RepeatedStopSignal(),
     ]
     if settings.scheduler_in_worker:
         middleware.append(SchedulerMiddleware())
