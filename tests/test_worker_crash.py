@@ -6,6 +6,7 @@ job in a final state, whatever was killed or restarted on the way.
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from collections import Counter
@@ -117,5 +118,53 @@ def test_sigterm_lets_in_flight_sends_finish_and_requeues_the_rest(
     stack.sim.configure(latency_ms=0)
     stack.start_worker(processes=1, threads=8)
     jobs = stack.wait_final(ids, timeout=90)
+    assert {job.state for job in jobs.values()} == {State.COMPLETED}
+    _assert_one_call_per_job(stack, ids)
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    # pid (comm) state ppid ...: comm may hold spaces, so split after its ")".
+                    ppid = int(stat.read().rpartition(")")[2].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == pid:
+                found.append(int(entry))
+    return found
+
+
+def test_sigterm_forwarded_after_a_worker_process_began_stopping_is_not_a_kill(
+    stack_factory: Callable[..., Stack],
+) -> None:
+    """A group SIGTERM in its worst order: each worker process handles its own copy, then Dramatiq's
+    main process forwards its copy; the stop stays graceful (exit 0, the running send finishes).
+
+    A SIGTERM to the process group (``kill -TERM -PGID``, systemd, the demo, the stack fixture)
+    reaches every worker process twice. Which copy it handles first is a race; here the order
+    that once made the worker exit 1 is made certain. The send in flight takes 3 s, so the
+    worker process is still stopping when the forwarded copy arrives (asserted by its log line).
+    """
+    stack = stack_factory(esms_read_timeout_s=10, esms_attempt_budget_s=10)
+    stack.sim.configure(latency_ms=3000, fault_scope="send")
+    worker = stack.start_worker(processes=1, threads=1)
+    client = producer_client(stack)
+    ids = [client.enqueue_record(phone, "rec1")["id"] for phone in _phones(3)]
+    wait_until(lambda: stack.store.state_counts().get("sending", 0) > 0, 20, what="a send started")
+    assert worker.process is not None
+    for pid in _children(worker.process.pid):  # the copies a group SIGTERM gives the children
+        os.kill(pid, signal.SIGTERM)
+    wait_until(lambda: "Stopping worker process" in worker.log_text(), 10, what="copy handled")
+    os.kill(worker.process.pid, signal.SIGTERM)  # the main process's copy, which it forwards
+    assert worker.process.wait(timeout=30) == 0
+    assert '"stop_signal_repeated"' in worker.log_text()  # the forwarded copy came while stopping
+    assert stack.store.state_counts().get("sending", 0) == 0
+    stack.sim.configure(latency_ms=0)
+    stack.start_worker(processes=1, threads=4)
+    jobs = stack.wait_final(ids, timeout=60)
     assert {job.state for job in jobs.values()} == {State.COMPLETED}
     _assert_one_call_per_job(stack, ids)

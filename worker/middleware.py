@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import threading
+from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
 import dramatiq
@@ -121,3 +124,35 @@ class SchedulerMiddleware(Middleware):
             self._scheduler.stop()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+
+class RepeatedStopSignal(Middleware):
+    """Keeps a worker process's stop graceful when its stop signal comes twice.
+
+    A SIGTERM to the worker's process group (``kill -TERM -PGID``, systemd's default
+    KillMode, the demo, the tests) reaches each worker process twice: directly, and again
+    when Dramatiq's main process forwards its own copy. Dramatiq's handler takes a second
+    signal as "kill now" (it logs "Killing worker process..." and exits 1), which would cut
+    off the sends in flight. Here that exit is caught: the process goes on stopping within
+    ``SHUTDOWN_TIMEOUT_S``. SIGKILL still stops it at once.
+    """
+
+    def after_process_boot(self, broker: dramatiq.Broker) -> None:
+        # Emitted only in a Dramatiq worker process, in its main thread, before the main
+        # process forwards any signal (it waits for every worker process to boot).
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            handler = signal.getsignal(sig)
+            if callable(handler):
+                signal.signal(sig, _repeat_tolerant(handler))
+
+
+def _repeat_tolerant(
+    handler: Callable[[int, FrameType | None], Any],
+) -> Callable[[int, FrameType | None], None]:
+    def on_stop_signal(signum: int, frame: FrameType | None) -> None:
+        try:
+            handler(signum, frame)
+        except SystemExit:  # Dramatiq's handler, called again: already stopping
+            log.warning("stop_signal_repeated", signal=signal.Signals(signum).name)
+
+    return on_stop_signal

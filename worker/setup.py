@@ -5,8 +5,8 @@
 - No AgeLimit: it counts from the first enqueue and would dead-letter a scheduled job; the
   OTP time to live is the job's own ``expires_at``, checked by the claim.
 - TimeLimit, ShutdownNotifications, CurrentMessage, Prometheus (added exactly once; its
-  multiprocess directory is emptied by ``voicecall worker`` at start), LogContext, the send
-  engine, and the scheduler thread (after the engine: it shares the engine's store).
+  multiprocess directory is emptied by ``voicecall worker`` at start), LogContext, a stop signal
+  that comes twice kept graceful (RepeatedStopSignal), the send engine, and the scheduler thread (after the engine: it shares the engine's store).
 """
 
 from __future__ import annotations
@@ -20,7 +20,12 @@ from dramatiq.middleware.prometheus import Prometheus
 from voicecall.broker import make_broker
 from voicecall.settings import Settings
 from voicecall.store import UNAVAILABLE
-from worker.middleware import EngineMiddleware, LogContext, SchedulerMiddleware
+from worker.middleware import (
+    EngineMiddleware,
+    LogContext,
+    RepeatedStopSignal,
+    SchedulerMiddleware,
+)
 
 HANDOFF_RETRIES = 10
 
@@ -54,6 +59,7 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
         CurrentMessage(),
         Prometheus(),
         LogContext(),
+        RepeatedStopSignal(),
     ]
     # The engine starts before the worker threads (before_worker_boot) and stops after them
     # and after the scheduler (after_* hooks run last to first).
