@@ -153,7 +153,7 @@ def test_sigterm_forwarded_after_a_worker_process_began_stopping_is_not_a_kill(
     stack.sim.configure(latency_ms=3000, fault_scope="send")
     worker = stack.start_worker(processes=1, threads=1)
     client = producer_client(stack)
-    ids = [client.enqueue_record(phone, "rec1")["id"] for phone in _phones(3)]
+    ids = [client.enqueue_record(phone, "rec1").id for phone in _phones(3)]
     wait_until(lambda: stack.store.state_counts().get("sending", 0) > 0, 20, what="a send started")
     assert worker.process is not None
     for pid in _children(worker.process.pid):  # the copies a group SIGTERM gives the children
