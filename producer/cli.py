@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import redis
 from pydantic import ValidationError
 
 from producer import csv_import
@@ -24,6 +23,7 @@ from producer.fields import field_errors
 from producer.intake import DuplicateJobId, IdempotencyConflict
 from producer.progress import Progress
 from voicecall.jobs import validation_context
+from voicecall.store import RedisError
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 KINDS = {"otp": "voice_otp", "record": "record_call", "template": "template_call"}
@@ -51,7 +51,7 @@ def _guarded(action: Callable[[], int]) -> int:
         return _fail(str(exc))
     except JobNotFound as exc:
         return _fail(f"no job {exc.args[0]!r}")
-    except redis.RedisError as exc:
+    except RedisError as exc:
         return _fail(f"Redis unreachable or failing ({type(exc).__name__}: {exc})")
 
 
@@ -255,7 +255,7 @@ def import_main(argv: Sequence[str]) -> int:
     except csv_import.CsvFormatError as exc:
         progress.finish()
         return _fail(str(exc), EXIT_USAGE)
-    except redis.RedisError as exc:
+    except RedisError as exc:
         progress.finish()
         print(summary.line())
         return _fail(

@@ -256,6 +256,7 @@ def test_every_panel_returns_data_and_every_alert_parses(
     """A real batch scraped by a real Prometheus: counts add up across processes, every panel has data, every alert parses."""
     sim = esms_sim_factory(recordings="rec1", callback_drop_rate=0.4, latency_ms=2, jitter_ms=8)
     stack = stack_factory(
+        webhook_allowed_hosts="127.0.0.1",  # the webhook receiver is local
         sim=sim,
         send_max_retries=1,
         esms_attempt_tries=4,  # each doomed attempt: 4 failed requests
@@ -371,7 +372,12 @@ def test_outcome_alerts_fire_when_outcomes_fail(
 ) -> None:
     """Undelivered and expired OTPs, no callbacks, dead webhook receivers, an API without Redis: the five new alerts fire, and besides them only the dead-letter and Redis ones."""
     sim = esms_sim_factory(callback_drop_rate=1.0)  # results come only from polling
-    stack = stack_factory(sim=sim, send_max_retries=1, send_retry_max_backoff_s=0.5)
+    stack = stack_factory(
+        sim=sim,
+        send_max_retries=1,
+        send_retry_max_backoff_s=0.5,
+        webhook_allowed_hosts="127.0.0.1",  # the webhook receiver is local
+    )
     broken_port = free_port()
     broken_api = stack._service(
         "api-no-redis",
