@@ -42,7 +42,7 @@ pytestmark = pytest.mark.prometheus
 REPORT = ROOT / "bench" / "results" / "prometheus-e2e.md"
 ALERTS_REPORT = ROOT / "bench" / "results" / "prometheus-e2e-alerts.md"
 ROUTES = {
-    "/v1/calls", "/v1/calls/{job_id}", "/v1/esms/callback/{job_id}/{signature}",
+    "/v1/calls", "/v1/calls/{job_id}", "/v1/esms/callback/{job_id}/{nonce}/{signature}",
     "/healthz", "/readyz", "/metrics", "unmatched",
 }  # fmt: skip
 OUTCOME_ALERTS = {
@@ -146,9 +146,7 @@ def _post(stack: Stack, api_url: str, body: dict[str, Any]) -> str:
 def _wait_state(stack: Stack, job_id: str, states: set[str], timeout: float = 20) -> str:
     return str(
         wait_until(
-            lambda: (
-                (state := stack.store.redis.hget(f"vc:job:{job_id}", "state")) in states and state
-            ),
+            lambda: (state := stack.job(job_id).state.value) in states and state,
             timeout,
             interval=0.02,
             what=f"job in {states}",
@@ -201,10 +199,10 @@ def _run_batch(stack: Stack, api_urls: list[str]) -> list[str]:
             _wait_state(stack, ids[-1], {"submitted", "completed"})
     # A forged callback (bad signature) and a signed one for a job that does not exist.
     query = {"ReferenceId": "x", "CallStatus": "ANSWERED"}
-    forged = httpx.get(f"{api_urls[0]}{CALLBACK_PATH}/{ids[-1]}/{'0' * 32}", params=query)
+    forged = httpx.get(f"{api_urls[0]}{CALLBACK_PATH}/{ids[-1]}/n/{'0' * 32}", params=query)
     assert forged.status_code == 403
     unknown = httpx.get(
-        f"{api_urls[1]}{CALLBACK_PATH}/no-such-job/{sign(CALLBACK_SECRET, 'no-such-job')}",
+        f"{api_urls[1]}{CALLBACK_PATH}/no-such-job/n/{sign(CALLBACK_SECRET, 'no-such-job', 'n')}",
         params=query,
     )
     assert unknown.status_code == 200
@@ -307,7 +305,7 @@ def test_every_panel_returns_data_and_every_alert_parses(
     api = "sum(voicecall_api_requests_total{{{}}})".format
     assert prometheus.value(api('route="/v1/calls", method="POST", status="202"')) == len(ids)
     assert (
-        prometheus.value(api('route="/v1/esms/callback/{job_id}/{signature}", status="403"')) == 1
+        prometheus.value(api('route="/v1/esms/callback/{job_id}/{nonce}/{signature}", status="403"')) == 1
     )
     assert prometheus.value(api('route="unmatched", status="404"')) == 1
     routes = prometheus.query("group by (route) (voicecall_api_requests_total)")["data"]["result"]
@@ -376,6 +374,7 @@ def test_outcome_alerts_fire_when_outcomes_fail(
         sim=sim,
         send_max_retries=1,
         send_retry_max_backoff_s=0.5,
+        webhook_max_retries=1,  # dead receivers: one retry, then a dead letter
         webhook_allowed_hosts="127.0.0.1",  # the webhook receiver is local
     )
     broken_port = free_port()
