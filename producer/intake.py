@@ -100,7 +100,9 @@ class Intake:
         return self._created(job, step)
 
     def _create(self, job: JobRecord) -> lifecycle.Op:
-        return lifecycle.create(job, grace_s=self.settings.sweep_stale_queued_s)
+        # A new job's message waits its turn on its queue: the sweeper looks only after
+        # REDRIVE_AFTER_S (it resends only a message that is gone).
+        return lifecycle.create(job, grace_s=self.settings.redrive_after_s)
 
     @staticmethod
     def _created(job: JobRecord, step: Step) -> Submitted:

@@ -170,6 +170,7 @@ def test_attempts_that_die_without_an_answer_are_bounded(
         send_time_limit_s=5,
         send_lease_s=5,
         sweep_stale_queued_s=1,
+        redrive_after_s=3,  # the sweeper looks at a claimed job every 3 s
         esms_read_timeout_s=30,
         esms_attempt_budget_s=60,
     )

@@ -60,6 +60,7 @@ STATUSES: tuple[str, ...] = (
 )
 KINDS: tuple[Kind, ...] = tuple(Kind)
 QUEUE_OF_KIND = {Kind.VOICE_OTP: keys.QUEUE_OTP}  # every other kind: the bulk queue
+DEAD_LETTER_KEYS = tuple(keys.dead_letters(q) for q in (*keys.SEND_QUEUES, keys.QUEUE_WEBHOOKS))
 
 
 def send_queue(kind: Kind) -> str:
@@ -366,14 +367,24 @@ def postpone(job_id: str, *, at: float) -> Op:
     return _op("postpone", job_id, [], at=at)
 
 
-def redrive(job_id: str, *, liveness_ms: int, lease_check_s: float, redrive_s: float) -> Op:
+def redrive(
+    job_id: str,
+    *,
+    liveness_ms: int,
+    lease_check_s: float,
+    redrive_s: float,
+    force: bool = False,
+) -> Op:
+    """Send again the message a job needs (``force``: before its time in the due set, for a
+    job claimed by a worker found dead)."""
     return _op(
         "redrive",
         job_id,
-        [keys.WORKERS],
+        [keys.WORKERS, *DEAD_LETTER_KEYS],
         liveness_ms=liveness_ms,
         lease_check_s=lease_check_s,
         redrive_s=redrive_s,
+        force=force or None,
     )
 
 
@@ -406,6 +417,4 @@ def webhook_due(job_id: str) -> Op:
 
 def purge(job_id: str) -> Op:
     """Retention is over: the job and its index entries leave together."""
-    return _op(
-        "purge", job_id, [keys.dead_letters(q) for q in (*keys.SEND_QUEUES, keys.QUEUE_WEBHOOKS)]
-    )
+    return _op("purge", job_id, DEAD_LETTER_KEYS)

@@ -170,6 +170,14 @@ class JobStore:
             pipe.zcount(keys.STATE_INDEX, low, high)
         return _counts(pipe.execute())
 
+    def ids_in_state(self, status: str, limit: int = 10_000) -> list[str]:
+        """Ids of the jobs in ``status`` (a state, or completed/outcome), oldest first."""
+        low, high = lifecycle.band_range(status)
+        return [
+            str(member)
+            for member in self._redis.zrangebyscore(keys.STATE_INDEX, low, high, start=0, num=limit)
+        ]
+
     def due(self, zset: str, until: float, limit: int) -> list[tuple[str, float]]:
         """Entries of a due set (``keys.DUE`` or ``keys.WEBHOOKS_DUE``) due by ``until``."""
         rows = cast(

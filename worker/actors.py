@@ -1,9 +1,14 @@
-"""The actors. Each takes a job id, hands the work to the send engine and returns.
+"""The actors. Each takes a job id and hands its work to the send engine (worker.engine).
 
 Queues (decision 5): Voice OTP on its own queue with the highest priority, bulk record and
 template calls on another, status polls and webhooks on their own, so a worker can be pointed
 at any subset (``voicecall worker --queues voicecall-otp``). Each queue also has its own slots
-in the engine (worker.engine), so a full bulk queue never holds OTP back.
+in the engine, so a full bulk queue never holds OTP back.
+
+A send actor claims its job itself (one Lua step) before it returns, so the message is
+acknowledged only once the job is claimed (it then carries this worker's lease) or needs no
+call; the engine makes the call. Polls and webhooks need no claim: the due sets bring them
+back if their message is lost.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from voicecall.metrics import RATE_LIMITED
 from voicecall.store import now_s
 from worker import engine
 from worker.poll import poll_step
-from worker.send import send_step
+from worker.send import claim_op, send_claimed, send_when_due, unclaimed_or_job
 from worker.webhook import deliver_step
 
 log = get_logger(__name__)
@@ -27,19 +32,27 @@ POSTPONE_S = 1.0  # a send that found no free slot is tried again this much late
 
 def _send(queue: str, job_id: str, limit_key: str | None) -> None:
     running = engine.current()
-    step = functools.partial(send_step, job_id=job_id, queue=queue, limit_key=limit_key)
-    try:
-        handed = running.handoff(queue, step, wait_for_start=True)
-    except BaseException:
-        # Whatever went wrong, the job must not wait for a message that is gone: the due set
-        # brings it back (if Redis itself is down, Dramatiq retries this message instead).
-        _postpone(running, job_id, "handoff_failed")
-        raise
-    if not handed:
+    slot = running.slot(queue)
+    if slot is None:
         # Every slot of this queue is busy: the due set brings the job back shortly, and this
         # thread is free for other queues' messages.
         _postpone(running, job_id, "no_free_slot")
         RATE_LIMITED.labels(kind=queue, limit="capacity").inc()
+        return
+    try:
+        step = running.sync_store.apply(claim_op(running, job_id, queue, limit_key))
+    except BaseException:
+        slot.release()
+        raise  # nothing was claimed: Dramatiq delivers the message again (Redis was down)
+    if step.verdict == "wait":
+        wait_s = float(step.detail)
+        running.run(slot, lambda ctx: send_when_due(ctx, job_id, queue, limit_key, wait_s))
+        return
+    job = unclaimed_or_job(step, job_id)
+    if job is None:
+        slot.release()
+        return
+    running.run(slot, lambda ctx: send_claimed(ctx, job, queue))
 
 
 def _postpone(running: engine.Engine, job_id: str, why: str) -> None:
@@ -63,11 +76,15 @@ def send_bulk_call(job_id: str, limit_key: str | None = None) -> None:
 
 @dramatiq.actor(actor_name=keys.ACTOR_POLL, queue_name=keys.QUEUE_STATUS, priority=20)
 def poll_call_status(job_id: str) -> None:
-    step = functools.partial(poll_step, job_id=job_id)
-    engine.current().handoff(keys.QUEUE_STATUS, step, wait_for_start=False)
+    running = engine.current()
+    slot = running.slot(keys.QUEUE_STATUS)
+    if slot is not None:  # else the due set sends the poll again later
+        running.run(slot, functools.partial(poll_step, job_id=job_id))
 
 
 @dramatiq.actor(actor_name=keys.ACTOR_WEBHOOK, queue_name=keys.QUEUE_WEBHOOKS, priority=30)
 def deliver_webhook(job_id: str) -> None:
-    step = functools.partial(deliver_step, job_id=job_id)
-    engine.current().handoff(keys.QUEUE_WEBHOOKS, step, wait_for_start=False)
+    running = engine.current()
+    slot = running.slot(keys.QUEUE_WEBHOOKS)
+    if slot is not None:  # else vc:due:webhooks sends it again later
+        running.run(slot, functools.partial(deliver_step, job_id=job_id))

@@ -10,8 +10,8 @@ one slow receiver or provider cannot make other calls wait.
   ends. An actor waits at most ``HANDOFF_WAIT_S`` for a slot; a send that finds none is
   postponed a second (in the due set) and the thread goes back to work, so a full bulk pool
   never holds the threads that OTP messages need.
-- **Claim before ack.** The actor returns only once the send step has claimed the job (or
-  decided it needs no call): a claimed job carries this worker's lease and a due time, so if
+- **Claim before ack.** The send actor claims its job itself (one Lua step, in its thread)
+  and only then hands it over and returns: a claimed job carries this worker's lease, so if
   the process dies from here on, the sweeper re-drives it (decision 1), not Dramatiq.
 - **Liveness.** A thread beats into ``vc:workers`` every ``WORKER_HEARTBEAT_S``; the sweeper
   treats a worker silent for ``WORKER_LIVENESS_S`` as dead: its leases end and its fetched
@@ -23,11 +23,10 @@ one slow receiver or provider cannot make other calls wait.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from voicecall import keys
 from voicecall.lifecycle import ClaimRules
@@ -59,6 +58,13 @@ def claim_rules(settings: Settings, owner: str) -> ClaimRules:
     )
 
 
+class ClaimContext(Protocol):
+    """What a claim needs: settings and this worker's claim rules."""
+
+    settings: Settings
+    rules: ClaimRules
+
+
 @dataclass
 class Context:
     """What the engine's steps share; built on the loop (async clients belong to it)."""
@@ -70,8 +76,7 @@ class Context:
     esms: AsyncEsmsClient
 
 
-Started = concurrent.futures.Future[None]
-Step = Callable[[Context, Started], Coroutine[Any, Any, None]]
+Step = Callable[[Context], Coroutine[Any, Any, None]]
 
 
 class Engine:
@@ -93,6 +98,7 @@ class Engine:
         }
         self.ctx: Context | None = None
         self.sync_store = JobStore.from_settings(settings)
+        self.rules = claim_rules(settings, owner)
 
     # --- life -------------------------------------------------------------------------
 
@@ -157,30 +163,26 @@ class Engine:
 
     # --- handing work over ---------------------------------------------------------------
 
-    def handoff(self, queue: str, step: Step, *, wait_for_start: bool) -> bool:
-        """Run ``step`` on the loop with one of ``queue``'s slots; False when none came free
-        within HANDOFF_WAIT_S. With ``wait_for_start``, return once the step says it has
-        claimed its job (or decided it needs no call)."""
+    def slot(self, queue: str) -> Slot | None:
+        """One of ``queue``'s slots, or None when none came free within HANDOFF_WAIT_S."""
         pool = self._pools[queue]
         if self._stopping.is_set() or not pool.acquire(timeout=self.settings.handoff_wait_s):
-            return False
-        started: Started = concurrent.futures.Future()
+            return None
+        return Slot(pool)
+
+    def run(self, slot: Slot, step: Step) -> None:
+        """Run ``step`` on the loop; its slot is given back when it ends (from any thread)."""
         ctx = self.ctx
         assert ctx is not None
 
         def spawn() -> None:
-            task = self.loop.create_task(self._guarded(step(ctx, started), pool, started))
+            task = self.loop.create_task(self._guarded(step(ctx), slot))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
         self.loop.call_soon_threadsafe(spawn)
-        if wait_for_start:
-            started.result(timeout=self.settings.send_lease_s)
-        return True
 
-    async def _guarded(
-        self, work: Awaitable[None], pool: threading.BoundedSemaphore, started: Started
-    ) -> None:
+    async def _guarded(self, work: Awaitable[None], slot: Slot) -> None:
         try:
             await work
         except asyncio.CancelledError:
@@ -188,9 +190,20 @@ class Engine:
         except Exception:
             log.exception("engine_step_failed")
         finally:
-            pool.release()
-            if not started.done():
-                started.set_result(None)
+            slot.release()
+
+
+class Slot:
+    """A place in one queue's pool; released once."""
+
+    def __init__(self, pool: threading.BoundedSemaphore) -> None:
+        self._pool = pool
+        self._held = True
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._pool.release()
 
 
 _engine: Engine | None = None

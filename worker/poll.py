@@ -19,7 +19,7 @@ from voicecall.metrics import STATUS_REQUESTS
 from voicecall.records import JobRecord
 from voicecall.results import Report
 from voicecall.store import now_s
-from worker.engine import Context, Started
+from worker.engine import Context
 from worker.esms import EsmsError, NotReady, RetryableError
 from worker.timing import next_poll_in_s
 
@@ -28,9 +28,8 @@ log = get_logger(__name__)
 RETRY_SOON_S = 30.0
 
 
-async def poll_step(ctx: Context, started: Started, *, job_id: str) -> None:
+async def poll_step(ctx: Context, *, job_id: str) -> None:
     """The body behind the poll actor."""
-    started.set_result(None)  # the due set is the backstop: nothing to hold the message for
     structlog.contextvars.bind_contextvars(job_id=job_id)
     job = await ctx.store.get(job_id)
     if job is None or job.state is not State.SUBMITTED:

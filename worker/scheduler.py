@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable
 
 from voicecall import keys, lifecycle
-from voicecall.jobs import FINAL_STATES
+from voicecall.jobs import State
 from voicecall.lifecycle import Op
 from voicecall.logs import get_logger
 from voicecall.settings import Settings
@@ -53,13 +53,34 @@ class Scheduler:
         return sum(step.verdict == "released" for step in steps)
 
     def recover_dead_workers(self) -> int:
-        dead = self.store.dead_workers(before=now_s() - self.settings.worker_liveness_s)
-        moved = 0
+        """A dead worker's fetched messages go back on their queues, and the jobs it had
+        claimed are sent again at once (eSMS answers 124 to any it had already placed)."""
+        dead = set(self.store.dead_workers(before=now_s() - self.settings.worker_liveness_s))
+        if not dead:
+            return 0
         for worker_id in dead:
             count = self.store.recover_worker(worker_id)
-            moved += count
             log.warning("worker_dead", worker=worker_id, messages_requeued=count)
-        return moved
+        sending = self.store.ids_in_state(State.SENDING.value)
+        orphans = [
+            job.id
+            for job in self.store.get_many(sending)
+            if job is not None and job.lease is not None and job.lease.owner in dead
+        ]
+        steps = self.store.apply_many([self._redrive(job_id, force=True) for job_id in orphans])
+        for job_id, step in zip(orphans, steps, strict=True):
+            log.warning("sweeper_redrive", job_id=job_id, state=step.state, why="worker_dead")
+        return len(orphans)
+
+    def _redrive(self, job_id: str, *, force: bool = False) -> Op:
+        settings = self.settings
+        return lifecycle.redrive(
+            job_id,
+            liveness_ms=int(settings.worker_liveness_s * 1000),
+            lease_check_s=settings.lease_check_s,
+            redrive_s=settings.redrive_after_s,
+            force=force,
+        )
 
     def sweep(self) -> int:
         """Act on every job whose time in the due set has passed."""
@@ -67,22 +88,9 @@ class Scheduler:
         due = self.store.due(keys.DUE, now, BATCH)
         if not due:
             return 0
-        jobs = self.store.get_many([job_id for job_id, _ in due])
-        settings = self.settings
-        ops: list[Op] = []
-        for (job_id, _), job in zip(due, jobs, strict=True):
-            if job is None or job.state in FINAL_STATES:
-                ops.append(lifecycle.purge(job_id))
-            else:
-                ops.append(
-                    lifecycle.redrive(
-                        job_id,
-                        liveness_ms=int(settings.worker_liveness_s * 1000),
-                        lease_check_s=settings.lease_check_s,
-                        redrive_s=settings.redrive_after_s,
-                    )
-                )
-        steps = self.store.apply_many(ops)
+        # One step per job, decided in Lua by its state: a final job whose retention is over
+        # is purged, any other gets what it needs to move on.
+        steps = self.store.apply_many([self._redrive(job_id) for job_id, _ in due])
         for (job_id, _), step in zip(due, steps, strict=True):
             if step.verdict == "redriven":
                 log.warning("sweeper_redrive", job_id=job_id, state=step.state)

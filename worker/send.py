@@ -24,13 +24,13 @@ from voicecall import lifecycle
 from voicecall.callbacks import callback_url
 from voicecall.finish import observe_finished
 from voicecall.jobs import ScheduleMode
-from voicecall.lifecycle import Step
+from voicecall.lifecycle import Op, Step
 from voicecall.logs import get_logger
 from voicecall.metrics import RATE_LIMITED, SEND_LATENESS, SEND_RETRIES
 from voicecall.records import JobRecord
 from voicecall.store import UNAVAILABLE, now_s
 from voicecall.timefmt import from_epoch
-from worker.engine import MAX_RETRY_WINDOW_S, Context, Started
+from worker.engine import MAX_RETRY_WINDOW_S, ClaimContext, Context
 from worker.esms import InvalidParameter, PermanentError, RetryableError, Submission
 from worker.timing import first_poll_at, quiet_window_end, retry_delay_s
 
@@ -38,16 +38,19 @@ log = get_logger(__name__)
 T = TypeVar("T")
 
 
-async def send_step(
-    ctx: Context, started: Started, *, job_id: str, queue: str, limit_key: str | None
-) -> None:
-    """The body behind the send actors (run by the engine with one of the queue's slots)."""
-    structlog.contextvars.bind_contextvars(job_id=job_id)
-    job = await _claim(ctx, started, job_id, queue, limit_key)
-    if job is None:
-        return
+def claim_op(ctx: Context | ClaimContext, job_id: str, queue: str, limit_key: str | None) -> Op:
+    """The claim of ``job_id`` as this worker, now (quiet hours read from the clock)."""
+    settings = ctx.settings
+    quiet = quiet_window_end(now_s(), settings.quiet_hours, settings.zone)
+    return lifecycle.claim(
+        job_id, rules=ctx.rules, queue=queue, limit_key=limit_key, quiet_until=quiet or 0
+    )
+
+
+async def send_claimed(ctx: Context, job: JobRecord, queue: str) -> None:
+    """Call eSMS for a job this worker has claimed, and record what eSMS answered."""
     structlog.contextvars.bind_contextvars(
-        kind=job.kind.value, trace_id=job.trace_id, attempt=job.attempts
+        job_id=job.id, kind=job.kind.value, trace_id=job.trace_id, attempt=job.attempts
     )
     now = now_s()
     lateness = max(0.0, now - job.due_at) if job.schedule is ScheduleMode.WORKER else 0.0
@@ -64,7 +67,7 @@ async def send_step(
         code = str(getattr(exc, "code", "") or "invalid_parameter")
         error = {"code": code, "message": str(exc)[:500]}
         step = await _durably(
-            ctx, lifecycle.reject(job_id, error=error, note=f"eSMS refused: {code}")
+            ctx, lifecycle.reject(job.id, error=error, note=f"eSMS refused: {code}")
         )
         observe_finished(step.job())
         return
@@ -74,28 +77,24 @@ async def send_step(
     await _record(ctx, job, submission, now)
 
 
-async def _claim(
-    ctx: Context, started: Started, job_id: str, queue: str, limit_key: str | None
-) -> JobRecord | None:
-    """Claim the job, waiting here (not in a thread) while it is not due or the global rate
-    says wait; None when there is nothing to send."""
-    try:
-        while True:
-            quiet = quiet_window_end(now_s(), ctx.settings.quiet_hours, ctx.settings.zone)
-            op = lifecycle.claim(
-                job_id, rules=ctx.rules, queue=queue, limit_key=limit_key, quiet_until=quiet or 0
-            )
-            step = await _durably(ctx, op)  # the job is in hand: wait out a Redis blip
-            if step.verdict == "wait":
-                _ack(started)  # the due set now holds it, should this process die
-                await asyncio.sleep(float(step.detail))
-                continue
-            return _claimed(step, job_id)
-    finally:
-        _ack(started)
+async def send_when_due(
+    ctx: Context, job_id: str, queue: str, limit_key: str | None, wait_s: float
+) -> None:
+    """A job not due yet (or held by the global rate): wait here, in the loop, then claim
+    and send it. The due set brings it back should this process die meanwhile."""
+    while True:
+        await asyncio.sleep(wait_s)
+        step = await _durably(ctx, claim_op(ctx, job_id, queue, limit_key))
+        if step.verdict != "wait":
+            break
+        wait_s = float(step.detail)
+    job = unclaimed_or_job(step, job_id)
+    if job is not None:
+        await send_claimed(ctx, job, queue)
 
 
-def _claimed(step: Step, job_id: str) -> JobRecord | None:
+def unclaimed_or_job(step: Step, job_id: str) -> JobRecord | None:
+    """The claimed job, or None after counting what the claim decided instead."""
     match step.verdict:
         case "claimed":
             return step.job()
@@ -113,11 +112,6 @@ def _claimed(step: Step, job_id: str) -> JobRecord | None:
         case verdict:
             log.debug("send_noop", job_id=job_id, verdict=verdict, state=step.state)
     return None
-
-
-def _ack(started: Started) -> None:
-    if not started.done():
-        started.set_result(None)
 
 
 def _send_date(job: JobRecord, now: float) -> datetime | None:
@@ -178,6 +172,10 @@ async def _retry_or_fail(
 async def _durably(ctx: Context, op: lifecycle.Op) -> Step:
     """Apply ``op``, retrying through a short Redis outage (bounded by the lease): once eSMS
     has answered, losing what it said would cost a poll or a second request."""
+    try:
+        return await ctx.store.apply(op)
+    except UNAVAILABLE:
+        log.warning("store_unavailable", op=op.script)
     retrying = tenacity.AsyncRetrying(
         retry=tenacity.retry_if_exception_type(UNAVAILABLE),
         wait=tenacity.wait_exponential(multiplier=0.1, max=2),

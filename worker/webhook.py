@@ -28,7 +28,7 @@ from voicecall.store import now_s
 from voicecall.webhook_signing import WebhookSecret, webhook_id_for
 from voicecall.webhook_urls import WebhookPolicy
 from worker import webhooks
-from worker.engine import Context, Started
+from worker.engine import Context
 
 log = get_logger(__name__)
 
@@ -38,9 +38,8 @@ def job_webhook_id(job: JobRecord) -> str:
     return webhook_id_for(job.id, repr(job.created_at), job.state.value)
 
 
-async def deliver_step(ctx: Context, started: Started, *, job_id: str) -> None:
+async def deliver_step(ctx: Context, *, job_id: str) -> None:
     """The body behind the webhook actor."""
-    started.set_result(None)  # vc:due:webhooks is the backstop
     structlog.contextvars.bind_contextvars(job_id=job_id)
     job = await ctx.store.get(job_id)
     if job is None or not job.webhook_url or not job.final:

@@ -100,7 +100,8 @@ job.first_attempt_at = job.first_attempt_at or NOW
 job.window_started_at = job.window_started_at or NOW
 job.lease = {owner = P.owner, ['until'] = NOW + P.lease_s}
 job.reason = nil
+-- No new time in the due set: the one it has (its message's backstop) still comes, and a
+-- worker found dead has its claimed jobs re-driven at once (worker.scheduler).
 move(job, 'sending', 'attempt ' .. job.attempts)
-redis.call('ZADD', KEYS[3], NOW + P.lease_check_s, job.id)
 index(job)
 return {'claimed', 'sending', save(job)}

@@ -96,6 +96,14 @@ local function send_queue_keys(job)
   return KEYS[base + 2 * slot - 1], KEYS[base + 2 * slot]
 end
 
+-- A final job whose retention is over leaves with every index entry; ``dead`` is the KEYS
+-- index of the first of the three dead-letter sets (both send queues', the webhooks').
+local function purge(id, dead)
+  redis.call('DEL', KEYS[1])
+  for i = 2, 5 do redis.call('ZREM', KEYS[i], id) end
+  for i = dead, dead + 2 do redis.call('ZREM', KEYS[i], id) end
+end
+
 -- Every final state goes through here: history, end time, no lease, the spoken OTP code
 -- erased, retention (the due set holds the end of retention; the key expires a day later
 -- as a safety net), and the webhook queued. KEYS[4] must be the webhooks' due set.

@@ -54,10 +54,12 @@ from worker.esms.responses import (
     retry_after_s,
 )
 from worker.esms.retry import RetryPolicy, call_with_retries, call_with_retries_async
+from worker.esms.transport import AiohttpTransport
 
 R = TypeVar("R")
 Body = dict[str, Any]
 EXCERPT_CHARS = 120  # of an unexpected body, quoted in the error message
+KEEPALIVE_CONNECTIONS = 32  # idle connections kept per (blocking) client
 _SEND_CODES = frozenset({CODE_ACCEPTED, CODE_DUPLICATE})
 _OK_CODES = frozenset({CODE_ACCEPTED})
 _log = get_logger("worker.esms")
@@ -257,8 +259,10 @@ class _EsmsCore:
         return elapsed
 
     def _limits(self) -> httpx.Limits:
+        # httpcore checks every idle connection on each request: keep few of them idle.
         connections = self._settings.esms_max_connections
-        return httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        keepalive = min(connections, KEEPALIVE_CONNECTIONS)
+        return httpx.Limits(max_connections=connections, max_keepalive_connections=keepalive)
 
     def _headers(self) -> dict[str, str]:
         return {"Accept": "application/json", "User-Agent": f"voicecall/{__version__}"}
@@ -433,8 +437,7 @@ class AsyncEsmsClient(_EsmsCore):
         super().__init__(settings)
         self._http = httpx.AsyncClient(
             timeout=self._timeout,
-            limits=self._limits(),
-            transport=transport,
+            transport=transport or AiohttpTransport(max_connections=settings.esms_max_connections),
             follow_redirects=False,
             headers=self._headers(),
         )
