@@ -54,7 +54,7 @@ from worker.esms.responses import (
     retry_after_s,
 )
 from worker.esms.retry import RetryPolicy, call_with_retries, call_with_retries_async
-from worker.esms.transport import AiohttpTransport
+from worker.esms.transport import AiohttpSender, Sender
 
 R = TypeVar("R")
 Body = dict[str, Any]
@@ -423,7 +423,8 @@ class EsmsClient(_EsmsCore):
 
 
 class AsyncEsmsClient(_EsmsCore):
-    """The send engine's client: the same requests and rules, on ``httpx.AsyncClient``.
+    """The send engine's client: the same requests and rules, sent through aiohttp
+    (worker.esms.transport), read as httpx responses.
 
     Every exchange (all its tries and waits) runs under one overall deadline,
     ``ESMS_ATTEMPT_BUDGET_S``: httpx's timeouts apply to each read, so a server that trickles
@@ -431,15 +432,10 @@ class AsyncEsmsClient(_EsmsCore):
     never a worker thread.
     """
 
-    def __init__(
-        self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
-    ) -> None:
+    def __init__(self, settings: Settings, *, sender: Sender | None = None) -> None:
         super().__init__(settings)
-        self._http = httpx.AsyncClient(
-            timeout=self._timeout,
-            transport=transport or AiohttpTransport(max_connections=settings.esms_max_connections),
-            follow_redirects=False,
-            headers=self._headers(),
+        self._sender = sender or AiohttpSender(
+            max_connections=settings.esms_max_connections, headers=self._headers()
         )
 
     async def send(
@@ -473,23 +469,21 @@ class AsyncEsmsClient(_EsmsCore):
         return await self._exchange(request, _OK_CODES, lambda _c, body: parse_balance(body))
 
     async def close(self) -> None:
-        await self._http.aclose()
+        await self._sender.aclose()
 
     async def _exchange(
         self, request: EsmsRequest, accept: Collection[int], parse: Callable[[int, Body], R]
     ) -> R:
         endpoint = request.endpoint.name
-        url = self._url(request)
+        base = self._urls[request.endpoint]
+        url = f"{base}?{request.query_string()}" if request.query else base
 
         async def once(left_s: float) -> R:
             started = time.perf_counter()
             try:
                 async with asyncio.timeout(left_s + self._policy.base_s):
-                    response = await self._http.request(
-                        request.endpoint.method,
-                        url,
-                        json=request.body,
-                        timeout=self._timeout_for(left_s),
+                    response = await self._sender.request(
+                        request.endpoint.method, url, request.body, self._timeout_for(left_s)
                     )
             except TimeoutError as exc:
                 timed_out = httpx.ReadTimeout("no complete answer within the attempt's budget")

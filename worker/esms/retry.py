@@ -16,6 +16,7 @@ send without a RequestId, and never change it between tries.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -84,6 +85,7 @@ class _OutOfBudget(stop_base):
         return self._clock() + state.upcoming_sleep + MIN_TRY_S > self._deadline
 
 
+@functools.cache
 def _log_retry(endpoint: str) -> Callable[[RetryCallState], None]:
     def before_sleep(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
