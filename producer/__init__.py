@@ -5,14 +5,27 @@
 >>> client.enqueue_record("0901234567", "rec-welcome", max_retry=2)  # doctest: +SKIP
 """
 
-from producer.client import CancelRefused, JobNotFound, JobView, VoiceCallClient
+from producer.client import (
+    CallPage,
+    CampaignNotFound,
+    CampaignSummary,
+    CancelRefused,
+    JobNotFound,
+    JobView,
+    SearchError,
+    VoiceCallClient,
+)
 from producer.intake import DuplicateJobId, IdempotencyConflict
 
 __all__ = [
+    "CallPage",
+    "CampaignNotFound",
+    "CampaignSummary",
     "CancelRefused",
     "DuplicateJobId",
     "IdempotencyConflict",
     "JobNotFound",
     "JobView",
+    "SearchError",
     "VoiceCallClient",
 ]

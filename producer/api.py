@@ -1,6 +1,7 @@
 """The HTTP API: ``create_app()`` builds the FastAPI app that ``voicecall api`` serves.
 
-Routes: ``/v1/calls...`` (:mod:`producer.calls_api`, bearer auth), the eSMS callback route
+Routes: ``/v1/calls...`` (:mod:`producer.calls_api`, bearer auth), listing, export and
+campaigns (:mod:`producer.search_api`, bearer auth), the eSMS callback route
 (:mod:`producer.callback_api`, signed URLs), and the unauthenticated operations routes here:
 ``/healthz`` (the process answers), ``/readyz`` (Redis answers; else 503) and ``/metrics``
 (this process's metrics, or every API process's in multiprocess mode, plus the Redis gauges
@@ -26,6 +27,7 @@ from producer.callback_api import router as callback_router
 from producer.calls_api import router as calls_router
 from producer.client import VoiceCallClient
 from producer.middleware import RequestMiddleware
+from producer.search_api import router as search_router
 from voicecall import __version__
 from voicecall.exporter import RedisExporter
 from voicecall.logs import configure_logging, get_logger
@@ -134,6 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         setattr(app.state, name, value)
     errors.install(app)
     openapi.install(app)
+    app.include_router(search_router)  # before /v1/calls/{job_id}, which would take "export"
     app.include_router(calls_router)
     app.include_router(callback_router)
     app.include_router(ops)

@@ -27,6 +27,7 @@ from producer.errors import (
     validation_error,
 )
 from voicecall.errors import DuplicateJobId, IdempotencyConflict
+from voicecall.jobs import with_campaign
 from voicecall.logs import get_logger
 from voicecall.records import JobView
 
@@ -99,13 +100,17 @@ async def create_call(request: Request) -> JSONResponse:
     responses=_POST,
 )
 async def create_batch(request: Request) -> JSONResponse:
-    calls = _batch_calls(await read_object(request))
-    result = await run_in_threadpool(submit_batch, _client(request), calls, request_id_of(request))
+    data = await read_object(request)
+    calls = _batch_calls(data)
+    result = await run_in_threadpool(
+        submit_batch, _client(request), calls, request_id_of(request), data.get("campaign")
+    )
     return JSONResponse(result)
 
 
 def _batch_calls(data: dict[str, Any]) -> list[Any]:
-    extra = sorted(set(data) - {"calls"})
+    """The batch's calls (its ``campaign``, if any, checked)."""
+    extra = sorted(set(data) - {"calls", "campaign"})
     if extra:
         raise validation_error(
             [{"field": name, "message": "Extra inputs are not permitted"} for name in extra]
@@ -125,6 +130,15 @@ def _batch_calls(data: dict[str, Any]) -> list[Any]:
     if problem:
         raise validation_error([{"field": "calls", "message": problem}])
     assert isinstance(calls, list)
+    campaign = data.get("campaign")
+    if campaign is None:
+        return calls
+    if not isinstance(campaign, str):
+        raise validation_error([{"field": "campaign", "message": "must be a string"}])
+    try:
+        with_campaign({}, campaign)
+    except ValueError as exc:
+        raise validation_error([{"field": "campaign", "message": str(exc)}]) from None
     return calls
 
 
@@ -133,7 +147,22 @@ def _item_error(index: int, error: ApiError) -> dict[str, Any]:
     return {"index": index, "status": error.status, "error": body}
 
 
-def submit_batch(client: VoiceCallClient, calls: list[Any], trace_id: str | None) -> dict[str, Any]:
+def _request(item: Any, campaign: str | None) -> dict[str, Any]:
+    """A batch item as a request, with the batch's campaign label (refused on its own if it
+    names another campaign)."""
+    if not isinstance(item, dict):
+        raise validation_error([{"field": "body", "message": "must be a JSON object"}])
+    if campaign is None:
+        return item
+    try:
+        return with_campaign(item, campaign)
+    except ValueError as exc:
+        raise validation_error([{"field": "labels.campaign", "message": str(exc)}]) from None
+
+
+def submit_batch(
+    client: VoiceCallClient, calls: list[Any], trace_id: str | None, campaign: str | None = None
+) -> dict[str, Any]:
     """Submit each item; Redis failing after some items were stored ends the rest with 503.
 
     When Redis fails before anything was stored, the whole request answers 503 instead.
@@ -146,9 +175,7 @@ def submit_batch(client: VoiceCallClient, calls: list[Any], trace_id: str | None
             results.append(_item_error(index, unavailable))
             continue
         try:
-            if not isinstance(item, dict):
-                raise validation_error([{"field": "body", "message": "must be a JSON object"}])
-            job = client.enqueue(item, trace_id=trace_id)
+            job = client.enqueue(_request(item, campaign), trace_id=trace_id)
         except REDIS_UNAVAILABLE as exc:
             if accepted == 0:
                 raise
@@ -173,15 +200,6 @@ def submit_batch(client: VoiceCallClient, calls: list[Any], trace_id: str | None
 
 
 JobIdPath = Annotated[str, Path(max_length=200, description="The job id (eSMS RequestId).")]
-
-
-@router.get(
-    "", summary="Find a job by its idempotency key", responses={200: _JOB, 404: _ERROR, **_COMMON}
-)
-def find_by_key(
-    request: Request, idempotency_key: Annotated[str, Query(min_length=1, max_length=200)]
-) -> JSONResponse:
-    return _job_response(_client(request).find(idempotency_key=idempotency_key))
 
 
 @router.get(

@@ -22,7 +22,7 @@ from producer.client import CancelRefused, JobNotFound, VoiceCallClient
 from producer.fields import field_errors
 from producer.intake import DuplicateJobId, IdempotencyConflict
 from producer.progress import Progress
-from voicecall.jobs import validation_context
+from voicecall.jobs import validation_context, with_campaign
 from voicecall.store import RedisError
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
@@ -230,8 +230,16 @@ def import_main(argv: Sequence[str]) -> int:
     parser.add_argument("file", type=Path, help="the CSV file (UTF-8, header row first)")
     parser.add_argument("--strict", action="store_true", help="enqueue nothing if any row is bad")
     parser.add_argument("--dry-run", action="store_true", help="validate only")
+    parser.add_argument(
+        "--campaign", metavar="NAME", help="put every row in campaign NAME (its campaign label)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     args = parser.parse_args(list(argv))
+    if args.campaign is not None:
+        try:
+            with_campaign({}, args.campaign)
+        except ValueError as exc:
+            parser.error(f"--campaign {exc}")
     client = make_client()
     progress = Progress(enabled=not args.no_progress)
     summary = csv_import.Summary()
@@ -242,7 +250,11 @@ def import_main(argv: Sequence[str]) -> int:
         print(f"{args.file}:{bad.line}: {reasons}", file=sys.stderr)
 
     importer = csv_import.Importer(
-        client, validation_context(client.settings), on_bad=report, on_progress=progress
+        client,
+        validation_context(client.settings),
+        on_bad=report,
+        on_progress=progress,
+        campaign=args.campaign,
     )
     try:
         importer.validate(args.file, summary)

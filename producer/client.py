@@ -6,24 +6,49 @@
 >>> client.get(job.id).state                                # doctest: +SKIP
 <State.QUEUED: 'queued'>
 
-Every method returns a :class:`~voicecall.records.JobView`, the same shape the HTTP API
-answers with (``job.model_dump(mode="json")`` gives that JSON).
+Every job comes as a :class:`~voicecall.records.JobView`, the same shape the HTTP API
+answers with (``job.model_dump(mode="json")`` gives that JSON). Finding jobs takes the filters
+of ``GET /v1/calls`` as keywords:
+
+>>> page = client.list_calls(state=["scheduled", "retrying"], labels={"campaign": "tet"})  # doctest: +SKIP
+>>> client.campaign("tet").answer_rate                               # doctest: +SKIP
+0.81
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, TextIO
+
+from pydantic import BaseModel, Field
 
 from producer.intake import Intake
-from voicecall import lifecycle
-from voicecall.errors import CancelRefused, JobNotFound
+from voicecall import export, lifecycle, search
+from voicecall.errors import CampaignNotFound, CancelRefused, JobNotFound, SearchError
 from voicecall.jobs import CallRequestAdapter, State, validation_context
 from voicecall.records import JobView
+from voicecall.search import CampaignSummary
+from voicecall.search_query import FILTER_PARAMS, filter_pairs, parse_filters
 from voicecall.settings import Settings, load_settings
 from voicecall.store import JobStore
 
-__all__ = ["CancelRefused", "JobNotFound", "JobView", "VoiceCallClient"]
+__all__ = [
+    "CallPage",
+    "CampaignNotFound",
+    "CampaignSummary",
+    "CancelRefused",
+    "JobNotFound",
+    "JobView",
+    "SearchError",
+    "VoiceCallClient",
+]
+
+
+class CallPage(BaseModel):
+    """One page of a search."""
+
+    data: list[JobView] = Field(description="Newest first, without their history.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null last.")
 
 
 class VoiceCallClient:
@@ -107,3 +132,60 @@ class VoiceCallClient:
         if step.verdict != "ended":
             raise CancelRefused(job_id, State(step.state))
         return self.get(job_id)
+
+    # --- finding jobs -------------------------------------------------------------------
+
+    def list_calls(self, *, limit: int = 50, cursor: str | None = None, **filters: Any) -> CallPage:
+        """One page of jobs matching ``filters`` (those of ``GET /v1/calls``: state, kind,
+        outcome, labels, phone, idempotency_key, created_from, ... ``finished_to``), newest
+        first. Raises :class:`SearchError` naming a bad filter."""
+        page = search.search(self.store, self._filters(filters), limit=limit, cursor=cursor)
+        jobs = [JobView.of(job, history=False) for job in page.jobs]
+        return CallPage(data=jobs, next_cursor=page.cursor)
+
+    def iter_calls(self, **filters: Any) -> Iterator[JobView]:
+        """Every job matching ``filters``, newest first, a page at a time."""
+        cursor = None
+        while True:
+            page = self.list_calls(limit=search.MAX_LIMIT, cursor=cursor, **filters)
+            yield from page.data
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    def export(
+        self,
+        out: TextIO,
+        *,
+        on_progress: Callable[[int], None] = lambda _rows: None,
+        **filters: Any,
+    ) -> int:
+        """Write the jobs matching ``filters`` to ``out`` as CSV (the columns of
+        ``GET /v1/calls/export``); returns the number of rows."""
+        rows = 0
+
+        def counted() -> Iterator[dict[str, Any]]:
+            nonlocal rows
+            for doc in search.scan(self.store, self._filters(filters)):
+                rows += 1
+                yield doc
+
+        for chunk in export.chunks(counted()):
+            out.write(chunk)
+            on_progress(rows)
+        return rows
+
+    def campaign(self, name: str) -> CampaignSummary:
+        """The campaign's figures; raises :class:`CampaignNotFound`."""
+        return search.campaign(self.store, name)
+
+    def campaigns(self) -> list[CampaignSummary]:
+        """Every campaign, newest first."""
+        return search.campaigns(self.store)
+
+    @staticmethod
+    def _filters(filters: Mapping[str, Any]) -> search.Filters:
+        unknown = sorted(set(filters) - set(FILTER_PARAMS) - {"labels"})
+        if unknown:
+            raise SearchError(unknown[0], "is not a filter (see voicecall.search_query)")
+        return parse_filters(filter_pairs(filters))[0]

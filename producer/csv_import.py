@@ -16,7 +16,7 @@ empty cell means "not set"):
     max_retry max_repeat wait_retry ivr number_forward time_wait_to_ivr    record_call
     voice speed       template_call
     webhook_url       where the final result is POSTed
-    labels            k=v;k=v
+    labels            k=v;k=v (``--campaign NAME`` sets the campaign label of every row)
     id is_unicode     optional extras: the job id (eSMS RequestId), voice_otp's IsUnicode
 
 The file is read twice, streaming (never held in memory): pass 1 validates every row with the
@@ -38,7 +38,13 @@ from pydantic import ValidationError
 from producer.client import VoiceCallClient
 from producer.fields import field_errors
 from producer.intake import DuplicateJobId, IdempotencyConflict
-from voicecall.jobs import CallRequestAdapter, RecordCall, TemplateCall, VoiceOtpCall
+from voicecall.jobs import (
+    CallRequestAdapter,
+    RecordCall,
+    TemplateCall,
+    VoiceOtpCall,
+    with_campaign,
+)
 
 COLUMNS = (
     "kind", "phone", "content", "record_id", "template_id", "variables", "send_at", "schedule",
@@ -173,10 +179,16 @@ def _labels(value: str) -> tuple[dict[str, str], str | None]:
 
 
 def validate_row(
-    cells: dict[str, str], context: dict[str, Any]
+    cells: dict[str, str], context: dict[str, Any], campaign: str | None = None
 ) -> tuple[AnyCall | None, FieldErrors]:
-    """The validated call, or ``None`` and every problem found (cells and contract)."""
+    """The validated call (in ``campaign`` when given), or ``None`` and every problem found
+    (cells and contract)."""
     request, problems = to_request(cells)
+    if campaign is not None:
+        try:
+            request = with_campaign(request, campaign)
+        except ValueError as exc:
+            problems.append({"field": "labels.campaign", "message": str(exc)})
     try:
         call = CallRequestAdapter.validate_python(request, context=context)
     except ValidationError as exc:
@@ -194,8 +206,10 @@ class Importer:
         *,
         on_bad: Callable[[BadRow], None],
         on_progress: Callable[[str, int, int | None], None] = lambda *_: None,
+        campaign: str | None = None,
     ) -> None:
         self.client = client
+        self.campaign = campaign  # every row's `campaign` label
         self.context = context  # one clock for both passes: a row valid in 1 is valid in 2
         self.on_bad = on_bad
         self.on_progress = on_progress
@@ -204,7 +218,11 @@ class Importer:
         """Pass 1: count and check every row; report the bad ones."""
         for _line, row in read_rows(path):
             summary.read += 1
-            errors = row.errors if isinstance(row, BadRow) else validate_row(row, self.context)[1]
+            errors = (
+                row.errors
+                if isinstance(row, BadRow)
+                else validate_row(row, self.context, self.campaign)[1]
+            )
             if errors:
                 summary.bad += 1
                 self.on_bad(BadRow(_line, errors))
@@ -219,7 +237,7 @@ class Importer:
         for line, row in read_rows(path):
             if isinstance(row, BadRow):
                 continue
-            call, _errors = validate_row(row, self.context)
+            call, _errors = validate_row(row, self.context, self.campaign)
             if call is None:
                 continue
             try:

@@ -8,13 +8,14 @@ Every error answer has the same shape (``request_id`` matches the ``X-Request-ID
 ``errors`` appears only on 422. Codes and statuses:
 
 - 401 ``unauthorized``         no or wrong bearer token (with ``WWW-Authenticate: Bearer``)
-- 404 ``not_found``            no such job (or route)
+- 404 ``not_found``            no such job, campaign (or route)
 - 405 ``method_not_allowed``
 - 409 ``idempotency_conflict`` the key is used by a job with another body (``job_id``)
 - 409 ``duplicate_id``         a job with this id exists already (``job_id``)
 - 409 ``cancel_refused``       the job was handed to eSMS or is final (``state``)
 - 413 ``body_too_large``       more than ``API_MAX_BODY_BYTES``
-- 422 ``validation_failed``    field-level ``errors`` (field: dotted path, no union tag)
+- 422 ``validation_failed``    field-level ``errors`` (field: dotted path, no union tag; on a
+                               search, the query parameter)
 - 503 ``redis_unavailable``    Redis unreachable (with ``Retry-After``); retry later
 - 500 ``internal_error``       anything else; logged with the request id, no traceback sent
 
@@ -35,11 +36,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from producer.fields import field_errors, one_line
 from voicecall.errors import (
+    CampaignNotFound,
     CancelRefused,
     DuplicateJobId,
     IdempotencyConflict,
     JobNotFound,
     ReopenRefused,
+    SearchError,
 )
 from voicecall.logs import get_logger
 from voicecall.store import UNAVAILABLE
@@ -136,6 +139,11 @@ def _not_found(exc: Exception) -> ApiError:
     return ApiError(404, "not_found", f"no job {exc.job_id!r}")
 
 
+def _search(exc: Exception) -> ApiError:
+    assert isinstance(exc, SearchError)
+    return validation_error([{"field": exc.param, "message": exc.rule}])
+
+
 # The one table: exception class → the API error it becomes (most specific first).
 STATUS_BY_ERROR: tuple[tuple[tuple[type[Exception], ...], Callable[[Exception], ApiError]], ...] = (
     ((ValidationError,), _validation),
@@ -144,6 +152,8 @@ STATUS_BY_ERROR: tuple[tuple[tuple[type[Exception], ...], Callable[[Exception], 
     ((CancelRefused,), _simple(409, "cancel_refused", state=lambda e: e.state.value)),
     ((ReopenRefused,), _simple(409, "requeue_refused", job_id=lambda e: e.job_id)),
     ((JobNotFound,), _not_found),
+    ((CampaignNotFound,), _simple(404, "not_found")),
+    ((SearchError,), _search),
     (UNAVAILABLE, _unavailable),
 )
 

@@ -18,7 +18,15 @@ from dataclasses import dataclass
 from voicecall import keys, lifecycle
 from voicecall.callbacks import new_nonce
 from voicecall.errors import DuplicateJobId, IdempotencyConflict
-from voicecall.jobs import AnyCall, Kind, ScheduleMode, State, VoiceOtpCall, params_of
+from voicecall.jobs import (
+    CAMPAIGN_LABEL,
+    AnyCall,
+    Kind,
+    ScheduleMode,
+    State,
+    VoiceOtpCall,
+    params_of,
+)
 from voicecall.lifecycle import Step
 from voicecall.metrics import JOBS_ENQUEUED
 from voicecall.records import HistoryEntry, JobRecord
@@ -49,8 +57,16 @@ class Intake:
         self.store = store
         self.async_store = async_store
 
-    def record(self, request: AnyCall, *, trace_id: str | None, now: float) -> JobRecord:
-        """The job a request makes, as intake writes it."""
+    def record(
+        self,
+        request: AnyCall,
+        *,
+        trace_id: str | None,
+        now: float,
+        place: tuple[int, int] | None = None,
+    ) -> JobRecord:
+        """The job a request makes, as intake writes it; ``place``: (cid, seq) in its
+        campaign."""
         due_at = round(request.send_at.timestamp() if request.send_at else now, 3)
         provider_mode = request.schedule is ScheduleMode.PROVIDER
         # Worker mode: far jobs wait in the schedule, near ones get their message now.
@@ -80,10 +96,14 @@ class Intake:
             due_at=due_at,
             expires_at=expires_at,
             history=[HistoryEntry(state=state, at=now)],
+            cid=place[0] if place else None,
+            seq=place[1] if place else None,
         )
 
     def submit(self, request: AnyCall, *, trace_id: str | None = None) -> Submitted:
-        job = self.record(request, trace_id=trace_id, now=round(now_s(), 3))
+        campaign = request.labels.get(CAMPAIGN_LABEL)
+        place = self.store.reserve_campaign(campaign) if campaign else None
+        job = self.record(request, trace_id=trace_id, now=round(now_s(), 3), place=place)
         step = self.store.apply(self._create(job), now=job.created_at)
         if step.verdict == "replay":
             return self._replay(request, self.store.get(step.state), step.state)
@@ -92,7 +112,9 @@ class Intake:
     async def submit_async(self, request: AnyCall, *, trace_id: str | None = None) -> Submitted:
         """The same in one awaited round trip (the HTTP API's intake)."""
         assert self.async_store is not None
-        job = self.record(request, trace_id=trace_id, now=round(now_s(), 3))
+        campaign = request.labels.get(CAMPAIGN_LABEL)
+        place = await self.async_store.reserve_campaign(campaign) if campaign else None
+        job = self.record(request, trace_id=trace_id, now=round(now_s(), 3), place=place)
         step = await self.async_store.apply(self._create(job), now=job.created_at)
         if step.verdict == "replay":
             existing = await self.async_store.get(step.state)

@@ -85,17 +85,38 @@ def batch_body() -> dict[str, Any]:
                 "minItems": 1,
                 "maxItems": MAX_BATCH,
                 "items": CALL_REQUEST_REF,
-            }
+            },
+            "campaign": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 256,
+                "description": "Sets the `campaign` label of every call (a call naming another "
+                "campaign is refused on its own).",
+            },
         },
         "required": ["calls"],
         "additionalProperties": False,
     }
-    example = {"summary": "one of each kind", "value": {"calls": list(EXAMPLES.values())}}
+    example = {
+        "summary": "one of each kind, all in one campaign",
+        "value": {
+            "calls": [_without_campaign(call) for call in EXAMPLES.values()],
+            "campaign": "tet-2030",
+        },
+    }
     return {
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": schema, "examples": {"batch": example}}},
         }
+    }
+
+
+def _without_campaign(call: dict[str, Any]) -> dict[str, Any]:
+    labels = {k: v for k, v in call.get("labels", {}).items() if k != "campaign"}
+    return {
+        **{k: v for k, v in call.items() if k != "labels"},
+        **({"labels": labels} if labels else {}),
     }
 
 

@@ -256,11 +256,14 @@ def test_get_returns_the_job_with_its_history(http: httpx.Client) -> None:
 
 
 def test_lookup_by_idempotency_key(http: httpx.Client) -> None:
-    """GET /v1/calls?idempotency_key= finds the job; an unknown key is 404; none is 422."""
+    """GET /v1/calls?idempotency_key= lists the one job made with the key; none for another
+    key; an empty key is 422 naming it."""
     job_id = _post(http, {**OTP, "idempotency_key": "look-1"}).json()["id"]
-    assert http.get("/v1/calls", params={"idempotency_key": "look-1"}).json()["id"] == job_id
-    assert http.get("/v1/calls", params={"idempotency_key": "other"}).status_code == 404
-    assert http.get("/v1/calls").status_code == 422
+    found = http.get("/v1/calls", params={"idempotency_key": "look-1"}).json()
+    assert ([job["id"] for job in found["data"]], found["next_cursor"]) == ([job_id], None)
+    assert http.get("/v1/calls", params={"idempotency_key": "other"}).json()["data"] == []
+    empty = http.get("/v1/calls", params={"idempotency_key": ""})
+    assert (empty.status_code, empty.json()["errors"][0]["field"]) == (422, "idempotency_key")
 
 
 def test_lookup_by_smsid(http: httpx.Client, store: JobStore) -> None:

@@ -34,11 +34,15 @@ def _messages(redis_client: redis.Redis, queue: str) -> int:
 def test_public_api_is_pinned() -> None:
     """`producer` exports exactly these names; changing them is a deliberate diff."""
     assert producer.__all__ == [
+        "CallPage",
+        "CampaignNotFound",
+        "CampaignSummary",
         "CancelRefused",
         "DuplicateJobId",
         "IdempotencyConflict",
         "JobNotFound",
         "JobView",
+        "SearchError",
         "VoiceCallClient",
     ]
     assert all(getattr(producer, name) for name in producer.__all__)

@@ -305,7 +305,10 @@ def test_every_panel_returns_data_and_every_alert_parses(
     api = "sum(voicecall_api_requests_total{{{}}})".format
     assert prometheus.value(api('route="/v1/calls", method="POST", status="202"')) == len(ids)
     assert (
-        prometheus.value(api('route="/v1/esms/callback/{job_id}/{nonce}/{signature}", status="403"')) == 1
+        prometheus.value(
+            api('route="/v1/esms/callback/{job_id}/{nonce}/{signature}", status="403"')
+        )
+        == 1
     )
     assert prometheus.value(api('route="unmatched", status="404"')) == 1
     routes = prometheus.query("group by (route) (voicecall_api_requests_total)")["data"]["result"]

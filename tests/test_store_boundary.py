@@ -146,7 +146,11 @@ def _job(job_id: str, kind: str = "record_call") -> JobRecord:
 def _every_operation(store: JobStore) -> None:
     """Each operation of voicecall.lifecycle at least once, on real jobs."""
     for job_id in ("a", "b", "c", "d"):
-        assert store.apply(lifecycle.create(_job(job_id), grace_s=1)).verdict == "created"
+        job = _job(job_id)
+        if job_id in ("a", "c"):  # in a campaign: its counters and index move too
+            cid, seq = store.reserve_campaign("spring")
+            job = job.model_copy(update={"labels": {"campaign": "spring"}, "cid": cid, "seq": seq})
+        assert store.apply(lifecycle.create(job, grace_s=1)).verdict == "created"
     rules = steps.RULES
     rules_on = lifecycle.ClaimRules(**{**vars(rules), "global_rate": 5, "phone_limit": 3})
     limit = keys.phone_limit("84901234568")
@@ -196,7 +200,7 @@ def _every_operation(store: JobStore) -> None:
     store.apply(lifecycle.expire("d", reason="r", note="n"))
     store.apply(lifecycle.dismiss("b", queue=keys.QUEUE_BULK))
     store.apply(lifecycle.release("c", grace_s=1))
-    store.apply(lifecycle.purge("c"), now=time.time() + 10**9)
+    store.apply(lifecycle.purge(store.get("c"), "c"), now=time.time() + 10**9)
 
 
 def _declared_and_touched(events: list[tuple[str, list[str]]]) -> list[tuple[set[str], str, str]]:

@@ -10,7 +10,9 @@
     ├── StoreError                        the job store refused an operation
     │   ├── JobNotFound                   no job with this id (or past its retention)
     │   ├── CancelRefused                 the job was handed to eSMS, or is final
-    │   └── ReopenRefused                 a dead letter that cannot be requeued safely
+    │   ├── ReopenRefused                 a dead letter that cannot be requeued safely
+    │   └── CampaignNotFound              no job ever named this campaign
+    ├── SearchError (ValueError)          a search filter, limit or cursor breaks its rule
     ├── WebhookError                      an outbound webhook (voicecall.webhook_urls)
     │   └── WebhookTargetError            a webhook URL cannot be delivered to
     │       ├── WebhookUrlRefused (ValueError)  the URL breaks the webhook URL policy
@@ -97,6 +99,23 @@ class ReopenRefused(StoreError):
         super().__init__(f"job {job_id}: {reason}")
         self.job_id = job_id
         self.reason = reason
+
+
+class CampaignNotFound(StoreError, LookupError):
+    """No job ever had this ``campaign`` label."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no campaign {name!r}")
+        self.name = name
+
+
+class SearchError(VoicecallError, ValueError):
+    """A search filter, limit or cursor breaks its rule; ``param`` names it."""
+
+    def __init__(self, param: str, rule: str) -> None:
+        super().__init__(f"{param} {rule}")
+        self.param = param
+        self.rule = rule
 
 
 class WebhookError(VoicecallError):

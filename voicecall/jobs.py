@@ -11,6 +11,7 @@ pydantic validation context: ``CallRequestAdapter.validate_python(data, context=
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -90,6 +91,7 @@ _JOB_ID = re.compile(JOB_ID_PATTERN)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 OTP_TTL_RANGE_S = (10, 3600)
 LABELS_MAX = 20
+CAMPAIGN_LABEL = "campaign"  # a job belongs to the campaign its `campaign` label names
 
 JobId = Annotated[
     str,
@@ -284,6 +286,21 @@ class _CallBase(_Strict):
             _no_control(key, "label keys ")
             _no_control(item, "label values ")
         return value
+
+
+def with_campaign(request: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """``request`` (as the API takes it) with its ``campaign`` label set to ``name``, for a
+    batch or an import that names one campaign for every call. Raises ValueError when the
+    request names another campaign, or ``name`` breaks the rule of label values."""
+    if not 1 <= len(name) <= 256 or _CONTROL.search(name):
+        raise ValueError("must be 1-256 characters without control characters")
+    labels = request.get("labels", {})
+    if not isinstance(labels, dict):
+        return dict(request)  # validation names the wrong type
+    current = labels.get(CAMPAIGN_LABEL)
+    if current is not None and current != name:
+        raise ValueError(f"is {current!r}, but every call here joins campaign {name!r}")
+    return {**request, "labels": {**labels, CAMPAIGN_LABEL: name}}
 
 
 class VoiceOtpCall(_CallBase, OtpParams):

@@ -18,6 +18,16 @@ Keys of voicecall (prefix ``vc:``):
                                        check, a retry's time, a poll's time, a job a worker holds
                                        until it is due, a final job's end of retention
 - ``vc:due:webhooks``          zset    final jobs whose webhook is still to be delivered
+- ``vc:idx:p:{bucket}``        zset    the phone index: one of PHONE_BUCKETS small sorted sets (by a
+                                       hash of the phone), members ``{phone}:{newness}:{id}`` in
+                                       lexical order, so a phone's jobs come newest first
+- ``vc:idx:c:{cid}:{chunk}``   zset    a campaign's jobs in the order they joined it (scored by their
+                                       place, seq), CAMPAIGN_CHUNK per key so each stays a listpack
+- ``vc:campaigns``             hash    campaign name → its number (cid); ``\x00next``: the last cid
+- ``vc:campaigns:names``       hash    cid → campaign name
+- ``vc:campaigns:seq``         hash    cid → jobs created in it so far (their chunk is seq // chunk)
+- ``vc:campaigns:stats``       hash    ``{cid}:{figure}`` → counter: total, jobs per state and per
+                                       outcome, duration_s, price_vnd, first/last send
 - ``vc:dead:{queue}``          zset    dead letters of a queue (job ids, by when they failed)
 - ``vc:workers``               zset    worker processes (their Dramatiq broker id) by last
                                        heartbeat, in ms; a stale one is dead
@@ -44,6 +54,12 @@ DUE = f"{PREFIX}due"
 SCHEDULE = f"{PREFIX}schedule"
 WEBHOOKS_DUE = f"{PREFIX}due:webhooks"
 WORKERS = f"{PREFIX}workers"
+CAMPAIGNS = f"{PREFIX}campaigns"
+CAMPAIGN_NAMES = f"{PREFIX}campaigns:names"
+CAMPAIGN_SEQ = f"{PREFIX}campaigns:seq"
+CAMPAIGN_STATS = f"{PREFIX}campaigns:stats"
+CAMPAIGN_CHUNK = 128  # jobs per chunk of a campaign's index (Redis keeps ≤ 128 as a listpack)
+PHONE_BUCKETS = 4096  # small sets of the phone index (≤ 128 jobs each up to ~500,000 jobs)
 GLOBAL_LIMIT = f"{PREFIX}limit:global"
 ESMS_BALANCE = f"{PREFIX}esms:balance"
 BALANCE_LOCK = f"{PREFIX}lock:balance"
@@ -64,6 +80,15 @@ def smsid(value: str) -> str:
 def phone_limit(phone: str) -> str:
     digest = hashlib.blake2b(phone.encode(), digest_size=10).hexdigest()
     return f"{PREFIX}limit:phone:{digest}"
+
+
+def phone_bucket(phone: str) -> str:
+    digest = hashlib.blake2b(phone.encode(), digest_size=4).digest()
+    return f"{PREFIX}idx:p:{int.from_bytes(digest, 'big') % PHONE_BUCKETS}"
+
+
+def campaign_chunk(cid: int, seq: int) -> str:
+    return f"{PREFIX}idx:c:{cid}:{seq // CAMPAIGN_CHUNK}"
 
 
 def dead_letters(queue: str) -> str:

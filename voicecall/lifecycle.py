@@ -155,6 +155,7 @@ def _op(script: str, job_id: str, own_keys: Iterable[str], **params: Any) -> Op:
         keys.DUE,
         keys.WEBHOOKS_DUE,
         keys.SCHEDULE,
+        keys.CAMPAIGN_STATS,
         *own_keys,
         *keys.message_keys(),
     )
@@ -169,14 +170,30 @@ def _states(states: Iterable[State]) -> list[str]:
 # --- the arrows -----------------------------------------------------------------------
 
 
+def phone_entry(job: JobRecord) -> str:
+    """The job's member of the phone index: phone, then newest first, then id."""
+    newness = MAX_MS - round(job.created_at * 1000)
+    return f"{job.phone}:{newness:013d}:{job.id}"
+
+
+MAX_MS = 10**13 - 1  # creation times in ms stay below it until the year 2286
+
+
 def create(job: JobRecord, *, grace_s: float) -> Op:
     """Intake: store a new job, index it, and either schedule it or send its message (whose
-    id, ``job.msg``, the job carries); ``grace_s`` past its due time the sweeper looks."""
+    id, ``job.msg``, the job carries); ``grace_s`` past its due time the sweeper looks. A job
+    in a campaign carries the campaign's number and its place in it (``cid``, ``seq``), as
+    :func:`voicecall.store.JobStore.reserve_campaign` gave them."""
     idem = keys.idempotency(job.idempotency_key) if job.idempotency_key else keys.job(job.id)
+    chunk = (
+        keys.campaign_chunk(job.cid, job.seq)
+        if job.cid is not None and job.seq is not None
+        else keys.job(job.id)
+    )
     op = _op(
         "create",
         job.id,
-        [idem],
+        [idem, keys.phone_bucket(job.phone), chunk],
         kind=job.kind.value,
         state=job.state.value,
         created_at=job.created_at,
@@ -185,6 +202,9 @@ def create(job: JobRecord, *, grace_s: float) -> Op:
         limit_key=job.limit_key,
         msg=job.msg,
         grace_s=grace_s,
+        phone_entry=phone_entry(job),
+        cid=job.cid,
+        seq=job.seq,
     )
     return Op(op.script, op.keys, op.params, job.document())
 
@@ -380,7 +400,7 @@ def redrive(
     return _op(
         "redrive",
         job_id,
-        [keys.WORKERS, *DEAD_LETTER_KEYS],
+        [keys.WORKERS],
         liveness_ms=liveness_ms,
         lease_check_s=lease_check_s,
         redrive_s=redrive_s,
@@ -415,6 +435,19 @@ def webhook_due(job_id: str) -> Op:
     return _op("webhook_due", job_id, [])
 
 
-def purge(job_id: str) -> Op:
-    """Retention is over: the job and its index entries leave together."""
-    return _op("purge", job_id, DEAD_LETTER_KEYS)
+def purge(job: JobRecord | None, job_id: str) -> Op:
+    """Retention is over: the job and its index entries leave together (``job`` None: its
+    record already expired; what indexes only it could name is then left to the periodic
+    scrub of voicecall.search)."""
+    chunk = (
+        keys.campaign_chunk(job.cid, job.seq)
+        if job is not None and job.cid is not None and job.seq is not None
+        else keys.SCHEDULE  # a sorted set the job is no longer in
+    )
+    bucket = keys.phone_bucket(job.phone) if job is not None else keys.SCHEDULE
+    return _op(
+        "purge",
+        job_id,
+        [*DEAD_LETTER_KEYS, bucket, chunk],
+        phone_entry=phone_entry(job) if job is not None else None,
+    )

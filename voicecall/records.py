@@ -90,6 +90,8 @@ class JobRecord(_Stored):
     trace_id: str | None = None
     limit_key: str | None = None
     msg: str | None = None  # the id of its current send message (Dramatiq's redis_message_id)
+    cid: int | None = None  # its campaign's number (from its `campaign` label)
+    seq: int | None = None  # its place in that campaign
     callback_nonce: str = ""
     created_at: float
     updated_at: float

@@ -9,6 +9,7 @@ keys; a ruff banned-api rule (pyproject.toml) and tests/test_store_boundary.py k
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections.abc import Iterable, Sequence
@@ -20,11 +21,22 @@ import redis.asyncio
 from redis.commands.core import AsyncScript, Script
 
 from voicecall import keys, lifecycle
+from voicecall.jobs import Outcome, State
 from voicecall.lifecycle import Op, Step
 from voicecall.records import JobRecord
 from voicecall.settings import Settings
 
 DAY_S = 86400
+# The counters each campaign keeps (fields "{cid}:{name}" of keys.CAMPAIGN_STATS).
+CAMPAIGN_FIGURES: tuple[str, ...] = (
+    "total",
+    *(s.value for s in State),
+    *(f"outcome:{o.value}" for o in Outcome),
+    "duration_s",
+    "price_vnd",
+    "first_sent_at",
+    "last_sent_at",
+)
 # Redis errors that mean "not reachable right now" rather than "this request is wrong".
 UNAVAILABLE: tuple[type[Exception], ...] = (
     redis.ConnectionError,  # includes BusyLoadingError (Redis still loading its AOF)
@@ -156,6 +168,14 @@ class JobStore:
         raws = cast(list[str | None], self._redis.mget([keys.job(i) for i in job_ids]))
         return [JobRecord.parse(raw) if raw else None for raw in raws]
 
+    def get_docs(self, job_ids: Sequence[str]) -> list[dict[str, Any] | None]:
+        """The jobs' documents as plain dicts: for reading many (search, export) without
+        building a model for each."""
+        if not job_ids:
+            return []
+        raws = cast(list[str | None], self._redis.mget([keys.job(i) for i in job_ids]))
+        return [json.loads(raw) if raw else None for raw in raws]
+
     def id_for_idempotency_key(self, key: str) -> str | None:
         return cast(str | None, self._redis.get(keys.idempotency(key)))
 
@@ -176,6 +196,56 @@ class JobStore:
         return [
             str(member)
             for member in self._redis.zrangebyscore(keys.STATE_INDEX, low, high, start=0, num=limit)
+        ]
+
+    # --- the search indexes (voicecall.search) -------------------------------------------
+
+    def index_range(
+        self, key: str, low: int, high: int, count: int, *, offset: int = 0
+    ) -> list[tuple[str, int]]:
+        """(member, score) of ``key`` with scores in [low, high], highest first."""
+        rows = cast(
+            list[tuple[str, float]],
+            self._redis.zrevrangebyscore(key, high, low, start=offset, num=count, withscores=True),
+        )
+        return [(str(member), int(score)) for member, score in rows]
+
+    def index_counts(self, key: str, ranges: Sequence[tuple[int, int]]) -> list[int]:
+        """Members of ``key`` with scores in each [low, high] of ``ranges``."""
+        pipe = self._redis.pipeline(transaction=False)
+        for low, high in ranges:
+            pipe.zcount(key, low, high)
+        return [int(count) for count in pipe.execute()]
+
+    def lex_range(self, key: str, start: str, end: str, count: int) -> list[str]:
+        """Members of ``key`` (all scored 0) between ``start`` and ``end`` (ZRANGEBYLEX
+        bounds), in lexical order."""
+        return [str(m) for m in self._redis.zrangebylex(key, start, end, start=0, num=count)]
+
+    def campaign_number(self, name: str) -> tuple[int, int] | None:
+        """(cid, places given so far) of the campaign ``name``, or None if unknown."""
+        cid = cast(str | None, self._redis.hget(keys.CAMPAIGNS, name))
+        if cid is None:
+            return None
+        last = cast(str | None, self._redis.hget(keys.CAMPAIGN_SEQ, cid))
+        return int(cid), int(last or 0)
+
+    def campaign_names(self) -> list[tuple[int, str]]:
+        """(cid, name) of every campaign, newest first."""
+        names = cast(dict[str, str], self._redis.hgetall(keys.CAMPAIGN_NAMES))
+        return sorted(((int(cid), name) for cid, name in names.items()), reverse=True)
+
+    def campaign_figures(self, cid: int) -> dict[str, float]:
+        return self.campaign_figures_many([cid])[0]
+
+    def campaign_figures_many(self, cids: Sequence[int]) -> list[dict[str, float]]:
+        """Each campaign's counters (voicecall.lua: campaign_add), by figure name."""
+        pipe = self._redis.pipeline(transaction=False)
+        for cid in cids:
+            pipe.hmget(keys.CAMPAIGN_STATS, [f"{cid}:{name}" for name in CAMPAIGN_FIGURES])
+        return [
+            {name: float(v) for name, v in zip(CAMPAIGN_FIGURES, values, strict=True) if v}
+            for values in pipe.execute()
         ]
 
     def due(self, zset: str, until: float, limit: int) -> list[tuple[str, float]]:
@@ -254,6 +324,24 @@ class JobStore:
             self._recover_script = script
         return script
 
+    # --- campaigns --------------------------------------------------------------------------
+
+    def reserve_campaign(self, name: str, count: int = 1) -> tuple[int, int]:
+        """(the campaign's number, the first of ``count`` places reserved in it), creating the
+        campaign on its first job. Places are never given twice (a gap is harmless)."""
+        cid, first = self._reserve(
+            keys=[keys.CAMPAIGNS, keys.CAMPAIGN_NAMES, keys.CAMPAIGN_SEQ], args=[name, count]
+        )
+        return int(cid), int(first)
+
+    @property
+    def _reserve(self) -> Script:
+        script = getattr(self, "_reserve_script", None)
+        if script is None:
+            script = self._redis.register_script(RESERVE_CAMPAIGN)
+            self._reserve_script = script
+        return script
+
     def save_balance(self, vnd: float) -> None:
         self._redis.hset(keys.ESMS_BALANCE, mapping={"vnd": vnd, "at": now_s()})
 
@@ -274,6 +362,20 @@ def _recover_keys(worker_id: str) -> list[str]:
             keys.dramatiq_messages(queue),
         ]
     return out
+
+
+# A campaign's number (assigned on its first job) and a range of places in it.
+# KEYS: campaigns (name → cid), names (cid → name), seq (cid → last place); ARGV: name, count
+RESERVE_CAMPAIGN = """
+local cid = redis.call('HGET', KEYS[1], ARGV[1])
+if not cid then
+  cid = redis.call('HINCRBY', KEYS[1], '\\0next', 1)
+  redis.call('HSET', KEYS[1], ARGV[1], cid)
+  redis.call('HSET', KEYS[2], cid, ARGV[1])
+end
+local last = redis.call('HINCRBY', KEYS[3], cid, tonumber(ARGV[2]))
+return {tonumber(cid), last - tonumber(ARGV[2]) + 1}
+"""
 
 
 # Dramatiq's own maintenance (dispatch.lua) for one dead worker: its fetched but unacked
@@ -329,6 +431,17 @@ class AsyncJobStore:
     async def get(self, job_id: str) -> JobRecord | None:
         raw = cast(str | None, await self._redis.get(keys.job(job_id)))
         return JobRecord.parse(raw) if raw else None
+
+    async def reserve_campaign(self, name: str, count: int = 1) -> tuple[int, int]:
+        """See :meth:`JobStore.reserve_campaign`."""
+        script = getattr(self, "_reserve_script", None)
+        if script is None:
+            script = self._redis.register_script(RESERVE_CAMPAIGN)
+            self._reserve_script = script
+        cid, first = await script(
+            keys=[keys.CAMPAIGNS, keys.CAMPAIGN_NAMES, keys.CAMPAIGN_SEQ], args=[name, count]
+        )
+        return int(cid), int(first)
 
     async def ping(self) -> bool:
         return bool(await self._redis.ping())

@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from voicecall import keys
 from voicecall.settings import get_settings
 
-
 QUEUE_PREFETCH = 64  # messages a worker process fetches ahead, per queue
 
 

@@ -88,9 +88,14 @@ class Scheduler:
         due = self.store.due(keys.DUE, now, BATCH)
         if not due:
             return 0
-        # One step per job, decided in Lua by its state: a final job whose retention is over
-        # is purged, any other gets what it needs to move on.
-        steps = self.store.apply_many([self._redrive(job_id) for job_id, _ in due])
+        # A final job's time is the end of its retention: it is purged with its index entries
+        # (their keys come from the job); any other job gets what it needs to move on.
+        jobs = self.store.get_many([job_id for job_id, _ in due])
+        ops = [
+            lifecycle.purge(job, job_id) if job is None or job.final else self._redrive(job_id)
+            for (job_id, _), job in zip(due, jobs, strict=True)
+        ]
+        steps = self.store.apply_many(ops)
         for (job_id, _), step in zip(due, steps, strict=True):
             if step.verdict == "redriven":
                 log.warning("sweeper_redrive", job_id=job_id, state=step.state)

@@ -1,6 +1,6 @@
 -- claim: the send step's one look at the job before calling eSMS, holds and limits included.
--- KEYS[6] workers (liveness), KEYS[7] the global rate window, KEYS[8] the phone's window (the
--- job key when the phone limit is off), KEYS[9] the send queue's dead letters.
+-- KEYS[7] workers (liveness), KEYS[8] the global rate window, KEYS[9] the phone's window (the
+-- job key when the phone limit is off), KEYS[10] the send queue's dead letters.
 -- Returns {verdict, state, detail}: absent | noop | busy (claimed by a live worker) | final
 -- (ended here: expired, failed or rejected; detail = the job) | wait (detail = seconds: not
 -- due yet, or the global rate) | held (back to scheduled; detail = the job) | claimed (detail =
@@ -12,7 +12,7 @@ local state = job.state
 local function live_lease()
   if not job.lease then return false end
   if job.lease['until'] <= NOW then return false end
-  local beat = redis.call('ZSCORE', KEYS[6], job.lease.owner)
+  local beat = redis.call('ZSCORE', KEYS[7], job.lease.owner)
   return beat ~= false and tonumber(beat) >= NOW * 1000 - P.liveness_ms
 end
 
@@ -36,7 +36,7 @@ if job.first_attempt_at then
   if (job.window_attempts or 0) > P.max_retries or NOW > window_end then
     job.reason = 'attempts_exhausted'
     local raw = finish(job, 'failed', (job.window_attempts or 0) .. ' attempts without an answer')
-    redis.call('ZADD', KEYS[9], NOW, job.id)
+    redis.call('ZADD', KEYS[10], NOW, job.id)
     return {'final', 'failed', raw}
   end
 end
@@ -63,9 +63,9 @@ end
 
 -- The global send rate: a sliding one-second window shared by every worker.
 if P.global_rate > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', NOW - 1)
-  if redis.call('ZCARD', KEYS[7]) >= P.global_rate then
-    local oldest = redis.call('ZRANGE', KEYS[7], 0, 0, 'WITHSCORES')
+  redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', NOW - 1)
+  if redis.call('ZCARD', KEYS[8]) >= P.global_rate then
+    local oldest = redis.call('ZRANGE', KEYS[8], 0, 0, 'WITHSCORES')
     local wait = math.max(0.001, tonumber(oldest[2]) + 1 - NOW)
     redis.call('ZADD', KEYS[3], NOW + wait + P.grace_s, job.id)
     return {'wait', state, tostring(wait)}
@@ -74,24 +74,24 @@ end
 
 -- The per-phone limit: a true sliding window, counted once per job (its first attempt).
 if P.phone_limit > 0 and (job.attempts or 0) == 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', NOW - P.phone_window_s)
-  if redis.call('ZCARD', KEYS[8]) >= P.phone_limit then
+  redis.call('ZREMRANGEBYSCORE', KEYS[9], '-inf', NOW - P.phone_window_s)
+  if redis.call('ZCARD', KEYS[9]) >= P.phone_limit then
     if job.kind == 'voice_otp' then
       job.reason = 'rate_limited'
       local note = 'over ' .. P.phone_limit .. ' calls per ' .. P.phone_window_s .. ' s to this phone'
       return {'final', 'rejected', finish(job, 'rejected', note)}
     end
-    local oldest = redis.call('ZRANGE', KEYS[8], 0, 0, 'WITHSCORES')
+    local oldest = redis.call('ZRANGE', KEYS[9], 0, 0, 'WITHSCORES')
     return hold(tonumber(oldest[2]) + P.phone_window_s, 'phone_rate_limit',
                 'held back: phone_rate_limit')
   end
-  redis.call('ZADD', KEYS[8], NOW, job.id)
-  redis.call('EXPIRE', KEYS[8], math.ceil(P.phone_window_s))
+  redis.call('ZADD', KEYS[9], NOW, job.id)
+  redis.call('EXPIRE', KEYS[9], math.ceil(P.phone_window_s))
 end
 
 if P.global_rate > 0 then
-  redis.call('ZADD', KEYS[7], NOW, job.id .. ':' .. ((job.attempts or 0) + 1))
-  redis.call('EXPIRE', KEYS[7], 2)
+  redis.call('ZADD', KEYS[8], NOW, job.id .. ':' .. ((job.attempts or 0) + 1))
+  redis.call('EXPIRE', KEYS[8], 2)
 end
 
 job.attempts = (job.attempts or 0) + 1

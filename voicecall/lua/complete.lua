@@ -1,5 +1,5 @@
 -- complete: eSMS reported the call's result (a callback, or a status poll).
--- KEYS[6]: the reported SMSID's lookup key (the job key when none was reported).
+-- KEYS[7]: the reported SMSID's lookup key (the job key when none was reported).
 -- A callback carries the job's nonce: a URL of a job that no longer exists (or of an older
 -- job under the same id) is refused, and so is a report about another SMSID.
 local job = load_job()
@@ -12,7 +12,7 @@ end
 if P.smsid and job.smsid and P.smsid ~= job.smsid then return {'smsid_mismatch', job.state, ''} end
 if P.smsid and not job.smsid then
   job.smsid = P.smsid
-  redis.call('SET', KEYS[6], job.id, 'EX', P.smsid_ttl_s)
+  redis.call('SET', KEYS[7], job.id, 'EX', P.smsid_ttl_s)
 end
 if P.source == 'poll' then job.polls = (job.polls or 0) + 1 end
 job.outcome = P.outcome

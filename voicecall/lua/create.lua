@@ -1,18 +1,26 @@
--- create: a new job (intake). KEYS[6]: its idempotency key (the job key when it has none).
--- ARGV[3]: the job as JSON, written as it is. Refuses a known idempotency key (returns the
--- existing id) or an existing id before writing anything; then the record, its index entry,
--- and either its place in the schedule (scheduled) or its send message (queued).
+-- create: a new job (intake). KEYS[7]: its idempotency key (the job key when it has none);
+-- KEYS[8]: its phone's bucket of the phone index; KEYS[9]: its campaign's chunk of the
+-- campaign index (the job key when it has no campaign). ARGV[3]: the job as JSON, written as
+-- it is. Refuses a known idempotency key (returns the existing id) or an existing id before
+-- writing anything; then the record, its index entries, its campaign's counters, and either
+-- its place in the schedule (scheduled) or its send message (queued).
 if P.idem then
-  local existing = redis.call('GET', KEYS[6])
+  local existing = redis.call('GET', KEYS[7])
   if existing then return {'replay', existing, ''} end
 end
 if not redis.call('SET', KEYS[1], ARGV[3], 'NX') then return {'exists', '', ''} end
 local job = {id = P.id, kind = P.kind, state = P.state, created_at = P.created_at,
-             limit_key = P.limit_key}
+             limit_key = P.limit_key, cid = P.cid}
 index(job)
+redis.call('ZADD', KEYS[8], 0, P.phone_entry)
+if P.cid then
+  redis.call('ZADD', KEYS[9], P.seq, P.id)
+  campaign_add(job, 'total', 1)
+  campaign_add(job, P.state, 1)
+end
 if P.idem then  -- it outlives any job: its due time, then the longest life after it, retention
   local ttl = math.ceil(math.max(P.due_at - NOW, 0) + P.after_due_s + P.retention_s)
-  redis.call('SET', KEYS[6], P.id, 'EX', ttl)
+  redis.call('SET', KEYS[7], P.id, 'EX', ttl)
 end
 if P.state == 'scheduled' then
   redis.call('ZADD', KEYS[5], P.due_at, P.id)

@@ -1,5 +1,5 @@
 -- record a webhook delivery attempt (P.delivery) and what follows: delivered, retry at
--- P.next_at, or gave_up (the job joins the webhooks' dead letters, KEYS[6]).
+-- P.next_at, or gave_up (the job joins the webhooks' dead letters, KEYS[7]).
 local job = load_job()
 if not job then return {'absent', '', ''} end
 job.webhook = job.webhook or {}
@@ -11,7 +11,7 @@ elseif P.result == 'retry' then
   redis.call('ZADD', KEYS[4], P.next_at, job.id)
 else
   redis.call('ZREM', KEYS[4], job.id)
-  redis.call('ZADD', KEYS[6], NOW, job.id)
+  redis.call('ZADD', KEYS[7], NOW, job.id)
 end
 job.webhook.state = P.result
 redis.call('SET', KEYS[1], cjson.encode(job), 'KEEPTTL')

@@ -3,8 +3,9 @@
 -- Conventions: ARGV[1] is now (epoch seconds, ms precision), ARGV[2] a JSON object of the
 -- operation's parameters (P, with the common ones: token, retention_s, webhook_redrive_s).
 -- KEYS[1] is the job, KEYS[2] the state index, KEYS[3] the due set (timers and retention),
--- KEYS[4] the webhooks' due set, KEYS[5] the schedule (scheduled jobs by due time), then the
--- operation's own keys, and last the list and body hash of every queue
+-- KEYS[4] the webhooks' due set, KEYS[5] the schedule (scheduled jobs by due time), KEYS[6]
+-- the campaigns' counters, then the operation's own keys, and last the list and body hash of
+-- every queue
 -- (voicecall.keys.message_keys), since a step may write Dramatiq messages. No script builds
 -- a key name.
 -- C (the constants: state ranks, kinds, queues, actors) is generated from the Python enums.
@@ -41,7 +42,17 @@ local function record(job, state, note, extra)
   job.updated_at = NOW
 end
 
+-- A campaign's figures are counters (one hash for all campaigns, fields "{cid}:{name}"),
+-- changed in the same step as its jobs: never computed by scanning jobs.
+local function campaign_add(job, field, by)
+  if job.cid then redis.call('HINCRBY', KEYS[6], job.cid .. ':' .. field, by) end
+end
+
 local function move(job, to, note, extra)
+  if job.cid and job.state ~= to then
+    campaign_add(job, job.state, -1)
+    campaign_add(job, to, 1)
+  end
   job.state = to
   record(job, to, note, extra)
 end
@@ -107,8 +118,18 @@ end
 -- Every final state goes through here: history, end time, no lease, the spoken OTP code
 -- erased, retention (the due set holds the end of retention; the key expires a day later
 -- as a safety net), and the webhook queued. KEYS[4] must be the webhooks' due set.
+local function campaign_result(job)
+  if not job.cid then return end
+  if job.outcome then campaign_add(job, 'outcome:' .. job.outcome, 1) end
+  if job.call and job.call.duration_s then campaign_add(job, 'duration_s', job.call.duration_s) end
+  if job.call and job.call.price_vnd then
+    redis.call('HINCRBYFLOAT', KEYS[6], job.cid .. ':price_vnd', job.call.price_vnd)
+  end
+end
+
 local function finish(job, state, note, extra)
   move(job, state, note, extra)
+  campaign_result(job)
   job.finished_at = NOW
   job.lease = nil
   if job.kind == 'voice_otp' and job.request then job.request.content = nil end

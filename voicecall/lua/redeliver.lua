@@ -1,7 +1,7 @@
 -- redeliver: an operator requeues a webhook that gave up (a dead letter of the webhooks).
--- KEYS[6]: the webhooks' dead letters.
+-- KEYS[7]: the webhooks' dead letters.
 local job = load_job()
-redis.call('ZREM', KEYS[6], P.id)
+redis.call('ZREM', KEYS[7], P.id)
 if not job or not job.webhook_url then return {'absent', '', ''} end
 job.webhook = job.webhook or {}
 job.webhook.state = 'retry'

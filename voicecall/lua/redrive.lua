@@ -1,23 +1,16 @@
 -- redrive: a job's time in the due set has passed and nothing moved it: send the message
 -- that moves it on again (send, or poll), or, for a job claimed by a worker that is alive,
--- look again later; a final job's time is the end of its retention: purge it.
--- KEYS[6]: workers (liveness); KEYS[7..9]: the dead-letter sets (for purge).
+-- look again later. A final job's time is the end of its retention: the sweeper purges it
+-- (voicecall.lifecycle.purge). KEYS[7]: workers (liveness).
 local job = load_job()
-if not job or is_final(job.state) then
-  if job and job.finished_at + P.retention_s > NOW + 1 then
-    redis.call('ZADD', KEYS[3], job.finished_at + P.retention_s, job.id)
-    return {'noop', job.state, ''}
-  end
-  purge(P.id, 7)
-  return {'purged', '', ''}
-end
+if not job or is_final(job.state) then return {'final', job and job.state or '', ''} end
 local state = job.state
 local due = redis.call('ZSCORE', KEYS[3], job.id)
 if due and tonumber(due) > NOW and not P.force then  -- another sweeper took it
   return {'noop', state, ''}
 end
 if state == 'sending' and job.lease then
-  local beat = redis.call('ZSCORE', KEYS[6], job.lease.owner)
+  local beat = redis.call('ZSCORE', KEYS[7], job.lease.owner)
   local alive = beat ~= false and tonumber(beat) >= NOW * 1000 - P.liveness_ms
   if alive and job.lease['until'] > NOW then
     redis.call('ZADD', KEYS[3], NOW + P.lease_check_s, job.id)

@@ -1,9 +1,9 @@
 -- reopen: an operator requeues a failed job (a dead letter): failed → queued, with a fresh
 -- retry budget, while eSMS still remembers its RequestId (P.max_age_s after the first try).
--- KEYS[6]: the send queue's dead letters.
+-- KEYS[7]: the send queue's dead letters.
 local job = load_job()
 if not job then
-  redis.call('ZREM', KEYS[6], P.id)
+  redis.call('ZREM', KEYS[7], P.id)
   return {'absent', '', ''}
 end
 if job.state ~= 'failed' then return {'not_failed', job.state, ''} end
@@ -15,7 +15,7 @@ job.window_attempts = 0
 job.window_started_at = nil
 job.finished_at = nil
 move(job, 'queued', P.note)
-redis.call('ZREM', KEYS[6], job.id)
+redis.call('ZREM', KEYS[7], job.id)
 redis.call('ZADD', KEYS[3], NOW + P.redrive_s, job.id)
 enqueue_send(job)
 index(job)

@@ -1,5 +1,5 @@
 -- submit: eSMS accepted the call (100), or had accepted it earlier under this RequestId (124).
--- KEYS[6]: the SMSID's lookup key (the job key when eSMS gave none).
+-- KEYS[7]: the SMSID's lookup key (the job key when eSMS gave none).
 local job = load_job()
 if not job then return {'absent', '', ''} end
 local otp_code = job.kind == 'voice_otp' and job.request and job.request.content
@@ -9,8 +9,15 @@ if job.state == 'sending' then
   job.lease = nil
   if otp_code then job.request.content = nil end  -- eSMS has it now; keep no copy
   move(job, 'submitted', P.note, {smsid = P.smsid, code = P.code})
+  if job.cid then  -- the campaign's first and last send
+    local first = redis.call('HGET', KEYS[6], job.cid .. ':first_sent_at')
+    if not first or tonumber(first) > NOW then
+      redis.call('HSET', KEYS[6], job.cid .. ':first_sent_at', NOW)
+    end
+    redis.call('HSET', KEYS[6], job.cid .. ':last_sent_at', NOW)
+  end
   redis.call('ZADD', KEYS[3], P.poll_at, job.id)
-  if P.smsid then redis.call('SET', KEYS[6], job.id, 'EX', P.smsid_ttl_s) end
+  if P.smsid then redis.call('SET', KEYS[7], job.id, 'EX', P.smsid_ttl_s) end
   index(job)
   return {'submitted', 'submitted', save(job)}
 end
@@ -20,7 +27,7 @@ if otp_code then job.request.content = nil; changed = true end
 if P.smsid and not job.smsid and (job.state == 'submitted' or is_final(job.state)) then
   job.smsid = P.smsid
   record(job, job.state, 'SMSID from a later answer of eSMS', {smsid = P.smsid})
-  redis.call('SET', KEYS[6], job.id, 'EX', P.smsid_ttl_s)
+  redis.call('SET', KEYS[7], job.id, 'EX', P.smsid_ttl_s)
   changed = true
 end
 if changed then redis.call('SET', KEYS[1], cjson.encode(job), 'KEEPTTL') end
