@@ -519,6 +519,7 @@ class ImageTest:
             "REDIS_URL": redis_url,
             "API_TOKENS": TOKEN,
             "CALLBACK_SECRET": "image-test-callback-secret-0123",
+            "WEBHOOK_SECRET": "whsec_aW1hZ2UtdGVzdC13ZWJob29rLXNlY3JldC0wMTIz",
             "PUBLIC_BASE_URL": api,
             "ESMS_API_KEY": "sim-api-key",
             "ESMS_SECRET_KEY": "sim-secret-key",
