@@ -32,6 +32,10 @@ class Sizes:
     intake_duration_s: float = 20.0
     intake_threads: int = 32
     enqueue_jobs: int = 3000
+    search_jobs: int = 200_000  # figure 10 (and 7d)
+    search_campaigns: int = 20
+    search_big_campaign: int = 50_000
+    search_queries: int = 200  # per kind of query
 
 
 FULL = Sizes()
@@ -50,6 +54,9 @@ QUICK = Sizes(
     intake_duration_s=3.0,
     intake_threads=16,
     enqueue_jobs=200,
+    search_jobs=4000,
+    search_big_campaign=1000,
+    search_queries=20,
 )
 
 

@@ -10,6 +10,7 @@ the others still run. Exit 0 means every figure was measured (targets met or not
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import signal
 import sys
@@ -37,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="summary rewritten by a full run (default docs/benchmarks.md)")  # fmt: skip
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite the summary")
     parser.add_argument("--only", nargs="*", default=None, metavar="N",
-                        help="run only these figures (1-8), for development")  # fmt: skip
+                        help="run only these figures (1-10), for development")  # fmt: skip
     return parser
 
 
@@ -58,6 +59,12 @@ def _error_row(module: ModuleType, exc: BaseException) -> Row:
     )
 
 
+def _figure_order(row: Row) -> tuple[int, str]:
+    """Figure "10b" after "9a": by number, then letter."""
+    digits = "".join(itertools.takewhile(str.isdigit, row.figure))
+    return int(digits or 0), row.figure
+
+
 def run_figures(ctx: Context, only: set[str] | None) -> tuple[list[Row], bool]:
     """Every figure in order; (rows, whether all were measured)."""
     rows: list[Row] = []
@@ -76,7 +83,8 @@ def run_figures(ctx: Context, only: set[str] | None) -> tuple[list[Row], bool]:
         for row in new_rows:
             _log(f"  {row.figure} {row.name}: {row.value} (met: {row.met})")
         _log(f"figure {module.NUMBER} took {time.monotonic() - started:.0f} s")
-    rows.sort(key=lambda row: (int(row.figure[0]), row.figure))  # run order differs
+    rows.sort(key=_figure_order)  # run order differs
+
     return rows, ok
 
 

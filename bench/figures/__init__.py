@@ -1,6 +1,7 @@
 """One module per figure of issue 6, each with ``NUMBER``, ``TITLE`` and ``run(ctx) -> rows``.
 
-:data:`ORDER` is the order they run in: figure 7 reads what the others measured on the way.
+:data:`ORDER` is the order they run in: figure 7 reads what the others measured on the way
+(7d: the indexes figure 10 filled).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from bench.figures import (
     otp_isolation,
     scaling,
     scheduling,
+    search,
     send_overhead,
     status_requests,
 )
@@ -26,5 +28,6 @@ ORDER: tuple[ModuleType, ...] = (
     status_requests,
     otp_isolation,
     intake_rate,
+    search,
     footprint,
 )

@@ -8,6 +8,7 @@ supervisor and the metrics exporter left out), peak while sending.
 from __future__ import annotations
 
 from bench.core import Context, Row, fmt_bytes
+from bench.figures.search import index_row
 
 NUMBER, TITLE = "7", "Footprint"
 
@@ -23,7 +24,12 @@ def _sizes(sizes: dict[str, float]) -> str:
 
 
 def run(ctx: Context) -> list[Row]:
-    """Three rows; a fact another figure did not leave reads n/a."""
+    """Three rows, and 7d when figure 10 ran; a fact another figure did not leave reads n/a."""
+    indexes = index_row(ctx)
+    return _rows(ctx) + ([indexes] if indexes else [])
+
+
+def _rows(ctx: Context) -> list[Row]:
     f = ctx.facts
     sched, delayed = f.get("scheduled_bytes"), f.get("delayed_message_bytes")
     finished = f.get("finished_bytes")
