@@ -62,10 +62,6 @@ class Redactor:
 _redactor = Redactor()
 
 
-def redactor() -> Redactor:
-    return _redactor
-
-
 def configure_logging(
     *, level: str = "INFO", fmt: str = "auto", secrets: Iterable[str] = (), stream: Any = None
 ) -> None:

@@ -14,7 +14,8 @@ the documents' own example requests (``../shared/esms-docs``), quirks included:
   every server decodes as a space), and ``CallbackUrl`` is fully URL-encoded as required.
 
 The bounds below are ours, not eSMS's (the documents give none): they keep a call sequence
-short enough to poll for (decision 4). The job contract reuses these constants.
+short enough to poll for (decision 4). They live in voicecall/esms_limits.py, which the job
+contract reads too, so intake and the eSMS client apply the same ones.
 """
 
 from __future__ import annotations
@@ -142,7 +143,7 @@ class EsmsRequest:
         return f"EsmsRequest({self.endpoint.name})"
 
 
-# --- validators (public: the job contract reuses them) ---------------------------------
+# --- validators ----------------------------------------------------------------------
 
 
 def validate_phone(raw: str, param: str = "Phone") -> str:
