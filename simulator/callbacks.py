@@ -95,7 +95,13 @@ class CallbackSender:
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(follow_redirects=False)
+            # A fresh connection per callback and no cap: under load, a connect or read
+            # timeout can leave httpcore's pool holding connections it never frees
+            # (encode/httpcore#550), and every later callback then fails with PoolTimeout.
+            self._client = httpx.AsyncClient(
+                follow_redirects=False,
+                limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
+            )
         return self._client
 
     async def send(self, record: CallRecord) -> None:
