@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from voicecall.jobs import Outcome
-from voicecall.results import read_callback, read_voice, voice_outcome
+from voicecall.results import ReportRefused, read_callback, read_voice, voice_outcome
 
 # The voice callback example of MakeCallRecord_V2 and MakeCallTemplate_V2 ("Ví dụ"):
 VOICE_EXAMPLE = (
@@ -94,3 +94,29 @@ def test_the_documents_sms_style_callbacks(url: str, expected: Outcome) -> None:
     """The SMS-style examples: SendStatus 5 with SendSuccess 0 is undelivered, 1 delivered."""
     report = read_callback(_query(url))
     assert report is not None and report.outcome is expected
+
+
+@pytest.mark.parametrize(
+    "smsid",
+    ["a" * 101, "a" * 8192, "abc:def", "abc def", "../x", "x\x00y", "<script>", "-leading", "é"],
+)
+def test_a_reference_id_that_is_no_smsid_is_refused_naming_it(smsid: str) -> None:
+    """ReferenceId must look like an eSMS SMSID (letters, digits, '-', '_'; 1-100): anything
+    else is refused naming the field, before any key can be named after it."""
+    with pytest.raises(ReportRefused) as refused:
+        read_callback(_query(VOICE_EXAMPLE) | {"ReferenceId": smsid})
+    assert refused.value.field == "ReferenceId"
+
+
+def test_the_documents_smsids_are_smsids() -> None:
+    """Every SMSID in the documents' examples passes the format check (a trailing space, as
+    in one example, is stripped)."""
+    for smsid in (
+        "066107ee-6ec4-4283-b595-aa74977c65c5",
+        "505139D7-54F8-48A9-88FA-9460A78731DD",
+        "82b0bb8aed914a0aab8deba567c9b8c2",
+        "dc712784-9c5f-4c69-b9a8-ea69d56adc9a87",
+        "8eb2af6d-fb4c4814-b9cc-4c0e3ed32edf ",
+    ):
+        report = read_callback(_query(VOICE_EXAMPLE) | {"ReferenceId": smsid})
+        assert report is not None and report.smsid == smsid.strip()
