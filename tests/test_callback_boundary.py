@@ -89,8 +89,8 @@ BAD_NUMBERS = [
 def test_forged_reports_and_bad_numbers_change_nothing(
     stack_factory: Callable[..., Stack], receiver: Receiver
 ) -> None:
-    """On a submitted call: a report about another SMSID, or about none, gets 403 and is
-    counted as smsid_mismatch; a non-finite or out-of-range Price/CallDuration and an 8 KB
+    """On a submitted call: a report about another SMSID (final or not), or about none, gets
+    403 and is counted as smsid_mismatch; a non-finite or out-of-range Price/CallDuration and an 8 KB
     ReferenceId get 400 naming the field; none of them changes the job or creates a key.
     The genuine callback then completes the job, GET answers 200, and the webhook body is
     strict JSON (no NaN) with eSMS's figures."""
@@ -107,7 +107,9 @@ def test_forged_reports_and_bad_numbers_change_nothing(
     counts_before = _callback_counts(stack)
 
     forged = _voice("0bad0bad-0000-4000-8000-000000000000", CallDuration="3600", Price="99999999")
-    for query in (forged, {k: v for k, v in forged.items() if k != "ReferenceId"}):
+    missing = {k: v for k, v in forged.items() if k != "ReferenceId"}
+    not_yet = _voice("0bad0bad-0000-4000-8000-000000000000", SendStatus="2", CallStatus="")
+    for query in (forged, missing, not_yet):
         response = httpx.get(url, params=query)
         assert response.status_code == 403, response.text
         assert "SMSID" in response.json()["message"]
@@ -120,7 +122,7 @@ def test_forged_reports_and_bad_numbers_change_nothing(
     assert response.json()["message"].startswith("ReferenceId")
     assert _snapshot(stack, job_id) == before
     counts = _callback_counts(stack)
-    assert counts["smsid_mismatch"] - counts_before["smsid_mismatch"] == 2
+    assert counts["smsid_mismatch"] - counts_before["smsid_mismatch"] == 3
     assert counts["invalid"] - counts_before["invalid"] == len(BAD_NUMBERS) + 1
     assert counts["accepted"] == counts_before["accepted"]
 

@@ -131,6 +131,8 @@ def _handle(
             return Outcome(CallbackResult.UNKNOWN_JOB)
         if job.callback_nonce != nonce:
             return Outcome(CallbackResult.FORGED)
+        if job.smsid and report.smsid != job.smsid:  # as complete.lua refuses a final one
+            return Outcome(CallbackResult.MISMATCH)
         return Outcome(CallbackResult.PENDING)
     if confirm is not None:
         op = lifecycle.confirm(
