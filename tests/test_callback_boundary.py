@@ -208,3 +208,35 @@ def test_callback_confirm_status_ends_with_esms_result(stack_factory: Callable[.
         assert job.call is None or (job.call.duration_s, job.call.price_vnd) != (3600, 99999999)
         assert stack.sim.call(job.smsid or "")["status_requests"] >= 1
     assert _callback_counts(stack)["confirming"] == 2
+
+
+def test_otp_callbacks_are_held_to_the_same_rules(stack_factory: Callable[..., Stack]) -> None:
+    """A Voice OTP's SMS-style callback: another SMSID gets 403; a non-finite or negative
+    TotalPrice, SendSuccess or SendFailed gets 400 naming it; nothing changes. Its own
+    SMSID then completes it delivered."""
+    stack = stack_factory(poll_margin_s=600)
+    stack.sim.configure(callback_drop_rate=1.0)
+    stack.start_worker()
+    job_id = stack.post_call({"kind": "voice_otp", "phone": "0901234567", "content": "Ma 1"})["id"]
+    wait_until(lambda: stack.job(job_id).state is State.SUBMITTED, 15, what="submitted")
+    smsid = stack.job(job_id).smsid or ""
+    url = stack.callback_url(job_id)
+    sms = {"SMSID": smsid, "SendFailed": "0", "SendStatus": "5", "SendSuccess": "1"}
+    sms |= {"TotalPrice": "850.0000", "TotalReceiver": "1", "TotalSent": "1", "RequestId": ""}
+    before = _snapshot(stack, job_id)
+    assert httpx.get(url, params=sms | {"SMSID": "another-smsid-0001"}).status_code == 403
+    for field, value in [
+        ("TotalPrice", "nan"),
+        ("TotalPrice", "-1"),
+        ("TotalPrice", "1e309"),
+        ("SendSuccess", "inf"),
+        ("SendSuccess", "-1"),
+        ("SendFailed", "nan"),
+    ]:
+        response = httpx.get(url, params=sms | {field: value})
+        assert response.status_code == 400, (field, value, response.text)
+        assert response.json()["message"].startswith(field)
+    assert _snapshot(stack, job_id) == before
+    assert httpx.get(url, params=sms).json() == {"result": "accepted"}
+    job = stack.job(job_id)
+    assert (job.state, job.outcome) == (State.COMPLETED, Outcome.DELIVERED)

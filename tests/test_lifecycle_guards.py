@@ -17,7 +17,7 @@ from voicecall.callbacks import CallbackResult
 from voicecall.jobs import CallRequestAdapter, Outcome, State, params_of, validation_context
 from voicecall.metrics import _CALLBACK_RESULTS
 from voicecall.records import HistoryEntry, JobRecord
-from voicecall.settings import load_settings
+from voicecall.settings import SettingsError, load_settings
 from voicecall.store import JobStore
 
 PHONE = "0901234567"
@@ -124,3 +124,13 @@ def test_every_callback_result_is_counted_from_zero() -> None:
     """Each result the callback route can give is a label exported at 0 from the start, so
     increase() and the alerts see its first occurrence."""
     assert set(_CALLBACK_RESULTS) == {result.value for result in CallbackResult}
+
+
+def test_callback_confirm_is_off_by_default_and_a_bad_value_stops_start_up() -> None:
+    """CALLBACK_CONFIRM: `off` unless set; `status` turns confirmation on; anything else is
+    one start-up error naming the setting."""
+    assert load_settings().callback_confirm == "off"
+    assert load_settings(callback_confirm="status").callback_confirm == "status"
+    with pytest.raises(SettingsError) as caught:
+        load_settings(callback_confirm="always")
+    assert "CALLBACK_CONFIRM" in str(caught.value)
