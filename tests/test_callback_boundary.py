@@ -31,11 +31,18 @@ def receiver() -> Iterator[Receiver]:
     server.close()
 
 
+# Keys that come and go on their own clock whatever a callback does: the rate limiters'
+# windows (vc:limit:..., they expire), the balance refresh's lock and reading, heartbeats.
+_LIMITS = keys.GLOBAL_LIMIT.rsplit(":", 1)[0] + ":"
+_OWN_CLOCK = (_LIMITS, keys.BALANCE_LOCK, keys.ESMS_BALANCE, keys.WORKERS)
+
+
 def _snapshot(stack: Stack, job_id: str) -> tuple[str | None, list[str]]:
-    """The job's stored document and every voicecall key (Dramatiq's own keys left out:
-    workers write their heartbeats and acks on their own schedule)."""
+    """The job's stored document and every voicecall key but those on their own clock
+    (Dramatiq's keys are left out too: workers write heartbeats and acks on their own)."""
     raw = stack.redis_client.get(keys.job(job_id))
-    return raw, sorted(stack.redis_client.scan_iter(match=f"{keys.PREFIX}*", count=1000))
+    found = stack.redis_client.scan_iter(match=f"{keys.PREFIX}*", count=1000)
+    return raw, sorted(key for key in found if not key.startswith(_OWN_CLOCK))
 
 
 def _callback_counts(stack: Stack) -> dict[str, float]:
