@@ -3,7 +3,8 @@
 eSMS calls it by GET with its fields in the query string (voice: ReferenceId, CallStatus,
 SentResult...; Voice OTP: SMSID, SendStatus, SendSuccess...). No bearer token: the path's
 nonce and HMAC are the proof (see :mod:`voicecall.callbacks`). Answers: 200 for a valid
-callback and for its repeats (so eSMS stops resending); 403 for a bad signature, a nonce that
+callback and for its repeats (so eSMS stops resending), and for one waiting for eSMS's status
+to confirm it (CALLBACK_CONFIRM=status); 403 for a bad signature, a nonce that
 is not the job's, a report about another SMSID, or a job never handed to eSMS (nothing
 changes); 400 for a signed request that is not a readable callback, naming the field.
 """
@@ -17,7 +18,13 @@ from fastapi.responses import JSONResponse
 
 from producer import openapi
 from producer.client import VoiceCallClient
-from voicecall.callbacks import CALLBACK_PATH, HTTP_STATUS, CallbackResult, handle_callback
+from voicecall.callbacks import (
+    CALLBACK_PATH,
+    HTTP_STATUS,
+    CallbackResult,
+    Confirm,
+    handle_callback,
+)
 from voicecall.jobs import JOB_ID_PATTERN
 from voicecall.logs import get_logger
 from voicecall.settings import Settings
@@ -37,7 +44,10 @@ _MESSAGES = {
     summary="eSMS result callback (signed URL)",
     operation_id="esms_callback",
     responses={
-        200: {"model": openapi.CallbackAnswer, "description": "Applied, a repeat, or pending."},
+        200: {
+            "model": openapi.CallbackAnswer,
+            "description": "Applied, a repeat, pending, or confirming.",
+        },
         400: {"model": openapi.ErrorBody, "description": "Not a readable callback."},
         403: {"model": openapi.ErrorBody, "description": "Forged, or about another call."},
         422: {"model": openapi.ErrorBody, "description": "A path segment breaks its rule."},
@@ -58,6 +68,7 @@ def esms_callback(
         nonce,
         signature,
         dict(request.query_params),
+        Confirm(settings.redrive_after_s) if settings.callback_confirm == "status" else None,
     )
     result = outcome.result
     log.info("esms_callback", job_id=job_id, result=result.value)

@@ -28,6 +28,7 @@ def test_demo_places_each_kind_and_ends_every_job() -> None:
         "recording, answered": ["completed", "answered"],
         "template, answered": ["completed", "answered"],
         "recording, not answered": ["completed", "not_answered"],
+        "recording, carrier failure": ["completed", "undelivered"],
         "unknown recording": ["rejected", "eSMS", "106"],
         "scheduled 20 s ahead": ["completed", "answered"],
         "cancelled before its time": ["cancelled"],
@@ -39,5 +40,5 @@ def test_demo_places_each_kind_and_ends_every_job() -> None:
         if line.strip().startswith(label)
     }
     assert rows == expected
-    assert "the simulator accepted 5 calls for 7 jobs" in result.stdout
+    assert "the simulator accepted 6 calls for 8 jobs" in result.stdout
     assert "released by scheduler" in result.stdout

@@ -167,6 +167,10 @@ def _every_operation(store: JobStore) -> None:
         == "submitted"
     )
     store.apply(lifecycle.poll_pending("a", next_at=poll_at))
+    confirming = lifecycle.confirm(
+        "a", outcome=Outcome.ANSWERED, smsid="s-a", nonce="n", redrive_s=1
+    )
+    assert store.apply(confirming).verdict == "confirming"
     completed = lifecycle.complete(
         "a",
         outcome=Outcome.ANSWERED,

@@ -5,7 +5,9 @@ job id, a random nonce stored with the job, and an HMAC-SHA256 of both under
 ``CALLBACK_SECRET``: ``{PUBLIC_BASE_URL}/v1/esms/callback/{job_id}/{nonce}/{signature}``.
 The nonce dies with the job: a URL seen in a log or a proxy cannot set the result of a job
 created again under the same id. eSMS's own fields arrive in the query string and are read
-by :mod:`voicecall.results`; a report about another SMSID than the job's is refused. A valid
+by :mod:`voicecall.results`; a report about another SMSID than the job's is refused. With
+``CALLBACK_CONFIRM=status`` a final result is only a hint: one status request by SMSID
+confirms it, and eSMS's answer ends the job (voicecall.lifecycle.confirm). A valid
 callback is answered 200 quickly, repeats included (eSMS retries up to 5 times until it gets
 200); anything forged gets 403 and changes nothing.
 """
@@ -33,6 +35,7 @@ NONCE_BYTES = 12
 
 class CallbackResult(StrEnum):
     ACCEPTED = "accepted"  # the callback ended the job
+    CONFIRMING = "confirming"  # CALLBACK_CONFIRM=status: eSMS's status answer will end it
     REPEAT = "repeat"  # the job had already ended (a repeat, or the poll came first)
     PENDING = "pending"  # a report that the call is not finished yet
     FORGED = "forged"  # bad signature, or a nonce that is not this job's
@@ -49,6 +52,14 @@ HTTP_STATUS = {
     CallbackResult.REFUSED: 403,
     CallbackResult.INVALID: 400,
 }
+
+
+@dataclass(frozen=True)
+class Confirm:
+    """CALLBACK_CONFIRM=status: confirm a final result by one status poll (sent now; the due
+    set re-sends it ``redrive_s`` later if it is lost)."""
+
+    redrive_s: float
 
 
 @dataclass(frozen=True)
@@ -84,9 +95,11 @@ def handle_callback(
     nonce: str,
     signature: str,
     query: Mapping[str, str],
+    confirm: Confirm | None = None,
 ) -> Outcome:
-    """Verify and apply one callback; the result is counted in ``voicecall_callbacks``."""
-    outcome = _handle(store, secret, job_id, nonce, signature, query)
+    """Verify and apply one callback (or, with ``confirm``, have eSMS's status confirm it);
+    the result is counted in ``voicecall_callbacks``."""
+    outcome = _handle(store, secret, job_id, nonce, signature, query, confirm)
     CALLBACKS.labels(result=outcome.result.value).inc()
     return outcome
 
@@ -98,6 +111,7 @@ def _handle(
     nonce: str,
     signature: str,
     query: Mapping[str, str],
+    confirm: Confirm | None,
 ) -> Outcome:
     if not verify(secret, job_id, nonce, signature):
         return Outcome(CallbackResult.FORGED)
@@ -117,9 +131,19 @@ def _handle(
             return Outcome(CallbackResult.UNKNOWN_JOB)
         if job.callback_nonce != nonce:
             return Outcome(CallbackResult.FORGED)
+        if job.smsid and report.smsid != job.smsid:  # as complete.lua refuses a final one
+            return Outcome(CallbackResult.MISMATCH)
         return Outcome(CallbackResult.PENDING)
-    step = store.apply(
-        lifecycle.complete(
+    if confirm is not None:
+        op = lifecycle.confirm(
+            job_id,
+            outcome=report.outcome,
+            smsid=report.smsid,
+            nonce=nonce,
+            redrive_s=confirm.redrive_s,
+        )
+    else:
+        op = lifecycle.complete(
             job_id,
             outcome=report.outcome,
             call=report.call_fields(),
@@ -127,9 +151,10 @@ def _handle(
             smsid=report.smsid,
             nonce=nonce,
         )
-    )
+    step = store.apply(op)
     result = {
         "accepted": CallbackResult.ACCEPTED,
+        "confirming": CallbackResult.CONFIRMING,
         "repeat": CallbackResult.REPEAT,
         "forged": CallbackResult.FORGED,
         "smsid_mismatch": CallbackResult.MISMATCH,

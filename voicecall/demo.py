@@ -188,6 +188,11 @@ def _jobs() -> list[tuple[str, dict[str, Any]]]:
             },
         ),
         (
+            # The carrier never delivers it (SentResult 0): undelivered, not "not answered".
+            "recording, carrier failure",
+            {"kind": "record_call", "phone": "0977777772", "record_id": "rec-reminder"},
+        ),
+        (
             "unknown recording",
             {"kind": "record_call", "phone": "0944444445", "record_id": "rec-missing"},
         ),

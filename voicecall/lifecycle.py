@@ -17,7 +17,8 @@ retention) and any Dramatiq message the step sends. Nothing else writes a job's 
 
 Timer-only steps that move no state: ``redrive`` (a step that should have happened did not:
 send the message again), ``poll_pending``, ``record_delivery``, ``redeliver``,
-``webhook_due``, ``purge`` (retention is over).
+``webhook_due``, ``purge`` (retention is over); and ``confirm`` (CALLBACK_CONFIRM=status: a
+callback's result waits for the status poll it sends).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ SCRIPTS = (
     "retry",
     "end",
     "complete",
+    "confirm",
     "poll_pending",
     "delivery",
     "reopen",
@@ -343,6 +345,7 @@ def complete(
     source: str,
     smsid: str | None,
     nonce: str | None = None,
+    note: str | None = None,
 ) -> Op:
     """eSMS reported the result (``source``: callback or poll): ``→ completed``."""
     return _op(
@@ -354,7 +357,28 @@ def complete(
         source=source,
         smsid=smsid,
         nonce=nonce,
-        note="result by status poll" if source == "poll" else f"result by {source}",
+        note=note or ("result by status poll" if source == "poll" else f"result by {source}"),
+    )
+
+
+def confirm(
+    job_id: str,
+    *,
+    outcome: Outcome,
+    smsid: str | None,
+    nonce: str,
+    redrive_s: float,
+) -> Op:
+    """CALLBACK_CONFIRM=status: a callback's final result waits for one status poll (sent
+    now; the due set re-sends it ``redrive_s`` later if it is lost). No state changes."""
+    return _op(
+        "confirm",
+        job_id,
+        [keys.smsid(smsid) if smsid else keys.job(job_id)],
+        outcome=outcome.value,
+        smsid=smsid,
+        nonce=nonce,
+        redrive_s=redrive_s,
     )
 
 

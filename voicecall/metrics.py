@@ -67,7 +67,8 @@ CALL_DURATION = Histogram(
 COST = Counter("voicecall_cost_vnd", "Cost of calls reported by eSMS, in VND.", ["kind"])
 CALLBACKS = Counter(
     "voicecall_callbacks",
-    "eSMS callbacks received, by result (accepted, repeat, forged, unknown_job, invalid).",
+    "eSMS callbacks received, by result (accepted, confirming, repeat, pending, forged, "
+    "smsid_mismatch, refused, unknown_job, invalid).",
     ["result"],
 )
 STATUS_REQUESTS = Counter(
@@ -103,7 +104,17 @@ BUILD_INFO = Gauge(
 # Label values known in advance, exported at 0 from the start: a counter series that first
 # appears at 1 is invisible to increase(), and alerts on these must see the first event (and
 # a ratio needs its numerator even while it is 0: no OTP delivered at all is the worst case).
-_CALLBACK_RESULTS = ("accepted", "repeat", "pending", "forged", "unknown_job", "invalid")
+_CALLBACK_RESULTS = (
+    "accepted",
+    "confirming",
+    "repeat",
+    "pending",
+    "forged",
+    "smsid_mismatch",
+    "refused",
+    "unknown_job",
+    "invalid",
+)
 _WEBHOOK_RESULTS = ("delivered", "error")
 ESMS_ACCEPTED = "100"  # eSMS's CodeResult for an accepted send; send endpoints are named by kind
 _FINISHED_AT_ZERO = (

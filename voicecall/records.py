@@ -51,6 +51,14 @@ class CallReport(_Stored):
     price_vnd: float | None = None
 
 
+class Reported(_Stored):
+    """A callback's result waiting for eSMS's status answer (CALLBACK_CONFIRM=status)."""
+
+    outcome: Outcome
+    smsid: str | None = None
+    at: float
+
+
 class Delivery(_Stored):
     """One webhook delivery attempt."""
 
@@ -108,6 +116,7 @@ class JobRecord(_Stored):
     error: ErrorInfo | None = None
     reason: str | None = None
     call: CallReport | None = None
+    reported: Reported | None = None  # a callback's result still to be confirmed
     polls: int = 0
     history: list[HistoryEntry] = Field(default_factory=list)
     webhook: WebhookStatus | None = None

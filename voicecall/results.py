@@ -46,7 +46,10 @@ MAX_CALL_DURATION_S = 86_400
 SMSID_MAX_LEN = 100
 _ANSWERED = frozenset({"ANSWERED"})
 _NOT_ANSWERED = frozenset({"NO ANSWER", "NOANSWERED", "NOANSWER", "NO_ANSWER", "NO ANSWERED"})
-_SMSID = re.compile(rf"[!-~]{{1,{SMSID_MAX_LEN}}}")
+# eSMS's SMSIDs are hex digits and dashes (``066107ee-6ec4-4283-b595-aa74977c65c5``,
+# ``849fe08c19294b02857cf91687021a50250``); letters, digits, ``-`` and ``_`` are let through.
+# Anything else, or longer, is no SMSID: refused before any key is named after it.
+_SMSID = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_-]{{0,{SMSID_MAX_LEN - 1}}}")
 
 
 class ReportRefused(VoicecallError, ValueError):
@@ -139,7 +142,9 @@ def _smsid(fields: Mapping[str, Any], name: str) -> str | None:
     if text is None:
         return None
     if not _SMSID.fullmatch(text):
-        raise ReportRefused(name, f"must be 1-{SMSID_MAX_LEN} printable ASCII characters")
+        raise ReportRefused(
+            name, f"must be an eSMS SMSID: 1-{SMSID_MAX_LEN} letters, digits, '-' or '_'"
+        )
     return text
 
 

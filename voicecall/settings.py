@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     # Callbacks and the API
     public_base_url: str = ""
     callback_secret: str = ""
+    # "status": a callback's final result is confirmed with one status request (by SMSID)
+    # before the job becomes final; the job then ends with eSMS's answer. Costs one
+    # GetSendStatus per call; "off" trusts the signed callback (see docs/architecture.md).
+    callback_confirm: Literal["off", "status"] = "off"
     api_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
     api_max_body_bytes: int = Field(default=2_000_000, ge=1024)
     timezone: str = DEFAULT_TIMEZONE

@@ -5,6 +5,8 @@ when eSMS's whole redial sequence can have ended); the sweeper then sends the po
 and this step asks eSMS once: a final answer completes the job, anything else plans the next
 poll (backing off). A job already final (a callback came first) makes the poll a no-op, so
 with working callbacks no status request is made for a call that ended before its poll.
+With CALLBACK_CONFIRM=status a callback's final result only sends the poll at once
+(voicecall.lifecycle.confirm), and this answer, not the callback's, completes the job.
 """
 
 from __future__ import annotations
@@ -42,12 +44,15 @@ async def poll_step(ctx: Context, *, job_id: str) -> None:
     if now >= deadline:
         await _expire(ctx, job_id, "no_result_by_deadline", "no result from eSMS by the deadline")
         return
-    if not job.smsid:
+    # A job whose SMSID was lost (a 124) may have a callback waiting for confirmation that
+    # named one: ask about that (complete.lua refuses it if it is another job's).
+    smsid = job.smsid or (job.reported.smsid if job.reported else None)
+    if not smsid:
         await _plan(ctx, job_id, deadline - now, deadline)  # only a callback can tell
         return
     backoff_s = next_poll_in_s(job.polls, settings)
     try:
-        report = await _ask(ctx, job)
+        report = await _ask(ctx, job, smsid)
     except NotReady:
         if now - submitted_at > settings.poll_not_found_deadline_s:
             await _expire(ctx, job_id, "smsid_not_found", "eSMS kept answering 105 for this SMSID")
@@ -69,19 +74,19 @@ async def poll_step(ctx: Context, *, job_id: str) -> None:
         outcome=report.outcome,
         call=report.call_fields(),
         source="poll",
-        smsid=job.smsid,
+        smsid=smsid,
+        note="result by status poll, confirming a callback" if job.reported else None,
     )
     step = await ctx.store.apply(op)
     if step.verdict == "accepted":
         observe_finished(step.job())
 
 
-async def _ask(ctx: Context, job: JobRecord) -> Report:
-    assert job.smsid is not None
+async def _ask(ctx: Context, job: JobRecord, smsid: str) -> Report:
     STATUS_REQUESTS.labels(kind=job.kind.value).inc()
     if job.kind.value == "voice_otp":
-        return (await ctx.esms.otp_status(job.smsid)).report
-    return (await ctx.esms.call_status(job.smsid)).report
+        return (await ctx.esms.otp_status(smsid)).report
+    return (await ctx.esms.call_status(smsid)).report
 
 
 async def _expire(ctx: Context, job_id: str, reason: str, note: str) -> None:

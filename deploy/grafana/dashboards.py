@@ -229,7 +229,8 @@ def overview() -> tuple[str, str, list[Row], list[dict[str, Any]]]:
                             "{{result}}",
                         )
                     ],
-                    "accepted ended a job; repeat: already final; forged: bad signature (alert).",
+                    "accepted ended a job; confirming: a status poll will; repeat: already final; "
+                    "forged (bad signature) and smsid_mismatch (another call's SMSID) alert.",
                     unit="reqps",
                 ),
                 Panel(

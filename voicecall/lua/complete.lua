@@ -1,7 +1,10 @@
 -- complete: eSMS reported the call's result (a callback, or a status poll).
 -- KEYS[7]: the reported SMSID's lookup key (the job key when none was reported).
 -- A callback carries the job's nonce: a URL of a job that no longer exists (or of an older
--- job under the same id) is refused, and so is a report about another SMSID.
+-- job under the same id) is refused, and so is a report about another SMSID than the job's:
+-- one that differs from it, none at all when the job's is known (eSMS always names it), or,
+-- for a job whose SMSID was lost (a 124), one the lookup already gives to another job.
+-- The lookup is written only here when the report applies, never re-pointed.
 local job = load_job()
 if not job then return {'unknown_job', '', ''} end
 if P.nonce and job.callback_nonce ~= P.nonce then return {'forged', job.state, ''} end
@@ -9,13 +12,16 @@ if is_final(job.state) then return {'repeat', job.state, ''} end
 if job.state ~= 'sending' and job.state ~= 'retrying' and job.state ~= 'submitted' then
   return {'refused', job.state, ''}
 end
-if P.smsid and job.smsid and P.smsid ~= job.smsid then return {'smsid_mismatch', job.state, ''} end
+if job.smsid and P.smsid ~= job.smsid then return {'smsid_mismatch', job.state, ''} end
 if P.smsid and not job.smsid then
+  local owner = redis.call('GET', KEYS[7])
+  if owner and owner ~= job.id then return {'smsid_mismatch', job.state, ''} end
   job.smsid = P.smsid
   redis.call('SET', KEYS[7], job.id, 'EX', P.smsid_ttl_s)
 end
 if P.source == 'poll' then job.polls = (job.polls or 0) + 1 end
 job.outcome = P.outcome
 job.call = P.call
+job.reported = nil
 return {'accepted', 'completed',
         finish(job, 'completed', P.note, {outcome = P.outcome, source = P.source})}

@@ -16,7 +16,8 @@ if job.state == 'sending' then
     end
     redis.call('HSET', KEYS[6], job.cid .. ':last_sent_at', NOW)
   end
-  redis.call('ZADD', KEYS[3], P.poll_at, job.id)
+  -- A callback already waits for confirmation (confirm.lua): poll now, not at P.poll_at.
+  redis.call('ZADD', KEYS[3], job.reported and NOW or P.poll_at, job.id)
   if P.smsid then redis.call('SET', KEYS[7], job.id, 'EX', P.smsid_ttl_s) end
   index(job)
   return {'submitted', 'submitted', save(job)}

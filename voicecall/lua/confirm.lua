@@ -1,0 +1,27 @@
+-- confirm: with CALLBACK_CONFIRM=status, a callback's final result is not trusted as it is:
+-- the job keeps its state, the report is kept (``reported``) and one status poll is sent at
+-- once (a submitted job; a job still sending gets it when submit records it). The poll's
+-- answer completes the job (complete.lua), so eSMS's own status decides the result.
+-- The callback is checked as complete.lua checks it. KEYS[7]: the reported SMSID's lookup
+-- key (the job key when none was reported); it is only read here.
+local job = load_job()
+if not job then return {'unknown_job', '', ''} end
+if P.nonce and job.callback_nonce ~= P.nonce then return {'forged', job.state, ''} end
+if is_final(job.state) then return {'repeat', job.state, ''} end
+if job.state ~= 'sending' and job.state ~= 'retrying' and job.state ~= 'submitted' then
+  return {'refused', job.state, ''}
+end
+if job.smsid and P.smsid ~= job.smsid then return {'smsid_mismatch', job.state, ''} end
+if P.smsid and not job.smsid then
+  local owner = redis.call('GET', KEYS[7])
+  if owner and owner ~= job.id then return {'smsid_mismatch', job.state, ''} end
+end
+if job.reported then return {'confirming', job.state, ''} end  -- its poll is on its way
+job.reported = {outcome = P.outcome, smsid = P.smsid, at = NOW}
+record(job, job.state, 'callback reported ' .. P.outcome .. '; confirming with eSMS')
+if job.state == 'submitted' then
+  redis.call('ZADD', KEYS[3], NOW + P.redrive_s, job.id)
+  enqueue(C.queue_status, job.id)
+end
+redis.call('SET', KEYS[1], cjson.encode(job), 'KEEPTTL')
+return {'confirming', job.state, ''}
