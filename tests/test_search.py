@@ -180,8 +180,11 @@ def test_indexes_leave_with_their_job(store: JobStore, redis_client: redis.Redis
     assert job is not None and job.cid is not None and job.seq is not None
     chunk, bucket = keys.campaign_chunk(job.cid, job.seq), keys.phone_bucket(job.phone)
     assert redis_client.zcard(chunk) == 1 and redis_client.zcard(bucket) == 1
+    assert job.smsid and store.id_for_smsid(job.smsid) == job_id
     later = time.time() + store.config.retention_s + 10
     assert store.apply(lifecycle.purge(job, job_id), now=later).verdict == "purged"
     assert redis_client.exists(keys.job(job_id)) == 0
     for key in (keys.STATE_INDEX, keys.DUE, chunk, bucket):
         assert redis_client.zcard(key) == 0, key
+    assert store.id_for_smsid(job.smsid) is None
+    assert redis_client.exists(keys.smsid_bucket(job.smsid)) == 0

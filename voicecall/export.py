@@ -11,8 +11,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 COLUMNS = (
@@ -40,8 +40,11 @@ ROWS_PER_CHUNK = 500
 def _time(epoch: float | None) -> str:
     if epoch is None:
         return ""
-    moment = datetime.fromtimestamp(epoch, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    whole = int(epoch)
+    ms = round((epoch - whole) * 1000)
+    if ms == 1000:
+        whole, ms = whole + 1, 0
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{ms:03d}Z"
 
 
 def _cell(value: Any) -> Any:
@@ -55,25 +58,26 @@ def row(doc: dict[str, Any]) -> list[Any]:
     call = doc.get("call") or {}
     error = doc.get("error") or {}
     labels = doc.get("labels") or {}
-    cells = [
+    # Ids, phones, kinds, states and outcomes were validated at intake; only what eSMS, a
+    # label or an error text brings can start like a formula.
+    return [
         doc["id"],
         doc["phone"],
         doc["kind"],
         doc["state"],
-        doc.get("outcome"),
+        doc.get("outcome") or "",
         _time(doc.get("created_at")),
         _time(doc.get("due_at")),
         _time(doc.get("submitted_at")),
         _time(doc.get("finished_at")),
         doc.get("attempts", 0),
-        call.get("status"),
-        call.get("duration_s"),
-        call.get("price_vnd"),
-        error.get("code"),
-        error.get("message"),
-        json.dumps(labels, ensure_ascii=False, separators=(",", ":")) if labels else "",
+        _cell(call.get("status")),
+        _cell(call.get("duration_s")),
+        _cell(call.get("price_vnd")),
+        _cell(error.get("code")),
+        _cell(error.get("message")),
+        _cell(json.dumps(labels, ensure_ascii=False, separators=(",", ":")) if labels else ""),
     ]
-    return [_cell(value) for value in cells]
 
 
 def chunks(docs: Iterable[dict[str, Any]], *, header: bool = True) -> Iterator[str]:

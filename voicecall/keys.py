@@ -9,7 +9,9 @@ Keys of voicecall (prefix ``vc:``):
                                        the only key under ``vc:job:``, so no id can name another
                                        key, whatever characters it holds.
 - ``vc:idem:{key}``            string  idempotency key → job id
-- ``vc:smsid:{smsid}``         string  eSMS SMSID → job id
+- ``vc:smsid:{bucket}``        hash    eSMS SMSID → job id: one of SMSID_BUCKETS small hashes (by a
+                                       hash of the SMSID, ≤ 128 fields each up to ~500,000 jobs,
+                                       so Redis keeps them as listpacks); a field leaves with its job
 - ``vc:idx:state``             zset    every job, scored ``band × 2^42 + created ms`` where the
                                        band is its (state, outcome, kind): lists by state newest
                                        first and counts jobs by state (ZCOUNT of a band)
@@ -60,6 +62,7 @@ CAMPAIGN_SEQ = f"{PREFIX}campaigns:seq"
 CAMPAIGN_STATS = f"{PREFIX}campaigns:stats"
 CAMPAIGN_CHUNK = 128  # jobs per chunk of a campaign's index (Redis keeps ≤ 128 as a listpack)
 PHONE_BUCKETS = 4096  # small sets of the phone index (≤ 128 jobs each up to ~500,000 jobs)
+SMSID_BUCKETS = 4096  # small hashes of the SMSID lookup (the same sizing)
 GLOBAL_LIMIT = f"{PREFIX}limit:global"
 ESMS_BALANCE = f"{PREFIX}esms:balance"
 BALANCE_LOCK = f"{PREFIX}lock:balance"
@@ -73,8 +76,10 @@ def idempotency(key: str) -> str:
     return f"{PREFIX}idem:{key}"
 
 
-def smsid(value: str) -> str:
-    return f"{PREFIX}smsid:{value}"
+def smsid_bucket(smsid: str) -> str:
+    """The hash that holds ``smsid``'s job id (field: the SMSID itself)."""
+    digest = hashlib.blake2b(smsid.encode(), digest_size=4).digest()
+    return f"{PREFIX}smsid:{int.from_bytes(digest, 'big') % SMSID_BUCKETS}"
 
 
 def phone_limit(phone: str) -> str:

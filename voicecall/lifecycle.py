@@ -263,7 +263,7 @@ def submit(job_id: str, *, smsid: str | None, code: int, poll_at: float, note: s
     return _op(
         "submit",
         job_id,
-        [keys.smsid(smsid) if smsid else keys.job(job_id)],
+        [keys.smsid_bucket(smsid) if smsid else keys.job(job_id)],
         smsid=smsid,
         code=code,
         poll_at=poll_at,
@@ -351,7 +351,7 @@ def complete(
     return _op(
         "complete",
         job_id,
-        [keys.smsid(smsid) if smsid else keys.job(job_id)],
+        [keys.smsid_bucket(smsid) if smsid else keys.job(job_id)],
         outcome=outcome.value,
         call={k: v for k, v in call.items() if v is not None},
         source=source,
@@ -374,7 +374,7 @@ def confirm(
     return _op(
         "confirm",
         job_id,
-        [keys.smsid(smsid) if smsid else keys.job(job_id)],
+        [keys.smsid_bucket(smsid) if smsid else keys.job(job_id)],
         outcome=outcome.value,
         smsid=smsid,
         nonce=nonce,
@@ -460,18 +460,20 @@ def webhook_due(job_id: str) -> Op:
 
 
 def purge(job: JobRecord | None, job_id: str) -> Op:
-    """Retention is over: the job and its index entries leave together (``job`` None: its
-    record already expired; what indexes only it could name is then left to the periodic
-    scrub of voicecall.search)."""
+    """Retention is over: the job and its index entries leave together. A final job's
+    record has no TTL, so it is here to name them (``job`` None: only after someone deleted
+    its record by hand; its state and due entries still go)."""
     chunk = (
         keys.campaign_chunk(job.cid, job.seq)
         if job is not None and job.cid is not None and job.seq is not None
         else keys.SCHEDULE  # a sorted set the job is no longer in
     )
     bucket = keys.phone_bucket(job.phone) if job is not None else keys.SCHEDULE
+    smsid = job.smsid if job is not None else None
     return _op(
         "purge",
         job_id,
-        [*DEAD_LETTER_KEYS, bucket, chunk],
+        [*DEAD_LETTER_KEYS, bucket, chunk, keys.smsid_bucket(smsid) if smsid else keys.job(job_id)],
         phone_entry=phone_entry(job) if job is not None else None,
+        smsid=smsid,
     )

@@ -60,11 +60,6 @@ class StoreConfig:
     # deadline and a day of margin. An idempotency key outlives its job by at most this.
     after_due_s: int = 2 * DAY_S
 
-    @property
-    def smsid_ttl_s(self) -> int:
-        """An SMSID lookup is written at submission; it outlives the job's retention."""
-        return self.retention_s + self.after_due_s
-
     @classmethod
     def from_settings(cls, settings: Settings) -> StoreConfig:
         return cls(
@@ -80,7 +75,6 @@ class StoreConfig:
             "token": secrets.token_hex(8),
             "retention_s": self.retention_s,
             "webhook_redrive_s": self.webhook_redrive_s,
-            "smsid_ttl_s": self.smsid_ttl_s,
             "after_due_s": self.after_due_s,
         }
 
@@ -180,7 +174,7 @@ class JobStore:
         return cast(str | None, self._redis.get(keys.idempotency(key)))
 
     def id_for_smsid(self, smsid: str) -> str | None:
-        return cast(str | None, self._redis.get(keys.smsid(smsid)))
+        return cast(str | None, self._redis.hget(keys.smsid_bucket(smsid), smsid))
 
     def state_counts(self) -> dict[str, int]:
         """Jobs in each state: one ZCOUNT per band of the state index."""

@@ -140,7 +140,8 @@ def _index_keys(r: Any) -> dict[str, list[str]]:
         "campaign index": list(r.scan_iter(match=f"{keys.PREFIX}idx:c:*", count=1000)),
         "campaign counters": [keys.CAMPAIGNS, keys.CAMPAIGN_NAMES, keys.CAMPAIGN_SEQ,
                               keys.CAMPAIGN_STATS],
-        "smsid lookup": list(r.scan_iter(match=keys.smsid("*"), count=1000)),
+        "smsid lookup": list(r.scan_iter(match=keys.smsid_bucket("x").rsplit(":", 1)[0] + ":*",
+                                         count=1000)),
         "idempotency lookup": list(r.scan_iter(match=keys.idempotency("*"), count=1000)),
     }  # fmt: skip
     return groups

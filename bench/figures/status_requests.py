@@ -77,7 +77,9 @@ def _key_sizes(stack: BenchStack, ids: list[str]) -> dict[str, float]:
     for job, job_id in zip(stack.store.get_many(ids), ids, strict=True):
         sizes["job_record"] += stack.r.memory_usage(keys.job(job_id)) or 0
         if job is not None and job.smsid:
-            sizes["smsid_lookup"] += stack.r.memory_usage(keys.smsid(job.smsid)) or 0
+            bucket = keys.smsid_bucket(job.smsid)  # its share of the bucket it lives in
+            share = (stack.r.memory_usage(bucket, samples=0) or 0) / max(stack.r.hlen(bucket), 1)
+            sizes["smsid_lookup"] += share
     return {f"bytes_{name}": total / max(len(ids), 1) for name, total in sizes.items()}
 
 

@@ -1,5 +1,5 @@
 -- complete: eSMS reported the call's result (a callback, or a status poll).
--- KEYS[7]: the reported SMSID's lookup key (the job key when none was reported).
+-- KEYS[7]: the reported SMSID's lookup bucket (the job key when none was reported).
 -- A callback carries the job's nonce: a URL of a job that no longer exists (or of an older
 -- job under the same id) is refused, and so is a report about another SMSID than the job's:
 -- one that differs from it, none at all when the job's is known (eSMS always names it), or,
@@ -14,10 +14,10 @@ if job.state ~= 'sending' and job.state ~= 'retrying' and job.state ~= 'submitte
 end
 if job.smsid and P.smsid ~= job.smsid then return {'smsid_mismatch', job.state, ''} end
 if P.smsid and not job.smsid then
-  local owner = redis.call('GET', KEYS[7])
+  local owner = redis.call('HGET', KEYS[7], P.smsid)
   if owner and owner ~= job.id then return {'smsid_mismatch', job.state, ''} end
   job.smsid = P.smsid
-  redis.call('SET', KEYS[7], job.id, 'EX', P.smsid_ttl_s)
+  redis.call('HSET', KEYS[7], P.smsid, job.id)
 end
 if P.source == 'poll' then job.polls = (job.polls or 0) + 1 end
 job.outcome = P.outcome

@@ -116,8 +116,8 @@ local function purge(id, dead)
 end
 
 -- Every final state goes through here: history, end time, no lease, the spoken OTP code
--- erased, retention (the due set holds the end of retention; the key expires a day later
--- as a safety net), and the webhook queued. KEYS[4] must be the webhooks' due set.
+-- erased, retention (the due set holds the end of retention; the record has no TTL, so it
+-- is there for purge to name every index entry), and the webhook queued. KEYS[4] must be the webhooks' due set.
 local function campaign_result(job)
   if not job.cid then return end
   if job.outcome then campaign_add(job, 'outcome:' .. job.outcome, 1) end
@@ -139,5 +139,5 @@ local function finish(job, state, note, extra)
     enqueue(C.queue_webhooks, job.id)
   end
   index(job)
-  return save(job, P.retention_s + 86400)
+  return save(job)
 end
