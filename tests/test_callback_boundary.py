@@ -154,11 +154,13 @@ def test_a_callback_cannot_repoint_another_jobs_smsid(stack_factory: Callable[..
     held = stack.post_call({**RECORD, "phone": "0901234569", "send_at": later})["id"]
     wait_until(lambda: stack.job(sent).state is State.SUBMITTED, 15, what="submitted")
     smsid = stack.job(sent).smsid
-    assert smsid and stack.redis_client.hget(keys.smsid_bucket(smsid), smsid) == sent
+    assert (
+        smsid and stack.redis_client.hget(keys.smsid_bucket(smsid), keys.smsid_field(smsid)) == sent
+    )
     before = _snapshot(stack, held)
     response = httpx.get(stack.callback_url(held), params=_voice(smsid))
     assert response.status_code == 403
-    assert stack.redis_client.hget(keys.smsid_bucket(smsid), smsid) == sent
+    assert stack.redis_client.hget(keys.smsid_bucket(smsid), keys.smsid_field(smsid)) == sent
     assert _snapshot(stack, held) == before
     with stack.http() as http:
         assert http.get(f"/v1/calls/by-smsid/{smsid}").json()["id"] == sent

@@ -111,13 +111,13 @@ def test_a_report_cannot_repoint_another_jobs_smsid(
         lifecycle.confirm("d", outcome=Outcome.ANSWERED, smsid="s-c", nonce="n", redrive_s=30),
     ):
         assert store.apply(op).verdict == "smsid_mismatch"
-    assert redis_client.hget(keys.smsid_bucket("s-c"), "s-c") == "c"
+    assert redis_client.hget(keys.smsid_bucket("s-c"), keys.smsid_field("s-c")) == "c"
     assert store.get("d").state is State.SENDING  # type: ignore[union-attr]
     own = lifecycle.complete(
         "d", outcome=Outcome.ANSWERED, call={}, source="callback", smsid="s-d", nonce="n"
     )
     assert store.apply(own).verdict == "accepted"
-    assert redis_client.hget(keys.smsid_bucket("s-d"), "s-d") == "d"
+    assert redis_client.hget(keys.smsid_bucket("s-d"), keys.smsid_field("s-d")) == "d"
 
 
 def test_every_callback_result_is_counted_from_zero() -> None:

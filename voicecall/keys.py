@@ -11,7 +11,8 @@ Keys of voicecall (prefix ``vc:``):
 - ``vc:idem:{key}``            string  idempotency key → job id
 - ``vc:smsid:{bucket}``        hash    eSMS SMSID → job id: one of SMSID_BUCKETS small hashes (by a
                                        hash of the SMSID, ≤ 128 fields each up to ~500,000 jobs,
-                                       so Redis keeps them as listpacks); a field leaves with its job
+                                       so Redis keeps them as listpacks), field smsid_field(SMSID);
+                                       a field leaves with its job
 - ``vc:idx:state``             zset    every job, scored ``band × 2^42 + created ms`` where the
                                        band is its (state, outcome, kind): lists by state newest
                                        first and counts jobs by state (ZCOUNT of a band)
@@ -47,6 +48,7 @@ the first two itself, in the same Lua step as the job's transition (see voicecal
 
 from __future__ import annotations
 
+import base64
 import hashlib
 
 PREFIX = "vc:"
@@ -74,6 +76,13 @@ def job(job_id: str) -> str:
 
 def idempotency(key: str) -> str:
     return f"{PREFIX}idem:{key}"
+
+
+def smsid_field(smsid: str) -> str:
+    """``smsid``'s field in its bucket: 12 characters (72 bits of BLAKE2b) instead of eSMS's 36,
+    so the lookup stays small; two SMSIDs of one bucket share a field about once in 10^19."""
+    digest = hashlib.blake2b(smsid.encode(), digest_size=9).digest()
+    return base64.urlsafe_b64encode(digest).decode()
 
 
 def smsid_bucket(smsid: str) -> str:

@@ -55,6 +55,9 @@ SCRIPTS = (
     "dismiss",
 )
 BAND_WIDTH = 2**42  # ms since the epoch stay below it until the year 2109
+# A job that ends within this long of its creation needs no retention timer in the due set:
+# the sweeper finds it by its place in the state index (voicecall.retention).
+RETENTION_SLACK_S = 3600
 # Bands of the state index, in order: a completed job's band also says its outcome.
 STATUSES: tuple[str, ...] = (
     *(s.value for s in State if s is not State.COMPLETED),
@@ -72,6 +75,17 @@ def send_queue(kind: Kind) -> str:
 def band(status: str, kind: Kind) -> int:
     """The state index band of (status, kind); ``status`` is a state, or completed/outcome."""
     return STATUSES.index(status) * len(KINDS) + KINDS.index(kind)
+
+
+def final_bands() -> list[int]:
+    """Every band of the state index that holds final jobs."""
+    final = {s.value for s in FINAL_STATES}
+    return [
+        band(status, kind)
+        for status in STATUSES
+        if status.split("/", 1)[0] in final
+        for kind in KINDS
+    ]
 
 
 def band_range(status: str) -> tuple[int, int]:
@@ -103,6 +117,7 @@ def constants() -> str:
             "kind_rank": {kind.value: rank for rank, kind in enumerate(KINDS)},
             "kinds": len(KINDS),
             "band_width": BAND_WIDTH,
+            "retention_slack_s": RETENTION_SLACK_S,
             "queues": len(keys.ALL_QUEUES),
             "queue_slot": {q: slot for slot, q in enumerate(keys.ALL_QUEUES, start=1)},
             "actor": dict(keys.ACTOR_BY_QUEUE),
@@ -265,6 +280,7 @@ def submit(job_id: str, *, smsid: str | None, code: int, poll_at: float, note: s
         job_id,
         [keys.smsid_bucket(smsid) if smsid else keys.job(job_id)],
         smsid=smsid,
+        smsid_field=keys.smsid_field(smsid) if smsid else None,
         code=code,
         poll_at=poll_at,
         note=note,
@@ -356,6 +372,7 @@ def complete(
         call={k: v for k, v in call.items() if v is not None},
         source=source,
         smsid=smsid,
+        smsid_field=keys.smsid_field(smsid) if smsid else None,
         nonce=nonce,
         note=note or ("result by status poll" if source == "poll" else f"result by {source}"),
     )
@@ -377,6 +394,7 @@ def confirm(
         [keys.smsid_bucket(smsid) if smsid else keys.job(job_id)],
         outcome=outcome.value,
         smsid=smsid,
+        smsid_field=keys.smsid_field(smsid) if smsid else None,
         nonce=nonce,
         redrive_s=redrive_s,
     )
@@ -476,4 +494,5 @@ def purge(job: JobRecord | None, job_id: str) -> Op:
         [*DEAD_LETTER_KEYS, bucket, chunk, keys.smsid_bucket(smsid) if smsid else keys.job(job_id)],
         phone_entry=phone_entry(job) if job is not None else None,
         smsid=smsid,
+        smsid_field=keys.smsid_field(smsid) if smsid else None,
     )

@@ -139,14 +139,14 @@ class JobStore:
         )
         return Step.of(reply)
 
-    def apply_many(self, ops: Sequence[Op]) -> list[Step]:
+    def apply_many(self, ops: Sequence[Op], *, now: float | None = None) -> list[Step]:
         """Several operations in one round trip; each is atomic on its own."""
         if not ops:
             return []
         pipe = self._redis.pipeline(transaction=False)
         for op in ops:
             self._scripts[op.script](
-                keys=list(op.keys), args=_args(op, self.config, None), client=pipe
+                keys=list(op.keys), args=_args(op, self.config, now), client=pipe
             )
         return [Step.of(reply) for reply in pipe.execute()]
 
@@ -174,7 +174,7 @@ class JobStore:
         return cast(str | None, self._redis.get(keys.idempotency(key)))
 
     def id_for_smsid(self, smsid: str) -> str | None:
-        return cast(str | None, self._redis.hget(keys.smsid_bucket(smsid), smsid))
+        return cast(str | None, self._redis.hget(keys.smsid_bucket(smsid), keys.smsid_field(smsid)))
 
     def state_counts(self) -> dict[str, int]:
         """Jobs in each state: one ZCOUNT per band of the state index."""
@@ -201,6 +201,16 @@ class JobStore:
         rows = cast(
             list[tuple[str, float]],
             self._redis.zrevrangebyscore(key, high, low, start=offset, num=count, withscores=True),
+        )
+        return [(str(member), int(score)) for member, score in rows]
+
+    def index_range_ascending(
+        self, key: str, low: int, high: int, count: int, *, offset: int = 0
+    ) -> list[tuple[str, int]]:
+        """(member, score) of ``key`` with scores in [low, high], lowest first."""
+        rows = cast(
+            list[tuple[str, float]],
+            self._redis.zrangebyscore(key, low, high, start=offset, num=count, withscores=True),
         )
         return [(str(member), int(score)) for member, score in rows]
 

@@ -10,7 +10,8 @@ Every ``SCHEDULER_INTERVAL_S``:
 - **due**: each job whose time in ``vc:due`` has passed gets what it needs: a claimed job
   whose worker is dead (or whose lease ended) and a job whose message was lost get their send
   message again, a submitted job its poll; a final job whose retention is over is purged with
-  its index entries. A duplicate message is harmless: the claim is atomic and eSMS refuses a
+  its index entries (one that ended within the hour after its creation has no time there:
+  voicecall.retention finds it by its place in the state index). A duplicate message is harmless: the claim is atomic and eSMS refuses a
   repeated RequestId (124).
 - **webhooks**: deliveries (and retries) whose time has come get their message.
 - **balance**: at most once per ``BALANCE_POLL_INTERVAL_S`` across all processes, GetBalance is
@@ -30,6 +31,7 @@ from voicecall import keys, lifecycle
 from voicecall.jobs import State
 from voicecall.lifecycle import Op
 from voicecall.logs import get_logger
+from voicecall.retention import RetentionScan
 from voicecall.settings import Settings
 from voicecall.store import JobStore, now_s
 from worker.esms import EsmsClient
@@ -44,6 +46,7 @@ class Scheduler:
         self.settings = settings
         self.store = store
         self.stopping = threading.Event()
+        self.retention = RetentionScan(store)
 
     def release_due(self) -> int:
         horizon_end = now_s() + self.settings.schedule_horizon_s
@@ -120,6 +123,7 @@ class Scheduler:
         self.release_due()
         self.recover_dead_workers()
         self.sweep()
+        self.retention.run(now_s())
         self.release_webhooks()
         self.update_balance(client_factory)
 

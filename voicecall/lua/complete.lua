@@ -14,10 +14,10 @@ if job.state ~= 'sending' and job.state ~= 'retrying' and job.state ~= 'submitte
 end
 if job.smsid and P.smsid ~= job.smsid then return {'smsid_mismatch', job.state, ''} end
 if P.smsid and not job.smsid then
-  local owner = redis.call('HGET', KEYS[7], P.smsid)
+  local owner = redis.call('HGET', KEYS[7], P.smsid_field)
   if owner and owner ~= job.id then return {'smsid_mismatch', job.state, ''} end
   job.smsid = P.smsid
-  redis.call('HSET', KEYS[7], P.smsid, job.id)
+  redis.call('HSET', KEYS[7], P.smsid_field, job.id)
 end
 if P.source == 'poll' then job.polls = (job.polls or 0) + 1 end
 job.outcome = P.outcome

@@ -13,7 +13,7 @@ if job.state ~= 'sending' and job.state ~= 'retrying' and job.state ~= 'submitte
 end
 if job.smsid and P.smsid ~= job.smsid then return {'smsid_mismatch', job.state, ''} end
 if P.smsid and not job.smsid then
-  local owner = redis.call('HGET', KEYS[7], P.smsid)
+  local owner = redis.call('HGET', KEYS[7], P.smsid_field)
   if owner and owner ~= job.id then return {'smsid_mismatch', job.state, ''} end
 end
 if job.reported then return {'confirming', job.state, ''} end  -- its poll is on its way

@@ -8,7 +8,7 @@ if job and job.finished_at + P.retention_s > NOW + 1 then return {'noop', job.st
 purge(P.id, 7)
 if P.phone_entry then redis.call('ZREM', KEYS[10], P.phone_entry) end
 redis.call('ZREM', KEYS[11], P.id)
-if P.smsid and redis.call('HGET', KEYS[12], P.smsid) == P.id then
-  redis.call('HDEL', KEYS[12], P.smsid)
+if P.smsid and redis.call('HGET', KEYS[12], P.smsid_field) == P.id then
+  redis.call('HDEL', KEYS[12], P.smsid_field)
 end
 return {'purged', '', ''}

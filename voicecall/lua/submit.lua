@@ -18,7 +18,7 @@ if job.state == 'sending' then
   end
   -- A callback already waits for confirmation (confirm.lua): poll now, not at P.poll_at.
   redis.call('ZADD', KEYS[3], job.reported and NOW or P.poll_at, job.id)
-  if P.smsid then redis.call('HSET', KEYS[7], P.smsid, job.id) end
+  if P.smsid then redis.call('HSET', KEYS[7], P.smsid_field, job.id) end
   index(job)
   return {'submitted', 'submitted', save(job)}
 end
@@ -28,7 +28,7 @@ if otp_code then job.request.content = nil; changed = true end
 if P.smsid and not job.smsid and (job.state == 'submitted' or is_final(job.state)) then
   job.smsid = P.smsid
   record(job, job.state, 'SMSID from a later answer of eSMS', {smsid = P.smsid})
-  redis.call('HSET', KEYS[7], P.smsid, job.id)
+  redis.call('HSET', KEYS[7], P.smsid_field, job.id)
   changed = true
 end
 if changed then redis.call('SET', KEYS[1], cjson.encode(job), 'KEEPTTL') end
