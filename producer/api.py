@@ -26,6 +26,7 @@ from producer import errors, openapi
 from producer.callback_api import router as callback_router
 from producer.calls_api import router as calls_router
 from producer.client import VoiceCallClient
+from producer.intake import Intake
 from producer.middleware import RequestMiddleware
 from producer.search_api import router as search_router
 from voicecall import __version__
@@ -33,7 +34,7 @@ from voicecall.exporter import RedisExporter
 from voicecall.logs import configure_logging, get_logger
 from voicecall.metrics import mark_build
 from voicecall.settings import Settings, load_settings
-from voicecall.store import JobStore
+from voicecall.store import AsyncJobStore, JobStore
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 DESCRIPTION = """Enqueue outbound voice calls through eSMS.vn and follow them to their result.
@@ -96,13 +97,16 @@ def metrics(request: Request) -> Response:
     return Response(payload, media_type=CONTENT_TYPE_LATEST)
 
 
-def _lifespan(store: JobStore) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+def _lifespan(
+    store: JobStore, async_store: AsyncJobStore
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         mark_build()
         log.info("api_started", pid=os.getpid())
         yield
         store.close()
+        await async_store.close()
         if os.environ.get(MULTIPROC_ENV):
             mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
@@ -116,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         level=settings.log_level, fmt=settings.log_format, secrets=log_secrets(settings)
     )
     store = JobStore.from_settings(settings)
+    async_store = AsyncJobStore.from_settings(settings)  # POST /v1/calls, on the event loop
     exporter_registry = CollectorRegistry(auto_describe=False)
     exporter_registry.register(RedisExporter(store, settings.worker_liveness_s))
 
@@ -123,12 +128,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="voicecall",
         version=__version__,
         description=DESCRIPTION,
-        lifespan=_lifespan(store),
+        lifespan=_lifespan(store, async_store),
     )
     state: dict[str, Any] = {
         "settings": settings,
         "store": store,
         "client": VoiceCallClient(settings, store),
+        "intake": Intake(settings, store, async_store),
         "api_tokens": [token.encode() for token in settings.api_tokens],
         "exporter_registry": exporter_registry,
     }

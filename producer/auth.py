@@ -29,11 +29,13 @@ def token_matches(presented: str, tokens: Sequence[bytes]) -> bool:
     return matched
 
 
-def require_token(
+async def require_token(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
 ) -> None:
-    """FastAPI dependency: pass with a valid bearer token, else raise 401."""
+    """FastAPI dependency: pass with a valid bearer token, else raise 401.
+
+    Async on purpose: a sync dependency costs every request a thread-pool hop (issue 14)."""
     tokens: Sequence[bytes] = request.app.state.api_tokens
     if credentials is None or not token_matches(credentials.credentials, tokens):
         raise ApiError(

@@ -341,7 +341,9 @@ def test_a_chunked_body_over_the_limit_is_413(api_server: ApiServer, http: httpx
         for _ in range(40):
             yield b"x" * 100_000
 
-    response = http.post("/v1/calls", content=chunks())
+    response = http.post(
+        "/v1/calls", content=chunks(), headers={"Content-Type": "application/json"}
+    )
     assert (response.status_code, response.json()["error"]) == (413, "body_too_large")
 
 
