@@ -5,7 +5,7 @@ campaigns (:mod:`producer.search_api`, bearer auth), the eSMS callback route
 (:mod:`producer.callback_api`, signed URLs), and the unauthenticated operations routes here:
 ``/healthz`` (the process answers), ``/readyz`` (Redis answers; else 503) and ``/metrics``
 (this process's metrics, or every API process's in multiprocess mode, plus the Redis gauges
-of :mod:`voicecall.exporter`). Error bodies: :mod:`producer.errors`.
+of :mod:`voicecall.exporter`; behind ``METRICS_TOKEN`` when that is set). Error bodies: :mod:`producer.errors`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -23,6 +23,7 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 from starlette.concurrency import run_in_threadpool
 
 from producer import errors, openapi
+from producer.auth import require_metrics_token
 from producer.callback_api import router as callback_router
 from producer.calls_api import router as calls_router
 from producer.client import VoiceCallClient
@@ -57,6 +58,7 @@ def log_secrets(settings: Settings) -> list[str]:
         settings.esms_secret_key,
         settings.callback_secret,
         settings.webhook_secret,
+        settings.metrics_token,
         *settings.api_tokens,
     ]
 
@@ -85,7 +87,16 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ready", "redis": "ok"})
 
 
-@ops.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@ops.get(
+    "/metrics",
+    summary="Prometheus metrics (bearer METRICS_TOKEN when it is set)",
+    response_class=Response,
+    dependencies=[Depends(require_metrics_token)],
+    responses={
+        200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}},
+        401: {"model": openapi.ErrorBody, "description": "METRICS_TOKEN is set; not sent."},
+    },
+)
 def metrics(request: Request) -> Response:
     exporter_registry: CollectorRegistry = request.app.state.exporter_registry
     if os.environ.get(MULTIPROC_ENV):
@@ -136,6 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "client": VoiceCallClient(settings, store),
         "intake": Intake(settings, store, async_store),
         "api_tokens": [token.encode() for token in settings.api_tokens],
+        "metrics_token": settings.metrics_token.encode() or None,
         "exporter_registry": exporter_registry,
     }
     for name, value in state.items():
