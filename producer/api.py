@@ -30,7 +30,7 @@ from producer.client import VoiceCallClient
 from producer.intake import Intake
 from producer.middleware import RequestMiddleware
 from producer.search_api import router as search_router
-from voicecall import __version__
+from voicecall import __version__, keys
 from voicecall.exporter import RedisExporter
 from voicecall.logs import configure_logging, get_logger
 from voicecall.metrics import mark_build
@@ -147,6 +147,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "client": VoiceCallClient(settings, store),
         "intake": Intake(settings, store, async_store),
         "api_tokens": [token.encode() for token in settings.api_tokens],
+        "token_quota_keys": [keys.token_quota(token) for token in settings.api_tokens],
+        "async_store": async_store,
         "metrics_token": settings.metrics_token.encode() or None,
         "exporter_registry": exporter_registry,
     }

@@ -26,13 +26,19 @@ _metrics_bearer = HTTPBearer(
 )
 
 
+def token_index(presented: str, tokens: Sequence[bytes]) -> int | None:
+    """The position of ``presented`` in ``tokens``, or None; compares against every one."""
+    given = presented.encode()
+    found = None
+    for index, token in enumerate(tokens):
+        if hmac.compare_digest(given, token):
+            found = index
+    return found
+
+
 def token_matches(presented: str, tokens: Sequence[bytes]) -> bool:
     """True when ``presented`` equals one of ``tokens``; compares against every one."""
-    given = presented.encode()
-    matched = False
-    for token in tokens:
-        matched |= hmac.compare_digest(given, token)
-    return matched
+    return token_index(presented, tokens) is not None
 
 
 async def require_token(
@@ -43,7 +49,9 @@ async def require_token(
 
     Async on purpose: a sync dependency costs every request a thread-pool hop (issue 14)."""
     tokens: Sequence[bytes] = request.app.state.api_tokens
-    if credentials is None or not token_matches(credentials.credentials, tokens):
+    index = None if credentials is None else token_index(credentials.credentials, tokens)
+    request.state.token_index = index  # whose quota a request uses (producer.quota)
+    if index is None:
         raise ApiError(
             401,
             "unauthorized",

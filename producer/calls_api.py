@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from producer import openapi
+from producer import openapi, quota
 from producer.auth import require_token
 from producer.body import read_object
 from producer.client import VoiceCallClient
@@ -50,6 +50,11 @@ _POST: dict[int | str, dict[str, Any]] = {
     **_COMMON,
     413: {**_ERROR, "description": "Body larger than API_MAX_BODY_BYTES."},
     415: {**_ERROR, "description": "The body is not application/json."},
+    429: {
+        **_ERROR,
+        "description": "Over this token's API_TOKEN_QUOTA; retry after Retry-After seconds.",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+    },
     422: {**_ERROR, "description": "Invalid JSON or fields; `errors` names each field."},
 }
 _JOB = {"model": openapi.JobView}
@@ -98,6 +103,7 @@ async def create_call(request: Request, idempotency_key: IdempotencyHeader = Non
     data = with_header_key(await read_object(request), idempotency_key)
     settings = request.app.state.settings
     call = CallRequestAdapter.validate_python(data, context=validation_context(settings))
+    await quota.charge(request, 1)
     intake: Intake = request.app.state.intake
     submitted = await intake.submit_async(call, trace_id=request_id_of(request))
     job = JobView.of(submitted.job, history=False, replay=submitted.replay)
@@ -134,6 +140,7 @@ async def create_batch(
         )
     data = await read_object(request)
     calls = _batch_calls(data)
+    await quota.charge(request, len(calls))
     result = await run_in_threadpool(
         submit_batch, _client(request), calls, request_id_of(request), data.get("campaign")
     )
