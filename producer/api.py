@@ -71,7 +71,8 @@ def healthz() -> dict[str, str]:
 @ops.get(
     "/readyz",
     summary="Redis is reachable (503 otherwise)",
-    responses={503: {"description": "Redis unreachable."}},
+    response_model=openapi.ReadyAnswer,
+    responses={503: {"model": openapi.ReadyAnswer, "description": "Redis unreachable."}},
 )
 async def readyz(request: Request) -> JSONResponse:
     store: JobStore = request.app.state.store
@@ -140,6 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=_lifespan(store, async_store),
+        generate_unique_id_function=openapi.operation_id,
     )
     state: dict[str, Any] = {
         "settings": settings,

@@ -58,6 +58,7 @@ _POST: dict[int | str, dict[str, Any]] = {
     422: {**_ERROR, "description": "Invalid JSON or fields; `errors` names each field."},
 }
 _JOB = {"model": openapi.JobView}
+_BAD_ID = {**_ERROR, "description": "The id breaks its pattern; `errors` names `id`."}
 
 router = APIRouter(prefix="/v1/calls", tags=["calls"], dependencies=[Depends(require_token)])
 
@@ -253,14 +254,21 @@ JobIdPath = Annotated[
 @router.get(
     "/by-smsid/{smsid}",
     summary="Find a job by its eSMS SMSID",
-    responses={200: _JOB, 404: _ERROR, **_COMMON},
+    responses={
+        200: _JOB,
+        404: _ERROR,
+        422: {**_ERROR, "description": "The SMSID is too long."},
+        **_COMMON,
+    },
 )
 def find_by_smsid(request: Request, smsid: Annotated[str, Path(max_length=200)]) -> JSONResponse:
     return _job_response(_client(request).find(smsid=smsid))
 
 
 @router.get(
-    "/{id}", summary="A job with its history", responses={200: _JOB, 404: _ERROR, **_COMMON}
+    "/{id}",
+    summary="A job with its history",
+    responses={200: _JOB, 404: _ERROR, 422: _BAD_ID, **_COMMON},
 )
 def get_call(request: Request, job_id: JobIdPath) -> JSONResponse:
     return _job_response(_client(request).get(job_id))
@@ -273,6 +281,7 @@ def get_call(request: Request, job_id: JobIdPath) -> JSONResponse:
         200: {**_JOB, "description": "Cancelled."},
         404: _ERROR,
         409: {**_ERROR, "description": "cancel_refused: handed to eSMS, or final."},
+        422: _BAD_ID,
         **_COMMON,
     },
 )
