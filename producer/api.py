@@ -42,8 +42,9 @@ DESCRIPTION = """Enqueue outbound voice calls through eSMS.vn and follow them to
 
 Authenticate with `Authorization: Bearer <token>` (one of `API_TOKENS`). Every response carries
 `X-Request-ID` (yours if you sent a sane one); it becomes the job's `trace_id`. Send an
-`idempotency_key` to make retries safe: a repeat with the same body answers 202 with the same
-job and `replay: true`; with another body, 409. Errors are JSON:
+`idempotency_key` (or the `Idempotency-Key` header) to make retries safe: a repeat with the
+same body answers 202 with the same job, `replay: true` and `Idempotent-Replayed: true`; with
+another body, 409. Bodies are `application/json` (else 415). Errors are JSON:
 `{"error": code, "message": ..., "request_id": ..., "errors": [{"field", "message"}]}`.
 """
 
