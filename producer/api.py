@@ -10,6 +10,7 @@ of :mod:`voicecall.exporter`; behind ``METRICS_TOKEN`` when that is set). Error 
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -116,6 +117,11 @@ def _lifespan(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         mark_build()
+        # Everything built so far (FastAPI, pydantic schemas, the app) lives as long as the
+        # process: out of the collector's sight, so a full collection no longer walks it
+        # and stalls every request in flight for tens of ms (p99 of figure 6).
+        gc.collect()
+        gc.freeze()
         log.info("api_started", pid=os.getpid())
         yield
         store.close()
