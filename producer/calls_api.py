@@ -288,6 +288,13 @@ def get_call(request: Request, job_id: JobIdPath) -> JSONResponse:
 def cancel_call(
     request: Request,
     job_id: JobIdPath,
-    reason: Annotated[str, Query(max_length=200)] = "cancelled by API request",
+    reason: Annotated[
+        str,
+        Query(
+            max_length=200,
+            pattern=r"^[^\x00-\x1f\x7f]*$",  # kept in the job's history: no control characters
+            description="Kept in the job's history (no control characters).",
+        ),
+    ] = "cancelled by API request",
 ) -> JSONResponse:
     return _job_response(_client(request).cancel(job_id, reason=reason))

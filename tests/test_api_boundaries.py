@@ -107,6 +107,19 @@ def test_a_path_id_outside_the_pattern_is_422_naming_id(
     assert _fields(response) == ["id"]
 
 
+@pytest.mark.parametrize("reason", ["a\nb", "a\x00b", "x" * 201])
+def test_a_cancel_reason_with_control_characters_is_422(
+    http: httpx.Client, store: JobStore, reason: str
+) -> None:
+    """The reason lands in the job's history: no CR, LF or NUL, at most 200 characters."""
+    job_id = http.post("/v1/calls", json=OTP).json()["id"]
+    response = http.delete(f"/v1/calls/{job_id}", params={"reason": reason})
+    assert response.status_code == 422
+    assert _fields(response) == ["reason"]
+    job = store.get(job_id)
+    assert job is not None and job.state.value == "queued"
+
+
 def test_get_of_an_internal_looking_id_is_a_plain_404(http: httpx.Client) -> None:
     """`x:history` is a valid id that names no job: 404, never 500."""
     response = http.get("/v1/calls/x:history")
