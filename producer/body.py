@@ -74,6 +74,43 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+class _Seen:
+    """Marks where a duplicated key was found, so its dotted path can be named."""
+
+
+_DUPLICATE = _Seen()
+
+
+def _mark_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        result[key] = _DUPLICATE if key in result else value
+    return result
+
+
+def _path_of_duplicate(node: Any, path: tuple[str, ...] = ()) -> str | None:
+    if node is _DUPLICATE:
+        return ".".join(path)
+    children = (
+        node.items()
+        if isinstance(node, dict)
+        else enumerate(node)
+        if isinstance(node, list)
+        else ()
+    )
+    for key, child in children:
+        found = _path_of_duplicate(child, (*path, str(key)))
+        if found is not None:
+            return found
+    return None
+
+
+def _duplicate_field(raw: bytes, key: str) -> str:
+    """The dotted path of the first duplicated key (``labels.app``); a second parse, on the
+    error path only."""
+    return _path_of_duplicate(json.loads(raw, object_pairs_hook=_mark_duplicates)) or key
+
+
 def parse_object(raw: bytes) -> dict[str, Any]:
     """``raw`` as a JSON object, else 422 naming ``body`` or the duplicated key."""
     if too_deep(raw):
@@ -84,7 +121,12 @@ def parse_object(raw: bytes) -> dict[str, Any]:
         data = json.loads(raw, object_pairs_hook=_no_duplicates)
     except DuplicateKey as exc:
         raise validation_error(
-            [{"field": exc.key, "message": "appears more than once in the same object"}]
+            [
+                {
+                    "field": _duplicate_field(raw, exc.key),
+                    "message": "appears more than once in the same object",
+                }
+            ]
         ) from None
     except (ValueError, RecursionError) as exc:
         raise validation_error(

@@ -250,7 +250,7 @@ def test_brackets_inside_strings_do_not_count_as_depth() -> None:
         ('{"kind":"voice_otp","kind":"record_call","phone":"0901234567","record_id":"r"}', "kind"),
         (
             '{"kind":"voice_otp","phone":"0901234567","content":"1","labels":{"a":"1","a":"2"}}',
-            "a",
+            "labels.a",
         ),
     ],
 )
@@ -261,6 +261,17 @@ def test_a_duplicate_json_key_is_422_naming_it(
     response = http.post("/v1/calls", content=body, headers=JSON)
     assert response.status_code == 422
     assert _fields(response) == [field]
+    assert sum(store.state_counts().values()) == 0
+
+
+def test_a_duplicate_key_inside_a_batch_is_named_by_its_path(
+    http: httpx.Client, store: JobStore
+) -> None:
+    """The whole batch is refused (its JSON is ambiguous), naming calls.N.key."""
+    body = '{"calls": [{"kind": "voice_otp"}, {"kind": "voice_otp", "phone": "1", "phone": "2"}]}'
+    response = http.post("/v1/calls/batch", content=body, headers=JSON)
+    assert response.status_code == 422
+    assert _fields(response) == ["calls.1.phone"]
     assert sum(store.state_counts().values()) == 0
 
 
