@@ -34,7 +34,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     LOG_FORMAT=json \
-    METRICS_PORT=9191
+    METRICS_PORT=9191 \
+    METRICS_HOST=0.0.0.0
 COPY --from=build /opt/venv /opt/venv
 COPY deploy/docker/healthcheck.py /usr/local/bin/voicecall-healthcheck
 WORKDIR /app

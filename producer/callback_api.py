@@ -51,6 +51,7 @@ _MESSAGES = {
         400: {"model": openapi.ErrorBody, "description": "Not a readable callback."},
         403: {"model": openapi.ErrorBody, "description": "Forged, or about another call."},
         422: {"model": openapi.ErrorBody, "description": "A path segment breaks its rule."},
+        503: {"model": openapi.ErrorBody, "description": "Redis unreachable; eSMS retries."},
     },
 )
 def esms_callback(

@@ -9,15 +9,15 @@ independent, so some can fail while the others are stored.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from producer import openapi
+from producer import openapi, quota
 from producer.auth import require_token
+from producer.body import read_object
 from producer.client import VoiceCallClient
 from producer.errors import (
     REDIS_UNAVAILABLE,
@@ -26,8 +26,16 @@ from producer.errors import (
     request_id_of,
     validation_error,
 )
+from producer.idempotency import IDEMPOTENCY_HEADER, IdempotencyHeader, with_header_key
+from producer.intake import Intake
 from voicecall.errors import DuplicateJobId, IdempotencyConflict
-from voicecall.jobs import with_campaign
+from voicecall.esms_limits import REQUEST_ID_MAX_LEN
+from voicecall.jobs import (
+    JOB_ID_PATTERN,
+    CallRequestAdapter,
+    validation_context,
+    with_campaign,
+)
 from voicecall.logs import get_logger
 from voicecall.records import JobView
 
@@ -41,9 +49,16 @@ _COMMON: dict[int | str, dict[str, Any]] = {
 _POST: dict[int | str, dict[str, Any]] = {
     **_COMMON,
     413: {**_ERROR, "description": "Body larger than API_MAX_BODY_BYTES."},
+    415: {**_ERROR, "description": "The body is not application/json."},
+    429: {
+        **_ERROR,
+        "description": "Over this token's API_TOKEN_QUOTA; retry after Retry-After seconds.",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+    },
     422: {**_ERROR, "description": "Invalid JSON or fields; `errors` names each field."},
 }
 _JOB = {"model": openapi.JobView}
+_BAD_ID = {**_ERROR, "description": "The id breaks its pattern; `errors` names `id`."}
 
 router = APIRouter(prefix="/v1/calls", tags=["calls"], dependencies=[Depends(require_token)])
 
@@ -51,20 +66,6 @@ router = APIRouter(prefix="/v1/calls", tags=["calls"], dependencies=[Depends(req
 def _client(request: Request) -> VoiceCallClient:
     client: VoiceCallClient = request.app.state.client
     return client
-
-
-async def read_object(request: Request) -> dict[str, Any]:
-    """The body as a JSON object (the middleware bounds its size), else 422 on ``body``."""
-    body = await request.body()
-    try:
-        data = json.loads(body)
-    except ValueError as exc:
-        raise validation_error(
-            [{"field": "body", "message": f"is not valid JSON ({exc})"}]
-        ) from None
-    if not isinstance(data, dict):
-        raise validation_error([{"field": "body", "message": "must be a JSON object"}])
-    return data
 
 
 def _job_response(job: JobView, status: int = 200) -> JSONResponse:
@@ -81,14 +82,32 @@ def _job_response(job: JobView, status: int = 200) -> JSONResponse:
     response_model=None,
     openapi_extra=openapi.call_body(),
     responses={
-        202: {**_JOB, "description": "Stored (or replayed: `replay` is true)."},
+        202: {
+            **_JOB,
+            "description": "Stored (or replayed: `replay` is true).",
+            "headers": {
+                "Location": {"description": "The job's URL.", "schema": {"type": "string"}},
+                "Idempotent-Replayed": {
+                    "description": "`true` when an earlier request with the same idempotency "
+                    "key made this job (absent otherwise).",
+                    "schema": {"type": "string", "enum": ["true"]},
+                },
+            },
+        },
         409: {**_ERROR, "description": "idempotency_conflict or duplicate_id."},
         **_POST,
     },
 )
-async def create_call(request: Request) -> JSONResponse:
-    data = await read_object(request)
-    job = await run_in_threadpool(_client(request).enqueue, data, trace_id=request_id_of(request))
+async def create_call(request: Request, idempotency_key: IdempotencyHeader = None) -> JSONResponse:
+    # Validation and the one Lua step run on the event loop (redis.asyncio): no thread-pool
+    # hop, which is what made bursts queue (issue 14).
+    data = with_header_key(await read_object(request), idempotency_key)
+    settings = request.app.state.settings
+    call = CallRequestAdapter.validate_python(data, context=validation_context(settings))
+    await quota.charge(request, 1)
+    intake: Intake = request.app.state.intake
+    submitted = await intake.submit_async(call, trace_id=request_id_of(request))
+    job = JobView.of(submitted.job, history=False, replay=submitted.replay)
     return _job_response(job, 202)
 
 
@@ -99,9 +118,30 @@ async def create_call(request: Request) -> JSONResponse:
     openapi_extra=openapi.batch_body(),
     responses=_POST,
 )
-async def create_batch(request: Request) -> JSONResponse:
+async def create_batch(
+    request: Request,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias=IDEMPOTENCY_HEADER,
+            description="Not taken here (one key cannot name many jobs): give each call its "
+            "own `idempotency_key`. Sending it is refused with 422.",
+        ),
+    ] = None,
+) -> JSONResponse:
+    if idempotency_key is not None:
+        raise validation_error(
+            [
+                {
+                    "field": IDEMPOTENCY_HEADER,
+                    "message": "is not taken by the batch route: give each call its own "
+                    "idempotency_key",
+                }
+            ]
+        )
     data = await read_object(request)
     calls = _batch_calls(data)
+    await quota.charge(request, len(calls))
     result = await run_in_threadpool(
         submit_batch, _client(request), calls, request_id_of(request), data.get("campaign")
     )
@@ -199,38 +239,62 @@ def submit_batch(
     }
 
 
-JobIdPath = Annotated[str, Path(max_length=200, description="The job id (eSMS RequestId).")]
+JobIdPath = Annotated[
+    str,
+    Path(
+        alias="id",
+        min_length=1,
+        max_length=REQUEST_ID_MAX_LEN,
+        pattern=JOB_ID_PATTERN,
+        description="The job id (eSMS RequestId); any other shape is refused with 422.",
+    ),
+]
 
 
 @router.get(
     "/by-smsid/{smsid}",
     summary="Find a job by its eSMS SMSID",
-    responses={200: _JOB, 404: _ERROR, **_COMMON},
+    responses={
+        200: _JOB,
+        404: _ERROR,
+        422: {**_ERROR, "description": "The SMSID is too long."},
+        **_COMMON,
+    },
 )
 def find_by_smsid(request: Request, smsid: Annotated[str, Path(max_length=200)]) -> JSONResponse:
     return _job_response(_client(request).find(smsid=smsid))
 
 
 @router.get(
-    "/{job_id}", summary="A job with its history", responses={200: _JOB, 404: _ERROR, **_COMMON}
+    "/{id}",
+    summary="A job with its history",
+    responses={200: _JOB, 404: _ERROR, 422: _BAD_ID, **_COMMON},
 )
 def get_call(request: Request, job_id: JobIdPath) -> JSONResponse:
     return _job_response(_client(request).get(job_id))
 
 
 @router.delete(
-    "/{job_id}",
+    "/{id}",
     summary="Cancel a job not yet handed to eSMS",
     responses={
         200: {**_JOB, "description": "Cancelled."},
         404: _ERROR,
         409: {**_ERROR, "description": "cancel_refused: handed to eSMS, or final."},
+        422: _BAD_ID,
         **_COMMON,
     },
 )
 def cancel_call(
     request: Request,
     job_id: JobIdPath,
-    reason: Annotated[str, Query(max_length=200)] = "cancelled by API request",
+    reason: Annotated[
+        str,
+        Query(
+            max_length=200,
+            pattern=r"^[^\x00-\x1f\x7f]*$",  # kept in the job's history: no control characters
+            description="Kept in the job's history (no control characters).",
+        ),
+    ] = "cancelled by API request",
 ) -> JSONResponse:
     return _job_response(_client(request).cancel(job_id, reason=reason))

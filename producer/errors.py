@@ -14,8 +14,11 @@ Every error answer has the same shape (``request_id`` matches the ``X-Request-ID
 - 409 ``duplicate_id``         a job with this id exists already (``job_id``)
 - 409 ``cancel_refused``       the job was handed to eSMS or is final (``state``)
 - 413 ``body_too_large``       more than ``API_MAX_BODY_BYTES``
+- 415 ``unsupported_media_type`` a body that is not ``application/json`` (producer.body)
 - 422 ``validation_failed``    field-level ``errors`` (field: dotted path, no union tag; on a
                                search, the query parameter)
+- 429 ``quota_exceeded``       over the token's ``API_TOKEN_QUOTA`` (with ``Retry-After``;
+                               producer.quota)
 - 503 ``redis_unavailable``    Redis unreachable (with ``Retry-After``); retry later
 - 500 ``internal_error``       anything else; logged with the request id, no traceback sent
 
@@ -58,6 +61,7 @@ _HTTP_CODES = {
     405: "method_not_allowed",
     413: "body_too_large",
     415: "unsupported_media_type",
+    429: "quota_exceeded",
 }
 
 

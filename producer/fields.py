@@ -11,6 +11,7 @@ from typing import Any
 
 from voicecall.jobs import RecordCall, TemplateCall, VoiceOtpCall
 
+_REQUEST_PARTS = frozenset({"body", "path", "query", "header"})  # FastAPI's first loc item
 _KINDS = frozenset({"voice_otp", "record_call", "template_call"})
 _FIELDS = (
     frozenset(VoiceOtpCall.model_fields)
@@ -25,13 +26,13 @@ def field_errors(
     """Pydantic errors as ``[{"field": "labels.app", "message": "..."}]``.
 
     The field is the dotted location without the union tag (``voice_otp`` ...) and without
-    FastAPI's ``body``. A rule over the whole model (``content has non-ASCII ...``) is reported
+    FastAPI's ``body``/``path``/``query``/``header``. A rule over the whole model (``content has non-ASCII ...``) is reported
     on the field its message starts with; a missing or unknown ``kind`` on ``kind``.
     """
     result = []
     for err in errors:
         loc = [str(part) for part in (*prefix, *err.get("loc", ()))]
-        if len(loc) > len(prefix) and loc[len(prefix)] == "body":
+        if len(loc) > len(prefix) and loc[len(prefix)] in _REQUEST_PARTS:
             del loc[len(prefix)]
         if len(loc) > len(prefix) and loc[len(prefix)] in _KINDS:
             del loc[len(prefix)]

@@ -11,7 +11,7 @@ A plain ASGI middleware (no response buffering), outermost in the app:
   it passes the limit, so nothing unbounded is ever buffered.
 - Access log: one structured line per request (method, path, status, duration), phone numbers
   masked by the redaction chain of :mod:`voicecall.logs`, the signature of an eSMS callback
-  URL cut (it would let a reader forge that job's callback); probes log at debug level.
+  URL (its nonce and signature) cut: they would let a reader forge that job's callback; probes log at debug level.
 - Metrics: every request is counted and timed by route template, method and status
   (:mod:`producer.http_metrics`).
 - Anything no handler caught is logged with its traceback and answered with a JSON 500 that
@@ -36,7 +36,9 @@ from voicecall.logs import get_logger
 REQUEST_ID_HEADER = "x-request-id"
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
-_CALLBACK_SIGNATURE = re.compile(rf"^({re.escape(CALLBACK_PATH)}/[^/]+/)[^/]+")
+# The job id stays; its nonce and signature (the proof) are cut, in this line and in every
+# other log line (voicecall.logs cuts them too, e.g. in error lines).
+_CALLBACK_PROOF = re.compile(rf"^({re.escape(CALLBACK_PATH)}/[^/]+/).+")
 
 access_log = get_logger("voicecall.access")
 log = get_logger("voicecall.api")
@@ -132,7 +134,7 @@ class RequestMiddleware:
 
     @staticmethod
     def _log_access(scope: Scope, status: int, elapsed: float) -> None:
-        path: str = _CALLBACK_SIGNATURE.sub(r"\1***", scope["path"])
+        path: str = _CALLBACK_PROOF.sub(r"\1***", scope["path"])
         query = scope.get("query_string", b"").decode("latin-1")
         fields: dict[str, Any] = {
             "method": scope["method"],

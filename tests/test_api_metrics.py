@@ -65,8 +65,8 @@ def test_requests_are_counted_by_route_template_across_uvicorn_processes(
     samples = _scrape(server)
     assert _requests(samples) == {
         ("/v1/calls", "POST", "202"): CALLS,
-        ("/v1/calls/{job_id}", "GET", "200"): CALLS,
-        ("/v1/calls/{job_id}", "GET", "404"): 1,
+        ("/v1/calls/{id}", "GET", "200"): CALLS,
+        ("/v1/calls/{id}", "GET", "404"): 1,
         ("/v1/calls", "POST", "413"): 1,  # refused by its Content-Length before routing
         ("/v1/calls", "other", "405"): 1,
         ("unmatched", "GET", "404"): len(SCANNED),

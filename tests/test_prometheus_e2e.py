@@ -42,7 +42,7 @@ pytestmark = pytest.mark.prometheus
 REPORT = ROOT / "bench" / "results" / "prometheus-e2e.md"
 ALERTS_REPORT = ROOT / "bench" / "results" / "prometheus-e2e-alerts.md"
 ROUTES = {
-    "/v1/calls", "/v1/calls/{job_id}", "/v1/esms/callback/{job_id}/{nonce}/{signature}",
+    "/v1/calls", "/v1/calls/{id}", "/v1/esms/callback/{job_id}/{nonce}/{signature}",
     "/healthz", "/readyz", "/metrics", "unmatched",
 }  # fmt: skip
 OUTCOME_ALERTS = {

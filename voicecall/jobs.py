@@ -267,12 +267,19 @@ class _CallBase(_Strict):
         settings: Settings = context.get("settings") or get_settings()
         now: datetime = context.get("now") or utcnow()
         moment = parse_send_at(value, settings.zone)
+        # A naive time is read in TIMEZONE: say so, or "in the past" puzzles a UTC client.
+        read_in = (
+            f" (it has no UTC offset, so it was read in {settings.timezone})"
+            if value.tzinfo is None
+            else ""
+        )
         if moment < now - timedelta(seconds=settings.send_at_past_tolerance_s):
             raise ValueError(
                 f"is in the past (more than {settings.send_at_past_tolerance_s} s before now)"
+                + read_in
             )
         if moment > now + timedelta(days=settings.send_at_horizon_days):
-            raise ValueError(f"is more than {settings.send_at_horizon_days} days ahead")
+            raise ValueError(f"is more than {settings.send_at_horizon_days} days ahead{read_in}")
         return moment
 
     @field_validator("labels")

@@ -37,6 +37,8 @@ Keys of voicecall (prefix ``vc:``):
 - ``vc:limit:global``          zset    sends in the last second (the global rate limit)
 - ``vc:limit:phone:{hash}``    zset    calls to one phone in the sliding window (hashed: no phone
                                        number in key names)
+- ``vc:quota:{hash}``          string  an API token's quota (API_TOKEN_QUOTA): when its allowance is
+                                       next whole, in ms (GCRA; hashed: no token in key names)
 - ``vc:esms:balance``          hash    the last eSMS balance read (``vnd``, ``at``), for the exporter
 - ``vc:lock:balance``          string  one GetBalance per interval across all processes (TTL)
 
@@ -89,6 +91,12 @@ def smsid_bucket(smsid: str) -> str:
     """The hash that holds ``smsid``'s job id (field: the SMSID itself)."""
     digest = hashlib.blake2b(smsid.encode(), digest_size=4).digest()
     return f"{PREFIX}smsid:{int.from_bytes(digest, 'big') % SMSID_BUCKETS}"
+
+
+def token_quota(token: str) -> str:
+    """An API token's quota (hashed: no token in key names)."""
+    digest = hashlib.blake2b(token.encode(), digest_size=10).hexdigest()
+    return f"{PREFIX}quota:{digest}"
 
 
 def phone_limit(phone: str) -> str:

@@ -2,8 +2,8 @@
 
 Every line, ours or a library's (httpx, httpcore, dramatiq, uvicorn, routed through the
 standard library), passes :class:`Redactor`: the configured ApiKey/SecretKey values are
-replaced wherever they appear, query strings that carry them are cut, and phone numbers are
-masked. So no URL with credentials and no full phone number reaches a log.
+replaced wherever they appear, query strings that carry them are cut, the nonce and signature
+of eSMS callback URLs are cut, and phone numbers are masked. So no URL with credentials and no full phone number reaches a log.
 """
 
 from __future__ import annotations
@@ -21,6 +21,9 @@ from voicecall.phones import mask_phone, mask_phones_in_text
 REDACTED = "***"
 _PHONE_KEYS = {"phone", "Phone", "phonenumber", "NumberForward", "number_forward"}
 _SECRET_QUERY = re.compile(r"((?:ApiKey|SecretKey|api_key|secret_key)=)[^&\s\"']*", re.IGNORECASE)
+# An eSMS callback URL's nonce and signature let a reader forge that job's result: every log
+# line keeps only the job id (/v1/esms/callback/{job_id}/***), in any field or message.
+_CALLBACK_PROOF = re.compile(r"(/esms/callback/[^/\s?#\"']+/)[^\s?#\"']+")
 _SECRET_KEYS = {"ApiKey", "SecretKey", "api_key", "secret_key", "authorization", "Authorization"}
 
 
@@ -34,6 +37,7 @@ class Redactor:
         for secret in self.secrets:
             text = text.replace(secret, REDACTED)
         text = _SECRET_QUERY.sub(lambda m: m.group(1) + REDACTED, text)
+        text = _CALLBACK_PROOF.sub(lambda m: m.group(1) + REDACTED, text)
         return mask_phones_in_text(text)
 
     def _value(self, key: str, value: Any) -> Any:

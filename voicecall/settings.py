@@ -9,6 +9,7 @@ the eSMS credentials and the callback secret.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import random
 from datetime import time
 from typing import Annotated, Literal
@@ -24,6 +25,7 @@ from voicecall.webhook_urls import parse_allowed_hosts
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_ESMS_REST_URL = "https://rest.esms.vn/MainService.svc/json"
 DEFAULT_ESMS_VOICE_URL = "https://voiceapi.esms.vn/MainService.svc/json"
+DEFAULT_METRICS_HOST = "127.0.0.1"
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"  # eSMS reads SendDate as Vietnam local time
 # Why BROKER_URL=amqp:// is refused (one line, at start-up) instead of half working.
 RABBITMQ_REFUSED = (
@@ -58,6 +60,19 @@ def _parse_quiet_hours(value: str) -> tuple[time, time] | None:
     if not sep:
         raise ValueError("must be HH:MM-HH:MM, or 'off'")
     return time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
+
+
+def _parse_quota(value: str) -> tuple[int, int] | None:
+    if value.strip().lower() in ("", "off", "none"):
+        return None
+    calls, sep, seconds = value.partition("/")
+    try:
+        quota = (int(calls), int(seconds.strip().removesuffix("s")))
+    except ValueError:
+        quota = (0, 0)
+    if not sep or quota[0] < 1 or not 1 <= quota[1] <= 86_400:
+        raise ValueError("must be CALLS/SECONDS (e.g. 600/60; seconds 1-86400), or 'off'")
+    return quota
 
 
 class Settings(BaseSettings):
@@ -179,6 +194,15 @@ class Settings(BaseSettings):
     # Metrics
     balance_poll_interval_s: int = Field(default=300, ge=10)
     metrics_port: int = Field(default=9191, ge=0, le=65535)
+    # The address the worker's metrics port binds to: loopback unless set. Containers set
+    # 0.0.0.0 (the image does) so Prometheus in another container or pod can scrape it.
+    metrics_host: str = DEFAULT_METRICS_HOST
+    # Set: the API's /metrics answers only `Authorization: Bearer <METRICS_TOKEN>` (it shows
+    # the eSMS balance and dead letters); Prometheus sends it (authorization.credentials_file).
+    metrics_token: str = ""
+    # Per API token: at most N calls accepted per S seconds ("N/S", e.g. "600/60"); empty: no
+    # quota. One client cannot use up a victim's per-phone allowance or flood eSMS.
+    api_token_quota: Annotated[tuple[int, int] | None, NoDecode] = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
 
@@ -244,6 +268,27 @@ class Settings(BaseSettings):
         if value and len(value) < 16:
             raise ValueError("must be at least 16 characters")
         return value
+
+    @field_validator("metrics_host")
+    @classmethod
+    def _metrics_host(cls, value: str) -> str:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError("must be an IP address such as 127.0.0.1 or 0.0.0.0") from None
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token(cls, value: str) -> str:
+        if value and len(value) < 16:
+            raise ValueError("must be at least 16 characters")
+        return value
+
+    @field_validator("api_token_quota", mode="before")
+    @classmethod
+    def _quota(cls, value: object) -> object:
+        return _parse_quota(value) if isinstance(value, str) else value
 
     @field_validator("webhook_secret")
     @classmethod

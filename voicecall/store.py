@@ -328,6 +328,18 @@ class JobStore:
             self._recover_script = script
         return script
 
+    # --- API token quotas ---------------------------------------------------------------------
+
+    def take_quota(
+        self, key: str, cost: int, quota: tuple[int, int], *, now: float | None = None
+    ) -> float:
+        """Take ``cost`` calls from ``quota`` (calls, seconds) at ``key``; 0.0 when taken, else
+        the seconds to wait (nothing taken)."""
+        script = getattr(self, "_quota_script", None)
+        if script is None:
+            script = self._quota_script = self._redis.register_script(QUOTA)
+        return _quota_wait(script(keys=[key], args=_quota_args(cost, quota, now)))
+
     # --- campaigns --------------------------------------------------------------------------
 
     def reserve_campaign(self, name: str, count: int = 1) -> tuple[int, int]:
@@ -366,6 +378,19 @@ def _recover_keys(worker_id: str) -> list[str]:
             keys.dramatiq_messages(queue),
         ]
     return out
+
+
+QUOTA = (lifecycle.LUA_DIR / "quota.lua").read_text()  # an API token's quota (GCRA)
+
+
+def _quota_args(cost: int, quota: tuple[int, int], now: float | None = None) -> list[int]:
+    calls, window_s = quota
+    return [round((now_s() if now is None else now) * 1000), cost, calls, window_s * 1000]
+
+
+def _quota_wait(reply: Any) -> float:
+    taken, wait_ms = reply
+    return 0.0 if int(taken) else int(wait_ms) / 1000
 
 
 # A campaign's number (assigned on its first job) and a range of places in it.
@@ -446,6 +471,13 @@ class AsyncJobStore:
             keys=[keys.CAMPAIGNS, keys.CAMPAIGN_NAMES, keys.CAMPAIGN_SEQ], args=[name, count]
         )
         return int(cid), int(first)
+
+    async def take_quota(self, key: str, cost: int, quota: tuple[int, int]) -> float:
+        """See :meth:`JobStore.take_quota`."""
+        script = getattr(self, "_quota_script", None)
+        if script is None:
+            script = self._quota_script = self._redis.register_script(QUOTA)
+        return _quota_wait(await script(keys=[key], args=_quota_args(cost, quota)))
 
     async def ping(self) -> bool:
         return bool(await self._redis.ping())

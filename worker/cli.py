@@ -54,6 +54,7 @@ def main(argv: Sequence[str]) -> int:
     env["dramatiq_prom_db"] = prom_dir
     env["PROMETHEUS_MULTIPROC_DIR"] = prom_dir
     env["dramatiq_prom_port"] = str(settings.metrics_port)
+    env["dramatiq_prom_host"] = settings.metrics_host  # Dramatiq's own default is 0.0.0.0
     env["dramatiq_worker_timeout"] = str(settings.worker_idle_poll_ms)
     # Actors only hand their job to the engine, so messages leave a worker thread at once:
     # fetching more per round trip costs fewer Redis commands per message. A dead worker's

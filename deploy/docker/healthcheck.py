@@ -8,7 +8,8 @@ the same HEALTHCHECK fits whichever command the container runs:
 - ``voicecall esms-sim``: ``GET /_sim/health`` on its ``--port`` (default 8081) answers 200;
 - ``voicecall worker`` (which becomes ``python -m dramatiq worker.main``): Dramatiq's metrics
   server, forked by the worker's main process, answers on ``dramatiq_prom_port`` (read from
-  the process's environment; else ``METRICS_PORT``; else 9191);
+  the process's environment; else ``METRICS_PORT``; else 9191) at ``dramatiq_prom_host``
+  (else ``METRICS_HOST``; a wildcard address is asked on 127.0.0.1);
 - ``voicecall scheduler``: Redis at ``REDIS_URL`` answers PING.
 
 Exit 0 when healthy, 1 when not, with one line saying why. Standard library only, except
@@ -88,11 +89,14 @@ def check(role: str, argv: Sequence[str], environ: dict[str, str]) -> str | None
         return None
     if role == "worker":
         port = environ.get("dramatiq_prom_port") or os.environ.get("METRICS_PORT") or "9191"
+        host = environ.get("dramatiq_prom_host") or os.environ.get("METRICS_HOST") or ""
     else:
         port = option(argv, "--port") or str(DEFAULT_PORTS[role])
-    host = option(argv, "--host") or "127.0.0.1"
+        host = option(argv, "--host") or ""
     if host in ("0.0.0.0", "::", ""):
         host = "127.0.0.1"
+    elif ":" in host:  # an IPv6 address
+        host = f"[{host}]"
     return _get(f"http://{host}:{port}{PATHS[role]}")
 
 
