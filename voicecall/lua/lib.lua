@@ -69,7 +69,7 @@ end
 
 -- Dramatiq's Redis broker layout (dramatiq/brokers/redis/dispatch.lua, "enqueue"): the body
 -- in the queue's .msgs hash under its redis_message_id, the id pushed on the queue's list.
--- Tested against the pinned Dramatiq in tests/test_lifecycle.py.
+-- Tested against the pinned Dramatiq in tests/test_intake_message.py (the broker decodes and consumes a message a create step wrote).
 local sent = 0
 local function enqueue(queue, job_id, kwargs, mid)
   local slot = C.queue_slot[queue]
