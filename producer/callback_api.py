@@ -49,7 +49,11 @@ _MESSAGES = {
             "description": "Applied, a repeat, pending, or confirming.",
         },
         400: {"model": openapi.ErrorBody, "description": "Not a readable callback."},
-        403: {"model": openapi.ErrorBody, "description": "Forged, or about another call."},
+        403: {
+            "model": openapi.ErrorBody,
+            "description": "Forged (signature or nonce), about another SMSID than the job's "
+            "(smsid_mismatch), or for a job never handed to eSMS (refused). Nothing changes.",
+        },
         422: {"model": openapi.ErrorBody, "description": "A path segment breaks its rule."},
         503: {"model": openapi.ErrorBody, "description": "Redis unreachable; eSMS retries."},
     },

@@ -9,7 +9,7 @@ job view, :class:`voicecall.records.JobView`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 __all__ = ["JobView"]
 
@@ -58,7 +58,10 @@ class ReadyAnswer(BaseModel):
 
 
 class CallbackAnswer(BaseModel):
-    result: str = Field(description="accepted, repeat, pending or unknown_job.")
+    result: Literal["accepted", "confirming", "repeat", "pending", "unknown_job"] = Field(
+        description="accepted (the job ended), confirming (CALLBACK_CONFIRM=status: eSMS's "
+        "status answer will end it), repeat, pending (not final yet) or unknown_job."
+    )
 
 
 class BatchItem(BaseModel):
