@@ -14,7 +14,11 @@ import httpx
 import pytest
 
 from producer.console import session as sessions
+from tests.fixtures import steps
 from tests.fixtures.api import ApiServer
+from tests.test_lifecycle_guards import _create
+from voicecall import keys, lifecycle
+from voicecall.store import JobStore
 
 TOKENS = [b"token-one-0123456789", b"token-two-0123456789"]
 KEY = sessions.signing_key(TOKENS)
@@ -189,3 +193,54 @@ def test_swagger_ui_loads_only_local_assets(api_server: ApiServer) -> None:
         for source in sources:
             assert client.get(source).status_code == 200, source
         assert "cdn" not in docs.text.lower()
+
+
+def test_purge_asks_for_confirmation_then_takes_the_dead_letter_off(
+    api_server: ApiServer, redis_url: str
+) -> None:
+    """A purge posted without confirm=yes only leads to the confirmation page; confirmed, the
+    dead letter leaves its list (the job stays)."""
+    store = JobStore.from_url(redis_url)
+    _create(store, "dead-1", "record_call")
+    steps.claim(store, "dead-1")
+    store.apply(lifecycle.fail("dead-1", queue=keys.QUEUE_BULK, error={"code": "x"}, note="t"))
+    client, csrf = _login(api_server)
+    url = f"/console/dead/{keys.QUEUE_BULK}/dead-1/purge"
+    with closing(client), closing(store):
+        listed = client.get("/console/dead")
+        assert "dead-1" in listed.text and "Requeue dead-1" in listed.text
+        unconfirmed = client.post(url, data={"csrf": csrf})
+        assert (unconfirmed.status_code, unconfirmed.headers["location"]) == (303, url)
+        assert "Yes, purge it" in client.get(url).text
+        assert store.dead_letters(keys.QUEUE_BULK) != []
+        done = client.post(url, data={"csrf": csrf, "confirm": "yes"})
+        assert done.status_code == 303
+        assert store.dead_letters(keys.QUEUE_BULK) == []
+        assert store.get("dead-1") is not None
+
+
+def test_campaign_page_links_a_csv_export_of_its_calls(api_server: ApiServer) -> None:
+    with api_server.client() as api:
+        job = api.post(
+            "/v1/calls",
+            json={"kind": "record_call", "phone": PHONE, "record_id": "r1",
+                  "labels": {"campaign": "spring"}},
+        ).json()  # fmt: skip
+    client, _ = _login(api_server)
+    with closing(client):
+        page = client.get("/console/campaigns/spring")
+        assert page.status_code == 200
+        link = re.search(r'href="(/console/calls/export\?[^"]+)"', page.text)
+        assert link, page.text
+        csv = client.get(link.group(1).replace("&amp;", "&"))
+        assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+        assert job["id"] in csv.text
+        assert client.get("/console/campaigns/nope").status_code == 404
+
+
+def test_a_bad_search_filter_is_named_on_the_page(api_server: ApiServer) -> None:
+    client, _ = _login(api_server)
+    with closing(client):
+        answer = client.get("/console/calls", params={"state": "sleeping"})
+        assert answer.status_code == 422
+        assert "state" in answer.text and "sleeping" in answer.text
