@@ -71,6 +71,22 @@ def test_console_in_a_browser(
     stack = stack_factory(send_max_retries=1)
     stack.start_worker()
     base, page = stack.api_url, browser_page
+    requested: list[str] = []
+    problems: list[str] = []
+    failed: list[tuple[int, str]] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.on("response", lambda r: failed.append((r.status, r.url)) if r.status >= 400 else None)
+    # Script errors and refusals (CSP); not the failed loads the test asks for (the 401 of a
+    # wrong token).
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on(
+        "console",
+        lambda m: (
+            problems.append(m.text)
+            if m.type == "error" and not m.text.startswith("Failed to load resource")
+            else None
+        ),
+    )
     answered = stack.post_call(
         {"kind": "record_call", "phone": "0901234568", "record_id": "rec1",
          "labels": {"campaign": "browser-test"}}
@@ -157,3 +173,11 @@ def test_console_in_a_browser(
     assert refused.json()["error"] == "csrf_failed"
     assert stack.job(other).state is State.SCHEDULED
     wait_until(lambda: (tmp_path / "4-requeued-completed.png").exists(), 5, what="screenshots")
+
+    # Swagger UI renders from the project's own assets; nothing was loaded from elsewhere.
+    page.goto(f"{base}/docs")
+    expect(page.locator(".swagger-ui .title").first).to_contain_text("voicecall")
+    _shot(page, tmp_path, "docs")
+    assert [url for url in requested if not url.startswith(base)] == []
+    assert problems == []
+    assert failed == [(401, f"{base}/console/login")]  # the wrong token, and nothing else

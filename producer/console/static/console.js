@@ -21,6 +21,17 @@
       tr.append(th, td); body.append(tr);
     });
   }
+  // The sends-per-minute bars: one rect per minute, scaled to the busiest minute.
+  function bars(perMinute) {
+    var rects = document.querySelectorAll("#rate rect");
+    var top = Math.max(1, Math.max.apply(null, perMinute));
+    rects.forEach(function (rect, i) {
+      var h = 20 * (perMinute[i] || 0) / top;
+      rect.setAttribute("y", String(20 - h));
+      rect.setAttribute("height", String(h));
+    });
+    set("#rate-title", "Calls sent in each minute of the last hour, oldest first; the busiest minute: " + Math.max.apply(null, perMinute));
+  }
   function show(data) {
     set("[data-field=at]", data.at);
     set("[data-field=workers_alive]", data.workers_alive);
@@ -39,6 +50,7 @@
       set("[data-dead='" + q.queue + "']", q.dead_letters);
     });
     rows("endings", Object.entries(data.last_hour.endings), "None yet.");
+    bars(data.last_hour.per_minute);
   }
   function refresh() {
     fetch("/console/overview.json", { credentials: "same-origin", cache: "no-store" })
