@@ -83,6 +83,8 @@ def _args(op: Op, config: StoreConfig, now: float) -> list[str]:
     import json
 
     params = {**config.common(), **op.params}
+    if op.activity:
+        params["activity"] = True  # the minute's hash is declared (see _keys)
     args = [repr(round(now, 3)), json.dumps(params)]
     if op.document is not None:
         args.append(op.document)

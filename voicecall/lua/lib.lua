@@ -70,6 +70,7 @@ end
 -- This minute's activity (voicecall.activity): a step that may send or end a job declares
 -- the minute's hash just before the message keys.
 local function count_activity(field)
+  if not P.activity then return end  -- a step that declared no activity hash counts nothing
   local key = KEYS[#KEYS - 2 * C.queues]
   redis.call('HINCRBY', key, field, 1)
   redis.call('EXPIRE', key, C.activity_ttl_s)
