@@ -73,10 +73,19 @@ def test_csrf_matches_only_the_sessions_own_token() -> None:
 # --- against a real API process -----------------------------------------------------------
 
 
+def _login_csrf(client: httpx.Client) -> str:
+    """Open the login form (it sets its CSRF cookie) and read its csrf field."""
+    found = re.search(r'name="csrf" value="([^"]+)"', client.get("/console/login").text)
+    assert found
+    return found.group(1)
+
+
 def _login(server: ApiServer) -> tuple[httpx.Client, str]:
     """A logged-in browser-like client and the CSRF token of its session."""
     client = httpx.Client(base_url=server.base_url, timeout=10)
-    answer = client.post("/console/login", data={"token": server.token})
+    answer = client.post(
+        "/console/login", data={"token": server.token, "csrf": _login_csrf(client)}
+    )
     assert answer.status_code == 303, answer.text
     page = client.get("/console/")
     assert page.status_code == 200
@@ -87,16 +96,34 @@ def _login(server: ApiServer) -> tuple[httpx.Client, str]:
 
 def test_login_sets_an_httponly_samesite_strict_cookie(api_server: ApiServer) -> None:
     with httpx.Client(base_url=api_server.base_url, timeout=10) as client:
-        refused = client.post("/console/login", data={"token": "wrong"})
+        refused = client.post(
+            "/console/login", data={"token": "wrong", "csrf": _login_csrf(client)}
+        )
         assert refused.status_code == 401
         assert "not one of API_TOKENS" in refused.text
-        answer = client.post("/console/login", data={"token": api_server.token})
+        answer = client.post(
+            "/console/login", data={"token": api_server.token, "csrf": _login_csrf(client)}
+        )
         assert answer.status_code == 303
-        cookie = answer.headers["set-cookie"]
-        assert cookie.startswith(f"{sessions.COOKIE}=")
+        [cookie] = [
+            c for c in answer.headers.get_list("set-cookie") if c.startswith(f"{sessions.COOKIE}=")
+        ]
         attributes = {part.strip().lower() for part in cookie.split(";")[1:]}
         assert {"httponly", "samesite=strict", "path=/console"} <= attributes
         assert api_server.token not in cookie
+
+
+def test_a_login_without_its_forms_csrf_token_is_refused(api_server: ApiServer) -> None:
+    """A login posted from elsewhere (no csrf field, or one that is not its cookie's) is 403
+    csrf_failed and sets no session, even with a valid token."""
+    with httpx.Client(base_url=api_server.base_url, timeout=10) as client:
+        bare = client.post("/console/login", data={"token": api_server.token})
+        assert (bare.status_code, bare.json()["error"]) == (403, "csrf_failed")
+        _login_csrf(client)  # the cookie is set, but the form's field is another
+        forged = client.post("/console/login", data={"token": api_server.token, "csrf": "x" * 32})
+        assert (forged.status_code, forged.json()["error"]) == (403, "csrf_failed")
+        assert sessions.COOKIE not in client.cookies
+        assert client.get("/console/").status_code == 303
 
 
 def test_pages_need_a_session(api_server: ApiServer) -> None:

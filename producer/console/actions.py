@@ -4,6 +4,8 @@ purge a dead letter. Cancel and purge are confirmed on a page of their own first
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
@@ -15,6 +17,7 @@ from producer.client import VoiceCallClient
 from producer.console import session as sessions
 from producer.console.pages import dead_letters, job_view
 from producer.console.web import checked_form, page, read_form, signing_key
+from producer.errors import ApiError
 from voicecall import keys
 from voicecall.errors import CancelRefused, JobNotFound, ReopenRefused
 from voicecall.logs import get_logger
@@ -29,21 +32,53 @@ def _see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
+LOGIN_COOKIE = "vc_console_login"  # the login form's CSRF token (double submit)
+LOGIN_MAX_AGE_S = 3600
+
+
+def _login_form(request: Request, status_code: int = 200, error: str = "") -> HTMLResponse:
+    """The login form with a fresh CSRF token, also set as a cookie: a login posted from
+    another site (which cannot read the cookie) is refused, so no one can log an operator
+    in under their own token."""
+    nonce = secrets.token_urlsafe(24)
+    response = page(request, "login.html", None, status_code, error=error, login_csrf=nonce)
+    response.set_cookie(
+        LOGIN_COOKIE,
+        nonce,
+        max_age=LOGIN_MAX_AGE_S,
+        path="/console",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request) -> HTMLResponse:
-    return page(request, "login.html", None)
+    return _login_form(request)
 
 
 @router.post("/login", response_model=None)
 async def login(request: Request) -> Response:
     form = await read_form(request)
+    expected = request.cookies.get(LOGIN_COOKIE, "")
+    presented = form.get("csrf", "")
+    if not expected or not hmac.compare_digest(expected.encode(), presented.encode()):
+        raise ApiError(
+            403,
+            "csrf_failed",
+            "the login form's csrf field is missing or does not match its cookie; "
+            "open /console/login and log in from there",
+        )
     token = form.get("token", "").strip()
     if not token or not token_matches(token, request.app.state.api_tokens):
         log.warning("console_login_refused")
-        return page(request, "login.html", None, 401, error="That token is not one of API_TOKENS.")
+        return _login_form(request, 401, "That token is not one of API_TOKENS.")
     value, session = sessions.issue(signing_key(request), token.encode(), now=now_s())
     log.info("console_login", operator=session.tid[:8])
     response = _see_other("/console/")
+    response.delete_cookie(LOGIN_COOKIE, path="/console", httponly=True, samesite="strict")
     response.set_cookie(
         sessions.COOKIE,
         value,
@@ -60,7 +95,7 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> RedirectResponse:
     await checked_form(request)
     response = _see_other("/console/login")
-    response.delete_cookie(sessions.COOKIE, path="/console")
+    response.delete_cookie(sessions.COOKIE, path="/console", httponly=True, samesite="strict")
     return response
 
 
