@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint unit bench dashboards alerts system-deps lock image-test clean
+.PHONY: run test lint unit bench dashboards alerts system-deps lock image-test console-screenshot clean
 
 ## The virtualenv: exactly the locked versions (hash-checked), then voicecall itself, editable.
 $(STAMP): pyproject.toml requirements/dev.txt
@@ -20,10 +20,11 @@ lock: $(STAMP)
 system-deps:
 	./scripts/install-system-deps.sh
 
-## The demo: private Redis, the eSMS simulator, the API and a worker; a few jobs of each kind.
+## The demo: private Redis, the eSMS simulator, the API and a worker; a few jobs of each kind,
+## then the stack keeps running (console, /docs; URLs and token printed) until Ctrl-C.
 run: $(STAMP)
-	SKIP_PROMETHEUS=1 ./scripts/install-system-deps.sh
-	$(BIN)/voicecall demo
+	SKIP_PROMETHEUS=1 SKIP_CHROMIUM=1 ./scripts/install-system-deps.sh
+	$(BIN)/voicecall demo --serve
 
 ## Lint, type-check, then the whole suite (it starts its own redis-server on a free port).
 test: $(STAMP) system-deps lint
@@ -44,7 +45,7 @@ bench: $(STAMP) system-deps
 ## Build the Dockerfile and run the image (Docker, else buildah/podman): api, worker and the
 ## simulator against a Redis, HEALTHCHECK and uid checked, one call of each kind completed.
 image-test:
-	SKIP_PROMETHEUS=1 ./scripts/install-system-deps.sh
+	SKIP_PROMETHEUS=1 SKIP_CHROMIUM=1 ./scripts/install-system-deps.sh
 	$(PYTHON) scripts/image_test.py
 
 ## Regenerate the Grafana dashboards JSON from deploy/grafana/dashboards.py.
@@ -55,6 +56,10 @@ dashboards: $(STAMP)
 ALERTS_OUT ?= build/prometheus/alerts.yml
 alerts:
 	RUNBOOK_BASE_URL='$(RUNBOOK_BASE_URL)' $(PYTHON) deploy/prometheus/runbook_links.py --out $(ALERTS_OUT)
+
+## docs/console.png, the README's screenshot: the demo stack, logged in, in Debian's chromium.
+console-screenshot: $(STAMP) system-deps
+	$(BIN)/python scripts/console_screenshot.py docs/console.png
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

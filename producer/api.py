@@ -5,7 +5,9 @@ campaigns (:mod:`producer.search_api`, bearer auth), the eSMS callback route
 (:mod:`producer.callback_api`, signed URLs), and the unauthenticated operations routes here:
 ``/healthz`` (the process answers), ``/readyz`` (Redis answers; else 503) and ``/metrics``
 (this process's metrics, or every API process's in multiprocess mode, plus the Redis gauges
-of :mod:`voicecall.exporter`; behind ``METRICS_TOKEN`` when that is set). Error bodies: :mod:`producer.errors`.
+of :mod:`voicecall.exporter`; behind ``METRICS_TOKEN`` when that is set). Error bodies:
+:mod:`producer.errors`. The operator console (:mod:`producer.console`) at ``/console``;
+``/docs`` and ``/redoc`` with local assets (:mod:`producer.docs`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from starlette.concurrency import run_in_threadpool
 
-from producer import errors, openapi
+from producer import console, docs, errors, openapi
 from producer.auth import require_metrics_token
 from producer.callback_api import router as callback_router
 from producer.calls_api import router as calls_router
@@ -149,6 +151,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=_lifespan(store, async_store),
         generate_unique_id_function=openapi.operation_id,
+        docs_url=None,  # producer.docs serves them with local assets
+        redoc_url=None,
     )
     state: dict[str, Any] = {
         "settings": settings,
@@ -165,6 +169,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         setattr(app.state, name, value)
     errors.install(app)
     openapi.install(app)
+    docs.install(app)
+    console.install(app)
     app.include_router(search_router)  # before /v1/calls/{job_id}, which would take "export"
     app.include_router(calls_router)
     app.include_router(callback_router)

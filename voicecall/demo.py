@@ -227,19 +227,26 @@ def _describe(entry: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str]) -> int:
-    argparse.ArgumentParser(
+    parser = argparse.ArgumentParser(
         prog="voicecall demo",
         description=(__doc__ or "").replace("``", ""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Needs redis-server on PATH; no eSMS account and no settings. "
         "Exit 0 when every job reached a final state.",
-    ).parse_args(argv)
+    )
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="after the jobs, keep the stack running until Ctrl-C (the console and /docs stay up)",
+    )
+    args = parser.parse_args(argv)
     directory = Path(tempfile.mkdtemp(prefix="voicecall-demo-"))
     print(f"voicecall demo: logs in {directory}")
     with _stack(directory) as (api_url, sim_url):
         client = httpx.Client(
             base_url=api_url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
         )
+        _print_urls(api_url)
         labels: dict[str, str] = {}
         for label, body in _jobs():
             job = client.post("/v1/calls", json=body).json()
@@ -273,4 +280,21 @@ def main(argv: Sequence[str]) -> int:
             f"\nthe simulator accepted {len(ledger)} calls for {len(labels)} jobs (one per placed call)"
         )
         client.close()
-        return 0 if len(final) == len(labels) else 1
+        code = 0 if len(final) == len(labels) else 1
+        if args.serve:
+            _print_urls(api_url)
+            print("running until Ctrl-C", flush=True)
+            stop = {signal.SIGINT, signal.SIGTERM}
+            with contextlib.suppress(KeyboardInterrupt):
+                signal.pthread_sigmask(signal.SIG_BLOCK, stop)  # taken by sigwait, not Python
+                signal.sigwait(stop)
+            print("\nstopping")
+        return code
+
+
+def _print_urls(api_url: str) -> None:
+    print(
+        f"\n  console:  {api_url}/console/\n  API docs: {api_url}/docs\n"
+        f"  token:    {TOKEN}   (log in to the console with it; Authorization: Bearer for the API)\n",
+        flush=True,
+    )

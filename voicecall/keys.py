@@ -41,6 +41,9 @@ Keys of voicecall (prefix ``vc:``):
                                        next whole, in ms (GCRA; hashed: no token in key names)
 - ``vc:esms:balance``          hash    the last eSMS balance read (``vnd``, ``at``), for the exporter
 - ``vc:lock:balance``          string  one GetBalance per interval across all processes (TTL)
+- ``vc:activity:{minute}``     hash    one minute's sends (``sent``) and endings (a final state, or
+                                       ``outcome:{outcome}``), counted by the lifecycle steps; the
+                                       minute is epoch seconds // 60; TTL ACTIVITY_TTL_S
 
 Dramatiq's own keys live under ``dramatiq:``: queue ``dramatiq:{queue}`` (a list of message ids),
 bodies ``dramatiq:{queue}.msgs`` (a hash), per-worker acks ``dramatiq:__acks__.{worker}.{queue}``,
@@ -70,6 +73,12 @@ SMSID_BUCKETS = 4096  # small hashes of the SMSID lookup (the same sizing)
 GLOBAL_LIMIT = f"{PREFIX}limit:global"
 ESMS_BALANCE = f"{PREFIX}esms:balance"
 BALANCE_LOCK = f"{PREFIX}lock:balance"
+ACTIVITY_TTL_S = 2 * 3600  # the console shows the last hour; an hour of margin
+
+
+def activity(at_s: float) -> str:
+    """The activity hash of the minute that holds ``at_s`` (epoch seconds)."""
+    return f"{PREFIX}activity:{int(at_s // 60)}"
 
 
 def job(job_id: str) -> str:

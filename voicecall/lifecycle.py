@@ -118,6 +118,7 @@ def constants() -> str:
             "kinds": len(KINDS),
             "band_width": BAND_WIDTH,
             "retention_slack_s": RETENTION_SLACK_S,
+            "activity_ttl_s": keys.ACTIVITY_TTL_S,
             "queues": len(keys.ALL_QUEUES),
             "queue_slot": {q: slot for slot, q in enumerate(keys.ALL_QUEUES, start=1)},
             "actor": dict(keys.ACTOR_BY_QUEUE),
@@ -144,6 +145,9 @@ class Op:
     keys: tuple[str, ...]
     params: Mapping[str, Any]
     document: str | None = None  # ARGV[3]: a whole job (create only)
+    # The step may send or end a job: the store names the minute's activity hash (from the
+    # step's time) just before the message keys (voicecall.activity).
+    activity: bool = False
 
 
 @dataclass(frozen=True)
@@ -178,6 +182,12 @@ def _op(script: str, job_id: str, own_keys: Iterable[str], **params: Any) -> Op:
     )
     clean = {k: v for k, v in params.items() if v is not None}
     return Op(script, declared, {"id": job_id, **clean})
+
+
+def _counted(script: str, job_id: str, own_keys: Iterable[str], **params: Any) -> Op:
+    """An operation that may send or end the job, so counts it in the minute's activity."""
+    op = _op(script, job_id, own_keys, **params)
+    return Op(op.script, op.keys, op.params, op.document, activity=True)
 
 
 def _states(states: Iterable[State]) -> list[str]:
@@ -248,7 +258,7 @@ def claim(
     job_id: str, *, rules: ClaimRules, queue: str, limit_key: str | None, quiet_until: float
 ) -> Op:
     """Send step: check limits and holds, then ``queued|retrying → sending`` with a lease."""
-    return _op(
+    return _counted(
         "claim",
         job_id,
         [
@@ -275,7 +285,7 @@ def claim(
 
 def submit(job_id: str, *, smsid: str | None, code: int, poll_at: float, note: str) -> Op:
     """eSMS accepted the call (100), or had accepted it before (124): ``→ submitted``."""
-    return _op(
+    return _counted(
         "submit",
         job_id,
         [keys.smsid_bucket(smsid) if smsid else keys.job(job_id)],
@@ -303,7 +313,7 @@ def _end(
     error: Mapping[str, str] | None = None,
     reason: str | None = None,
 ) -> Op:
-    return _op(
+    return _counted(
         "end",
         job_id,
         [dead_letters or keys.job(job_id)],
@@ -364,7 +374,7 @@ def complete(
     note: str | None = None,
 ) -> Op:
     """eSMS reported the result (``source``: callback or poll): ``→ completed``."""
-    return _op(
+    return _counted(
         "complete",
         job_id,
         [keys.smsid_bucket(smsid) if smsid else keys.job(job_id)],

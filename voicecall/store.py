@@ -79,14 +79,25 @@ class StoreConfig:
         }
 
 
-def _args(op: Op, config: StoreConfig, now: float | None) -> list[str]:
+def _args(op: Op, config: StoreConfig, now: float) -> list[str]:
     import json
 
     params = {**config.common(), **op.params}
-    args = [repr(round(now if now is not None else now_s(), 3)), json.dumps(params)]
+    if op.activity:
+        params["activity"] = True  # the minute's hash is declared (see _keys)
+    args = [repr(round(now, 3)), json.dumps(params)]
     if op.document is not None:
         args.append(op.document)
     return args
+
+
+def _keys(op: Op, now: float) -> list[str]:
+    """The op's keys, with the minute's activity hash (of ``now``, the step's own time) just
+    before the message keys when the step may send or end a job."""
+    declared = list(op.keys)
+    if op.activity:
+        declared.insert(len(declared) - 2 * len(keys.ALL_QUEUES), keys.activity(now))
+    return declared
 
 
 def _decode(value: Any) -> str:
@@ -134,8 +145,9 @@ class JobStore:
 
     def apply(self, op: Op, *, now: float | None = None) -> Step:
         """Run one operation of :mod:`voicecall.lifecycle` (atomic)."""
+        at = now_s() if now is None else now
         reply = self._scripts[op.script](
-            keys=list(op.keys), args=_args(op, self.config, now), client=self._redis
+            keys=_keys(op, at), args=_args(op, self.config, at), client=self._redis
         )
         return Step.of(reply)
 
@@ -144,9 +156,10 @@ class JobStore:
         if not ops:
             return []
         pipe = self._redis.pipeline(transaction=False)
+        at = now_s() if now is None else now
         for op in ops:
             self._scripts[op.script](
-                keys=list(op.keys), args=_args(op, self.config, now), client=pipe
+                keys=_keys(op, at), args=_args(op, self.config, at), client=pipe
             )
         return [Step.of(reply) for reply in pipe.execute()]
 
@@ -358,6 +371,13 @@ class JobStore:
             self._reserve_script = script
         return script
 
+    def activity(self, minutes: Sequence[int]) -> list[dict[str, int]]:
+        """The activity counters of each minute (epoch seconds // 60), in the order given."""
+        pipe = self._redis.pipeline(transaction=False)
+        for minute in minutes:
+            pipe.hgetall(keys.activity(minute * 60))
+        return [{str(k): int(v) for k, v in row.items()} for row in pipe.execute()]
+
     def save_balance(self, vnd: float) -> None:
         self._redis.hset(keys.ESMS_BALANCE, mapping={"vnd": vnd, "at": now_s()})
 
@@ -452,8 +472,9 @@ class AsyncJobStore:
         return cls(client, config)
 
     async def apply(self, op: Op, *, now: float | None = None) -> Step:
+        at = now_s() if now is None else now
         reply = await self._scripts[op.script](
-            keys=list(op.keys), args=_args(op, self.config, now), client=self._redis
+            keys=_keys(op, at), args=_args(op, self.config, at), client=self._redis
         )
         return Step.of(reply)
 

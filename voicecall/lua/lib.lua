@@ -67,6 +67,15 @@ local function save(job, ttl_s)
   return raw
 end
 
+-- This minute's activity (voicecall.activity): a step that may send or end a job declares
+-- the minute's hash just before the message keys.
+local function count_activity(field)
+  if not P.activity then return end  -- a step that declared no activity hash counts nothing
+  local key = KEYS[#KEYS - 2 * C.queues]
+  redis.call('HINCRBY', key, field, 1)
+  redis.call('EXPIRE', key, C.activity_ttl_s)
+end
+
 -- Dramatiq's Redis broker layout (dramatiq/brokers/redis/dispatch.lua, "enqueue"): the body
 -- in the queue's .msgs hash under its redis_message_id, the id pushed on the queue's list.
 -- Tested against the pinned Dramatiq in tests/test_intake_message.py (the broker decodes and consumes a message a create step wrote).
@@ -129,6 +138,7 @@ end
 
 local function finish(job, state, note, extra)
   move(job, state, note, extra)
+  count_activity(job.outcome and state == 'completed' and ('outcome:' .. job.outcome) or state)
   campaign_result(job)
   job.finished_at = NOW
   job.lease = nil

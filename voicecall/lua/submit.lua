@@ -9,6 +9,7 @@ if job.state == 'sending' then
   job.lease = nil
   if otp_code then job.request.content = nil end  -- eSMS has it now; keep no copy
   move(job, 'submitted', P.note, {smsid = P.smsid, code = P.code})
+  count_activity('sent')
   if job.cid then  -- the campaign's first and last send
     local first = redis.call('HGET', KEYS[6], job.cid .. ':first_sent_at')
     if not first or tonumber(first) > NOW then

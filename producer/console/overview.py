@@ -1,0 +1,52 @@
+"""What the console's overview shows, read from Redis as the metrics exporter reads it
+(voicecall.exporter): jobs by state, queue depths, dead letters, the schedule, workers alive,
+the eSMS balance a worker last read (never a call to eSMS per page view), and the last
+hour's sends and endings (voicecall.activity)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from voicecall import activity, keys
+from voicecall.jobs import State
+from voicecall.store import JobStore, now_s
+from voicecall.timefmt import from_epoch
+
+
+def overview(store: JobStore, liveness_s: float) -> dict[str, Any]:
+    """Every figure of the overview, as JSON-ready data (the page and its live refresh)."""
+    counts = store.state_counts()
+    size, oldest = store.schedule_stats()
+    depths = store.queue_depths()
+    dead = store.dead_letter_counts()
+    workers = len(store.workers(since=now_s() - liveness_s))
+    balance = store.balance()
+    recent = activity.recent(store, minutes=60)
+    return {
+        "jobs_by_state": {state.value: counts.get(state.value, 0) for state in State},
+        "queues": [
+            {"queue": queue, "depth": depths.get(queue, 0), "dead_letters": dead.get(queue, 0)}
+            for queue in keys.ALL_QUEUES
+        ],
+        "schedule": {"size": size, "oldest_overdue_s": round(oldest, 1)},
+        "workers_alive": workers,
+        "balance": _balance(balance),
+        "last_hour": {
+            "sent": recent.sent,
+            "sent_per_minute": round(recent.sent / len(recent.minutes), 2),
+            "endings": recent.endings(),
+            "per_minute": [minute.sent for minute in recent.minutes],
+        },
+        "at": from_epoch(now_s()).isoformat(),
+    }
+
+
+def _balance(balance: dict[str, str]) -> dict[str, Any] | None:
+    if not balance.get("vnd"):
+        return None
+    at = float(balance.get("at") or 0)
+    return {
+        "vnd": float(balance["vnd"]),
+        "read_at": from_epoch(at).isoformat(),
+        "age_s": round(max(0.0, now_s() - at)),
+    }

@@ -1,0 +1,60 @@
+"""A job's whole story for the console, oldest first: each state change with its note and
+what eSMS said (result code, SMSID), whether the result came by callback or by status poll,
+and each webhook delivery. Phone numbers never appear here (the page masks the job's)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from voicecall.phones import mask_phones_in_text
+from voicecall.records import JobRecord
+from voicecall.timefmt import from_epoch
+
+# History extras worth showing, with their label (the Lua steps record them).
+_EXTRAS = {
+    "code": "eSMS code",
+    "smsid": "SMSID",
+    "outcome": "outcome",
+    "source": "result by",
+    "attempt": "attempt",
+}
+
+
+@dataclass(frozen=True)
+class Event:
+    at: float
+    title: str
+    note: str = ""
+    facts: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def when(self) -> str:
+        return from_epoch(self.at).isoformat(timespec="milliseconds")
+
+
+def events(job: JobRecord) -> list[Event]:
+    story: list[Event] = []
+    for entry in job.history:
+        extra: dict[str, Any] = entry.model_extra or {}
+        facts = {label: str(extra[name]) for name, label in _EXTRAS.items() if name in extra}
+        story.append(
+            Event(entry.at, entry.state.value, mask_phones_in_text(entry.note or ""), facts)
+        )
+    for delivery in job.webhook.deliveries if job.webhook else []:
+        facts = {"HTTP status": str(delivery.status) if delivery.status is not None else "none"}
+        if delivery.error:
+            facts["error"] = delivery.error
+        if delivery.duration_ms is not None:
+            facts["took"] = f"{delivery.duration_ms:.0f} ms"
+        story.append(Event(delivery.at, "webhook delivery", facts=facts))
+    return sorted(story, key=lambda event: event.at)
+
+
+def result_source(job: JobRecord) -> str | None:
+    """``callback`` or ``poll``: how the job's result came, when it has one."""
+    for entry in reversed(job.history):
+        source = (entry.model_extra or {}).get("source")
+        if source:
+            return str(source)
+    return None

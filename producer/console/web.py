@@ -1,0 +1,91 @@
+"""What every console route needs: the session from the cookie (else the login page), the
+CSRF check of a posted form, the form itself, and rendering a template."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from producer.console import session as sessions
+from producer.errors import ApiError
+from voicecall.phones import mask_phone
+from voicecall.store import JobStore, now_s
+from voicecall.timefmt import from_epoch
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.filters["masked"] = mask_phone
+templates.env.filters["when"] = lambda at: from_epoch(at).isoformat(timespec="seconds")
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+class LoginRequired(Exception):
+    """No valid session: a page answers with the login page (see install())."""
+
+
+def store_of(request: Request) -> JobStore:
+    store: JobStore = request.app.state.store
+    return store
+
+
+def signing_key(request: Request) -> bytes:
+    key: bytes = request.app.state.console_key
+    return key
+
+
+def current(request: Request) -> sessions.Session:
+    """The request's session; raises LoginRequired without a valid one."""
+    found = sessions.read(
+        request.cookies.get(sessions.COOKIE),
+        signing_key(request),
+        request.app.state.api_tokens,
+        now=now_s(),
+    )
+    if found is None:
+        raise LoginRequired
+    return found
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """A posted HTML form (urlencoded; the middleware bounds its size), last value wins."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != FORM_TYPE:
+        raise ApiError(415, "unsupported_media_type", f"post the form as {FORM_TYPE}")
+    return dict(parse_qsl((await request.body()).decode(errors="replace"), keep_blank_values=True))
+
+
+async def checked_form(request: Request) -> tuple[sessions.Session, dict[str, str]]:
+    """The session and form of a state-changing request: 403 unless the form's ``csrf`` is
+    the session's own token."""
+    session = current(request)
+    form = await read_form(request)
+    if not sessions.check_csrf(session, form.get("csrf")):
+        raise ApiError(
+            403,
+            "csrf_failed",
+            "the form's csrf field is missing or is not this session's token; "
+            "reload the page and try again",
+        )
+    return session, form
+
+
+def page(
+    request: Request,
+    template: str,
+    session: sessions.Session | None,
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    context = {"session": session, "nav": template.split(".")[0], **context}
+    response = templates.TemplateResponse(request, template, context, status_code=status_code)
+    # Pages show job data: never cached, never framed.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    )
+    return response

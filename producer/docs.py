@@ -1,0 +1,42 @@
+"""``/docs`` (Swagger UI) and ``/redoc`` with their JavaScript and CSS served by the API
+itself, from the ``fastapi-offline`` package (Swagger UI: Apache-2.0; ReDoc: MIT; the
+package: MIT), so the pages work with no access to a CDN."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import fastapi_offline
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+ASSETS = Path(fastapi_offline.__file__).parent / "static"
+PREFIX = "/docs-static"
+
+
+def install(app: FastAPI) -> None:
+    """Add /docs and /redoc; the app must be built with ``docs_url=None, redoc_url=None``."""
+    app.mount(PREFIX, StaticFiles(directory=ASSETS), name="docs-static")
+    title = f"{app.title} API"
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=title,
+            swagger_js_url=f"{PREFIX}/swagger-ui-bundle.js",
+            swagger_css_url=f"{PREFIX}/swagger-ui.css",
+            swagger_favicon_url=f"{PREFIX}/favicon.png",
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url="/openapi.json",
+            title=title,
+            redoc_js_url=f"{PREFIX}/redoc.standalone.js",
+            redoc_favicon_url=f"{PREFIX}/favicon.png",
+            with_google_fonts=False,
+        )
