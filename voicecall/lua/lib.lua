@@ -72,8 +72,9 @@ end
 local function count_activity(field)
   if not P.activity then return end  -- a step that declared no activity hash counts nothing
   local key = KEYS[#KEYS - 2 * C.queues]
-  redis.call('HINCRBY', key, field, 1)
-  redis.call('EXPIRE', key, C.activity_ttl_s)
+  -- The TTL is set when a field is born (a few times a minute), not on every count: one
+  -- Redis command per count on the send path, not two.
+  if redis.call('HINCRBY', key, field, 1) == 1 then redis.call('EXPIRE', key, C.activity_ttl_s) end
 end
 
 -- Dramatiq's Redis broker layout (dramatiq/brokers/redis/dispatch.lua, "enqueue"): the body
