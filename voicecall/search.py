@@ -81,18 +81,30 @@ class Filters:
 
     def matches(self, doc: dict[str, Any]) -> bool:
         """Every filter, checked on the job's stored document (voicecall.records)."""
-        labels = doc.get("labels") or {}
-        return (
-            (not self._states or doc.get("state") in self._states)
-            and (not self._kinds or doc.get("kind") in self._kinds)
-            and (not self._outcomes or doc.get("outcome") in self._outcomes)
-            and all(labels.get(key) == value for key, value in self.labels)
-            and (self.phone is None or doc.get("phone") == self.phone)
-            and (self.idempotency_key is None or doc.get("idempotency_key") == self.idempotency_key)
-            and _within(doc.get("created_at"), self.created_from, self.created_to)
-            and _within(doc.get("due_at"), self.due_from, self.due_to)
-            and _within(doc.get("finished_at"), self.finished_from, self.finished_to)
-        )
+        return self.matcher()(doc)
+
+    def matcher(self) -> Callable[[dict[str, Any]], bool]:
+        """:meth:`matches` with its sets built once, for checking many documents."""
+        states, kinds, outcomes = self._states, self._kinds, self._outcomes
+
+        def matches(doc: dict[str, Any]) -> bool:
+            labels = doc.get("labels") or {}
+            return (
+                (not states or doc.get("state") in states)
+                and (not kinds or doc.get("kind") in kinds)
+                and (not outcomes or doc.get("outcome") in outcomes)
+                and all(labels.get(key) == value for key, value in self.labels)
+                and (self.phone is None or doc.get("phone") == self.phone)
+                and (
+                    self.idempotency_key is None
+                    or doc.get("idempotency_key") == self.idempotency_key
+                )
+                and _within(doc.get("created_at"), self.created_from, self.created_to)
+                and _within(doc.get("due_at"), self.due_from, self.due_to)
+                and _within(doc.get("finished_at"), self.finished_from, self.finished_to)
+            )
+
+        return matches
 
     @property
     def _states(self) -> set[str]:
@@ -174,9 +186,10 @@ def search(
     found: list[JobRecord] = []
     last: list[Any] | None = None
     candidates = _candidates(store, source(store, filters, after))
+    matches = filters.matcher()
     for scanned, (position, doc) in enumerate(candidates, start=1):
         last = position
-        if doc is not None and filters.matches(doc):
+        if doc is not None and matches(doc):
             found.append(JobRecord.model_validate(doc))
             if len(found) == limit:
                 break
@@ -191,8 +204,9 @@ def scan(store: JobStore, filters: Filters) -> Iterator[dict[str, Any]]:
     """Every job matching ``filters``, newest first, as stored documents; read a batch at a
     time, so the whole result is never held."""
     _, source = _plan(filters)
+    matches = filters.matcher()
     for _, doc in _candidates(store, source(store, filters, None)):
-        if doc is not None and filters.matches(doc):
+        if doc is not None and matches(doc):
             yield doc
 
 
