@@ -10,6 +10,7 @@ from types import ModuleType
 
 from bench.figures import (
     footprint,
+    hanging_provider,
     intake_rate,
     latency_bound,
     otp_isolation,
@@ -29,5 +30,6 @@ ORDER: tuple[ModuleType, ...] = (
     otp_isolation,
     intake_rate,
     search,
+    hanging_provider,
     footprint,
 )
