@@ -77,7 +77,7 @@ def send_bulk_call(job_id: str, limit_key: str | None = None) -> None:
 @dramatiq.actor(actor_name=keys.ACTOR_POLL, queue_name=keys.QUEUE_STATUS, priority=20)
 def poll_call_status(job_id: str) -> None:
     running = engine.current()
-    slot = running.slot(keys.QUEUE_STATUS)
+    slot = running.slot(keys.QUEUE_STATUS, wait=False)
     if slot is not None:  # else the due set sends the poll again later
         running.run(slot, functools.partial(poll_step, job_id=job_id))
 
@@ -85,6 +85,6 @@ def poll_call_status(job_id: str) -> None:
 @dramatiq.actor(actor_name=keys.ACTOR_WEBHOOK, queue_name=keys.QUEUE_WEBHOOKS, priority=30)
 def deliver_webhook(job_id: str) -> None:
     running = engine.current()
-    slot = running.slot(keys.QUEUE_WEBHOOKS)
+    slot = running.slot(keys.QUEUE_WEBHOOKS, wait=False)
     if slot is not None:  # else vc:due:webhooks sends it again later
         running.run(slot, functools.partial(deliver_step, job_id=job_id))

@@ -7,9 +7,10 @@ one slow receiver or provider cannot make other calls wait.
 
 - **Slots.** Each queue has its own pool of slots per process (``SEND_CONCURRENCY`` for each
   send queue, ``POLL_CONCURRENCY``, ``WEBHOOK_CONCURRENCY``). A step holds its slot until it
-  ends. An actor waits at most ``HANDOFF_WAIT_S`` for a slot; a send that finds none is
+  ends. A send actor waits at most ``HANDOFF_WAIT_S`` for a slot; a send that finds none is
   postponed a second (in the due set) and the thread goes back to work, so a full bulk pool
-  never holds the threads that OTP messages need.
+  never holds the threads that OTP messages need. Polls and webhooks never wait for a slot:
+  their due sets bring them back, and a full webhooks pool holds no thread at all.
 - **Claim before ack.** The send actor claims its job itself (one Lua step, in its thread)
   and only then hands it over and returns: a claimed job carries this worker's lease, so if
   the process dies from here on, the sweeper re-drives it (decision 1), not Dramatiq.
@@ -163,10 +164,13 @@ class Engine:
 
     # --- handing work over ---------------------------------------------------------------
 
-    def slot(self, queue: str) -> Slot | None:
-        """One of ``queue``'s slots, or None when none came free within HANDOFF_WAIT_S."""
+    def slot(self, queue: str, *, wait: bool = True) -> Slot | None:
+        """One of ``queue``'s slots, or None when none came free within HANDOFF_WAIT_S (at
+        once with ``wait=False``: a thread held here is a thread an OTP message waits for)."""
         pool = self._pools[queue]
-        if self._stopping.is_set() or not pool.acquire(timeout=self.settings.handoff_wait_s):
+        if self._stopping.is_set():
+            return None
+        if not pool.acquire(blocking=wait, timeout=self.settings.handoff_wait_s if wait else None):
             return None
         return Slot(pool)
 

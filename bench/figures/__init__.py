@@ -18,6 +18,7 @@ from bench.figures import (
     scheduling,
     search,
     send_overhead,
+    slow_webhooks,
     status_requests,
 )
 
@@ -31,5 +32,6 @@ ORDER: tuple[ModuleType, ...] = (
     intake_rate,
     search,
     hanging_provider,
+    slow_webhooks,
     footprint,
 )

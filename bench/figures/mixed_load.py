@@ -61,6 +61,7 @@ def run_mixed(
     worker = stack.start_worker(s.processes, s.threads)
     try:
         before()
+        earlier = stack.sim_calls()  # calls ``before()`` caused
         client = stack.client()
         lo, hi = s.mixed_window_s
         base = time.time() + lo
@@ -80,7 +81,7 @@ def run_mixed(
             otp_ids.append(job.id)
 
         enqueued_at = paced(s.mixed_otp, s.mixed_otp_rate_per_s, otp)
-        total = n_sched + s.mixed_otp
+        total = earlier + n_sched + s.mixed_otp
         with contextlib.suppress(TimeoutError):
             wait_until(lambda: stack.sim_calls() >= total, timeout=60, interval=0.2)
         calls = stack.sim.calls()
