@@ -9,6 +9,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from bench.figures import (
+    crash_redrive,
     footprint,
     hanging_provider,
     intake_rate,
@@ -33,5 +34,6 @@ ORDER: tuple[ModuleType, ...] = (
     search,
     hanging_provider,
     slow_webhooks,
+    crash_redrive,
     footprint,
 )
