@@ -15,6 +15,7 @@ from bench.figures import (
     intake_rate,
     latency_bound,
     otp_isolation,
+    per_process,
     scaling,
     scheduling,
     search,
@@ -35,5 +36,6 @@ ORDER: tuple[ModuleType, ...] = (
     hanging_provider,
     slow_webhooks,
     crash_redrive,
+    per_process,
     footprint,
 )

@@ -41,9 +41,7 @@ def run(ctx: Context) -> list[Row]:
         due_at = time.time() + DUE_AFTER_S
         held = [f"due-{i}" for i in range(s.crash_due)]
         for i, job_id in enumerate(held):
-            client.enqueue_record(
-                phone(6 * 10**6 + i), RECORD_ID, send_at=iso(due_at), id=job_id
-            )
+            client.enqueue_record(phone(6 * 10**6 + i), RECORD_ID, send_at=iso(due_at), id=job_id)
         # A's scheduler releases them and A takes every message (each waits in A's engine).
         wait_until(lambda: stack.count_in(("queued",)) >= len(held), 30, what="due calls")
         wait_until(lambda: stack.r.llen(BULK_QUEUE) == 0, 30, what="A took the due calls")
