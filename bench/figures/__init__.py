@@ -1,4 +1,4 @@
-"""One module per figure of issue 6, each with ``NUMBER``, ``TITLE`` and ``run(ctx) -> rows``.
+"""One module per figure of issues 6 and 11, each with ``NUMBER``, ``TITLE`` and ``run(ctx) -> rows``.
 
 :data:`ORDER` is the order they run in: figure 7 reads what the others measured on the way
 (7d: the indexes figure 10 filled).
