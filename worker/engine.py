@@ -29,11 +29,14 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import httpx
+
 from voicecall import keys
 from voicecall.lifecycle import ClaimRules
 from voicecall.logs import get_logger
 from voicecall.settings import Settings
 from voicecall.store import AsyncJobStore, JobStore
+from worker import webhooks
 from worker.esms import AsyncEsmsClient
 
 log = get_logger(__name__)
@@ -75,6 +78,9 @@ class Context:
     rules: ClaimRules
     store: AsyncJobStore
     esms: AsyncEsmsClient
+    # One client for every webhook delivery: making one costs ~25 ms of CPU (its TLS
+    # context), which would stall the loop and every call on it.
+    webhooks: httpx.AsyncClient
 
 
 Step = Callable[[Context], Coroutine[Any, Any, None]]
@@ -117,6 +123,7 @@ class Engine:
             rules=claim_rules(self.settings, self.owner),
             store=AsyncJobStore.from_settings(self.settings),
             esms=AsyncEsmsClient(self.settings),
+            webhooks=webhooks.webhook_client(max_connections=self.settings.webhook_concurrency),
         )
 
     def _run(self) -> None:
@@ -156,6 +163,7 @@ class Engine:
                 await asyncio.wait(late, timeout=2)
         if self.ctx is not None:
             await self.ctx.esms.close()
+            await self.ctx.webhooks.aclose()
             await self.ctx.store.close()
 
     def call(self, coro: Coroutine[Any, Any, Any], timeout_s: float = 30) -> Any:
