@@ -71,7 +71,7 @@ QUICK = Sizes(
     webhook_jobs=60,
     crash_claimed=30,
     crash_due=30,
-    per_process_jobs=300,
+    per_process_jobs=1000,
 )
 
 
