@@ -77,7 +77,7 @@ def send_bulk_call(job_id: str, limit_key: str | None = None) -> None:
 @dramatiq.actor(actor_name=keys.ACTOR_POLL, queue_name=keys.QUEUE_STATUS, priority=20)
 def poll_call_status(job_id: str) -> None:
     running = engine.current()
-    slot = running.slot(keys.QUEUE_STATUS, wait=False)
+    slot = running.slot(keys.QUEUE_STATUS)
     if slot is not None:  # else the due set sends the poll again later
         running.run(slot, functools.partial(poll_step, job_id=job_id))
 

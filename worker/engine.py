@@ -9,8 +9,8 @@ one slow receiver or provider cannot make other calls wait.
   send queue, ``POLL_CONCURRENCY``, ``WEBHOOK_CONCURRENCY``). A step holds its slot until it
   ends. A send actor waits at most ``HANDOFF_WAIT_S`` for a slot; a send that finds none is
   postponed a second (in the due set) and the thread goes back to work, so a full bulk pool
-  never holds the threads that OTP messages need. Polls and webhooks never wait for a slot:
-  their due sets bring them back, and a full webhooks pool holds no thread at all.
+  never holds the threads that OTP messages need. Webhooks never wait for a slot: their due
+  set brings them back, so slow receivers filling the webhooks pool hold no thread at all.
 - **Claim before ack.** The send actor claims its job itself (one Lua step, in its thread)
   and only then hands it over and returns: a claimed job carries this worker's lease, so if
   the process dies from here on, the sweeper re-drives it (decision 1), not Dramatiq.
