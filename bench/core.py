@@ -36,6 +36,14 @@ class Sizes:
     search_campaigns: int = 20
     search_big_campaign: int = 50_000
     search_queries: int = 200  # per kind of query
+    mixed_otp: int = 600  # figures 9a, 9b: OTP calls at a steady rate
+    mixed_otp_rate_per_s: float = 20.0
+    mixed_scheduled: int = 300  # beside them, record calls due evenly over the window
+    mixed_window_s: tuple[float, float] = (3.0, 33.0)
+    webhook_jobs: int = 300  # figure 9b: jobs whose slow webhooks run before the load
+    crash_claimed: int = 200  # figure 9c: calls claimed by the worker that is killed
+    crash_due: int = 200  # and calls it holds until they fall due
+    per_process_jobs: int = 3000  # figure 9d, at each latency
 
 
 FULL = Sizes()
@@ -57,6 +65,13 @@ QUICK = Sizes(
     search_jobs=4000,
     search_big_campaign=1000,
     search_queries=20,
+    mixed_otp=60,
+    mixed_scheduled=30,
+    mixed_window_s=(2.0, 5.0),
+    webhook_jobs=60,
+    crash_claimed=30,
+    crash_due=30,
+    per_process_jobs=1000,
 )
 
 

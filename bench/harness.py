@@ -38,6 +38,7 @@ BENCH_SETTINGS: dict[str, object] = {
     "quiet_hours": "off",
     "global_send_rate_per_s": 0,  # 0: off
     "phone_limit_calls": 0,
+    "webhook_allow_private": True,  # figure 9b's receivers listen on loopback
     "shutdown_timeout_s": 5,
     "log_level": "INFO",
     "log_format": "json",

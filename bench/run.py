@@ -38,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="summary rewritten by a full run (default docs/benchmarks.md)")  # fmt: skip
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite the summary")
     parser.add_argument("--only", nargs="*", default=None, metavar="N",
-                        help="run only these figures (1-10), for development")  # fmt: skip
+                        help="run only these figures (1-10, 9a), for development")  # fmt: skip
     return parser
 
 

@@ -135,6 +135,12 @@ class SimConfig(BaseModel):
     accept_then_drop_rate: float = Field(
         0.0, ge=0, le=1, description="Chance an accepted send's response is lost."
     )
+    accept_then_hang_rate: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Chance an accepted send's answer is withheld for hang_s (then sent).",
+    )
     drop_mode: Literal["reset", "502"] = Field(
         "reset", description="How a response is lost: reset (connection cut mid-body) or 502."
     )

@@ -1,8 +1,8 @@
 """The eSMS endpoints, under the rest and voice base paths, each wrapped in the fault layer.
 
 Every request is counted, may be delayed, answered with an IIS 500 page or left hanging
-(:mod:`simulator.faults`); an accepted send may have its response lost. The answers are
-HTTP 200 with an eSMS code in the JSON body, as eSMS does.
+(:mod:`simulator.faults`); an accepted send may have its response lost or withheld. The
+answers are HTTP 200 with an eSMS code in the JSON body, as eSMS does.
 """
 
 from __future__ import annotations
@@ -17,7 +17,13 @@ from fastapi.responses import JSONResponse, Response
 
 from simulator.codes import EsmsError, send_error_body
 from simulator.engine import Simulator
-from simulator.faults import IIS_HEADERS, before_handling, iis_page, lost_response
+from simulator.faults import (
+    IIS_HEADERS,
+    before_handling,
+    iis_page,
+    lost_response,
+    withhold_answer,
+)
 from simulator.params import Params
 from simulator.sending import Reply, send_otp, send_voice
 from simulator.status import balance, otp_status, voice_status
@@ -79,6 +85,7 @@ async def handle(
         if lost is not None:
             log.info("esms endpoint=%s response lost (%s)", endpoint, sim.config.drop_mode)
             return lost
+        await withhold_answer(sim.config, sim.rng, stats)
     return JSONResponse(reply.body, headers=IIS_HEADERS, media_type="application/json")
 
 

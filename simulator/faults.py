@@ -1,4 +1,5 @@
-"""Faults on demand for the eSMS endpoints: latency, IIS 500 pages, hangs, lost responses.
+"""Faults on demand for the eSMS endpoints: latency, IIS 500 pages, hangs, lost or withheld
+responses.
 
 Each draw uses the simulator's seeded random generator, so ``--seed`` makes a run
 reproducible. The ``/_sim`` control endpoints never see a fault.
@@ -105,3 +106,12 @@ def lost_response(config: SimConfig, rng: random.Random, stats: Stats) -> Respon
     if config.drop_mode == "502":
         return Response(status_code=502)
     return CutResponse()
+
+
+async def withhold_answer(config: SimConfig, rng: random.Random, stats: Stats) -> None:
+    """For an accepted send: maybe hold its answer back ``hang_s`` real seconds (the call is
+    already in the ledger and runs), as a provider that accepted a call but hangs."""
+    if not config.accept_then_hang_rate or rng.random() >= config.accept_then_hang_rate:
+        return
+    stats.faults["accept_then_hang"] += 1
+    await asyncio.sleep(config.hang_s)

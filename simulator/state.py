@@ -157,7 +157,14 @@ CALLBACK_COUNTERS = (
     "dropped",
     "duplicated",
 )
-FAULT_COUNTERS = ("http_500", "timeout", "accept_then_drop", "tps_rejected", "delayed")
+FAULT_COUNTERS = (
+    "http_500",
+    "timeout",
+    "accept_then_drop",
+    "accept_then_hang",
+    "tps_rejected",
+    "delayed",
+)
 
 
 class SimState:

@@ -18,19 +18,21 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
-def test_quick_bench_runs_and_writes_a_table_of_all_eight_figures(tmp_path: Path) -> None:
+@pytest.mark.timeout(480)
+def test_quick_bench_runs_and_writes_a_table_of_every_figure(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "bench.run", "--quick", "--out", str(tmp_path)],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
-        timeout=170,
+        timeout=450,
     )
     assert done.returncode == 0, done.stderr[-4000:]
     table = tmp_path / "benchmarks-quick.md"
     chart = tmp_path / "benchmarks-quick.png"
     assert table.exists() and chart.exists()
     assert chart.read_bytes().startswith(b"\x89PNG")
-    rows = re.findall(r"^\| (\d)[a-z]? \|", table.read_text(), flags=re.MULTILINE)
-    assert sorted(set(rows)) == [str(n) for n in range(1, 9)]
+    rows = re.findall(r"^\| (\d+[a-z]?) \|", table.read_text(), flags=re.MULTILINE)
+    assert {row.rstrip("abcd") for row in rows} == {str(n) for n in range(1, 11)}
+    assert {"9a", "9b", "9c", "9d"} <= set(rows)
     assert "| error |" not in table.read_text()

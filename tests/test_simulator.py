@@ -665,6 +665,21 @@ def test_accept_then_drop_fault(esms_sim: EsmsSim) -> None:
     assert record(esms_sim, RequestID="d1")["CodeResult"] == "124"
 
 
+def test_accept_then_hang_fault(esms_sim: EsmsSim) -> None:
+    """accept_then_hang_rate=1: the call is in the ledger at once; its answer waits hang_s."""
+    esms_sim.configure(accept_then_hang_rate=1.0, hang_s=30.0)
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.get(
+            f"{esms_sim.voice_url}/MakeCallRecord_V2",
+            params={**esms_sim.auth, "TemplateId": "1", "Phone": ANSWER, "RequestID": "h1"},
+            timeout=0.5,
+        )
+    assert [call["request_id"] for call in esms_sim.calls()] == ["h1"]
+    assert esms_sim.stats()["faults"]["accept_then_hang"] == 1
+    esms_sim.configure(accept_then_hang_rate=0.0)
+    assert record(esms_sim, RequestID="h1")["CodeResult"] == "124"
+
+
 def test_accept_then_drop_502_mode(esms_sim: EsmsSim) -> None:
     """drop_mode=502: the accepted send answers 502 with no body; the call exists."""
     esms_sim.configure(accept_then_drop_rate=1.0, drop_mode="502")

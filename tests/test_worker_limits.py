@@ -15,6 +15,7 @@ import standardwebhooks
 
 from tests.fixtures.redis import free_port
 from tests.fixtures.stack import Stack, producer_client, wait_until
+from tests.fixtures.webhook_receiver import Receiver, after, answer
 from voicecall import keys
 from voicecall.jobs import State
 
@@ -200,3 +201,37 @@ def test_dlq_purge_removes_dead_letters_and_leaves_jobs_failed(
     assert _voicecall(stack, "dlq", "list").stdout.strip() == ""
     assert _voicecall(stack, "dlq", "requeue", "no-such-id").returncode == 1
     assert stack.job(job_id).state is State.FAILED
+
+
+def test_a_full_webhooks_pool_holds_no_thread_an_otp_needs(
+    stack_factory: Callable[..., Stack],
+) -> None:
+    """One thread, one webhook slot held by a receiver that never answers, a 30 s slot wait:
+    more webhook messages return at once (their due set brings them back), so an OTP enqueued
+    behind them is sent well before a thread waiting for a webhook slot would be free."""
+    receiver = Receiver(after(120, answer(200)))
+    try:
+        stack = stack_factory(
+            webhook_allowed_hosts="127.0.0.1",
+            webhook_concurrency=1,
+            webhook_timeout_s=120,
+            handoff_wait_s=30,
+        )
+        stack.start_worker(processes=1, threads=1)
+        client = producer_client(stack, webhook_allowed_hosts="127.0.0.1")
+        ids = [
+            client.enqueue_record(f"09012345{i:02d}", "rec1", webhook_url=receiver.url()).id
+            for i in range(4, 10)
+        ]
+        stack.wait_final(ids, timeout=30)
+        wait_until(lambda: receiver.received, 20, what="the first delivery holds the slot")
+        wait_until(
+            lambda: stack.redis.client().llen(f"dramatiq:{keys.QUEUE_WEBHOOKS}") == 0,
+            20,
+            what="every webhook message taken",
+        )
+        otp = client.enqueue_otp("0909876544", "Ma xac thuc 123456").id
+        wait_until(lambda: stack.sim.calls(request_id=otp), 15, what="the OTP sent")
+        assert len(receiver.received) == 1  # the other deliveries wait for the slot
+    finally:
+        receiver.close()

@@ -85,6 +85,6 @@ def poll_call_status(job_id: str) -> None:
 @dramatiq.actor(actor_name=keys.ACTOR_WEBHOOK, queue_name=keys.QUEUE_WEBHOOKS, priority=30)
 def deliver_webhook(job_id: str) -> None:
     running = engine.current()
-    slot = running.slot(keys.QUEUE_WEBHOOKS)
+    slot = running.slot(keys.QUEUE_WEBHOOKS, wait=False)
     if slot is not None:  # else vc:due:webhooks sends it again later
         running.run(slot, functools.partial(deliver_step, job_id=job_id))

@@ -7,9 +7,10 @@ one slow receiver or provider cannot make other calls wait.
 
 - **Slots.** Each queue has its own pool of slots per process (``SEND_CONCURRENCY`` for each
   send queue, ``POLL_CONCURRENCY``, ``WEBHOOK_CONCURRENCY``). A step holds its slot until it
-  ends. An actor waits at most ``HANDOFF_WAIT_S`` for a slot; a send that finds none is
+  ends. A send actor waits at most ``HANDOFF_WAIT_S`` for a slot; a send that finds none is
   postponed a second (in the due set) and the thread goes back to work, so a full bulk pool
-  never holds the threads that OTP messages need.
+  never holds the threads that OTP messages need. Webhooks never wait for a slot: their due
+  set brings them back, so slow receivers filling the webhooks pool hold no thread at all.
 - **Claim before ack.** The send actor claims its job itself (one Lua step, in its thread)
   and only then hands it over and returns: a claimed job carries this worker's lease, so if
   the process dies from here on, the sweeper re-drives it (decision 1), not Dramatiq.
@@ -28,11 +29,14 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import httpx
+
 from voicecall import keys
 from voicecall.lifecycle import ClaimRules
 from voicecall.logs import get_logger
 from voicecall.settings import Settings
 from voicecall.store import AsyncJobStore, JobStore
+from worker import webhooks
 from worker.esms import AsyncEsmsClient
 
 log = get_logger(__name__)
@@ -74,6 +78,9 @@ class Context:
     rules: ClaimRules
     store: AsyncJobStore
     esms: AsyncEsmsClient
+    # One client for every webhook delivery: making one costs ~25 ms of CPU (its TLS
+    # context), which would stall the loop and every call on it.
+    webhooks: httpx.AsyncClient
 
 
 Step = Callable[[Context], Coroutine[Any, Any, None]]
@@ -116,6 +123,7 @@ class Engine:
             rules=claim_rules(self.settings, self.owner),
             store=AsyncJobStore.from_settings(self.settings),
             esms=AsyncEsmsClient(self.settings),
+            webhooks=webhooks.webhook_client(max_connections=self.settings.webhook_concurrency),
         )
 
     def _run(self) -> None:
@@ -155,6 +163,7 @@ class Engine:
                 await asyncio.wait(late, timeout=2)
         if self.ctx is not None:
             await self.ctx.esms.close()
+            await self.ctx.webhooks.aclose()
             await self.ctx.store.close()
 
     def call(self, coro: Coroutine[Any, Any, Any], timeout_s: float = 30) -> Any:
@@ -163,10 +172,13 @@ class Engine:
 
     # --- handing work over ---------------------------------------------------------------
 
-    def slot(self, queue: str) -> Slot | None:
-        """One of ``queue``'s slots, or None when none came free within HANDOFF_WAIT_S."""
+    def slot(self, queue: str, *, wait: bool = True) -> Slot | None:
+        """One of ``queue``'s slots, or None when none came free within HANDOFF_WAIT_S (at
+        once with ``wait=False``: a thread held here is a thread an OTP message waits for)."""
         pool = self._pools[queue]
-        if self._stopping.is_set() or not pool.acquire(timeout=self.settings.handoff_wait_s):
+        if self._stopping.is_set():
+            return None
+        if not pool.acquire(blocking=wait, timeout=self.settings.handoff_wait_s if wait else None):
             return None
         return Slot(pool)
 

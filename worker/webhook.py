@@ -55,6 +55,7 @@ async def deliver_step(ctx: Context, *, job_id: str) -> None:
         secret=WebhookSecret.parse(settings.webhook_secret),
         policy=WebhookPolicy.from_settings(settings),
         deadline_s=settings.webhook_timeout_s,
+        client=ctx.webhooks,
     )
     delivery = result.as_dict()
     if result.ok:

@@ -1,4 +1,4 @@
-"""One module per figure of issue 6, each with ``NUMBER``, ``TITLE`` and ``run(ctx) -> rows``.
+"""One module per figure of issues 6 and 11, each with ``NUMBER``, ``TITLE`` and ``run(ctx) -> rows``.
 
 :data:`ORDER` is the order they run in: figure 7 reads what the others measured on the way
 (7d: the indexes figure 10 filled).
@@ -9,14 +9,18 @@ from __future__ import annotations
 from types import ModuleType
 
 from bench.figures import (
+    crash_redrive,
     footprint,
+    hanging_provider,
     intake_rate,
     latency_bound,
     otp_isolation,
+    per_process,
     scaling,
     scheduling,
     search,
     send_overhead,
+    slow_webhooks,
     status_requests,
 )
 
@@ -29,5 +33,9 @@ ORDER: tuple[ModuleType, ...] = (
     otp_isolation,
     intake_rate,
     search,
+    hanging_provider,
+    slow_webhooks,
+    crash_redrive,
+    per_process,
     footprint,
 )
