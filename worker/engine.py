@@ -123,7 +123,7 @@ class Engine:
             rules=claim_rules(self.settings, self.owner),
             store=AsyncJobStore.from_settings(self.settings),
             esms=AsyncEsmsClient(self.settings),
-            webhooks=webhooks.webhook_client(max_connections=self.settings.webhook_concurrency),
+            webhooks=webhooks.webhook_client(),
         )
 
     def _run(self) -> None:

@@ -89,20 +89,22 @@ class DeliveryResult:
         return asdict(self)
 
 
-def webhook_client(
-    *, verify: ssl.SSLContext | None = None, max_connections: int = 100
-) -> httpx.AsyncClient:
+def webhook_client(*, verify: ssl.SSLContext | None = None) -> httpx.AsyncClient:
     """An ``AsyncClient`` fit for :func:`deliver`; share one to share the TLS context.
 
     No proxies or ``.netrc`` from the environment (``trust_env=False``; the CA bundle still
-    honours ``SSL_CERT_FILE``), no redirects, and a cookie jar that keeps nothing.
+    honours ``SSL_CERT_FILE``), no redirects, and a cookie jar that keeps nothing. A fresh
+    connection per delivery and no cap on the pool (the engine's WEBHOOK_CONCURRENCY slots
+    bound them): a delivery cut by its deadline can leave httpcore's pool holding a
+    connection it never frees (encode/httpcore#550), and a capped pool then refuses every
+    later delivery with PoolTimeout. The simulator's callbacks met exactly that under load.
     """
     return httpx.AsyncClient(
         verify=verify if verify is not None else httpx.create_ssl_context(),
         trust_env=False,
         follow_redirects=False,
         cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
-        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=0),
+        limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
     )
 
 
