@@ -7,15 +7,9 @@
 -- The lookup is written only here when the report applies, never re-pointed.
 local job = load_job()
 if not job then return {'unknown_job', '', ''} end
-if P.nonce and job.callback_nonce ~= P.nonce then return {'forged', job.state, ''} end
-if is_final(job.state) then return {'repeat', job.state, ''} end
-if job.state ~= 'sending' and job.state ~= 'retrying' and job.state ~= 'submitted' then
-  return {'refused', job.state, ''}
-end
-if job.smsid and P.smsid ~= job.smsid then return {'smsid_mismatch', job.state, ''} end
+local refusal = refuse_report(job)
+if refusal then return {refusal, job.state, ''} end
 if P.smsid and not job.smsid then
-  local owner = redis.call('HGET', KEYS[7], P.smsid_field)
-  if owner and owner ~= job.id then return {'smsid_mismatch', job.state, ''} end
   job.smsid = P.smsid
   redis.call('HSET', KEYS[7], P.smsid_field, job.id)
 end

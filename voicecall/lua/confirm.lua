@@ -6,16 +6,8 @@
 -- key (the job key when none was reported); it is only read here.
 local job = load_job()
 if not job then return {'unknown_job', '', ''} end
-if P.nonce and job.callback_nonce ~= P.nonce then return {'forged', job.state, ''} end
-if is_final(job.state) then return {'repeat', job.state, ''} end
-if job.state ~= 'sending' and job.state ~= 'retrying' and job.state ~= 'submitted' then
-  return {'refused', job.state, ''}
-end
-if job.smsid and P.smsid ~= job.smsid then return {'smsid_mismatch', job.state, ''} end
-if P.smsid and not job.smsid then
-  local owner = redis.call('HGET', KEYS[7], P.smsid_field)
-  if owner and owner ~= job.id then return {'smsid_mismatch', job.state, ''} end
-end
+local refusal = refuse_report(job)
+if refusal then return {refusal, job.state, ''} end
 if job.reported then return {'confirming', job.state, ''} end  -- its poll is on its way
 job.reported = {outcome = P.outcome, smsid = P.smsid, at = NOW}
 record(job, job.state, 'callback reported ' .. P.outcome .. '; confirming with eSMS')

@@ -137,6 +137,22 @@ local function campaign_result(job)
   end
 end
 
+-- Why a report of eSMS (P: nonce, smsid, smsid_field; KEYS[7] the SMSID's lookup bucket)
+-- may not apply to ``job``, or nil when it may: complete.lua and confirm.lua check alike.
+local function refuse_report(job)
+  if P.nonce and job.callback_nonce ~= P.nonce then return 'forged' end
+  if is_final(job.state) then return 'repeat' end
+  if job.state ~= 'sending' and job.state ~= 'retrying' and job.state ~= 'submitted' then
+    return 'refused'
+  end
+  if job.smsid and P.smsid ~= job.smsid then return 'smsid_mismatch' end
+  if P.smsid and not job.smsid then
+    local owner = redis.call('HGET', KEYS[7], P.smsid_field)
+    if owner and owner ~= job.id then return 'smsid_mismatch' end
+  end
+  return nil
+end
+
 local function finish(job, state, note, extra)
   move(job, state, note, extra)
   count_activity(job.outcome and state == 'completed' and ('outcome:' .. job.outcome) or state)
