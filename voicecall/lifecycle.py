@@ -133,8 +133,47 @@ def constants() -> str:
 @cache
 def script_source(name: str) -> str:
     """lib.lua (with its constants) followed by the operation's own script."""
+    return "local ACTIVITY = nil\n" + _lib_and(name)
+
+
+def _lib_and(name: str) -> str:
     lib = (LUA_DIR / "lib.lua").read_text().replace("__CONSTANTS__", constants())
     return lib + "\n" + (LUA_DIR / f"{name}.lua").read_text()
+
+
+# Operations the worker may run for several jobs in one script (AsyncJobStore.apply_together).
+BATCHABLE = ("submit",)
+
+
+def batch_source(name: str) -> str:
+    """One script that runs operation ``name`` for several jobs in turn, each step the same as
+    alone (its own KEYS and ARGV, its own atomic change), in one round trip. ARGV holds, per
+    step, its key count, its argument count and its arguments; KEYS every step's keys in
+    turn. The steps' activity counts are added once at the end, one HINCRBY per minute and
+    field rather than one per step."""
+    return f"""\
+local ACTIVITY = {{}}
+local function run(KEYS, ARGV)
+{_lib_and(name)}
+end
+local replies, k, a = {{}}, 1, 1
+while a <= #ARGV do
+  local nk, na = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+  local step_keys, step_args = {{}}, {{}}
+  for i = 1, nk do step_keys[i] = KEYS[k + i - 1] end
+  for i = 1, na do step_args[i] = ARGV[a + 1 + i] end
+  replies[#replies + 1] = run(step_keys, step_args)
+  k, a = k + nk, a + 2 + na
+end
+for key, fields in pairs(ACTIVITY) do
+  for field, n in pairs(fields) do
+    if redis.call('HINCRBY', key, field, n) == n then
+      redis.call('EXPIRE', key, {keys.ACTIVITY_TTL_S})
+    end
+  end
+end
+return replies
+"""
 
 
 @dataclass(frozen=True)
@@ -255,9 +294,19 @@ class ClaimRules:
 
 
 def claim(
-    job_id: str, *, rules: ClaimRules, queue: str, limit_key: str | None, quiet_until: float
+    job_id: str,
+    *,
+    rules: ClaimRules,
+    queue: str,
+    limit_key: str | None,
+    quiet_until: float,
+    message_id: str | None = None,
 ) -> Op:
-    """Send step: check limits and holds, then ``queued|retrying → sending`` with a lease."""
+    """Send step: check limits and holds, then ``queued|retrying → sending`` with a lease.
+
+    ``message_id``: the Dramatiq message (its ``redis_message_id``) this worker fetched for
+    the claim, acknowledged in the same step whatever the verdict (voicecall.broker): the
+    claim is the message's whole work, so Dramatiq's own ack would be two commands more."""
     return _counted(
         "claim",
         job_id,
@@ -266,7 +315,10 @@ def claim(
             keys.GLOBAL_LIMIT,
             limit_key if (limit_key and rules.phone_limit) else keys.job(job_id),
             keys.dead_letters(queue),
+            keys.dramatiq_acks(rules.owner, queue) if message_id else keys.job(job_id),
         ],
+        queue=queue,
+        ack=message_id,
         owner=rules.owner,
         lease_s=rules.lease_s,
         lease_check_s=rules.lease_check_s,

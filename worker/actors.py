@@ -5,9 +5,9 @@ template calls on another, status polls and webhooks on their own, so a worker c
 at any subset (``voicecall worker --queues voicecall-otp``). Each queue also has its own slots
 in the engine, so a full bulk queue never holds OTP back.
 
-A send actor claims its job itself (one Lua step) before it returns, so the message is
-acknowledged only once the job is claimed (it then carries this worker's lease) or needs no
-call; the engine makes the call. Polls and webhooks need no claim: the due sets bring them
+A send actor claims its job itself (one Lua step) before it returns, and that step also
+acknowledges the message (voicecall.broker): the message goes only once the job is claimed
+(it then carries this worker's lease) or needs no call; the engine makes the call. Polls and webhooks need no claim: the due sets bring them
 back if their message is lost.
 """
 
@@ -18,6 +18,7 @@ import functools
 import dramatiq
 
 from voicecall import keys, lifecycle
+from voicecall.broker import current_message_id, mark_acked
 from voicecall.logs import get_logger
 from voicecall.metrics import RATE_LIMITED
 from voicecall.store import now_s
@@ -39,11 +40,14 @@ def _send(queue: str, job_id: str, limit_key: str | None) -> None:
         _postpone(running, job_id, "no_free_slot")
         RATE_LIMITED.labels(kind=queue, limit="capacity").inc()
         return
+    message_id = current_message_id()
     try:
-        step = running.sync_store.apply(claim_op(running, job_id, queue, limit_key))
+        step = running.sync_store.apply(claim_op(running, job_id, queue, limit_key, message_id))
     except BaseException:
         slot.release()
         raise  # nothing was claimed: Dramatiq delivers the message again (Redis was down)
+    if message_id is not None:
+        mark_acked(message_id)  # the claim acknowledged it
     if step.verdict == "wait":
         wait_s = float(step.detail)
         running.run(slot, lambda ctx: send_when_due(ctx, job_id, queue, limit_key, wait_s))

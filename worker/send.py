@@ -38,12 +38,24 @@ log = get_logger(__name__)
 T = TypeVar("T")
 
 
-def claim_op(ctx: Context | ClaimContext, job_id: str, queue: str, limit_key: str | None) -> Op:
-    """The claim of ``job_id`` as this worker, now (quiet hours read from the clock)."""
+def claim_op(
+    ctx: Context | ClaimContext,
+    job_id: str,
+    queue: str,
+    limit_key: str | None,
+    message_id: str | None = None,
+) -> Op:
+    """The claim of ``job_id`` as this worker, now (quiet hours read from the clock), which
+    also acknowledges ``message_id``, the Dramatiq message being handled, if given."""
     settings = ctx.settings
     quiet = quiet_window_end(now_s(), settings.quiet_hours, settings.zone)
     return lifecycle.claim(
-        job_id, rules=ctx.rules, queue=queue, limit_key=limit_key, quiet_until=quiet or 0
+        job_id,
+        rules=ctx.rules,
+        queue=queue,
+        limit_key=limit_key,
+        quiet_until=quiet or 0,
+        message_id=message_id,
     )
 
 
@@ -134,7 +146,7 @@ async def _record(ctx: Context, job: JobRecord, submission: Submission, sent_at:
     op = lifecycle.submit(
         job.id, smsid=submission.smsid, code=submission.code, poll_at=poll_at, note=note
     )
-    step = await _durably(ctx, op)
+    step = await _durably(ctx, op, together=True)
     if step.verdict == "late":
         log.info("submission_after_final", job_id=job.id, state=step.state)
         return
@@ -169,11 +181,13 @@ async def _retry_or_fail(
     log.info("send_retry", job_id=job.id, error=type(exc).__name__, delay_s=round(delay_s, 2))
 
 
-async def _durably(ctx: Context, op: lifecycle.Op) -> Step:
+async def _durably(ctx: Context, op: lifecycle.Op, *, together: bool = False) -> Step:
     """Apply ``op``, retrying through a short Redis outage (bounded by the lease): once eSMS
-    has answered, losing what it said would cost a poll or a second request."""
+    has answered, losing what it said would cost a poll or a second request. ``together``:
+    in one round trip with the same steps of other calls (AsyncJobStore.apply_together)."""
+    run = ctx.store.apply_together if together else ctx.store.apply
     try:
-        return await ctx.store.apply(op)
+        return await run(op)
     except UNAVAILABLE:
         log.warning("store_unavailable", op=op.script)
     retrying = tenacity.AsyncRetrying(
@@ -184,6 +198,6 @@ async def _durably(ctx: Context, op: lifecycle.Op) -> Step:
     )
 
     async def apply() -> Step:
-        return await ctx.store.apply(op)
+        return await run(op)
 
     return await retrying(apply)

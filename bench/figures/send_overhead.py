@@ -54,13 +54,12 @@ of CPU per job on the full path ({full.cpu_text()}) against {bare_ms:.1f} ms for
 ({bare.cpu_text()}). The bare actor makes one HTTP request per message and keeps nothing. The
 full path also validates the request and writes the job with its message in one Lua step in
 the producer; in the worker the actor claims the job (one Lua step: holds, limits, lease,
-history, state index), the send engine makes the eSMS request (aiohttp's pool; httpx's own
-asyncio pool cost 2.5 ms of CPU per request here) and records the answer (one Lua step: SMSID,
-poll time, history, index). {full.redis_commands_per_job:.0f} Redis commands per job, counting
-those run inside Lua scripts, against {bare.redis_commands_per_job:.0f}: intake 6 (the script,
-the record, its index entry, its backstop time, the message body and its place on the queue),
-claim 4, record 6 (with the SMSID lookup and the poll time), and Dramatiq's own fetch and
-acknowledgement (about 8 when each fetch finds one message: the producer is slower than the
-bare actor's enqueue, so the queue seldom holds a batch). Below 20 would mean dropping the
-state index or the due set from the send path, which the listing, the counts and the
-crash recovery stand on."""
+history, state index, and the message's acknowledgement), the send engine makes the eSMS
+request (aiohttp's pool; httpx's own asyncio pool cost 2.5 ms of CPU per request here) and
+records the answer (one Lua step, shared by the answers that arrive together: SMSID, poll
+time, history, index). {full.redis_commands_per_job:.0f} Redis commands per job, counting
+those run inside Lua scripts, against {bare.redis_commands_per_job:.0f}: intake 7 (the
+script, the record, its state and phone index entries, its backstop time, the message body
+and its place on the queue), claim 6 (with Dramatiq's ack: SREM and HDEL), record about 5
+(shared script and activity count), and Dramatiq's fetch (one LPOP and one SADD per batch of
+messages, plus the idle polls of the other queues: a fixed number per second)."""

@@ -1,6 +1,14 @@
 -- claim: the send step's one look at the job before calling eSMS, holds and limits included.
 -- KEYS[7] workers (liveness), KEYS[8] the global rate window, KEYS[9] the phone's window (the
--- job key when the phone limit is off), KEYS[10] the send queue's dead letters.
+-- job key when the phone limit is off), KEYS[10] the send queue's dead letters, KEYS[11] this
+-- worker's Dramatiq acks of the queue (the job key when P.ack is absent).
+-- P.ack: the message being handled; it is acknowledged here, whatever the verdict, as
+-- Dramatiq's "ack" would (dispatch.lua: SREM from the acks, then HDEL of its body), and the
+-- worker's broker skips its own ack (voicecall.broker).
+if P.ack and redis.call('SREM', KEYS[11], P.ack) == 1 then
+  local _, bodies = queue_keys(P.queue)
+  redis.call('HDEL', bodies, P.ack)
+end
 -- Returns {verdict, state, detail}: absent | noop | busy (claimed by a live worker) | final
 -- (ended here: expired, failed or rejected; detail = the job) | wait (detail = seconds: not
 -- due yet, or the global rate) | held (back to scheduled; detail = the job) | claimed (detail =

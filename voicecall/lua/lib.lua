@@ -9,6 +9,8 @@
 -- (voicecall.keys.message_keys), since a step may write Dramatiq messages. No script builds
 -- a key name.
 -- C (the constants: state ranks, kinds, queues, actors) is generated from the Python enums.
+-- ACTIVITY is nil for a script of one step, a table of counts in a batch of several
+-- (voicecall.lifecycle.batch_source), where each step's KEYS and ARGV are its own.
 
 local NOW = tonumber(ARGV[1])
 local P = cjson.decode(ARGV[2])
@@ -72,6 +74,12 @@ end
 local function count_activity(field)
   if not P.activity then return end  -- a step that declared no activity hash counts nothing
   local key = KEYS[#KEYS - 2 * C.queues]
+  if ACTIVITY then  -- one of several steps in a batch (lifecycle.batch_source): counted at its end
+    local fields = ACTIVITY[key] or {}
+    ACTIVITY[key] = fields
+    fields[field] = (fields[field] or 0) + 1
+    return
+  end
   -- The TTL is set when a field is born (a few times a minute), not on every count: one
   -- Redis command per count on the send path, not two.
   if redis.call('HINCRBY', key, field, 1) == 1 then redis.call('EXPIRE', key, C.activity_ttl_s) end
@@ -96,6 +104,13 @@ local function enqueue(queue, job_id, kwargs, mid)
   return mid
 end
 
+-- The list and body hash of a queue.
+local function queue_keys(queue)
+  local slot = C.queue_slot[queue]
+  local base = #KEYS - 2 * C.queues
+  return KEYS[base + 2 * slot - 1], KEYS[base + 2 * slot]
+end
+
 local function send_queue(job)
   if job.kind == 'voice_otp' then return C.queue_otp end
   return C.queue_bulk
@@ -112,9 +127,7 @@ end
 
 -- The list and body hash of the queue a job's send messages go to.
 local function send_queue_keys(job)
-  local slot = C.queue_slot[send_queue(job)]
-  local base = #KEYS - 2 * C.queues
-  return KEYS[base + 2 * slot - 1], KEYS[base + 2 * slot]
+  return queue_keys(send_queue(job))
 end
 
 -- A final job whose retention is over leaves with every index entry; ``dead`` is the KEYS
