@@ -168,12 +168,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for name, value in state.items():
         setattr(app.state, name, value)
     errors.install(app)
-    openapi.install(app)
-    docs.install(app)
-    console.install(app)
+    # Routes are matched in order: the API's busiest first (POST /v1/calls was checked
+    # against every console and docs route before its own).
     app.include_router(search_router)  # before /v1/calls/{job_id}, which would take "export"
     app.include_router(calls_router)
     app.include_router(callback_router)
     app.include_router(ops)
+    openapi.install(app)
+    docs.install(app)
+    console.install(app)
     app.add_middleware(RequestMiddleware, max_body_bytes=settings.api_max_body_bytes)
     return app

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from producer import openapi, quota
@@ -68,11 +68,13 @@ def _client(request: Request) -> VoiceCallClient:
     return client
 
 
-def _job_response(job: JobView, status: int = 200) -> JSONResponse:
+def _job_response(job: JobView, status: int = 200) -> Response:
     headers = {"Location": f"/v1/calls/{job.id}"}
     if job.replay:
         headers["Idempotent-Replayed"] = "true"
-    return JSONResponse(job.json_body(), status_code=status, headers=headers)
+    return Response(
+        job.json_bytes(), status_code=status, headers=headers, media_type="application/json"
+    )
 
 
 @router.post(
@@ -98,7 +100,7 @@ def _job_response(job: JobView, status: int = 200) -> JSONResponse:
         **_POST,
     },
 )
-async def create_call(request: Request, idempotency_key: IdempotencyHeader = None) -> JSONResponse:
+async def create_call(request: Request, idempotency_key: IdempotencyHeader = None) -> Response:
     # Validation and the one Lua step run on the event loop (redis.asyncio): no thread-pool
     # hop, which is what made bursts queue (issue 14).
     data = with_header_key(await read_object(request), idempotency_key)
@@ -261,7 +263,7 @@ JobIdPath = Annotated[
         **_COMMON,
     },
 )
-def find_by_smsid(request: Request, smsid: Annotated[str, Path(max_length=200)]) -> JSONResponse:
+def find_by_smsid(request: Request, smsid: Annotated[str, Path(max_length=200)]) -> Response:
     return _job_response(_client(request).find(smsid=smsid))
 
 
@@ -270,7 +272,7 @@ def find_by_smsid(request: Request, smsid: Annotated[str, Path(max_length=200)])
     summary="A job with its history",
     responses={200: _JOB, 404: _ERROR, 422: _BAD_ID, **_COMMON},
 )
-def get_call(request: Request, job_id: JobIdPath) -> JSONResponse:
+def get_call(request: Request, job_id: JobIdPath) -> Response:
     return _job_response(_client(request).get(job_id))
 
 
@@ -296,5 +298,5 @@ def cancel_call(
             description="Kept in the job's history (no control characters).",
         ),
     ] = "cancelled by API request",
-) -> JSONResponse:
+) -> Response:
     return _job_response(_client(request).cancel(job_id, reason=reason))
