@@ -193,3 +193,23 @@ def test_scheduler_can_run_apart_from_the_workers(stack_factory: Callable[..., S
     job = stack.wait_final([job_id], timeout=20)[job_id]
     assert job.state is State.COMPLETED
     assert [e.state.value for e in stack.job(job_id).history][:2] == ["scheduled", "queued"]
+
+
+@pytest.mark.parametrize(
+    ("version", "too_old"),
+    [("5.0.7", True), ("6.0.16", True), ("6.2.0", False), ("7.0.15", False), ("7.2.4", False),
+     ("10.0.0", False)],
+)  # fmt: skip
+def test_the_worker_refuses_a_redis_without_lpop_count(version: str, too_old: bool) -> None:
+    from worker.cli import redis_too_old
+
+    assert redis_too_old(version) is too_old
+
+
+def test_the_worker_starts_on_this_redis(redis_url: str) -> None:
+    """The check reads the real server's version and lets this one (≥ 6.2) through."""
+    from voicecall.settings import load_settings
+    from worker.cli import _refuse_old_redis
+
+    settings = load_settings(redis_url=redis_url)
+    assert _refuse_old_redis(settings) is None

@@ -307,6 +307,13 @@ class JobStore:
     def ping(self) -> bool:
         return bool(self._redis.ping())
 
+    def server_version(self) -> str | None:
+        """The Redis server's version (``7.2.4``), or None when it cannot be reached now."""
+        try:
+            return str(self._redis.info("server")["redis_version"])
+        except redis.RedisError:
+            return None
+
     def close(self) -> None:
         self._redis.close()
 

@@ -18,9 +18,34 @@ import tempfile
 from collections.abc import Sequence
 
 from voicecall import keys
-from voicecall.settings import get_settings
+from voicecall.settings import Settings, get_settings
 
 QUEUE_PREFETCH = 64  # messages a worker process fetches ahead, per queue
+MIN_REDIS = (6, 2)  # LPOP with a count (voicecall/lua/dramatiq_fetch.lua)
+
+
+def redis_too_old(version: str) -> bool:
+    """True for a Redis version below :data:`MIN_REDIS` (``"6.0.16"``, ``"5.0.7"``)."""
+    numbers = tuple(int(part) for part in version.split(".")[:2] if part.isdigit())
+    return numbers < MIN_REDIS
+
+
+def _refuse_old_redis(settings: Settings) -> str | None:
+    """One line when REDIS_URL's server is too old for the worker; None otherwise (also when
+    it cannot be reached now: the worker waits for it as usual)."""
+    from voicecall.store import JobStore
+
+    store = JobStore.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        version = store.server_version()
+    finally:
+        store.close()
+    if version is not None and redis_too_old(version):
+        wanted = ".".join(map(str, MIN_REDIS))
+        return (
+            f"voicecall worker: Redis at REDIS_URL is {version}; the worker needs Redis ≥ {wanted}"
+        )
+    return None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,6 +70,10 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str]) -> int:
     args = _parser().parse_args(argv)
     settings = get_settings().require("worker")
+    refused = _refuse_old_redis(settings)
+    if refused is not None:
+        print(refused, file=sys.stderr)
+        return 2
     prom_dir = os.environ.get("dramatiq_prom_db") or os.path.join(  # noqa: SIM112 (Dramatiq's name)
         tempfile.gettempdir(), "dramatiq-prometheus"
     )
