@@ -6,8 +6,9 @@ runs the coroutine on its loop and waits for it). So the actors here only hand t
 this engine and return: an eSMS request that hangs holds a coroutine, never a thread, and
 one slow receiver or provider cannot make other calls wait.
 
-- **Slots.** Each queue has its own pool of slots per process (``SEND_CONCURRENCY`` for each
-  send queue, ``POLL_CONCURRENCY``, ``WEBHOOK_CONCURRENCY``). A step holds its slot until it
+- **Slots.** Each queue has its own pool of slots per process (``SEND_CONCURRENCY`` for Voice
+  OTP, ``BULK_SEND_CONCURRENCY`` for bulk calls, lower so bulk never floods eSMS with calls an
+  OTP would queue behind there, ``POLL_CONCURRENCY``, ``WEBHOOK_CONCURRENCY``). A step holds its slot until it
   ends. A send actor waits at most ``HANDOFF_WAIT_S`` for a slot; a send that finds none is
   postponed a second (in the due set) and the thread goes back to work, so a full bulk pool
   never holds the threads that OTP messages need. Webhooks never wait for a slot: their due
@@ -123,7 +124,7 @@ class Engine:
         self._stopping = threading.Event()
         self._pools = {
             keys.QUEUE_OTP: threading.BoundedSemaphore(settings.send_concurrency),
-            keys.QUEUE_BULK: threading.BoundedSemaphore(settings.send_concurrency),
+            keys.QUEUE_BULK: threading.BoundedSemaphore(settings.bulk_send_concurrency),
             keys.QUEUE_STATUS: threading.BoundedSemaphore(settings.poll_concurrency),
             keys.QUEUE_WEBHOOKS: threading.BoundedSemaphore(settings.webhook_concurrency),
         }

@@ -58,6 +58,6 @@ def run(ctx: Context) -> list[Row]:
 
 
 WHY_MISSED = """\
-A hung answer holds a coroutine and one of SEND_CONCURRENCY slots, not a thread. A miss
-beside a good reference means the slots ran out (raise SEND_CONCURRENCY) or the shared cores
+A hung answer holds a coroutine and one of its queue's send slots, not a thread. A miss
+beside a good reference means the slots ran out (raise BULK_SEND_CONCURRENCY) or the shared cores
 were busy; a miss in the reference too is CPU contention on the machine."""

@@ -2,7 +2,7 @@
 
 The full send path (:func:`bench.figures.paths.full_path`) with one ``voicecall worker``
 process of the default 8 threads, every eSMS answer delayed 200 ms, then 2 s. Calls in flight
-are coroutines of the send engine (up to SEND_CONCURRENCY per queue), so the rate is not
+are coroutines of the send engine (up to BULK_SEND_CONCURRENCY for record calls), so the rate is not
 capped at threads ÷ latency (8 ÷ 0.2 s = 40 calls/s, 8 ÷ 2 s = 4 calls/s): it is bounded by
 CPU, shown as the CPU the worker process and the whole machine used during the run.
 """
@@ -31,7 +31,7 @@ def run(ctx: Context) -> list[Row]:
     results = {ms: full_path(ctx, 1, s.threads, s.per_process_jobs, latency_ms=ms)
                for ms in LATENCIES_MS}  # fmt: skip
     cores = os.cpu_count() or 1
-    slots = Settings.model_fields["send_concurrency"].default
+    slots = Settings.model_fields["bulk_send_concurrency"].default  # record calls are bulk
     rows = []
     for ms, result in results.items():
         ceiling = s.threads / (ms / 1000)
@@ -49,7 +49,7 @@ def run(ctx: Context) -> list[Row]:
                     f"{result.n:,} record calls, 1 worker process × {s.threads} threads; "
                     f"the worker process used {worker_cores:.2f} cores, every party "
                     f"{all_cores:.2f} of {cores}; CPU ms per call: {result.cpu_text()}; "
-                    f"slot ceiling SEND_CONCURRENCY ÷ latency = {slots / (ms / 1000):,.0f} "
+                    f"slot ceiling BULK_SEND_CONCURRENCY ÷ latency = {slots / (ms / 1000):,.0f} "
                     "calls/s"
                 ),
                 why_missed=WHY_MISSED,
@@ -62,4 +62,4 @@ def run(ctx: Context) -> list[Row]:
 WHY_MISSED = """\
 Each call in flight is a coroutine, not a thread; the rate stops at what the CPU gives the
 worker process (and Redis, the simulator and the producer on the same cores), or at
-SEND_CONCURRENCY ÷ latency when that is lower."""
+BULK_SEND_CONCURRENCY ÷ latency when that is lower."""
