@@ -69,7 +69,7 @@ def test_a_message_whose_claim_failed_is_acknowledged_by_dramatiq_as_usual(
     stack_factory: Callable[..., Stack],
 ) -> None:
     """A send that found no free slot is not claimed (it is postponed): Dramatiq acks it."""
-    stack = stack_factory(bulk_send_concurrency=1, handoff_wait_s=0.1)
+    stack = stack_factory(send_concurrency=1, handoff_wait_s=0.1)
     stack.sim.configure(latency_ms=1500)
     stack.start_worker(threads=4)
     with _Monitor(stack.redis.url) as monitor:

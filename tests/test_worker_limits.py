@@ -235,3 +235,34 @@ def test_a_full_webhooks_pool_holds_no_thread_an_otp_needs(
         assert len(receiver.received) == 1  # the other deliveries wait for the slot
     finally:
         receiver.close()
+
+
+def test_bulk_requests_at_esms_are_capped_and_an_otp_does_not_wait_behind_them(
+    stack_factory: Callable[..., Stack],
+) -> None:
+    """BULK_SEND_CONCURRENCY=2 with eSMS answering in 1 s: 6 record calls reach eSMS two at a
+    time (three waves), while an OTP sent with them is answered in the first second."""
+    from datetime import datetime
+
+    stack = stack_factory(bulk_send_concurrency=2)
+    stack.sim.configure(latency_ms=1000)
+    stack.start_worker(threads=4)
+    bulk = [
+        stack.post_call({"kind": "record_call", "phone": f"09012347{i:02d}", "record_id": "r"})[
+            "id"
+        ]
+        for i in range(6)
+    ]
+    otp = stack.post_call({"kind": "voice_otp", "phone": "0901234799", "content": "1"})["id"]
+    stack.wait_final([*bulk, otp], timeout=60)
+    accepted = {
+        str(c["request_id"]): datetime.fromisoformat(str(c["accepted_at"])).timestamp()
+        for c in stack.sim.calls()
+    }
+    # Each bulk request was at eSMS during the second before its answer: never more than 2 at
+    # once (the middle of each second, so that waves that touch do not count twice).
+    spans = [(accepted[i] - 0.9, accepted[i] - 0.1) for i in bulk]
+    most = max(sum(start <= at < end for start, end in spans) for at, _ in spans)
+    assert most <= 2, sorted(accepted[i] for i in bulk)
+    assert max(accepted[i] for i in bulk) - min(accepted[i] for i in bulk) >= 1.5  # 3 waves
+    assert accepted[otp] - stack.job(otp).created_at < 1.8  # not behind the bulk waves

@@ -139,12 +139,12 @@ class Settings(BaseSettings):
     # The send engine: calls, polls and webhook deliveries in flight per worker process and
     # queue (each one a coroutine, not a thread), and how long a Dramatiq thread waits for a
     # free slot before the job is postponed a little (it never blocks other queues longer).
-    # Voice OTP, 512 slots: at 2 s eSMS latency a process still reaches 256 calls/s, so CPU,
-    # not the slot count, bounds it. Bulk (record and template calls), 128: bulk calls in
-    # flight beyond what eSMS answers at once only queue at eSMS, and an OTP sent meanwhile
-    # waits behind them there (figure 5: with 512 bulk slots per process, an OTP behind
-    # 50,000 bulk calls waited p99 1.5-2.9 s at the simulator; with 128, 0.36 s). At 2 s
-    # latency 128 slots still give 64 bulk calls/s per process (figure 9d).
+    # 512 slots: at 2 s eSMS latency a process still reaches 256 calls/s, above what one
+    # core gives it (figure 9d), so CPU, not the slot count, bounds it. Of them, bulk calls
+    # (record and template) have at most BULK_SEND_CONCURRENCY requests at eSMS at once:
+    # more only queue at eSMS, where an OTP sent meanwhile waits behind them (figure 5: with
+    # 512 per process, an OTP behind 50,000 bulk calls waited p99 1.5-2.9 s at the simulator;
+    # with 128, 0.36 s). Bulk calls waiting for their due time hold a slot, not a request.
     send_concurrency: int = Field(default=512, ge=1, le=10_000)
     bulk_send_concurrency: int = Field(default=128, ge=1, le=10_000)
     poll_concurrency: int = Field(default=64, ge=1, le=10_000)

@@ -6,9 +6,10 @@ runs the coroutine on its loop and waits for it). So the actors here only hand t
 this engine and return: an eSMS request that hangs holds a coroutine, never a thread, and
 one slow receiver or provider cannot make other calls wait.
 
-- **Slots.** Each queue has its own pool of slots per process (``SEND_CONCURRENCY`` for Voice
-  OTP, ``BULK_SEND_CONCURRENCY`` for bulk calls, lower so bulk never floods eSMS with calls an
-  OTP would queue behind there, ``POLL_CONCURRENCY``, ``WEBHOOK_CONCURRENCY``). A step holds its slot until it
+- **Slots.** Each queue has its own pool of slots per process (``SEND_CONCURRENCY`` for each
+  send queue, ``POLL_CONCURRENCY``, ``WEBHOOK_CONCURRENCY``). Of the bulk calls holding a
+  slot (some wait for their due time), at most ``BULK_SEND_CONCURRENCY`` have a request at
+  eSMS at once: more would only queue at eSMS, where an OTP would wait behind them. A step holds its slot until it
   ends. A send actor waits at most ``HANDOFF_WAIT_S`` for a slot; a send that finds none is
   postponed a second (in the due set) and the thread goes back to work, so a full bulk pool
   never holds the threads that OTP messages need. Webhooks never wait for a slot: their due
@@ -83,6 +84,8 @@ class Context:
     # One client for every webhook delivery: making one costs ~25 ms of CPU (its TLS
     # context), which would stall the loop and every call on it.
     webhooks: httpx.AsyncClient
+    # Bulk calls with a request at eSMS at once (BULK_SEND_CONCURRENCY); OTP has no such cap.
+    bulk_requests: asyncio.Semaphore
 
 
 Step = Callable[[Context], Coroutine[Any, Any, None]]
@@ -124,7 +127,7 @@ class Engine:
         self._stopping = threading.Event()
         self._pools = {
             keys.QUEUE_OTP: threading.BoundedSemaphore(settings.send_concurrency),
-            keys.QUEUE_BULK: threading.BoundedSemaphore(settings.bulk_send_concurrency),
+            keys.QUEUE_BULK: threading.BoundedSemaphore(settings.send_concurrency),
             keys.QUEUE_STATUS: threading.BoundedSemaphore(settings.poll_concurrency),
             keys.QUEUE_WEBHOOKS: threading.BoundedSemaphore(settings.webhook_concurrency),
         }
@@ -148,6 +151,7 @@ class Engine:
             rules=claim_rules(self.settings, self.owner),
             store=AsyncJobStore.from_settings(self.settings),
             esms=AsyncEsmsClient(self.settings),
+            bulk_requests=asyncio.Semaphore(self.settings.bulk_send_concurrency),
             webhooks=webhooks.webhook_client(),
         )
 

@@ -14,6 +14,8 @@ ends (or the worker stops beating), and eSMS answers 124 to the repeated Request
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import TypeVar
 
@@ -23,7 +25,7 @@ import tenacity
 from voicecall import lifecycle
 from voicecall.callbacks import callback_url
 from voicecall.finish import observe_finished
-from voicecall.jobs import ScheduleMode
+from voicecall.jobs import Kind, ScheduleMode
 from voicecall.lifecycle import Op, Step
 from voicecall.logs import get_logger
 from voicecall.metrics import RATE_LIMITED, SEND_LATENESS, SEND_RETRIES
@@ -68,13 +70,16 @@ async def send_claimed(ctx: Context, job: JobRecord, queue: str) -> None:
     lateness = max(0.0, now - job.due_at) if job.schedule is ScheduleMode.WORKER else 0.0
     SEND_LATENESS.labels(kind=job.kind.value).observe(lateness)
     try:
-        submission = await ctx.esms.send(
-            job.request,
-            phone=job.phone,
-            request_id=job.id,
-            callback_url=callback_url(ctx.settings, job.id, job.callback_nonce),
-            send_date=_send_date(job, now),
-        )
+        # Bulk requests at eSMS are capped (BULK_SEND_CONCURRENCY): past what eSMS answers at
+        # once they would only queue there, in front of any OTP sent meanwhile.
+        async with _bulk_cap(ctx, job):
+            submission = await ctx.esms.send(
+                job.request,
+                phone=job.phone,
+                request_id=job.id,
+                callback_url=callback_url(ctx.settings, job.id, job.callback_nonce),
+                send_date=_send_date(job, now),
+            )
     except (PermanentError, InvalidParameter) as exc:
         code = str(getattr(exc, "code", "") or "invalid_parameter")
         error = {"code": code, "message": str(exc)[:500]}
@@ -103,6 +108,10 @@ async def send_when_due(
     job = unclaimed_or_job(step, job_id)
     if job is not None:
         await send_claimed(ctx, job, queue)
+
+
+def _bulk_cap(ctx: Context, job: JobRecord) -> AbstractAsyncContextManager[object]:
+    return contextlib.nullcontext() if job.kind is Kind.VOICE_OTP else ctx.bulk_requests
 
 
 def unclaimed_or_job(step: Step, job_id: str) -> JobRecord | None:

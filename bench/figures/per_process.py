@@ -31,7 +31,7 @@ def run(ctx: Context) -> list[Row]:
     results = {ms: full_path(ctx, 1, s.threads, s.per_process_jobs, latency_ms=ms)
                for ms in LATENCIES_MS}  # fmt: skip
     cores = os.cpu_count() or 1
-    slots = Settings.model_fields["bulk_send_concurrency"].default  # record calls are bulk
+    slots = Settings.model_fields["bulk_send_concurrency"].default  # bulk requests at eSMS
     rows = []
     for ms, result in results.items():
         ceiling = s.threads / (ms / 1000)
