@@ -142,11 +142,13 @@ class Settings(BaseSettings):
     # 512 slots: at 2 s eSMS latency a process still reaches 256 calls/s, above what one
     # core gives it (figure 9d), so CPU, not the slot count, bounds it. Of them, bulk calls
     # (record and template) have at most BULK_SEND_CONCURRENCY requests at eSMS at once:
-    # more only queue at eSMS, where an OTP sent meanwhile waits behind them (figure 5: with
-    # 512 per process, an OTP behind 50,000 bulk calls waited p99 1.5-2.9 s at the simulator;
-    # with 128, 0.36 s). Bulk calls waiting for their due time hold a slot, not a request.
+    # more only queue at eSMS, where an OTP sent meanwhile waits behind them (figure 5, an
+    # OTP behind 50,000 bulk calls at a saturated simulator: p99 1.5-2.9 s with 512 per
+    # process, 1.0 s with 128, 0.38 s with 32). 32 still give 160 bulk calls/s per process
+    # at 0.2 s latency, 16 at 2 s (figure 9d): raise it if eSMS answers slowly and bulk must
+    # go faster. Bulk calls waiting for their due time hold a slot, not a request.
     send_concurrency: int = Field(default=512, ge=1, le=10_000)
-    bulk_send_concurrency: int = Field(default=128, ge=1, le=10_000)
+    bulk_send_concurrency: int = Field(default=32, ge=1, le=10_000)
     poll_concurrency: int = Field(default=64, ge=1, le=10_000)
     webhook_concurrency: int = Field(default=64, ge=1, le=10_000)
     handoff_wait_s: float = Field(default=0.5, gt=0, le=30)
