@@ -14,11 +14,11 @@ Dramatiq's own, with Dramatiq's keys and semantics unchanged:
 - **Fetch in one pop.** A fetch takes its messages with one ``LPOP`` with a count and one
   ``SADD`` (voicecall/lua/dramatiq_fetch.lua) where Dramatiq's loop runs both per message,
   and writes Dramatiq's heartbeat at most once a second, not on every (often empty) poll.
+  A fetch that Dramatiq would have used for its maintenance (requeueing a dead worker's
+  messages, expiring dead letters) still goes through Dramatiq's own script.
 - **Delay queues polled once a second.** Only Dramatiq's Retries use them (backoff of 500 ms
   and more), so their idle consumers need not poll every WORKER_IDLE_POLL_MS as the queues
   that carry calls do: half the idle polls of a worker.
-  A fetch that Dramatiq would have used for its maintenance (requeueing a dead worker's
-  messages, expiring dead letters) still goes through Dramatiq's own script.
 
 This leans on Dramatiq's Redis layout (``dramatiq/brokers/redis/dispatch.lua``), on
 ``RedisBroker.do_fetch`` and on ``_RedisConsumer.ack``; tests/test_step_acks.py checks them
@@ -97,7 +97,7 @@ class StepAckedBroker(RedisBroker):
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> _RedisConsumer:
         if queue_name.endswith(".DQ"):  # dramatiq.common.dq_name
             timeout = max(timeout, DELAY_QUEUE_POLL_MS)
-        return _StepAckedConsumer(self, queue_name, prefetch, timeout)  # type: ignore[no-untyped-call]
+        return cast(_RedisConsumer, super().consume(queue_name, prefetch, timeout))
 
     def acked_by_step(self, redis_message_id: str) -> None:
         """The message's ack was done in a job step (it is gone from Redis)."""
@@ -106,10 +106,9 @@ class StepAckedBroker(RedisBroker):
 
     def take_step_ack(self, redis_message_id: str) -> bool:
         with self._lock:
-            if redis_message_id in self._acked:
-                self._acked.discard(redis_message_id)
-                return True
-            return False
+            found = redis_message_id in self._acked
+            self._acked.discard(redis_message_id)
+            return found
 
 
 class _StepAckedConsumer(_RedisConsumer):

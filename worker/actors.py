@@ -7,8 +7,8 @@ in the engine, so a full bulk queue never holds OTP back.
 
 A send actor claims its job itself (one Lua step) before it returns, and that step also
 acknowledges the message (voicecall.broker): the message goes only once the job is claimed
-(it then carries this worker's lease) or needs no call; the engine makes the call. Polls and webhooks need no claim: the due sets bring them
-back if their message is lost.
+(it then carries this worker's lease) or needs no call; the engine makes the call. Polls and
+webhooks need no claim: the due sets bring them back if their message is lost.
 """
 
 from __future__ import annotations

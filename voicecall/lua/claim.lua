@@ -2,6 +2,10 @@
 -- KEYS[7] workers (liveness), KEYS[8] the global rate window, KEYS[9] the phone's window (the
 -- job key when the phone limit is off), KEYS[10] the send queue's dead letters, KEYS[11] this
 -- worker's Dramatiq acks of the queue (the job key when P.ack is absent).
+-- Returns {verdict, state, detail}: absent | noop | busy (claimed by a live worker) | final
+-- (ended here: expired, failed or rejected; detail = the job) | wait (detail = seconds: not
+-- due yet, or the global rate) | held (back to scheduled; detail = the job) | claimed (detail =
+-- the job, now `sending` with this worker's lease).
 -- P.ack: the message being handled; it is acknowledged here, whatever the verdict, as
 -- Dramatiq's "ack" would (dispatch.lua: SREM from the acks, then HDEL of its body), and the
 -- worker's broker skips its own ack (voicecall.broker).
@@ -9,10 +13,6 @@ if P.ack and redis.call('SREM', KEYS[11], P.ack) == 1 then
   local _, bodies = queue_keys(P.queue)
   redis.call('HDEL', bodies, P.ack)
 end
--- Returns {verdict, state, detail}: absent | noop | busy (claimed by a live worker) | final
--- (ended here: expired, failed or rejected; detail = the job) | wait (detail = seconds: not
--- due yet, or the global rate) | held (back to scheduled; detail = the job) | claimed (detail =
--- the job, now `sending` with this worker's lease).
 local job = load_job()
 if not job then return {'absent', '', ''} end
 local state = job.state
