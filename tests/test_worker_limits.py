@@ -266,3 +266,28 @@ def test_bulk_requests_at_esms_are_capped_and_an_otp_does_not_wait_behind_them(
     assert most <= 2, sorted(accepted[i] for i in bulk)
     assert max(accepted[i] for i in bulk) - min(accepted[i] for i in bulk) >= 1.5  # 3 waves
     assert accepted[otp] - stack.job(otp).created_at < 1.8  # not behind the bulk waves
+
+
+def test_a_bulk_call_waiting_for_an_esms_place_gives_up_within_its_lease(
+    stack_factory: Callable[..., Stack],
+) -> None:
+    """One bulk place and eSMS answering in 3 s, with a 10 s lease and a 4 s request budget:
+    a call may wait at most 1 s for its place, then it is retried later with no call made.
+    Every job still ends with exactly one eSMS call."""
+    stack = stack_factory(
+        bulk_send_concurrency=1, send_lease_s=10, esms_attempt_budget_s=4, send_max_retries=20
+    )
+    stack.sim.configure(latency_ms=3000)
+    stack.start_worker(threads=4)
+    ids = [
+        stack.post_call({"kind": "record_call", "phone": f"09012348{i:02d}", "record_id": "r"})[
+            "id"
+        ]
+        for i in range(3)
+    ]
+    jobs = stack.wait_final(ids, timeout=120)
+    assert all(job.state is State.COMPLETED for job in jobs.values())
+    calls = [str(c["request_id"]) for c in stack.sim.calls()]
+    assert sorted(calls) == sorted(ids)  # one call each
+    gave_up = [j for j in jobs.values() if any(h.state is State.RETRYING for h in j.history)]
+    assert gave_up, "with one place and 3 s answers, some call must have stopped waiting"

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import TypeVar
 
@@ -33,11 +33,18 @@ from voicecall.records import JobRecord
 from voicecall.store import UNAVAILABLE, now_s
 from voicecall.timefmt import from_epoch
 from worker.engine import MAX_RETRY_WINDOW_S, ClaimContext, Context
-from worker.esms import InvalidParameter, PermanentError, RetryableError, Submission
+from worker.esms import (
+    InvalidParameter,
+    PermanentError,
+    RetryableError,
+    Submission,
+    TransportError,
+)
 from worker.timing import first_poll_at, quiet_window_end, retry_delay_s
 
 log = get_logger(__name__)
 T = TypeVar("T")
+LEASE_MARGIN_S = 5.0  # a bulk request starts at least this long before its lease would end
 
 
 def claim_op(
@@ -72,7 +79,7 @@ async def send_claimed(ctx: Context, job: JobRecord, queue: str) -> None:
     try:
         # Bulk requests at eSMS are capped (BULK_SEND_CONCURRENCY): past what eSMS answers at
         # once they would only queue there, in front of any OTP sent meanwhile.
-        async with _bulk_cap(ctx, job):
+        async with _bulk_turn(ctx, job):
             submission = await ctx.esms.send(
                 job.request,
                 phone=job.phone,
@@ -110,8 +117,30 @@ async def send_when_due(
         await send_claimed(ctx, job, queue)
 
 
-def _bulk_cap(ctx: Context, job: JobRecord) -> AbstractAsyncContextManager[object]:
-    return contextlib.nullcontext() if job.kind is Kind.VOICE_OTP else ctx.bulk_requests
+@contextlib.asynccontextmanager
+async def _bulk_turn(ctx: Context, job: JobRecord) -> AsyncIterator[None]:
+    """One of the BULK_SEND_CONCURRENCY places for a bulk call's eSMS request (OTP needs
+    none). The wait ends in time for the request's whole budget to fit in the claim's lease:
+    past that it fails as a retryable error that made no call, so a sweeper never re-drives
+    a job still waiting here."""
+    if job.kind is Kind.VOICE_OTP:
+        yield
+        return
+    settings = ctx.settings
+    lease_end = job.lease.until if job.lease else now_s() + settings.send_lease_s
+    wait_s = lease_end - settings.esms_attempt_budget_s - LEASE_MARGIN_S - now_s()
+    try:
+        async with asyncio.timeout(max(0.0, wait_s)):
+            await ctx.bulk_requests.acquire()
+    except TimeoutError:
+        raise TransportError(
+            "no place for a bulk request at eSMS within the lease; no call made",
+            reason="bulk_busy",
+        ) from None
+    try:
+        yield
+    finally:
+        ctx.bulk_requests.release()
 
 
 def unclaimed_or_job(step: Step, job_id: str) -> JobRecord | None:
