@@ -74,6 +74,9 @@ class Intake:
     ) -> JobRecord:
         """The job a request makes, as intake writes it; ``place``: (cid, seq) in its
         campaign."""
+        # Whole milliseconds: the store's Lua keeps 14 significant digits (cjson), and the
+        # phone-index member made from created_at must come out the same when it is re-read.
+        now = round(now, 3)
         due_at = round(request.send_at.timestamp() if request.send_at else now, 3)
         provider_mode = request.schedule is ScheduleMode.PROVIDER
         # Worker mode: far jobs wait in the schedule, near ones get their message now.
@@ -110,7 +113,7 @@ class Intake:
     def submit(self, request: AnyCall, *, trace_id: str | None = None) -> Submitted:
         campaign = request.labels.get(CAMPAIGN_LABEL)
         place = self.store.reserve_campaign(campaign) if campaign else None
-        job = self.record(request, trace_id=trace_id, now=round(now_s(), 3), place=place)
+        job = self.record(request, trace_id=trace_id, now=now_s(), place=place)
         step = self.store.apply(self._create(job), now=job.created_at)
         if step.verdict == "replay":
             return self._replay(request, self.store.get(step.state), step.state)
@@ -121,7 +124,7 @@ class Intake:
         assert self.async_store is not None
         campaign = request.labels.get(CAMPAIGN_LABEL)
         place = await self.async_store.reserve_campaign(campaign) if campaign else None
-        job = self.record(request, trace_id=trace_id, now=round(now_s(), 3), place=place)
+        job = self.record(request, trace_id=trace_id, now=now_s(), place=place)
         step = await self.async_store.apply(self._create(job), now=job.created_at)
         if step.verdict == "replay":
             existing = await self.async_store.get(step.state)

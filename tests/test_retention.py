@@ -100,3 +100,17 @@ def test_the_scan_steps_over_late_jobs_that_share_a_score(
     _finished(store, "b3", created, after_s=60)  # joins behind the mark
     assert scan.run(now + retention.SCAN_EVERY_S) == 1
     assert store.get("b3") is None
+
+
+def test_a_purge_leaves_no_phone_entry_whatever_the_creation_time(
+    store: JobStore, redis_client: redis.Redis
+) -> None:
+    """Creation times with sub-millisecond digits: the phone-index member the purge names is
+    the one intake wrote, though the stored document keeps only 14 significant digits."""
+    now = time.time()
+    created = now - store.config.retention_s - 1.5 * HOUR
+    for i in range(40):
+        _finished(store, f"j{i}", created + i * 0.0000137, after_s=60)
+    assert redis_client.zcard(keys.phone_bucket("84901234567")) == 40
+    assert RetentionScan(store).run(now) == 40
+    assert redis_client.zcard(keys.phone_bucket("84901234567")) == 0
