@@ -33,21 +33,13 @@ def _leftovers(client: redis.Redis) -> dict[str, int]:
     return found
 
 
-def _record_calls(stack: Stack, phone_prefix: str, count: int) -> list[str]:
-    """``count`` record calls through the API (phones ``{phone_prefix}00`` on); their ids."""
-    body = {"kind": "record_call", "record_id": "r"}
-    return [
-        stack.post_call({**body, "phone": f"{phone_prefix}{i:02d}"})["id"] for i in range(count)
-    ]
-
-
 def test_the_claim_acknowledges_send_messages_and_dramatiq_does_not_ack_them_again(
     stack_factory: Callable[..., Stack],
 ) -> None:
     stack = stack_factory()
     stack.start_worker(threads=4)
     with _Monitor(stack.redis.url) as monitor:
-        ids = _record_calls(stack, "09012345", 20)
+        ids = stack.post_record_calls("09012345", 20)
         ids.append(
             stack.post_call({"kind": "voice_otp", "phone": "0901234599", "content": "1"})["id"]
         )
@@ -76,7 +68,7 @@ def test_a_message_whose_claim_failed_is_acknowledged_by_dramatiq_as_usual(
     stack.sim.configure(latency_ms=1500)
     stack.start_worker(threads=4)
     with _Monitor(stack.redis.url) as monitor:
-        ids = _record_calls(stack, "09012346", 4)
+        ids = stack.post_record_calls("09012346", 4)
         stack.wait_final(ids, timeout=60)
         wait_until(lambda: not _leftovers(stack.redis_client), 20, what="every message acked")
     bulk_acks = [

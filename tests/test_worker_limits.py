@@ -247,12 +247,7 @@ def test_bulk_requests_at_esms_are_capped_and_an_otp_does_not_wait_behind_them(
     stack = stack_factory(bulk_send_concurrency=2)
     stack.sim.configure(latency_ms=1000)
     stack.start_worker(threads=4)
-    bulk = [
-        stack.post_call({"kind": "record_call", "phone": f"09012347{i:02d}", "record_id": "r"})[
-            "id"
-        ]
-        for i in range(6)
-    ]
+    bulk = stack.post_record_calls("09012347", 6)
     otp = stack.post_call({"kind": "voice_otp", "phone": "0901234799", "content": "1"})["id"]
     stack.wait_final([*bulk, otp], timeout=60)
     accepted = {
@@ -279,12 +274,7 @@ def test_a_bulk_call_waiting_for_an_esms_place_gives_up_within_its_lease(
     )
     stack.sim.configure(latency_ms=3000)
     stack.start_worker(threads=4)
-    ids = [
-        stack.post_call({"kind": "record_call", "phone": f"09012348{i:02d}", "record_id": "r"})[
-            "id"
-        ]
-        for i in range(3)
-    ]
+    ids = stack.post_record_calls("09012348", 3)
     jobs = stack.wait_final(ids, timeout=120)
     assert all(job.state is State.COMPLETED for job in jobs.values())
     calls = [str(c["request_id"]) for c in stack.sim.calls()]

@@ -9,8 +9,8 @@ one slow receiver or provider cannot make other calls wait.
 - **Slots.** Each queue has its own pool of slots per process (``SEND_CONCURRENCY`` for each
   send queue, ``POLL_CONCURRENCY``, ``WEBHOOK_CONCURRENCY``). Of the bulk calls holding a
   slot (some wait for their due time), at most ``BULK_SEND_CONCURRENCY`` have a request at
-  eSMS at once: more would only queue at eSMS, where an OTP would wait behind them. A step holds its slot until it
-  ends. A send actor waits at most ``HANDOFF_WAIT_S`` for a slot; a send that finds none is
+  eSMS at once: more would only queue at eSMS, where an OTP would wait behind them. A step
+  holds its slot until it ends. A send actor waits at most ``HANDOFF_WAIT_S`` for a slot; a send that finds none is
   postponed a second (in the due set) and the thread goes back to work, so a full bulk pool
   never holds the threads that OTP messages need. Webhooks never wait for a slot: their due
   set brings them back, so slow receivers filling the webhooks pool hold no thread at all.
