@@ -12,13 +12,14 @@ import functools
 import ipaddress
 import random
 from datetime import time
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from voicecall.errors import SettingsError
+from voicecall.secret_reuse import reused_secrets
 from voicecall.webhook_signing import WebhookSecret
 from voicecall.webhook_urls import parse_allowed_hosts
 
@@ -73,6 +74,26 @@ def _parse_quota(value: str) -> tuple[int, int] | None:
     if not sep or quota[0] < 1 or not 1 <= quota[1] <= 86_400:
         raise ValueError("must be CALLS/SECONDS (e.g. 600/60; seconds 1-86400), or 'off'")
     return quota
+
+
+# Settings holding secrets, each to be used for one thing only (voicecall.secret_reuse).
+SECRETS = (
+    "CALLBACK_SECRET",
+    "WEBHOOK_SECRET",
+    "METRICS_TOKEN",
+    "API_TOKENS",
+    "ESMS_SECRET_KEY",
+    "ESMS_API_KEY",
+)
+
+
+def _texts(name: str, value: object) -> list[str]:
+    """A secret setting's values as given (API_TOKENS: comma-separated text, or a list)."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",")] if name == "API_TOKENS" else [value]
+    if isinstance(value, list | tuple):
+        return [str(item).strip() for item in value]
+    return []
 
 
 class Settings(BaseSettings):
@@ -217,6 +238,20 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
 
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets_apart(cls, data: Any) -> Any:
+        """Refuse one secret in two settings (voicecall.secret_reuse), before any setting's
+        own rule, so the line names both settings whatever their form."""
+        if isinstance(data, dict):
+            values = {str(k).lower(): v for k, v in data.items()}
+            reused = reused_secrets(
+                (name, _texts(name, values.get(name.lower()))) for name in SECRETS
+            )
+            if reused:
+                raise ValueError(reused)
+        return data
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str) -> str:
@@ -346,9 +381,10 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         err = exc.errors()[0]
-        name = str(err["loc"][0]).upper() if err["loc"] else "settings"
         msg = str(err["msg"]).removeprefix("Value error, ")
-        raise SettingsError(f"{name}: {msg}") from None
+        if not err["loc"]:  # a rule over several settings: its message names them
+            raise SettingsError(msg) from None
+        raise SettingsError(f"{str(err['loc'][0]).upper()}: {msg}") from None
 
 
 def webhook_retry_delay_s(
