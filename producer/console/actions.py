@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from functools import partial
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
@@ -15,11 +16,12 @@ from starlette.concurrency import run_in_threadpool
 from producer.auth import token_matches
 from producer.client import VoiceCallClient
 from producer.console import session as sessions
-from producer.console.pages import dead_letters, job_view
+from producer.console.pages import cancel_view, dead_letters, job_view
 from producer.console.web import checked_form, page, read_form, signing_key
 from producer.errors import ApiError
 from voicecall import keys
-from voicecall.errors import CancelRefused, JobNotFound, ReopenRefused
+from voicecall.errors import CancelRefused, FieldRefused, JobNotFound, ReopenRefused
+from voicecall.jobs import check_cancel_reason
 from voicecall.logs import get_logger
 from voicecall.phones import mask_phone
 from voicecall.store import now_s
@@ -120,9 +122,15 @@ async def cancel(request: Request, job_id: str) -> Response:
     if form.get("confirm") != "yes":
         return _see_other(f"/console/calls/{quote(job_id)}/cancel")
     client: VoiceCallClient = request.app.state.client
-    reason = (form.get("reason") or "").strip()[:200] or "cancelled from the console"
+    reason = form.get("reason") or ""
     try:
-        await run_in_threadpool(client.cancel, job_id, reason=reason)
+        check_cancel_reason(reason)  # as posted: strip() would take \r, \n, \x1c-\x1f off
+        await run_in_threadpool(
+            client.cancel, job_id, reason=reason.strip() or "cancelled from the console"
+        )
+    except FieldRefused as exc:
+        view = partial(cancel_view, request, session, job_id, error=str(exc), status_code=422)
+        return await run_in_threadpool(view)
     except (CancelRefused, JobNotFound) as exc:
         return job_view(request, session, job_id, notice=f"Not cancelled: {exc}")
     log.info("console_cancel", operator=session.tid[:8], job_id=job_id)

@@ -19,7 +19,7 @@ from producer.console.web import current, page, store_of
 from voicecall import export, keys, search
 from voicecall.dead_letters import DeadLetters
 from voicecall.errors import CampaignNotFound, SearchError
-from voicecall.jobs import Kind, Outcome, State
+from voicecall.jobs import CANCEL_REASON_MAX_CHARS, Kind, Outcome, State
 from voicecall.search_query import FILTER_PARAMS, PAGE_PARAMS, parse_filters
 from voicecall.settings import Settings
 
@@ -128,11 +128,18 @@ def job_view(
 
 @router.get("/calls/{job_id}/cancel", response_class=HTMLResponse)
 def cancel_confirm(request: Request, job_id: str) -> HTMLResponse:
-    session = current(request)
+    return cancel_view(request, current(request), job_id)
+
+
+def cancel_view(
+    request: Request, session: Session, job_id: str, *, error: str = "", status_code: int = 200
+) -> HTMLResponse:
+    """The cancel confirmation page; ``error``: why the reason last posted was refused."""
     job = store_of(request).get(job_id)
     if job is None:
         return page(request, "missing.html", session, 404, what=f"job {job_id}")
-    return page(request, "confirm.html", session, action="cancel", job=job, queue=None)
+    return page(request, "confirm.html", session, status_code, action="cancel", job=job,
+                queue=None, error=error, reason_max=CANCEL_REASON_MAX_CHARS)  # fmt: skip
 
 
 @router.get("/campaigns", response_class=HTMLResponse)
