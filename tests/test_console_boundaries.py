@@ -1,7 +1,9 @@
 """The console's boundaries, attacked from outside over real HTTP (a real uvicorn API process
 on a real Redis), one block per finding of issue 18:
 
-- 9: the cancel reason refuses control characters exactly as the API does.
+- 9: the cancel reason refuses control characters exactly as the API does;
+- 15: the cookie's Secure flag follows CONSOLE_COOKIE_SECURE, not the request's scheme, and
+  proxy headers count only from FORWARDED_ALLOW_IPS.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +19,10 @@ from typing import Any
 import httpx
 import pytest
 
+from producer.console import session as sessions
 from tests.fixtures.api import ApiServer
+from voicecall.errors import SettingsError
+from voicecall.settings import load_settings
 
 PHONE = "0901234567"
 FULL = "84901234567"
@@ -52,6 +57,19 @@ def _scheduled(server: ApiServer, **extra: Any) -> str:
 def _state(server: ApiServer, job_id: str) -> str:
     with server.client() as api:
         return str(api.get(f"/v1/calls/{job_id}").json()["state"])
+
+
+def _log_events(server: ApiServer, event: str) -> list[dict[str, Any]]:
+    lines = [json.loads(line) for line in server.logs().splitlines() if line.startswith("{")]
+    return [line for line in lines if line.get("event") == event]
+
+
+def _wait_for(what: Callable[[], list[Any]], count: int) -> list[Any]:
+    """``what()`` once it has ``count`` entries (log lines land a moment after the answer)."""
+    deadline = time.monotonic() + 10
+    while len(found := what()) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return found
 
 
 def _log_events(server: ApiServer, event: str) -> list[dict[str, Any]]:
@@ -123,3 +141,124 @@ def test_a_plain_reason_is_kept_by_both(api_server: ApiServer) -> None:
         assert done.status_code == 303
     with api_server.client() as api:
         assert api.get(f"/v1/calls/{second}").json()["history"][-1]["note"] == reason
+
+
+# --- finding 15: the Secure flag, and whom proxy headers are believed from ----------------
+
+
+def _set_cookies(answer: httpx.Response) -> dict[str, set[str]]:
+    out = {}
+    for header in answer.headers.get_list("set-cookie"):
+        name = header.split("=", 1)[0]
+        out[name] = {part.strip().lower() for part in header.split(";")[1:]}
+    return out
+
+
+def _login_by_hand(base_url: str, token: str, **headers: str) -> httpx.Response:
+    """Log in sending the login form's cookie by hand (a Secure cookie over plain http is
+    not sent back by httpx's jar, as a browser would not either)."""
+    with httpx.Client(base_url=base_url, timeout=10, headers=headers) as client:
+        form = client.get("/console/login")
+        nonce = form.cookies["vc_console_login"]
+        client.cookies.clear()
+        return client.post(
+            "/console/login",
+            data={"token": token, "csrf": nonce},
+            headers={"Cookie": f"vc_console_login={nonce}"},
+        )
+
+
+@pytest.fixture()
+def https_api(start_api: Callable[..., ApiServer], redis_url: str) -> Iterator[ApiServer]:
+    yield start_api(redis_url, env={"PUBLIC_BASE_URL": "https://voicecall.example"})
+
+
+def test_an_https_public_base_url_makes_every_console_cookie_secure(https_api: ApiServer) -> None:
+    """PUBLIC_BASE_URL https://: the login form's and the session's cookies carry Secure
+    even when the request reaches the API over plain http (a TLS proxy that sends no
+    X-Forwarded-Proto, or one whose headers are not trusted), and when a trusted proxy says
+    http."""
+    for headers in ({}, {"X-Forwarded-Proto": "http"}):
+        answer = _login_by_hand(https_api.base_url, https_api.token, **headers)
+        assert answer.status_code == 303
+        cookies = _set_cookies(answer)
+        assert "secure" in cookies[sessions.COOKIE]
+        assert "secure" in cookies["vc_console_login"]  # its deletion
+
+
+def test_console_cookie_secure_false_wins(
+    start_api: Callable[..., ApiServer], redis_url: str
+) -> None:
+    """CONSOLE_COOKIE_SECURE=false with an https PUBLIC_BASE_URL: no Secure flag."""
+    server = start_api(
+        redis_url,
+        env={"PUBLIC_BASE_URL": "https://voicecall.example", "CONSOLE_COOKIE_SECURE": "false"},
+    )
+    cookies = _set_cookies(_login_by_hand(server.base_url, server.token))
+    assert "secure" not in cookies[sessions.COOKIE]
+
+
+def test_an_http_public_base_url_leaves_secure_off(api_server: ApiServer) -> None:
+    """The test servers' PUBLIC_BASE_URL is http://127.0.0.1:PORT: the cookie works there."""
+    cookies = _set_cookies(_login_by_hand(api_server.base_url, api_server.token))
+    assert "secure" not in cookies[sessions.COOKIE]
+    assert {"httponly", "samesite=strict"} <= cookies[sessions.COOKIE]
+
+
+def _access_clients(server: ApiServer, path: str) -> list[str]:
+    return [
+        str(line["client"]) for line in _log_events(server, "request") if line.get("path") == path
+    ]
+
+
+def test_forwarded_headers_count_only_from_forwarded_allow_ips(
+    api_server: ApiServer, start_api: Callable[..., ApiServer], redis_url: str
+) -> None:
+    """From an address in FORWARDED_ALLOW_IPS (the default: loopback) X-Forwarded-For names
+    the client; from any other address it is ignored."""
+    spoofed = {"X-Forwarded-For": "203.0.113.7"}
+    httpx.get(f"{api_server.base_url}/console/login?trusted", headers=spoofed)
+    seen = _wait_for(lambda: _access_clients(api_server, "/console/login?trusted"), 1)
+    assert seen == ["203.0.113.7"]
+    elsewhere = start_api(redis_url, env={"FORWARDED_ALLOW_IPS": "192.0.2.1"})
+    httpx.get(f"{elsewhere.base_url}/console/login?untrusted", headers=spoofed)
+    seen = _wait_for(lambda: _access_clients(elsewhere, "/console/login?untrusted"), 1)
+    assert seen == ["127.0.0.1"]
+
+
+@pytest.mark.parametrize(
+    ("public_base_url", "setting", "secure"),
+    [
+        ("", None, True),
+        ("https://voicecall.example", None, True),
+        ("http://127.0.0.1:8000", None, False),
+        ("http://127.0.0.1:8000", "auto", False),
+        ("https://voicecall.example", "false", False),
+        ("http://api:8000", "true", True),
+    ],
+)
+def test_console_cookie_secure_defaults_from_public_base_url(
+    public_base_url: str, setting: str | None, secure: bool
+) -> None:
+    """On unless PUBLIC_BASE_URL is http://; an explicit true or false wins."""
+    given = {"public_base_url": public_base_url}
+    if setting is not None:
+        given["console_cookie_secure"] = setting
+    assert load_settings(_env_file=None, **given).console_cookie_is_secure is secure
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("console_cookie_secure", "sometimes"), ("forwarded_allow_ips", "proxy.internal")],
+)
+def test_a_bad_cookie_or_proxy_setting_is_one_line(name: str, value: str) -> None:
+    """A value outside the rule stops start-up with one line naming the setting."""
+    with pytest.raises(SettingsError, match=f"^{name.upper()}: "):
+        load_settings(_env_file=None, **{name: value})
+
+
+def test_forwarded_allow_ips_takes_addresses_networks_or_star() -> None:
+    """Addresses and networks of either family, or *; spaces are dropped."""
+    settings = load_settings(_env_file=None, forwarded_allow_ips=" 10.0.0.0/8, ::1 ,192.0.2.7")
+    assert settings.forwarded_allow_ips == "10.0.0.0/8,::1,192.0.2.7"
+    assert load_settings(_env_file=None, forwarded_allow_ips="*").forwarded_allow_ips == "*"

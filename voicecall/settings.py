@@ -135,6 +135,12 @@ class Settings(BaseSettings):
     callback_confirm: Literal["off", "status"] = "off"
     api_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
     api_max_body_bytes: int = Field(default=2_000_000, ge=1024)
+    # The console's cookies carry Secure: "auto" (default) unless PUBLIC_BASE_URL is http://;
+    # true or false wins. Never from the request's scheme, which a proxy may hide.
+    console_cookie_secure: bool | None = None
+    # Who may set X-Forwarded-Proto/-For for the API (uvicorn's proxy headers): IP addresses
+    # or networks, comma-separated, or "*"; anyone else's are ignored. uvicorn's default.
+    forwarded_allow_ips: str = "127.0.0.1,::1"
     timezone: str = DEFAULT_TIMEZONE
 
     # Jobs
@@ -294,6 +300,27 @@ class Settings(BaseSettings):
             return tokens
         return value
 
+    @field_validator("console_cookie_secure", mode="before")
+    @classmethod
+    def _cookie_secure(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in ("", "auto"):
+            return None
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _forwarded_allow_ips(cls, value: str) -> str:
+        entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+        try:
+            for entry in entries:
+                if entry != "*":
+                    ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ValueError(
+                "must be comma-separated IP addresses or networks (10.0.0.0/8), or *"
+            ) from None
+        return ",".join(entries)
+
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:
@@ -366,6 +393,13 @@ class Settings(BaseSettings):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def console_cookie_is_secure(self) -> bool:
+        """CONSOLE_COOKIE_SECURE, or when it is auto: unless PUBLIC_BASE_URL is http://."""
+        if self.console_cookie_secure is not None:
+            return self.console_cookie_secure
+        return not self.public_base_url.startswith("http://")
 
     def require(self, role: Role) -> Settings:
         """Raise :class:`SettingsError` naming the first setting ``role`` needs but lacks."""

@@ -17,7 +17,7 @@ from producer.auth import token_matches
 from producer.client import VoiceCallClient
 from producer.console import session as sessions
 from producer.console.pages import cancel_view, dead_letters, job_view
-from producer.console.web import checked_form, page, read_form, signing_key
+from producer.console.web import checked_form, cookie_secure, page, read_form, signing_key
 from producer.errors import ApiError
 from voicecall import keys
 from voicecall.errors import CancelRefused, FieldRefused, JobNotFound, ReopenRefused
@@ -51,7 +51,7 @@ def _login_form(request: Request, status_code: int = 200, error: str = "") -> HT
         path="/console",
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=cookie_secure(request),
     )
     return response
 
@@ -80,7 +80,10 @@ async def login(request: Request) -> Response:
     value, session = sessions.issue(signing_key(request), token.encode(), now=now_s())
     log.info("console_login", operator=session.tid[:8])
     response = _see_other("/console/")
-    response.delete_cookie(LOGIN_COOKIE, path="/console", httponly=True, samesite="strict")
+    secure = cookie_secure(request)
+    response.delete_cookie(
+        LOGIN_COOKIE, path="/console", httponly=True, samesite="strict", secure=secure
+    )
     response.set_cookie(
         sessions.COOKIE,
         value,
@@ -88,7 +91,7 @@ async def login(request: Request) -> Response:
         path="/console",
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=secure,
     )
     return response
 
@@ -97,7 +100,13 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> RedirectResponse:
     await checked_form(request)
     response = _see_other("/console/login")
-    response.delete_cookie(sessions.COOKIE, path="/console", httponly=True, samesite="strict")
+    response.delete_cookie(
+        sessions.COOKIE,
+        path="/console",
+        httponly=True,
+        samesite="strict",
+        secure=cookie_secure(request),
+    )
     return response
 
 

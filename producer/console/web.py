@@ -51,6 +51,12 @@ def current(request: Request) -> sessions.Session:
     return found
 
 
+def cookie_secure(request: Request) -> bool:
+    """Whether the console's cookies carry ``Secure`` (CONSOLE_COOKIE_SECURE)."""
+    secure: bool = request.app.state.settings.console_cookie_is_secure
+    return secure
+
+
 async def read_form(request: Request) -> dict[str, str]:
     """A posted HTML form (urlencoded; the middleware bounds its size), last value wins."""
     if request.headers.get("content-type", "").split(";")[0].strip() != FORM_TYPE:
