@@ -1,6 +1,9 @@
 """The console's boundaries, attacked from outside over real HTTP (a real uvicorn API process
 on a real Redis), one block per finding of issue 18:
 
+- 8: logout ends the session on the server: a copied cookie opens nothing afterwards; a
+  validly signed cookie the server never opened is refused; sessions end at their max age
+  and each token keeps a bounded number;
 - 9: the cancel reason refuses control characters exactly as the API does;
 - 15: the cookie's Secure flag follows CONSOLE_COOKIE_SECURE, not the request's scheme, and
   proxy headers count only from FORWARDED_ALLOW_IPS.
@@ -18,11 +21,14 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 
 from producer.console import session as sessions
 from tests.fixtures.api import ApiServer
+from voicecall import keys
 from voicecall.errors import SettingsError
 from voicecall.settings import load_settings
+from voicecall.store import JobStore
 
 PHONE = "0901234567"
 FULL = "84901234567"
@@ -83,6 +89,87 @@ def _wait_for(what: Callable[[], list[Any]], count: int) -> list[Any]:
     while len(found := what()) < count and time.monotonic() < deadline:
         time.sleep(0.05)
     return found
+
+
+# --- finding 8: logout ends the session on the server ------------------------------------
+
+
+def test_a_copied_cookie_opens_nothing_after_logout(api_server: ApiServer) -> None:
+    """A second client holding a copy of the session cookie is in while the session is open;
+    after the operator logs out, the copy gets the login page for pages, the live figures
+    and a state-changing form (which changes nothing)."""
+    job_id = _scheduled(api_server)
+    operator, csrf = _login(api_server)
+    copied = operator.cookies[sessions.COOKIE]
+    with closing(operator), httpx.Client(base_url=api_server.base_url, timeout=10) as thief:
+        thief.cookies.set(sessions.COOKIE, copied)
+        assert thief.get("/console/").status_code == 200
+        out = operator.post("/console/logout", data={"csrf": csrf})
+        assert (out.status_code, out.headers["location"]) == (303, "/console/login")
+        for path in ("/console/", "/console/calls", "/console/overview.json"):
+            replay = thief.get(path)
+            assert replay.status_code == 303, path
+            assert replay.headers["location"].startswith("/console/login")
+        cancel = thief.post(
+            f"/console/calls/{job_id}/cancel", data={"csrf": csrf, "confirm": "yes"}
+        )
+        assert (cancel.status_code, cancel.headers["location"]) == (303, "/console/login")
+        assert _state(api_server, job_id) == "scheduled"
+        again = thief.post("/console/logout", data={"csrf": csrf})  # no session to end
+        assert again.headers["location"] == "/console/login"
+
+
+def test_a_validly_signed_cookie_the_server_never_opened_is_refused(
+    api_server: ApiServer,
+) -> None:
+    """A cookie signed with the right key (as after a leak of it, or for a session whose
+    Redis entry is gone) but never opened by a login is no session."""
+    key = sessions.signing_key([api_server.token.encode(), api_server.other_token.encode()])
+    value, _ = sessions.issue(key, api_server.token.encode(), now=time.time())
+    with httpx.Client(base_url=api_server.base_url, timeout=10) as client:
+        client.cookies.set(sessions.COOKIE, value)
+        answer = client.get("/console/")
+        assert answer.status_code == 303
+        assert answer.headers["location"].startswith("/console/login")
+
+
+def test_a_session_ends_at_its_max_age_on_both_sides(api_server: ApiServer, redis_url: str) -> None:
+    """The cookie's Max-Age and its signed expiry are MAX_AGE_S; Redis holds the session
+    until that expiry and no longer (the key's TTL), and calls it ended from then on."""
+    before = time.time()
+    answer = _login_by_hand(api_server.base_url, api_server.token)
+    assert f"max-age={sessions.MAX_AGE_S}" in _set_cookies(answer)[sessions.COOKIE]
+    key = sessions.signing_key([api_server.token.encode(), api_server.other_token.encode()])
+    session = sessions.read(
+        answer.cookies[sessions.COOKIE], key, [api_server.token.encode()], now=time.time()
+    )
+    assert session is not None
+    assert before + sessions.MAX_AGE_S <= session.expires_at <= time.time() + sessions.MAX_AGE_S
+    with closing(JobStore.from_url(redis_url)) as store:
+        assert store.console_session_open(session.tid, session.sid, now=time.time())
+        assert not store.console_session_open(session.tid, session.sid, now=session.expires_at)
+    ttl = redis.Redis.from_url(redis_url).ttl(keys.console_sessions(session.tid))
+    assert 0 < int(ttl) <= sessions.MAX_AGE_S + 2
+
+
+def test_each_token_keeps_a_bounded_number_of_sessions(redis_url: str) -> None:
+    """Past CONSOLE_SESSIONS_PER_TOKEN logins of one token, the oldest sessions end; ended
+    ones leave at the next login."""
+    with closing(JobStore.from_url(redis_url)) as store:
+        now = time.time()
+        extra = 5
+        for n in range(keys.CONSOLE_SESSIONS_PER_TOKEN + extra):
+            store.open_console_session("t" * 32, f"sid-{n}", ends_at=now + 100 + n, now=now)
+        key = keys.console_sessions("t" * 32)
+        observer = redis.Redis.from_url(redis_url)
+        assert observer.zcard(key) == keys.CONSOLE_SESSIONS_PER_TOKEN
+        assert not store.console_session_open("t" * 32, "sid-0", now=now)
+        assert store.console_session_open("t" * 32, f"sid-{extra}", now=now)
+        # Later, the sessions sid-5 ... sid-9 have ended: the next login takes them off.
+        later = now + 100 + 2 * extra - 1
+        store.open_console_session("t" * 32, "late", ends_at=later + 1000, now=later)
+        assert observer.zcard(key) == keys.CONSOLE_SESSIONS_PER_TOKEN - extra + 1
+        assert store.console_session_open("t" * 32, "late", now=later)
 
 
 # --- finding 9: the cancel reason refuses control characters as the API does --------------

@@ -17,7 +17,14 @@ from producer.auth import token_matches
 from producer.client import VoiceCallClient
 from producer.console import session as sessions
 from producer.console.pages import cancel_view, dead_letters, job_view
-from producer.console.web import checked_form, cookie_secure, page, read_form, signing_key
+from producer.console.web import (
+    checked_form,
+    cookie_secure,
+    page,
+    read_form,
+    signing_key,
+    store_of,
+)
 from producer.errors import ApiError
 from voicecall import keys
 from voicecall.errors import CancelRefused, FieldRefused, JobNotFound, ReopenRefused
@@ -77,7 +84,15 @@ async def login(request: Request) -> Response:
     if not token or not token_matches(token, request.app.state.api_tokens):
         log.warning("console_login_refused")
         return _login_form(request, 401, "That token is not one of API_TOKENS.")
-    value, session = sessions.issue(signing_key(request), token.encode(), now=now_s())
+    now = now_s()
+    value, session = sessions.issue(signing_key(request), token.encode(), now=now)
+    await run_in_threadpool(
+        store_of(request).open_console_session,
+        session.tid,
+        session.sid,
+        ends_at=session.expires_at,
+        now=now,
+    )
     log.info("console_login", operator=session.tid[:8])
     response = _see_other("/console/")
     secure = cookie_secure(request)
@@ -98,7 +113,11 @@ async def login(request: Request) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request) -> RedirectResponse:
-    await checked_form(request)
+    """End the session on the server (a copy of the cookie opens nothing after), then in
+    the browser."""
+    session, _ = await checked_form(request)
+    await run_in_threadpool(store_of(request).end_console_session, session.tid, session.sid)
+    log.info("console_logout", operator=session.tid[:8])
     response = _see_other("/console/login")
     response.delete_cookie(
         sessions.COOKIE,

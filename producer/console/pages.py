@@ -165,7 +165,7 @@ def dead_letters(request: Request) -> DeadLetters:
 
 @router.get("/dead", response_class=HTMLResponse)
 async def dead_page(request: Request) -> HTMLResponse:
-    session = current(request)
+    session = await run_in_threadpool(current, request)
     letters = await run_in_threadpool(dead_letters(request).list, keys.ALL_QUEUES, 200)
     return page(
         request, "dead.html", session, letters=letters, notice=request.query_params.get("notice")

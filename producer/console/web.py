@@ -1,5 +1,5 @@
-"""What every console route needs: the session from the cookie (else the login page), the
-CSRF check of a posted form, the form itself, and rendering a template."""
+"""What every console route needs: the session from the cookie and Redis (else the login
+page), the CSRF check of a posted form, the form itself, and rendering a template."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 
 from producer.console import session as sessions
 from producer.errors import ApiError
@@ -39,14 +40,16 @@ def signing_key(request: Request) -> bytes:
 
 
 def current(request: Request) -> sessions.Session:
-    """The request's session; raises LoginRequired without a valid one."""
+    """The request's session; raises LoginRequired without a valid one, or when it was
+    logged out (one Redis read; blocking: async routes call it in the thread pool)."""
+    now = now_s()
     found = sessions.read(
         request.cookies.get(sessions.COOKIE),
         signing_key(request),
         request.app.state.api_tokens,
-        now=now_s(),
+        now=now,
     )
-    if found is None:
+    if found is None or not store_of(request).console_session_open(found.tid, found.sid, now=now):
         raise LoginRequired
     return found
 
@@ -67,7 +70,7 @@ async def read_form(request: Request) -> dict[str, str]:
 async def checked_form(request: Request) -> tuple[sessions.Session, dict[str, str]]:
     """The session and form of a state-changing request: 403 unless the form's ``csrf`` is
     the session's own token."""
-    session = current(request)
+    session = await run_in_threadpool(current, request)
     form = await read_form(request)
     if not sessions.check_csrf(session, form.get("csrf")):
         raise ApiError(
