@@ -5,12 +5,18 @@ on a real Redis), one block per finding of issue 18:
   validly signed cookie the server never opened is refused; sessions end at their max age
   and each token keeps a bounded number;
 - 9: the cancel reason refuses control characters exactly as the API does;
+- 10: the CSV export masks phone numbers unless the form asks for full ones, and is audited;
+- 11: the banner shows only the texts of known codes, never the URL's words;
+- 12: names reach their own pages whatever they hold (``/``, ``..``, ``?#%``);
 - 15: the cookie's Secure flag follows CONSOLE_COOKIE_SECURE, not the request's scheme, and
   proxy headers count only from FORWARDED_ALLOW_IPS.
 """
 
 from __future__ import annotations
 
+import csv
+import html
+import io
 import json
 import re
 import time
@@ -18,12 +24,14 @@ from collections.abc import Callable, Iterator
 from contextlib import closing
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 import pytest
 import redis
 
 from producer.console import session as sessions
+from producer.console.web import segment
 from tests.fixtures.api import ApiServer
 from voicecall import keys
 from voicecall.errors import SettingsError
@@ -65,21 +73,11 @@ def _state(server: ApiServer, job_id: str) -> str:
         return str(api.get(f"/v1/calls/{job_id}").json()["state"])
 
 
-def _log_events(server: ApiServer, event: str) -> list[dict[str, Any]]:
-    lines = [json.loads(line) for line in server.logs().splitlines() if line.startswith("{")]
-    return [line for line in lines if line.get("event") == event]
-
-
-def _wait_for(what: Callable[[], list[Any]], count: int) -> list[Any]:
-    """``what()`` once it has ``count`` entries (log lines land a moment after the answer)."""
-    deadline = time.monotonic() + 10
-    while len(found := what()) < count and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return found
-
-
-def _log_events(server: ApiServer, event: str) -> list[dict[str, Any]]:
-    lines = [json.loads(line) for line in server.logs().splitlines() if line.startswith("{")]
+def _log_events(server: ApiServer, event: str, since: int = 0) -> list[dict[str, Any]]:
+    """The server's log lines of ``event`` written after the first ``since`` characters (the
+    session's server keeps one log for every test)."""
+    text = server.logs()[since:]
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
     return [line for line in lines if line.get("event") == event]
 
 
@@ -228,6 +226,134 @@ def test_a_plain_reason_is_kept_by_both(api_server: ApiServer) -> None:
         assert done.status_code == 303
     with api_server.client() as api:
         assert api.get(f"/v1/calls/{second}").json()["history"][-1]["note"] == reason
+
+
+# --- finding 10: the CSV export masks phones unless asked, and is audited -----------------
+
+
+def _export(
+    client: httpx.Client, csrf: str, query: str, **form: str
+) -> tuple[httpx.Response, list[dict[str, str]]]:
+    answer = client.post(f"/console/calls/export?{query}", data={"csrf": csrf, **form})
+    rows = list(csv.DictReader(io.StringIO(answer.text))) if answer.status_code == 200 else []
+    return answer, rows
+
+
+def test_the_export_masks_phones_unless_full_ones_are_asked_for_and_is_audited(
+    api_server: ApiServer,
+) -> None:
+    """The campaign page offers the choice (masked checked); masked by default, full only
+    with phones=full; each export writes console_export naming the operator, the filters,
+    the choice and the rows sent, and no log line holds a full number."""
+    since = len(api_server.logs())
+    ids = [_scheduled(api_server, labels={"campaign": "audit-me"}) for _ in range(3)]
+    _scheduled(api_server, labels={"campaign": "other"})
+    client, csrf = _login(api_server)
+    with closing(client):
+        page = client.get("/console/campaign", params={"name": "audit-me"}).text
+        assert 'name="phones" value="masked" checked' in page
+        assert 'name="phones" value="full"' in page
+        query = "label=campaign%3Aaudit-me"
+        masked, rows = _export(client, csrf, query)
+        assert masked.status_code == 200 and masked.headers["cache-control"] == "no-store"
+        assert sorted(r["id"] for r in rows) == sorted(ids)
+        assert {r["phone"] for r in rows} == {MASKED} and FULL not in masked.text
+        _, rows = _export(client, csrf, query, phones="full")
+        assert {r["phone"] for r in rows} == {FULL}
+        _, rows = _export(client, csrf, f"phone={PHONE}&state=scheduled")
+        assert len(rows) == 4
+        bogus, _ = _export(client, csrf, query, phones="everything")
+        assert bogus.status_code == 422 and "phones" in bogus.json()["message"]
+        bad_filter, _ = _export(client, csrf, "state=sleeping")
+        assert bad_filter.status_code == 422 and "state" in bad_filter.text
+        forged = client.post(f"/console/calls/export?{query}", data={"phones": "full"})
+        assert (forged.status_code, forged.json()["error"]) == (403, "csrf_failed")
+    key = sessions.signing_key([api_server.token.encode(), api_server.other_token.encode()])
+    operator = sessions.token_id(key, api_server.token.encode())[:8]
+    audits = _wait_for(lambda: _log_events(api_server, "console_export", since), 3)
+    assert [
+        (a["operator"], a["filters"], a["phones"], a["rows"], a["complete"]) for a in audits
+    ] == [
+        (operator, {"label": ["campaign:audit-me"]}, "masked", 3, True),
+        (operator, {"label": ["campaign:audit-me"]}, "full", 3, True),
+        (operator, {"phone": ["0901***4567"], "state": ["scheduled"]}, "masked", 4, True),
+    ]
+    written = api_server.logs()[since:]
+    assert FULL not in written and PHONE not in written
+
+
+def test_the_reveal_is_audited_the_same_way(api_server: ApiServer) -> None:
+    """A reveal writes console_phone_revealed with the same operator id as an export."""
+    since = len(api_server.logs())
+    job_id = _scheduled(api_server)
+    client, csrf = _login(api_server)
+    with closing(client):
+        assert FULL in client.post(f"/console/calls/{job_id}/reveal", data={"csrf": csrf}).text
+    key = sessions.signing_key([api_server.token.encode(), api_server.other_token.encode()])
+    [line] = _wait_for(lambda: _log_events(api_server, "console_phone_revealed", since), 1)
+    assert line["operator"] == sessions.token_id(key, api_server.token.encode())[:8]
+    assert (line["job_id"], line["phone"]) == (job_id, MASKED)
+
+
+# --- finding 11: the banner shows only known codes ----------------------------------------
+
+PHISHING = "Session expired. Log in again at https://evil.example/console"
+
+
+def test_the_banner_never_shows_the_urls_words(api_server: ApiServer) -> None:
+    """?notice= with any text shows no banner on any page; a known code shows its own text."""
+    job_id = _scheduled(api_server)
+    client, _ = _login(api_server)
+    pages = ["/console/", "/console/calls", "/console/dead", "/console/scheduled",
+             f"/console/calls/{job_id}", "/console/campaigns"]  # fmt: skip
+    with closing(client):
+        for path in pages:
+            for notice in (PHISHING, "<b>Cancelled.</b>", "Cancelled."):
+                answer = client.get(path, params={"notice": notice})
+                assert answer.status_code == 200, path
+                assert 'class="notice"' not in answer.text, (path, notice)
+                assert "evil.example" not in answer.text
+            known = client.get(path, params={"notice": "cancelled"})
+            assert '<p class="notice" role="status">Cancelled.</p>' in known.text, path
+
+
+# --- finding 12: names reach their own pages ----------------------------------------------
+
+HOSTILE_CAMPAIGNS = ["../../docs", "a/b", "..", ".", "q?x=1#frag%41&y", "sp ace+plus", "%2F"]
+
+
+def _links(page: str) -> dict[str, str]:
+    """Each campaign link's text (the name) → its href, as a browser reads them."""
+    return {
+        html.unescape(text): html.unescape(href)
+        for href, text in re.findall(r'<td><a href="([^"]+)">([^<]*)</a></td>', page)
+    }
+
+
+def test_every_campaign_name_links_to_its_own_page(api_server: ApiServer) -> None:
+    """Campaigns named with /, .., ?, #, % and + are each linked from the list to their own
+    page (the href resolved as RFC 3986 says, dot segments and all), and that page shows them."""
+    for name in HOSTILE_CAMPAIGNS:
+        _scheduled(api_server, labels={"campaign": name})
+    client, _ = _login(api_server)
+    with closing(client):
+        links = _links(client.get("/console/campaigns").text)
+        assert sorted(links) == sorted(HOSTILE_CAMPAIGNS)
+        for name, href in links.items():
+            url = urljoin(f"{api_server.base_url}/console/campaigns", href)
+            assert urlsplit(url).path == "/console/campaign", (name, url)
+            answer = client.get(url)
+            assert answer.status_code == 200, (name, url)
+            assert f"<h1>Campaign {html.escape(name)}</h1>" in answer.text, name
+            export = re.search(r'action="/console/calls/export\?([^"]+)"', answer.text)
+            assert export, name
+            assert parse_qs(html.unescape(export.group(1))) == {"label": [f"campaign:{name}"]}
+
+
+def test_job_ids_and_queues_are_single_path_segments() -> None:
+    """The segment filter encodes every reserved character, / included."""
+    assert segment("a/b?c#d%e f:g") == "a%2Fb%3Fc%23d%25e%20f%3Ag"
+    assert segment("voicecall-bulk") == "voicecall-bulk"
 
 
 # --- finding 15: the Secure flag, and whom proxy headers are believed from ----------------
