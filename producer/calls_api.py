@@ -31,6 +31,7 @@ from producer.intake import Intake
 from voicecall.errors import DuplicateJobId, IdempotencyConflict
 from voicecall.esms_limits import REQUEST_ID_MAX_LEN
 from voicecall.jobs import (
+    CANCEL_REASON_MAX_CHARS,
     JOB_ID_PATTERN,
     CallRequestAdapter,
     validation_context,
@@ -38,6 +39,7 @@ from voicecall.jobs import (
 )
 from voicecall.logs import get_logger
 from voicecall.records import JobView
+from voicecall.text import NO_CONTROL_PATTERN
 
 log = get_logger("voicecall.api")
 
@@ -293,9 +295,10 @@ def cancel_call(
     reason: Annotated[
         str,
         Query(
-            max_length=200,
-            pattern=r"^[^\x00-\x1f\x7f]*$",  # kept in the job's history: no control characters
-            description="Kept in the job's history (no control characters).",
+            max_length=CANCEL_REASON_MAX_CHARS,
+            pattern=NO_CONTROL_PATTERN,  # the rule of voicecall.jobs.check_cancel_reason
+            description="Kept in the job's history (no control characters: C0, DEL, C1, "
+            "bidi overrides and isolates).",
         ),
     ] = "cancelled by API request",
 ) -> Response:

@@ -18,12 +18,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from producer import csv_import
-from producer.client import CancelRefused, JobNotFound, VoiceCallClient
+from producer.client import CancelRefused, FieldRefused, JobNotFound, VoiceCallClient
 from producer.fields import field_errors
 from producer.intake import DuplicateJobId, IdempotencyConflict
 from producer.progress import Progress
 from voicecall.jobs import validation_context, with_campaign
 from voicecall.store import RedisError
+from voicecall.text import escape_controls
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 KINDS = {"otp": "voice_otp", "record": "record_call", "template": "template_call"}
@@ -49,6 +50,8 @@ def _guarded(action: Callable[[], int]) -> int:
         return EXIT_REFUSED
     except (IdempotencyConflict, DuplicateJobId, CancelRefused) as exc:
         return _fail(str(exc))
+    except FieldRefused as exc:
+        return _fail(f"invalid {exc.field}: {exc.rule}")
     except JobNotFound as exc:
         return _fail(f"no job {exc.args[0]!r}")
     except RedisError as exc:
@@ -137,7 +140,8 @@ def _find(client: VoiceCallClient, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def format_job(job: dict[str, Any]) -> str:
-    """The job and its history for a person to read."""
+    """The job and its history for a person to read; control characters in stored text (a
+    cancel reason, an eSMS message, a label) are printed as escapes, never raw."""
     error = job.get("error") or {}
     call = job.get("call") or {}
     rows = [
@@ -173,7 +177,7 @@ def format_job(job: dict[str, Any]) -> str:
                 part for part in (entry.get("note"), json.dumps(extra) if extra else "") if part
             )
             lines.append(f"  {entry['at']}  {entry['state']:<10} {note}".rstrip())
-    return "\n".join(lines)
+    return "\n".join(escape_controls(line) for line in lines)
 
 
 def status_main(argv: Sequence[str]) -> int:
@@ -186,7 +190,8 @@ def status_main(argv: Sequence[str]) -> int:
 
     def run() -> int:
         job = _find(make_client(), args)
-        print(json.dumps(job, indent=2, ensure_ascii=False) if args.json else format_job(job))
+        text = json.dumps(job, indent=2, ensure_ascii=False) if args.json else format_job(job)
+        print(escape_controls(text, json=True) if args.json else text)
         return EXIT_OK
 
     return _guarded(run)

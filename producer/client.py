@@ -24,8 +24,14 @@ from pydantic import BaseModel, Field
 
 from producer.intake import Intake
 from voicecall import export, lifecycle, search
-from voicecall.errors import CampaignNotFound, CancelRefused, JobNotFound, SearchError
-from voicecall.jobs import CallRequestAdapter, State, validation_context
+from voicecall.errors import (
+    CampaignNotFound,
+    CancelRefused,
+    FieldRefused,
+    JobNotFound,
+    SearchError,
+)
+from voicecall.jobs import CallRequestAdapter, State, check_cancel_reason, validation_context
 from voicecall.records import JobView
 from voicecall.search import CampaignSummary
 from voicecall.search_query import FILTER_PARAMS, filter_pairs, parse_filters
@@ -37,6 +43,7 @@ __all__ = [
     "CampaignNotFound",
     "CampaignSummary",
     "CancelRefused",
+    "FieldRefused",
     "JobNotFound",
     "JobView",
     "SearchError",
@@ -125,8 +132,9 @@ class VoiceCallClient:
         return self.get(job_id)
 
     def cancel(self, job_id: str, *, reason: str = "cancelled by request") -> JobView:
-        """Cancel a job not yet handed to eSMS; raises :class:`CancelRefused` otherwise."""
-        step = self.store.apply(lifecycle.cancel(job_id, note=reason))
+        """Cancel a job not yet handed to eSMS; raises :class:`CancelRefused` otherwise, and
+        :class:`FieldRefused` for a reason with control characters or over 200 characters."""
+        step = self.store.apply(lifecycle.cancel(job_id, note=check_cancel_reason(reason)))
         if step.verdict == "absent":
             raise JobNotFound(job_id)
         if step.verdict != "ended":

@@ -1,10 +1,12 @@
 """``voicecall api``: serve the HTTP API (and the eSMS callback receiver) with uvicorn.
 
 Settings come from the environment (role ``api``: ``API_TOKENS`` and ``CALLBACK_SECRET`` are
-required). With ``--workers`` above 1, uvicorn runs that many processes, each building its own
-app from ``producer.api:create_app``; their metrics add up through prometheus-client's
-multiprocess mode, in ``PROMETHEUS_MULTIPROC_DIR`` (a fresh temporary directory when unset;
-emptied at start either way, since stale files from a previous run would be counted).
+required). ``X-Forwarded-Proto`` and ``X-Forwarded-For`` are honoured only from the addresses
+in ``FORWARDED_ALLOW_IPS`` (uvicorn's proxy headers). With ``--workers`` above 1, uvicorn runs
+that many processes, each building its own app from ``producer.api:create_app``; their
+metrics add up through prometheus-client's multiprocess mode, in ``PROMETHEUS_MULTIPROC_DIR``
+(a fresh temporary directory when unset; emptied at start either way, since stale files from
+a previous run would be counted).
 """
 
 from __future__ import annotations
@@ -90,7 +92,9 @@ def main(argv: Sequence[str]) -> int:
             log_config=None,  # keep voicecall's logging (JSON, redacted) in every process
             access_log=False,  # the app writes its own access lines, phone numbers masked
             log_level=settings.log_level.lower(),
+            # X-Forwarded-Proto/-For are believed only from FORWARDED_ALLOW_IPS (the TLS proxy).
             proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
             server_header=False,
         )
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -65,3 +66,53 @@ def test_check_settings_refuses_an_unknown_role() -> None:
     assert result.returncode == 2
     assert "invalid choice: 'bogus'" in result.stderr
     assert all(role in result.stderr for role in REQUIRED_BY_ROLE)
+
+
+# --- stored text is printed escaped; a cancel reason is checked (issue 18, finding 9) ------
+
+STORED_HOSTILE = "\x1b[2J\x1b[1;31mPWNED\r\n\x00\x7f\x9b31m \u202eevil\u2069 ok"
+
+
+def test_status_prints_a_stored_reason_with_its_control_characters_escaped(
+    redis_url: str,
+) -> None:
+    """A job stored before the rule, its cancel note full of terminal controls: `voicecall
+    status` prints each as an escape (never raw), `--json` is valid JSON with the same text."""
+    from tests.test_lifecycle_guards import _create
+    from voicecall import lifecycle
+    from voicecall.store import JobStore
+
+    store = JobStore.from_url(redis_url)
+    _create(store, "hostile-note", "record_call")
+    assert store.apply(lifecycle.cancel("hostile-note", note=STORED_HOSTILE)).verdict == "ended"
+    store.close()
+    env = {**_no_settings(), "REDIS_URL": redis_url}
+    plain = _voicecall("status", "hostile-note", env=env)
+    assert plain.returncode == 0, plain.stderr
+    raw = [c for c in plain.stdout if c not in "\n" and (ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F)]
+    assert raw == [] and "\u202e" not in plain.stdout and "\u2069" not in plain.stdout
+    assert (
+        "\\x1b[2J\\x1b[1;31mPWNED\\x0d\\x0a\\x00\\x7f\\x9b31m \\u202eevil\\u2069 ok" in plain.stdout
+    )
+    as_json = _voicecall("status", "hostile-note", "--json", env=env)
+    assert as_json.returncode == 0, as_json.stderr
+    assert not any(0x7F <= ord(c) <= 0x9F or c in "\u202e\u2069" for c in as_json.stdout)
+    assert json.loads(as_json.stdout)["history"][-1]["note"] == STORED_HOSTILE
+
+
+@pytest.mark.parametrize("reason", ["\x1b[31m", "two\nlines", "\u202eevil", "x" * 201])
+def test_cancel_refuses_the_reasons_the_api_refuses(redis_url: str, reason: str) -> None:
+    """`voicecall cancel --reason` takes the API's rule: exit 1 naming reason, job unchanged."""
+    from tests.test_lifecycle_guards import _create
+    from voicecall.store import JobStore
+
+    store = JobStore.from_url(redis_url)
+    _create(store, "cli-cancel", "record_call")
+    result = _voicecall(
+        "cancel", "cli-cancel", "--reason", reason, env={**_no_settings(), "REDIS_URL": redis_url}
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("voicecall: invalid reason: must")
+    job = store.get("cli-cancel")
+    store.close()
+    assert job is not None and job.state.value == "queued"

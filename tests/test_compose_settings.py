@@ -114,3 +114,36 @@ def test_compose_defaults_pass_check_settings(name: str, tmp_path: Path) -> None
         f"settings for {role}: ok\n",
         "",
     )
+
+
+@pytest.mark.parametrize(
+    ("variables", "secure", "forwarded"),
+    [
+        ({}, False, "127.0.0.1,::1"),
+        ({"PUBLIC_BASE_URL": "https://calls.example"}, True, "127.0.0.1,::1"),
+        ({"PUBLIC_BASE_URL": "https://calls.example", "CONSOLE_COOKIE_SECURE": "false"}, False,
+         "127.0.0.1,::1"),
+        ({"FORWARDED_ALLOW_IPS": "172.18.0.0/16"}, False, "172.18.0.0/16"),
+    ],
+)  # fmt: skip
+def test_compose_api_cookie_and_proxy_settings_follow_the_variables(
+    variables: dict[str, str], secure: bool, forwarded: str, tmp_path: Path
+) -> None:
+    """The api's console cookie is Secure exactly when deploy/.env makes PUBLIC_BASE_URL
+    https:// (CONSOLE_COOKIE_SECURE overrides), FORWARDED_ALLOW_IPS comes through, and
+    `voicecall check-settings api` accepts each."""
+    from voicecall.settings import load_settings
+
+    service = voicecall_services()["api"]
+    environment = {**image_environment(), **service_environment(service, variables)}
+    settings = load_settings(_env_file=None, **{k.lower(): v for k, v in environment.items()})
+    assert (settings.console_cookie_is_secure, settings.forwarded_allow_ips) == (secure, forwarded)
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "voicecall"), "check-settings", "api"],
+        env=environment,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (result.returncode, result.stderr) == (0, "")

@@ -1,8 +1,9 @@
 """The operator console in a real browser (Debian's chromium, driven by Playwright) against a
 real API, worker and eSMS simulator: log in, find a job and read its timeline, cancel a
 scheduled job, requeue a dead letter and watch it complete, see the overview change live,
-and be refused a state-changing request without the CSRF token. Screenshots go to the
-test's tmp_path."""
+and be refused a state-changing request without the CSRF token; then the boundaries of
+issue 18: hostile campaign names, the banner, the export's phone choice, and a copied cookie
+after logout. Screenshots go to the test's tmp_path."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.api import ApiServer
 from tests.fixtures.stack import Stack, wait_until
 from voicecall.jobs import State
 
@@ -158,7 +160,8 @@ def test_console_in_a_browser(
     expect(page.locator("#dead")).to_contain_text(doomed["id"])
     _shot(page, tmp_path, "4-dead-letters")
     page.get_by_role("button", name=f"Requeue {doomed['id']}").click()
-    expect(page.get_by_role("status")).to_contain_text(f"Requeued {doomed['id']}")
+    expect(page.get_by_role("status")).to_have_text("Requeued.")
+    expect(page.locator("#dead")).not_to_contain_text(doomed["id"])
     _job_state(page, base, doomed["id"], "completed")
     expect(page.locator("ol.timeline")).to_contain_text("requeued from the dead letters")
     _shot(page, tmp_path, "4-requeued-completed")
@@ -181,3 +184,68 @@ def test_console_in_a_browser(
     assert [url for url in requested if not url.startswith(base)] == []
     assert problems == []
     assert failed == [(401, f"{base}/console/login")]  # the wrong token, and nothing else
+
+
+HOSTILE_CAMPAIGNS = ["../../docs", "a/b", "..", "q?x=1#frag%41"]
+
+
+def test_console_boundaries_in_a_browser(
+    api_server: ApiServer, browser_page: playwright_api.Page, tmp_path: Path
+) -> None:
+    """In Chromium: each hostile campaign name's link opens its own page (finding 12); a
+    ?notice= of any text shows no banner, a known code its text (11); the export gives
+    masked numbers unless Full is chosen (10); after logout a copy of the session cookie in
+    another browser context opens only the login page (8)."""
+    expect = playwright_api.expect
+    base, page = api_server.base_url, browser_page
+    with api_server.client() as api:
+        for name in HOSTILE_CAMPAIGNS:
+            answer = api.post("/v1/calls", json={"kind": "record_call", "phone": "0901234567",
+                                                 "record_id": "r1", "send_at": _tomorrow(),
+                                                 "labels": {"campaign": name}})  # fmt: skip
+            assert answer.status_code == 202, answer.text
+    page.goto(f"{base}/console/login")
+    page.get_by_label("API token").fill(api_server.token)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Overview", exact=True)).to_be_visible()
+
+    for name in HOSTILE_CAMPAIGNS:
+        page.goto(f"{base}/console/campaigns")
+        page.get_by_role("link", name=name, exact=True).click()
+        expect(page.get_by_role("heading", level=1)).to_have_text(f"Campaign {name}")
+        assert page.url.startswith(f"{base}/console/campaign?name="), page.url
+    _shot(page, tmp_path, "12-campaign-named-dots")
+
+    page.goto(f"{base}/console/?notice=Session+expired.+Log+in+at+https://evil.example")
+    expect(page.get_by_role("heading", name="Overview", exact=True)).to_be_visible()
+    expect(page.get_by_role("status")).to_have_count(0)
+    page.goto(f"{base}/console/scheduled?notice=cancelled")
+    expect(page.get_by_role("status")).to_have_text("Cancelled.")
+
+    page.goto(f"{base}/console/campaigns")
+    page.get_by_role("link", name="a/b", exact=True).click()
+    for choice, phone in (
+        ("Phone numbers masked", "8490***4567"),
+        ("Full phone numbers", "84901234567"),
+    ):
+        page.get_by_label(choice).check()
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Export as CSV").click()
+        rows = Path(download.value.path()).read_text().splitlines()
+        assert len(rows) == 2 and rows[1].split(",")[1] == phone, rows
+    _shot(page, tmp_path, "10-export-choice")
+
+    copied = page.context.cookies()
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    browser = page.context.browser
+    assert browser is not None
+    thief = browser.new_context()
+    try:
+        thief.add_cookies(copied)
+        stolen = thief.new_page()
+        stolen.goto(f"{base}/console/")
+        expect(stolen.get_by_role("heading", name="Log in")).to_be_visible()
+        assert stolen.url.startswith(f"{base}/console/login")
+    finally:
+        thief.close()

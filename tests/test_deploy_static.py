@@ -8,6 +8,7 @@ shared with tests/test_prometheus_e2e.py, which sends the same expressions to a 
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 import json
 import os
 import re
@@ -784,3 +785,37 @@ def test_k8s_autoscaling() -> None:
     assert trigger["type"] == "prometheus"
     assert "voicecall_queue_depth" in trigger["metadata"]["query"]
     assert float(trigger["metadata"]["threshold"]) > 0
+
+
+# --- proxies and the console's cookie (issue 18, finding 15) -----------------------------
+
+
+def _forwarded_networks(value: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    return [ipaddress.ip_network(entry.strip(), strict=False) for entry in value.split(",")]
+
+
+def test_compose_api_names_whom_it_believes_proxy_headers_from() -> None:
+    """The compose api sets FORWARDED_ALLOW_IPS (loopback unless told: never *) and the
+    console cookie setting, each overridable from deploy/.env."""
+    from tests.test_compose_settings import interpolate
+
+    environment = _compose()["services"]["api"]["environment"]
+    assert environment["FORWARDED_ALLOW_IPS"] == "${FORWARDED_ALLOW_IPS:-127.0.0.1,::1}"
+    default = interpolate(environment["FORWARDED_ALLOW_IPS"], {})
+    assert all(network.is_loopback for network in _forwarded_networks(default))
+    assert environment["CONSOLE_COOKIE_SECURE"] == "${CONSOLE_COOKIE_SECURE:-auto}"
+
+
+def test_k8s_api_believes_proxy_headers_from_the_ingress_only_and_sets_secure_cookies() -> None:
+    """The ConfigMap (read by the api Deployment) sets FORWARDED_ALLOW_IPS to private
+    networks, never *, and its https PUBLIC_BASE_URL makes the console's cookies Secure."""
+    from voicecall.settings import load_settings
+
+    config = _k8s("ConfigMap", "voicecall-config")["data"]
+    networks = _forwarded_networks(config["FORWARDED_ALLOW_IPS"])
+    assert networks and all(network.is_private for network in networks)
+    settings = load_settings(
+        _env_file=None, **{name.lower(): value for name, value in config.items()}
+    )
+    assert settings.console_cookie_is_secure is True
+    assert settings.forwarded_allow_ips == config["FORWARDED_ALLOW_IPS"]

@@ -13,6 +13,7 @@
     │   ├── ReopenRefused                 a dead letter that cannot be requeued safely
     │   └── CampaignNotFound              no job ever named this campaign
     ├── SearchError (ValueError)          a search filter, limit or cursor breaks its rule
+    ├── FieldRefused (ValueError)         a value (e.g. a cancel reason) breaks its field's rule
     ├── WebhookError                      an outbound webhook (voicecall.webhook_urls)
     │   └── WebhookTargetError            a webhook URL cannot be delivered to
     │       ├── WebhookUrlRefused (ValueError)  the URL breaks the webhook URL policy
@@ -115,6 +116,15 @@ class SearchError(VoicecallError, ValueError):
     def __init__(self, param: str, rule: str) -> None:
         super().__init__(f"{param} {rule}")
         self.param = param
+        self.rule = rule
+
+
+class FieldRefused(VoicecallError, ValueError):
+    """A value given for ``field`` breaks its rule; nothing was changed."""
+
+    def __init__(self, field: str, rule: str) -> None:
+        super().__init__(f"{field} {rule}")
+        self.field = field
         self.rule = rule
 
 

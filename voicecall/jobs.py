@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from voicecall.errors import FieldRefused
 from voicecall.esms_limits import (
     IVR_RANGE,
     MAX_REPEAT_RANGE,
@@ -43,6 +44,7 @@ from voicecall.esms_limits import (
 )
 from voicecall.phones import PhoneError, normalize_phone
 from voicecall.settings import Settings, get_settings
+from voicecall.text import has_control
 from voicecall.timefmt import parse_send_at, utcnow
 from voicecall.webhook_urls import MAX_URL_LENGTH, WebhookPolicy, check_at_intake
 
@@ -102,6 +104,21 @@ JobId = Annotated[
         description="Also the eSMS RequestId: 1-50 of A-Z a-z 0-9 . _ : -",
     ),
 ]
+
+
+# A cancel reason is kept in the job's history and shown by `voicecall status` and the
+# console: one rule for the API (DELETE /v1/calls/{id}), the console and the CLI.
+CANCEL_REASON_MAX_CHARS = 200
+CANCEL_REASON_CONTROL_RULE = "must not contain control characters (C0, DEL, C1, bidi overrides)"
+
+
+def check_cancel_reason(reason: str) -> str:
+    """``reason`` when it may be kept; :class:`FieldRefused` naming ``reason`` otherwise."""
+    if len(reason) > CANCEL_REASON_MAX_CHARS:
+        raise FieldRefused("reason", f"must be at most {CANCEL_REASON_MAX_CHARS} characters")
+    if has_control(reason):
+        raise FieldRefused("reason", CANCEL_REASON_CONTROL_RULE)
+    return reason
 
 
 def validation_context(

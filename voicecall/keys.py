@@ -44,6 +44,11 @@ Keys of voicecall (prefix ``vc:``):
 - ``vc:activity:{minute}``     hash    one minute's sends (``sent``) and endings (a final state, or
                                        ``outcome:{outcome}``), counted by the lifecycle steps; the
                                        minute is epoch seconds // 60; TTL ACTIVITY_TTL_S
+- ``vc:console:sessions:{tid}`` zset   the console sessions of one API token (``tid``: an HMAC of
+                                       it, never the token): a digest of each session's id, scored
+                                       by when it ends; at most CONSOLE_SESSIONS_PER_TOKEN (the
+                                       oldest go first), gone when its newest session ends. Logout
+                                       removes its member: a copied cookie is then refused
 
 Dramatiq's own keys live under ``dramatiq:``: queue ``dramatiq:{queue}`` (a list of message ids),
 bodies ``dramatiq:{queue}.msgs`` (a hash), per-worker acks ``dramatiq:__acks__.{worker}.{queue}``,
@@ -74,6 +79,7 @@ GLOBAL_LIMIT = f"{PREFIX}limit:global"
 ESMS_BALANCE = f"{PREFIX}esms:balance"
 BALANCE_LOCK = f"{PREFIX}lock:balance"
 ACTIVITY_TTL_S = 2 * 3600  # the console shows the last hour; an hour of margin
+CONSOLE_SESSIONS_PER_TOKEN = 32  # open console sessions kept per API token; older ones end
 
 
 def activity(at_s: float) -> str:
@@ -106,6 +112,16 @@ def token_quota(token: str) -> str:
     """An API token's quota (hashed: no token in key names)."""
     digest = hashlib.blake2b(token.encode(), digest_size=10).hexdigest()
     return f"{PREFIX}quota:{digest}"
+
+
+def console_sessions(tid: str) -> str:
+    """The open console sessions of the API token named ``tid`` (producer.console.session)."""
+    return f"{PREFIX}console:sessions:{tid}"
+
+
+def console_session_member(sid: str) -> str:
+    """A session's member in :func:`console_sessions`: a digest, not the id the cookie holds."""
+    return hashlib.blake2b(sid.encode(), digest_size=12).hexdigest()
 
 
 def phone_limit(phone: str) -> str:

@@ -12,13 +12,14 @@ import functools
 import ipaddress
 import random
 from datetime import time
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from voicecall.errors import SettingsError
+from voicecall.secret_reuse import reused_secrets
 from voicecall.webhook_signing import WebhookSecret
 from voicecall.webhook_urls import parse_allowed_hosts
 
@@ -75,6 +76,26 @@ def _parse_quota(value: str) -> tuple[int, int] | None:
     return quota
 
 
+# Settings holding secrets, each to be used for one thing only (voicecall.secret_reuse).
+SECRETS = (
+    "CALLBACK_SECRET",
+    "WEBHOOK_SECRET",
+    "METRICS_TOKEN",
+    "API_TOKENS",
+    "ESMS_SECRET_KEY",
+    "ESMS_API_KEY",
+)
+
+
+def _texts(name: str, value: object) -> list[str]:
+    """A secret setting's values as given (API_TOKENS: comma-separated text, or a list)."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",")] if name == "API_TOKENS" else [value]
+    if isinstance(value, list | tuple):
+        return [str(item).strip() for item in value]
+    return []
+
+
 class Settings(BaseSettings):
     """Every setting voicecall reads. Environment names are the field names upper-cased."""
 
@@ -114,6 +135,12 @@ class Settings(BaseSettings):
     callback_confirm: Literal["off", "status"] = "off"
     api_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
     api_max_body_bytes: int = Field(default=2_000_000, ge=1024)
+    # The console's cookies carry Secure: "auto" (default) unless PUBLIC_BASE_URL is http://;
+    # true or false wins. Never from the request's scheme, which a proxy may hide.
+    console_cookie_secure: bool | None = None
+    # Who may set X-Forwarded-Proto/-For for the API (uvicorn's proxy headers): IP addresses
+    # or networks, comma-separated, or "*"; anyone else's are ignored. uvicorn's default.
+    forwarded_allow_ips: str = "127.0.0.1,::1"
     timezone: str = DEFAULT_TIMEZONE
 
     # Jobs
@@ -217,6 +244,20 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
 
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets_apart(cls, data: Any) -> Any:
+        """Refuse one secret in two settings (voicecall.secret_reuse), before any setting's
+        own rule, so the line names both settings whatever their form."""
+        if isinstance(data, dict):
+            values = {str(k).lower(): v for k, v in data.items()}
+            reused = reused_secrets(
+                (name, _texts(name, values.get(name.lower()))) for name in SECRETS
+            )
+            if reused:
+                raise ValueError(reused)
+        return data
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str) -> str:
@@ -258,6 +299,27 @@ class Settings(BaseSettings):
                 raise ValueError("each comma-separated token must be at least 16 characters")
             return tokens
         return value
+
+    @field_validator("console_cookie_secure", mode="before")
+    @classmethod
+    def _cookie_secure(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in ("", "auto"):
+            return None
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _forwarded_allow_ips(cls, value: str) -> str:
+        entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+        try:
+            for entry in entries:
+                if entry != "*":
+                    ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ValueError(
+                "must be comma-separated IP addresses or networks (10.0.0.0/8), or *"
+            ) from None
+        return ",".join(entries)
 
     @field_validator("timezone")
     @classmethod
@@ -332,6 +394,13 @@ class Settings(BaseSettings):
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    @property
+    def console_cookie_is_secure(self) -> bool:
+        """CONSOLE_COOKIE_SECURE, or when it is auto: unless PUBLIC_BASE_URL is http://."""
+        if self.console_cookie_secure is not None:
+            return self.console_cookie_secure
+        return not self.public_base_url.startswith("http://")
+
     def require(self, role: Role) -> Settings:
         """Raise :class:`SettingsError` naming the first setting ``role`` needs but lacks."""
         for name in REQUIRED_BY_ROLE[role]:
@@ -346,9 +415,10 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         err = exc.errors()[0]
-        name = str(err["loc"][0]).upper() if err["loc"] else "settings"
         msg = str(err["msg"]).removeprefix("Value error, ")
-        raise SettingsError(f"{name}: {msg}") from None
+        if not err["loc"]:  # a rule over several settings: its message names them
+            raise SettingsError(msg) from None
+        raise SettingsError(f"{str(err['loc'][0]).upper()}: {msg}") from None
 
 
 def webhook_retry_delay_s(

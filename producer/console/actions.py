@@ -1,27 +1,49 @@
 """The console's state-changing routes (POST, each behind the session and its CSRF token):
-log in and out, reveal a phone number (logged, masked), cancel a scheduled job, requeue or
-purge a dead letter. Cancel and purge are confirmed on a page of their own first."""
+log in and out, reveal a phone number, export calls as CSV, cancel a scheduled job, requeue
+or purge a dead letter. Cancel and purge are confirmed on a page of their own first. Each
+action writes an audit line naming the operator (web.audit)."""
 
 from __future__ import annotations
 
 import hmac
+import itertools
 import secrets
-from urllib.parse import quote
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from producer.auth import token_matches
 from producer.client import VoiceCallClient
 from producer.console import session as sessions
-from producer.console.pages import dead_letters, job_view
-from producer.console.web import checked_form, page, read_form, signing_key
+from producer.console.pages import (
+    cancel_view,
+    dead_letters,
+    dead_view,
+    job_view,
+    search_query,
+)
+from producer.console.web import (
+    audit,
+    checked_form,
+    cookie_secure,
+    page,
+    read_form,
+    segment,
+    signing_key,
+    store_of,
+)
 from producer.errors import ApiError
-from voicecall import keys
-from voicecall.errors import CancelRefused, JobNotFound, ReopenRefused
+from voicecall import export, keys, search
+from voicecall.errors import CancelRefused, FieldRefused, JobNotFound, ReopenRefused
+from voicecall.jobs import check_cancel_reason
 from voicecall.logs import get_logger
 from voicecall.phones import mask_phone
+from voicecall.search_query import FILTER_PARAMS, parse_filters
 from voicecall.store import now_s
 
 log = get_logger("voicecall.console")
@@ -49,7 +71,7 @@ def _login_form(request: Request, status_code: int = 200, error: str = "") -> HT
         path="/console",
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=cookie_secure(request),
     )
     return response
 
@@ -75,10 +97,21 @@ async def login(request: Request) -> Response:
     if not token or not token_matches(token, request.app.state.api_tokens):
         log.warning("console_login_refused")
         return _login_form(request, 401, "That token is not one of API_TOKENS.")
-    value, session = sessions.issue(signing_key(request), token.encode(), now=now_s())
-    log.info("console_login", operator=session.tid[:8])
+    now = now_s()
+    value, session = sessions.issue(signing_key(request), token.encode(), now=now)
+    await run_in_threadpool(
+        store_of(request).open_console_session,
+        session.tid,
+        session.sid,
+        ends_at=session.expires_at,
+        now=now,
+    )
+    audit(session, "console_login")
     response = _see_other("/console/")
-    response.delete_cookie(LOGIN_COOKIE, path="/console", httponly=True, samesite="strict")
+    secure = cookie_secure(request)
+    response.delete_cookie(
+        LOGIN_COOKIE, path="/console", httponly=True, samesite="strict", secure=secure
+    )
     response.set_cookie(
         sessions.COOKIE,
         value,
@@ -86,72 +119,140 @@ async def login(request: Request) -> Response:
         path="/console",
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=secure,
     )
     return response
 
 
 @router.post("/logout")
 async def logout(request: Request) -> RedirectResponse:
-    await checked_form(request)
+    """End the session on the server (a copy of the cookie opens nothing after), then in
+    the browser."""
+    session, _ = await checked_form(request)
+    await run_in_threadpool(store_of(request).end_console_session, session.tid, session.sid)
+    audit(session, "console_logout")
     response = _see_other("/console/login")
-    response.delete_cookie(sessions.COOKIE, path="/console", httponly=True, samesite="strict")
+    response.delete_cookie(
+        sessions.COOKIE,
+        path="/console",
+        httponly=True,
+        samesite="strict",
+        secure=cookie_secure(request),
+    )
     return response
 
 
 @router.post("/calls/{job_id}/reveal", response_class=HTMLResponse)
 async def reveal(request: Request, job_id: str) -> HTMLResponse:
-    """Show one job's phone number in full; the log names the job and the number masked."""
+    """Show one job's phone number in full; the audit line names the job and the number
+    masked."""
     session, _ = await checked_form(request)
-    job = await run_in_threadpool(request.app.state.store.get, job_id)
+    job = await run_in_threadpool(store_of(request).get, job_id)
     if job is not None:
-        log.info(
-            "console_phone_revealed",
-            operator=session.tid[:8],
-            job_id=job_id,
-            phone=mask_phone(job.phone),
+        audit(session, "console_phone_revealed", job_id=job_id, phone=mask_phone(job.phone))
+    return await run_in_threadpool(
+        partial(job_view, request, session, job_id, revealed=job is not None)
+    )
+
+
+PHONES = ("masked", "full")
+
+
+@router.post("/calls/export")
+async def export_calls(request: Request) -> Response:
+    """The CSV export of GET /v1/calls/export for the search in the query string. Phone
+    numbers are masked unless the form asks for ``phones=full``; either way one audit line
+    (``console_export``) names the operator, the filters, the choice and the rows sent."""
+    session, form = await checked_form(request)
+    phones = form.get("phones") or "masked"
+    if phones not in PHONES:
+        raise ApiError(422, "validation_failed", "phones must be masked or full")
+    pairs = search_query(request)
+    filters, _ = parse_filters(pairs, allowed=FILTER_PARAMS)  # SearchError: 422 naming it
+    wanted: dict[str, list[str]] = {}
+    for name, value in pairs:
+        wanted.setdefault(name, []).append(value)
+    docs = search.scan(store_of(request), filters)
+    chunks = export.chunks(_audited(docs, session, wanted, phones))
+    first = await run_in_threadpool(next, chunks)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return StreamingResponse(
+        itertools.chain([first], chunks),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="calls-{stamp}.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def _audited(
+    docs: Iterable[dict[str, Any]],
+    session: sessions.Session,
+    filters: dict[str, list[str]],
+    phones: str,
+) -> Iterator[dict[str, Any]]:
+    """``docs``, phones masked unless ``phones`` is full, then the audit line with the rows
+    sent (also when the download stops early: ``complete`` says which)."""
+    rows, complete = 0, False
+    try:
+        for doc in docs:
+            rows += 1
+            yield doc if phones == "full" else {**doc, "phone": mask_phone(doc["phone"])}
+        complete = True
+    finally:
+        # The redactor masks a phone filter's value in the line (voicecall.logs).
+        audit(
+            session, "console_export", filters=filters, phones=phones, rows=rows, complete=complete
         )
-    return job_view(request, session, job_id, revealed=job is not None)
 
 
 @router.post("/calls/{job_id}/cancel", response_model=None)
 async def cancel(request: Request, job_id: str) -> Response:
     session, form = await checked_form(request)
     if form.get("confirm") != "yes":
-        return _see_other(f"/console/calls/{quote(job_id)}/cancel")
+        return _see_other(f"/console/calls/{segment(job_id)}/cancel")
     client: VoiceCallClient = request.app.state.client
-    reason = (form.get("reason") or "").strip()[:200] or "cancelled from the console"
+    reason = form.get("reason") or ""
     try:
-        await run_in_threadpool(client.cancel, job_id, reason=reason)
+        check_cancel_reason(reason)  # as posted: strip() would take \r, \n, \x1c-\x1f off
+        await run_in_threadpool(
+            client.cancel, job_id, reason=reason.strip() or "cancelled from the console"
+        )
+    except FieldRefused as exc:
+        view = partial(cancel_view, request, session, job_id, error=str(exc), status_code=422)
+        return await run_in_threadpool(view)
     except (CancelRefused, JobNotFound) as exc:
-        return job_view(request, session, job_id, notice=f"Not cancelled: {exc}")
-    log.info("console_cancel", operator=session.tid[:8], job_id=job_id)
-    return _see_other(f"/console/calls/{quote(job_id)}?notice=Cancelled.")
+        notice = f"Not cancelled: {exc}"
+        view = partial(job_view, request, session, job_id, notice=notice, status_code=409)
+        return await run_in_threadpool(view)
+    audit(session, "console_cancel", job_id=job_id)
+    return _see_other(f"/console/calls/{segment(job_id)}?notice=cancelled")
 
 
-@router.post("/dead/{queue}/{job_id}/requeue")
-async def requeue(request: Request, queue: str, job_id: str) -> RedirectResponse:
+@router.post("/dead/{queue}/{job_id}/requeue", response_model=None)
+async def requeue(request: Request, queue: str, job_id: str) -> Response:
     session, _ = await checked_form(request)
     dead = dead_letters(request)
-    letter = dead.find(job_id, [queue] if queue in keys.ALL_QUEUES else [])
+    letter = await run_in_threadpool(dead.find, job_id, [queue] if queue in keys.ALL_QUEUES else [])
     if letter is None:
-        return _see_other("/console/dead?notice=" + quote(f"No dead letter {job_id}."))
+        return _see_other("/console/dead?notice=no_dead_letter")
     try:
-        done = await run_in_threadpool(dead.requeue, letter)
+        await run_in_threadpool(dead.requeue, letter)
     except ReopenRefused as exc:
-        return _see_other("/console/dead?notice=" + quote(f"Not requeued: {exc.reason}."))
-    log.info("console_requeue", operator=session.tid[:8], job_id=job_id, queue=queue)
-    return _see_other("/console/dead?notice=" + quote(done[0].upper() + done[1:] + "."))
+        notice = f"Not requeued: {exc.job_id} {exc.reason}."
+        return await dead_view(request, session, notice=notice, status_code=409)
+    audit(session, "console_requeue", job_id=job_id, queue=queue)
+    return _see_other("/console/dead?notice=requeued")
 
 
 @router.post("/dead/{queue}/{job_id}/purge")
 async def purge(request: Request, queue: str, job_id: str) -> RedirectResponse:
     session, form = await checked_form(request)
     if form.get("confirm") != "yes":
-        return _see_other(f"/console/dead/{quote(queue)}/{quote(job_id)}/purge")
+        return _see_other(f"/console/dead/{segment(queue)}/{segment(job_id)}/purge")
     dead = dead_letters(request)
-    letter = dead.find(job_id, [queue] if queue in keys.ALL_QUEUES else [])
+    letter = await run_in_threadpool(dead.find, job_id, [queue] if queue in keys.ALL_QUEUES else [])
     purged = await run_in_threadpool(dead.purge, [letter] if letter else [])
-    log.info("console_purge", operator=session.tid[:8], job_id=job_id, queue=queue)
-    notice = f"Purged {job_id}." if purged else f"No dead letter {job_id}."
-    return _see_other("/console/dead?notice=" + quote(notice))
+    audit(session, "console_purge", job_id=job_id, queue=queue)
+    return _see_other("/console/dead?notice=" + ("purged" if purged else "no_dead_letter"))

@@ -1,25 +1,24 @@
 """The console's pages (GET, read only): overview, calls and a job's story, campaigns, dead
-letters, scheduled jobs. Phone numbers are masked everywhere (reveal: producer.console.actions).
+letters, scheduled jobs. Phone numbers are masked everywhere (reveal and the CSV export:
+producer.console.actions).
 """
 
 from __future__ import annotations
 
-import itertools
-from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from producer.console import timeline
 from producer.console.overview import overview
 from producer.console.session import Session
 from producer.console.web import current, page, store_of
-from voicecall import export, keys, search
+from voicecall import keys, search
 from voicecall.dead_letters import DeadLetters
 from voicecall.errors import CampaignNotFound, SearchError
-from voicecall.jobs import Kind, Outcome, State
+from voicecall.jobs import CANCEL_REASON_MAX_CHARS, Kind, Outcome, State
 from voicecall.search_query import FILTER_PARAMS, PAGE_PARAMS, parse_filters
 from voicecall.settings import Settings
 
@@ -52,7 +51,7 @@ def overview_data(request: Request) -> JSONResponse:
     return JSONResponse(data, headers={"Cache-Control": "no-store"})
 
 
-def _query(request: Request) -> list[tuple[str, str]]:
+def search_query(request: Request) -> list[tuple[str, str]]:
     """The search form's fields that were filled in (an empty field is no filter)."""
     return [(k, v) for k, v in request.query_params.multi_items() if v.strip() and k != "notice"]
 
@@ -60,7 +59,7 @@ def _query(request: Request) -> list[tuple[str, str]]:
 @router.get("/calls", response_class=HTMLResponse)
 def calls_page(request: Request) -> HTMLResponse:
     session = current(request)
-    pairs = _query(request)
+    pairs = search_query(request)
     form = dict(pairs)
     try:
         filters, rest = parse_filters(pairs, allowed=FILTER_PARAMS + PAGE_PARAMS)
@@ -87,21 +86,6 @@ def _options() -> dict[str, list[str]]:
     }
 
 
-@router.get("/calls/export")
-def export_page(request: Request) -> StreamingResponse:
-    """The CSV export of GET /v1/calls/export, for a logged-in operator."""
-    current(request)
-    filters, _ = parse_filters(_query(request), allowed=FILTER_PARAMS)
-    chunks = export.chunks(search.scan(store_of(request), filters))
-    first = next(chunks)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return StreamingResponse(
-        itertools.chain([first], chunks),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="calls-{stamp}.csv"'},
-    )
-
-
 @router.get("/calls/{job_id}", response_class=HTMLResponse)
 def job_page(request: Request, job_id: str) -> HTMLResponse:
     session = current(request)
@@ -109,7 +93,13 @@ def job_page(request: Request, job_id: str) -> HTMLResponse:
 
 
 def job_view(
-    request: Request, session: Session, job_id: str, *, revealed: bool = False, notice: str = ""
+    request: Request,
+    session: Session,
+    job_id: str,
+    *,
+    revealed: bool = False,
+    notice: str = "",
+    status_code: int = 200,
 ) -> HTMLResponse:
     job = store_of(request).get(job_id)
     if job is None:
@@ -118,21 +108,29 @@ def job_view(
         request,
         "job.html",
         session,
+        status_code,
         job=job,
         events=timeline.events(job),
         source=timeline.result_source(job),
         revealed=revealed,
-        notice=notice or request.query_params.get("notice", ""),
+        notice=notice,
     )
 
 
 @router.get("/calls/{job_id}/cancel", response_class=HTMLResponse)
 def cancel_confirm(request: Request, job_id: str) -> HTMLResponse:
-    session = current(request)
+    return cancel_view(request, current(request), job_id)
+
+
+def cancel_view(
+    request: Request, session: Session, job_id: str, *, error: str = "", status_code: int = 200
+) -> HTMLResponse:
+    """The cancel confirmation page; ``error``: why the reason last posted was refused."""
     job = store_of(request).get(job_id)
     if job is None:
         return page(request, "missing.html", session, 404, what=f"job {job_id}")
-    return page(request, "confirm.html", session, action="cancel", job=job, queue=None)
+    return page(request, "confirm.html", session, status_code, action="cancel", job=job,
+                queue=None, error=error, reason_max=CANCEL_REASON_MAX_CHARS)  # fmt: skip
 
 
 @router.get("/campaigns", response_class=HTMLResponse)
@@ -141,8 +139,10 @@ def campaigns_page(request: Request) -> HTMLResponse:
     return page(request, "campaigns.html", session, campaigns=search.campaigns(store_of(request)))
 
 
-@router.get("/campaigns/{name}", response_class=HTMLResponse)
-def campaign_page(request: Request, name: str) -> HTMLResponse:
+@router.get("/campaign", response_class=HTMLResponse)
+def campaign_page(request: Request, name: str = "") -> HTMLResponse:
+    """A campaign's page. Its name is a query parameter: a name may hold any character, and
+    one such as ``..`` cannot be a path segment (browsers resolve it)."""
     session = current(request)
     try:
         summary = search.campaign(store_of(request), name)
@@ -158,11 +158,15 @@ def dead_letters(request: Request) -> DeadLetters:
 
 @router.get("/dead", response_class=HTMLResponse)
 async def dead_page(request: Request) -> HTMLResponse:
-    session = current(request)
+    session = await run_in_threadpool(current, request)
+    return await dead_view(request, session)
+
+
+async def dead_view(
+    request: Request, session: Session, *, notice: str = "", status_code: int = 200
+) -> HTMLResponse:
     letters = await run_in_threadpool(dead_letters(request).list, keys.ALL_QUEUES, 200)
-    return page(
-        request, "dead.html", session, letters=letters, notice=request.query_params.get("notice")
-    )
+    return page(request, "dead.html", session, status_code, letters=letters, notice=notice)
 
 
 @router.get("/dead/{queue}/{job_id}", response_class=HTMLResponse)
@@ -189,10 +193,4 @@ def scheduled_page(request: Request) -> HTMLResponse:
     session = current(request)
     filters, _ = parse_filters([("state", "scheduled")])
     found = search.search(store_of(request), filters, limit=200)
-    return page(
-        request,
-        "scheduled.html",
-        session,
-        jobs=found.jobs,
-        notice=request.query_params.get("notice"),
-    )
+    return page(request, "scheduled.html", session, jobs=found.jobs)

@@ -1,13 +1,17 @@
 """The console's session: a signed cookie, and the CSRF token it carries.
 
 An operator logs in with one of the API's bearer tokens. The cookie then holds no secret:
-``{"tid", "csrf", "exp"}`` in base64url JSON, then an HMAC-SHA256 of that text. ``tid`` names
-the token by an HMAC of it, so a token removed from ``API_TOKENS`` ends its sessions at the
-next request. The signing key is derived from every configured token (several API
+``{"tid", "sid", "csrf", "exp"}`` in base64url JSON, then an HMAC-SHA256 of that text. ``tid``
+names the token by an HMAC of it, so a token removed from ``API_TOKENS`` ends its sessions at
+the next request. The signing key is derived from every configured token (several API
 processes derive the same one; changing the tokens ends every session). The cookie is
 HttpOnly and SameSite=Strict, and every state-changing form also carries ``csrf``, checked
 against the session's own (:func:`check_csrf`), so no other site can post on the operator's
 behalf even in a browser that ignores SameSite.
+
+A valid signature is not enough: ``sid`` must also be one of its token's open sessions in
+Redis (``JobStore.console_session_open``, written at login). Logout removes it there, so a
+copied cookie opens nothing afterwards, and a session ends at ``exp`` on both sides.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ _KEY_LABEL = b"voicecall console session v1"
 @dataclass(frozen=True)
 class Session:
     tid: str  # which token logged in (an HMAC of it, never the token)
+    sid: str  # this session's id: its entry among the token's open sessions in Redis
     csrf: str
     expires_at: float
 
@@ -56,15 +61,17 @@ def _signature(key: bytes, payload: str) -> str:
 
 def issue(key: bytes, token: bytes, *, now: float) -> tuple[str, Session]:
     """A new session for ``token`` (already checked): the cookie value and the session."""
-    session = Session(token_id(key, token), secrets.token_urlsafe(24), now + MAX_AGE_S)
-    body = {"tid": session.tid, "csrf": session.csrf, "exp": session.expires_at}
+    session = Session(
+        token_id(key, token), secrets.token_urlsafe(18), secrets.token_urlsafe(24), now + MAX_AGE_S
+    )
+    body = {"tid": session.tid, "sid": session.sid, "csrf": session.csrf, "exp": session.expires_at}
     payload = _b64(json.dumps(body, separators=(",", ":")).encode())
     return f"{payload}.{_signature(key, payload)}", session
 
 
 def read(value: str | None, key: bytes, tokens: Sequence[bytes], *, now: float) -> Session | None:
     """The session in a cookie value, or None when it is absent, tampered with, expired, or
-    its token is no longer configured."""
+    its token is no longer configured. (Whether it is still open is Redis's to say.)"""
     if not value or value.count(".") != 1:
         return None
     payload, signature = value.split(".")
@@ -72,7 +79,7 @@ def read(value: str | None, key: bytes, tokens: Sequence[bytes], *, now: float) 
         return None
     try:
         body = json.loads(_unb64(payload))
-        session = Session(str(body["tid"]), str(body["csrf"]), float(body["exp"]))
+        session = Session(str(body["tid"]), str(body["sid"]), str(body["csrf"]), float(body["exp"]))
     except (ValueError, KeyError, TypeError, binascii.Error):
         return None
     if session.expires_at <= now:

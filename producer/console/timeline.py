@@ -1,6 +1,7 @@
 """A job's whole story for the console, oldest first: each state change with its note and
 what eSMS said (result code, SMSID), whether the result came by callback or by status poll,
-and each webhook delivery. Phone numbers never appear here (the page masks the job's)."""
+and each webhook delivery. Phone numbers never appear here (the page masks the job's), nor
+control characters raw (a note's text came from outside: they are shown as escapes)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from voicecall.phones import mask_phones_in_text
 from voicecall.records import JobRecord
+from voicecall.text import escape_controls
 from voicecall.timefmt import from_epoch
 
 # History extras worth showing, with their label (the Lua steps record them).
@@ -37,14 +39,17 @@ def events(job: JobRecord) -> list[Event]:
     story: list[Event] = []
     for entry in job.history:
         extra: dict[str, Any] = entry.model_extra or {}
-        facts = {label: str(extra[name]) for name, label in _EXTRAS.items() if name in extra}
-        story.append(
-            Event(entry.at, entry.state.value, mask_phones_in_text(entry.note or ""), facts)
-        )
+        facts = {
+            label: escape_controls(str(extra[name]))
+            for name, label in _EXTRAS.items()
+            if name in extra
+        }
+        note = escape_controls(mask_phones_in_text(entry.note or ""))
+        story.append(Event(entry.at, entry.state.value, note, facts))
     for delivery in job.webhook.deliveries if job.webhook else []:
         facts = {"HTTP status": str(delivery.status) if delivery.status is not None else "none"}
         if delivery.error:
-            facts["error"] = delivery.error
+            facts["error"] = escape_controls(delivery.error)
         if delivery.duration_ms is not None:
             facts["took"] = f"{delivery.duration_ms:.0f} ms"
         story.append(Event(delivery.at, "webhook delivery", facts=facts))

@@ -1,27 +1,54 @@
-"""What every console route needs: the session from the cookie (else the login page), the
-CSRF check of a posted form, the form itself, and rendering a template."""
+"""What every console route needs: the session from the cookie and Redis (else the login
+page), the CSRF check of a posted form, the form itself, the audit log line of an operator's
+action, the banner of a known notice code, and rendering a template."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 
 from producer.console import session as sessions
 from producer.errors import ApiError
+from voicecall.logs import get_logger
 from voicecall.phones import mask_phone
 from voicecall.store import JobStore, now_s
 from voicecall.timefmt import from_epoch
 
+
+def segment(value: str) -> str:
+    """``value`` as one URL path segment: every reserved character encoded, ``/`` too (Jinja's
+    ``urlencode`` keeps ``/``). Job ids and queue names never are ``.`` or ``..``; campaign names
+    can be, so a campaign's page takes its name as a query parameter instead."""
+    return quote(value, safe="")
+
+
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters["masked"] = mask_phone
+templates.env.filters["segment"] = segment
 templates.env.filters["when"] = lambda at: from_epoch(at).isoformat(timespec="seconds")
 FORM_TYPE = "application/x-www-form-urlencoded"
+# The banner texts a redirect may ask for with ?notice=CODE; any other value shows nothing,
+# so no link can put its own words in the console's banner.
+NOTICES = {
+    "cancelled": "Cancelled.",
+    "requeued": "Requeued.",
+    "purged": "Purged.",
+    "no_dead_letter": "No such dead letter: it was requeued or purged already.",
+}
+audit_log = get_logger("voicecall.console")
+
+
+def audit(session: sessions.Session, event: str, **fields: Any) -> None:
+    """One log line for an operator's action, naming who by their token's id (its first 8
+    characters: an HMAC of the token, never the token)."""
+    audit_log.info(event, operator=session.tid[:8], **fields)
 
 
 class LoginRequired(Exception):
@@ -39,16 +66,24 @@ def signing_key(request: Request) -> bytes:
 
 
 def current(request: Request) -> sessions.Session:
-    """The request's session; raises LoginRequired without a valid one."""
+    """The request's session; raises LoginRequired without a valid one, or when it was
+    logged out (one Redis read; blocking: async routes call it in the thread pool)."""
+    now = now_s()
     found = sessions.read(
         request.cookies.get(sessions.COOKIE),
         signing_key(request),
         request.app.state.api_tokens,
-        now=now_s(),
+        now=now,
     )
-    if found is None:
+    if found is None or not store_of(request).console_session_open(found.tid, found.sid, now=now):
         raise LoginRequired
     return found
+
+
+def cookie_secure(request: Request) -> bool:
+    """Whether the console's cookies carry ``Secure`` (CONSOLE_COOKIE_SECURE)."""
+    secure: bool = request.app.state.settings.console_cookie_is_secure
+    return secure
 
 
 async def read_form(request: Request) -> dict[str, str]:
@@ -61,7 +96,7 @@ async def read_form(request: Request) -> dict[str, str]:
 async def checked_form(request: Request) -> tuple[sessions.Session, dict[str, str]]:
     """The session and form of a state-changing request: 403 unless the form's ``csrf`` is
     the session's own token."""
-    session = current(request)
+    session = await run_in_threadpool(current, request)
     form = await read_form(request)
     if not sessions.check_csrf(session, form.get("csrf")):
         raise ApiError(
@@ -80,7 +115,9 @@ def page(
     status_code: int = 200,
     **context: Any,
 ) -> HTMLResponse:
-    context = {"session": session, "nav": template.split(".")[0], **context}
+    # The banner: the route's own text, else the text of a known ?notice= code.
+    notice = context.pop("notice", "") or NOTICES.get(request.query_params.get("notice", ""), "")
+    context = {"session": session, "nav": template.split(".")[0], "notice": notice, **context}
     response = templates.TemplateResponse(request, template, context, status_code=status_code)
     # Pages show job data: never cached, never framed.
     response.headers["Cache-Control"] = "no-store"
