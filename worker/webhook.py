@@ -7,7 +7,8 @@ delivery on the one address connected to, and ``WEBHOOK_TIMEOUT_S`` as one overa
 A slow or trickling receiver holds one coroutine of the engine, never a worker thread.
 
 Every attempt (time, HTTP status or the reason it failed) is kept in the job's
-``webhook.deliveries``. A retryable failure is tried again after ``webhook_retry_delay_s``
+``webhook.deliveries``; an exception anywhere in an attempt is recorded as ``internal_error``
+and counts like any failure, so no receiver can make its delivery repeat unrecorded. A retryable failure is tried again after ``webhook_retry_delay_s``
 (the webhooks' own budget, ``WEBHOOK_MAX_RETRIES``, and their own queue); then, or at once for
 a refused URL or a 410 Gone, the job becomes a dead letter of the webhooks queue. A delivery
 never changes the job's own state.
@@ -47,16 +48,13 @@ async def deliver_step(ctx: Context, *, job_id: str) -> None:
     if job.webhook is not None and job.webhook.state in ("delivered", "gave_up"):
         return
     settings = ctx.settings
-    body = json.dumps(JobView.of(job).json_body(), separators=(",", ":")).encode()
-    result = await webhooks.deliver(
-        job.webhook_url,
-        body,
-        webhook_id=job_webhook_id(job),
-        secret=WebhookSecret.parse(settings.webhook_secret),
-        policy=WebhookPolicy.from_settings(settings),
-        deadline_s=settings.webhook_timeout_s,
-        client=ctx.webhooks,
-    )
+    try:
+        result = await _attempt(ctx, job, job.webhook_url)
+    except Exception:  # never an attempt that goes unrecorded and comes back for ever
+        log.exception("webhook_attempt_error", job_id=job_id)
+        result = webhooks.DeliveryResult(
+            at=now_s(), status=None, error="internal_error", duration_ms=0.0
+        )
     delivery = result.as_dict()
     if result.ok:
         WEBHOOKS.labels(result="delivered").inc()
@@ -78,3 +76,17 @@ async def deliver_step(ctx: Context, *, job_id: str) -> None:
     )
     await ctx.store.apply(op)
     log.info("webhook_retry", job_id=job_id, error=result.error, delay_s=round(delay_s, 2))
+
+
+async def _attempt(ctx: Context, job: JobRecord, url: str) -> webhooks.DeliveryResult:
+    settings = ctx.settings
+    body = json.dumps(JobView.of(job).json_body(), separators=(",", ":")).encode()
+    return await webhooks.deliver(
+        url,
+        body,
+        webhook_id=job_webhook_id(job),
+        secret=WebhookSecret.parse(settings.webhook_secret),
+        policy=WebhookPolicy.from_settings(settings),
+        deadline_s=settings.webhook_timeout_s,
+        client=ctx.webhooks,
+    )
