@@ -17,6 +17,7 @@ never changes the job's own state.
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 
 import structlog
 
@@ -27,9 +28,9 @@ from voicecall.records import JobRecord, JobView
 from voicecall.settings import webhook_retry_delay_s
 from voicecall.store import now_s
 from voicecall.webhook_signing import WebhookSecret, webhook_id_for
-from voicecall.webhook_urls import WebhookPolicy
+from voicecall.webhook_urls import WebhookPolicy, normalize_host
 from worker import webhooks
-from worker.engine import Context
+from worker.engine import Context, Slot
 
 log = get_logger(__name__)
 
@@ -39,17 +40,57 @@ def job_webhook_id(job: JobRecord) -> str:
     return webhook_id_for(job.id, repr(job.created_at), job.state.value)
 
 
-async def deliver_step(ctx: Context, *, job_id: str) -> None:
-    """The body behind the webhook actor."""
+async def deliver_step(ctx: Context, *, job_id: str, slot: Slot) -> None:
+    """The body behind the webhook actor; ``slot`` is the webhook slot it was handed.
+
+    Within its receiver host's share the delivery goes at once on ``slot``; over it, it waits
+    in the host's line without a slot (worker.host_shares) and goes on the slot a delivery
+    to the same host passes on. Deferred (the due set brings it back) when the line is full.
+    """
     structlog.contextvars.bind_contextvars(job_id=job_id)
     job = await ctx.store.get(job_id)
+    url = _pending_url(job)
+    if url is None:
+        return
+    host = receiver_host(url)
+    held = await ctx.webhook_hosts.enter(host, job_id, slot)
+    if held is None:
+        log.info("webhook_deferred", job_id=job_id, waiting=ctx.webhook_hosts.waiting)
+        return
+    try:
+        if held is not slot:  # it waited in line: the job may have moved on meanwhile
+            job = await ctx.store.get(job_id)
+            url = _pending_url(job)
+        if job is not None and url is not None:
+            await _deliver(ctx, job, url)
+    finally:
+        ctx.webhook_hosts.leave(host, job_id, held)
+
+
+def receiver_host(url: str) -> str:
+    """Whose share a delivery takes: the URL's host, as the URL policy normalises it."""
+    host = urlsplit(url).hostname or ""
+    try:
+        return normalize_host(host)
+    except ValueError:  # an IPv6 literal, or a host the policy will refuse anyway
+        return host
+
+
+def _pending_url(job: JobRecord | None) -> str | None:
+    """The webhook URL of a final job whose delivery is still to be made, else None."""
     if job is None or not job.webhook_url or not job.final:
-        return
+        return None
     if job.webhook is not None and job.webhook.state in ("delivered", "gave_up"):
-        return
+        return None
+    return job.webhook_url
+
+
+async def _deliver(ctx: Context, job: JobRecord, url: str) -> None:
+    """One delivery attempt, recorded whatever happens, and what follows it."""
+    job_id = job.id
     settings = ctx.settings
     try:
-        result = await _attempt(ctx, job, job.webhook_url)
+        result = await _attempt(ctx, job, url)
     except Exception:  # never an attempt that goes unrecorded and comes back for ever
         log.exception("webhook_attempt_error", job_id=job_id)
         result = webhooks.DeliveryResult(
