@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from worker.engine import Slot
-from worker.host_shares import HostShares
+from worker.host_shares import HostShares, Passable
 
 POOL_SIZE = 6
 
@@ -39,6 +39,18 @@ def run(test: Callable[[Pool], Awaitable[None]]) -> Pool:
 async def settle() -> None:
     for _ in range(5):
         await asyncio.sleep(0)
+
+
+async def one_running_one_waiting(
+    pool: Pool, shares: HostShares
+) -> tuple[Slot, asyncio.Task[Passable | None]]:
+    """job-1 holds host a's only place; job-2 waits in its line."""
+    held = pool.take()
+    assert await shares.enter("a.example", "job-1", held) is held
+    waiting = asyncio.create_task(shares.enter("a.example", "job-2", pool.take()))
+    await settle()
+    assert not waiting.done()
+    return held, waiting
 
 
 def test_under_its_share_a_delivery_keeps_the_slot_it_came_with() -> None:
@@ -95,10 +107,7 @@ def test_a_host_at_its_share_does_not_hold_back_another_host() -> None:
 
     async def scenario(pool: Pool) -> None:
         shares = HostShares(share=1, waiting_limit=10)
-        held = pool.take()
-        await shares.enter("a.example", "job-1", held)
-        waiting = asyncio.create_task(shares.enter("a.example", "job-2", pool.take()))
-        await settle()
+        held, waiting = await one_running_one_waiting(pool, shares)
         other = pool.take()
         assert await shares.enter("b.example", "job-3", other) is other
         shares.leave("b.example", "job-3", other)
@@ -116,10 +125,7 @@ def test_a_full_line_or_a_job_already_in_hand_is_deferred_and_keeps_its_slot() -
 
     async def scenario(pool: Pool) -> None:
         shares = HostShares(share=1, waiting_limit=1)
-        held = pool.take()
-        await shares.enter("a.example", "job-1", held)
-        waiting = asyncio.create_task(shares.enter("a.example", "job-2", pool.take()))
-        await settle()
+        held, waiting = await one_running_one_waiting(pool, shares)
         for key in ("job-3", "job-1", "job-2"):
             slot = pool.take()
             assert await shares.enter("a.example", key, slot) is None
@@ -138,10 +144,7 @@ def test_closing_ends_every_wait_and_refuses_new_deliveries() -> None:
 
     async def scenario(pool: Pool) -> None:
         shares = HostShares(share=1, waiting_limit=10)
-        held = pool.take()
-        await shares.enter("a.example", "job-1", held)
-        waiting = asyncio.create_task(shares.enter("a.example", "job-2", pool.take()))
-        await settle()
+        held, waiting = await one_running_one_waiting(pool, shares)
         shares.close()
         assert await waiting is None
         late = pool.take()
@@ -159,9 +162,7 @@ def test_a_cancelled_waiter_leaves_the_line_and_loses_no_slot(turn_came_first: b
 
     async def scenario(pool: Pool) -> None:
         shares = HostShares(share=1, waiting_limit=10)
-        held = pool.take()
-        await shares.enter("a.example", "job-1", held)
-        doomed = asyncio.create_task(shares.enter("a.example", "job-2", pool.take()))
+        held, doomed = await one_running_one_waiting(pool, shares)
         after = asyncio.create_task(shares.enter("a.example", "job-3", pool.take()))
         await settle()
         if turn_came_first:
