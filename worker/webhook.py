@@ -8,10 +8,12 @@ A slow or trickling receiver holds one coroutine of the engine, never a worker t
 
 Every attempt (time, HTTP status or the reason it failed) is kept in the job's
 ``webhook.deliveries``; an exception anywhere in an attempt is recorded as ``internal_error``
-and counts like any failure, so no receiver can make its delivery repeat unrecorded. A retryable failure is tried again after ``webhook_retry_delay_s``
-(the webhooks' own budget, ``WEBHOOK_MAX_RETRIES``, and their own queue); then, or at once for
-a refused URL or a 410 Gone, the job becomes a dead letter of the webhooks queue. A delivery
-never changes the job's own state.
+and counts like any failure, so no receiver can make its delivery repeat unrecorded. A
+retryable failure is tried again after ``webhook_retry_delay_s`` (the webhooks' own budget,
+``WEBHOOK_MAX_RETRIES``, and their own queue); then, or at once for a refused URL or a 410
+Gone, the job becomes a dead letter of the webhooks queue. A delivery never changes the job's
+own state. Deliveries to one receiver host hold at most ``WEBHOOK_HOST_CONCURRENCY`` webhook
+slots of a process (worker.host_shares).
 """
 
 from __future__ import annotations
