@@ -41,6 +41,8 @@ class Sizes:
     mixed_scheduled: int = 300  # beside them, record calls due evenly over the window
     mixed_window_s: tuple[float, float] = (3.0, 33.0)
     webhook_jobs: int = 300  # figure 9b: jobs whose slow webhooks run before the load
+    hanging_webhooks: int = 80  # figure 9e: webhooks to one hanging host (issue 18, finding 14)
+    other_webhooks: int = 20  # and to another host meanwhile
     crash_claimed: int = 200  # figure 9c: calls claimed by the worker that is killed
     crash_due: int = 200  # and calls it holds until they fall due
     per_process_jobs: int = 3000  # figure 9d, at each latency
@@ -69,6 +71,7 @@ QUICK = Sizes(
     mixed_scheduled=30,
     mixed_window_s=(2.0, 5.0),
     webhook_jobs=60,
+    other_webhooks=8,
     crash_claimed=30,
     crash_due=30,
     per_process_jobs=1000,

@@ -44,7 +44,8 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 DESCRIPTION = """Enqueue outbound voice calls through eSMS.vn and follow them to their result.
 
 Authenticate with `Authorization: Bearer <token>` (one of `API_TOKENS`). Every response carries
-`X-Request-ID` (yours if you sent a sane one); it becomes the job's `trace_id`. Send an
+`X-Request-ID` (yours if you sent a sane one; it becomes the job's `trace_id`) and
+`X-Content-Type-Options: nosniff`. Send an
 `idempotency_key` (or the `Idempotency-Key` header) to make retries safe: a repeat with the
 same body answers 202 with the same job, `replay: true` and `Idempotent-Replayed: true`; with
 another body, 409. Bodies are `application/json` (else 415). Errors are JSON:

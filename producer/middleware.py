@@ -1,11 +1,13 @@
-"""The HTTP API's one middleware: request id, body size limit, access log, request metrics,
-last-resort 500.
+"""The HTTP API's one middleware: request id, nosniff, body size limit, access log, request
+metrics, last-resort 500.
 
 A plain ASGI middleware (no response buffering), outermost in the app:
 
 - ``X-Request-ID``: taken from the request when it is sane (1-64 of ``A-Za-z0-9._:-``), else
   generated; set on every response, bound into structlog's contextvars for the request's log
   lines, and kept in ``request.state.request_id`` (the job's trace id).
+- ``X-Content-Type-Options: nosniff`` on every response (API, errors, docs, console, metrics,
+  callbacks, static files): a browser never reads a JSON or text answer as a script or page.
 - Body limit: a ``Content-Length`` over the limit is refused with 413 before any of the body
   is read; a body sent without one (chunked) is counted as it arrives and refused the moment
   it passes the limit, so nothing unbounded is ever buffered.
@@ -34,6 +36,7 @@ from voicecall.callbacks import CALLBACK_PATH
 from voicecall.logs import get_logger
 
 REQUEST_ID_HEADER = "x-request-id"
+NOSNIFF = (b"x-content-type-options", b"nosniff")
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 # The job id stays; its nonce and signature (the proof) are cut, in this line and in every
@@ -89,6 +92,7 @@ class RequestMiddleware:
                 message["headers"] = [
                     *message.get("headers", []),
                     (REQUEST_ID_HEADER.encode(), request_id.encode()),
+                    NOSNIFF,
                 ]
             await send(message)
 

@@ -84,6 +84,13 @@ CASES: list[tuple[str, str, Any, int, str | None]] = [
     ("labels-not-strings", CALLS, {**OTP, "labels": {"app": 1}}, 422, "labels.app"),
     ("webhook-not-http", CALLS, {**OTP, "webhook_url": "ftp://example.com/x"}, 422, "webhook_url"),
     (
+        "webhook-azure-wireserver",
+        CALLS,
+        {**OTP, "webhook_url": "http://168.63.129.16/machine?comp=goalstate"},
+        422,
+        "webhook_url",
+    ),
+    (
         "idempotency-key-too-long",
         CALLS,
         {**OTP, "idempotency_key": "k" * 201},

@@ -35,6 +35,7 @@ from worker.esms import (
 )
 from worker.esms.errors import CODE_CLASSES, CODE_MEANINGS, error_for_code
 from worker.esms.retry import MIN_TRY_S, RetryPolicy, call_with_retries
+from worker.retry_after import MAX_RETRY_AFTER_S
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 KEYS = {"esms_api_key": "MOCKAPIKEY123", "esms_secret_key": "MOCKSECRET456"}
@@ -328,12 +329,48 @@ def test_500_then_100_is_retried_to_success_with_a_retry_event() -> None:
 def test_429_waits_exactly_retry_after() -> None:
     """HTTP 429 with Retry-After waits that long, then tries again."""
     script = Script(
-        httpx.Response(429, headers={"Retry-After": "0.25"}),
+        httpx.Response(429, headers={"Retry-After": "1"}),
         ok({"CodeResult": "100", "SMSID": "s"}),
     )
     client, waits = mock_client(script)
     assert send_record(client).smsid == "s"
-    assert waits == [0.25]
+    assert waits == [1.0]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "²",
+        "٣".encode().decode("latin-1"),  # Arabic-Indic three, as UTF-8 on the wire
+        "１".encode().decode("latin-1"),  # full-width one
+        "0.25",  # delta-seconds are whole seconds
+        "-1",
+        "NaN",
+        "Mon, 01 Jan 99999999999999999999 00:00:00 GMT",  # OverflowError in parsedate
+    ],
+)
+def test_an_unreadable_retry_after_from_esms_falls_back_to_backoff(value: str) -> None:
+    """eSMS's Retry-After of Unicode digits, fractions, signs, NaN or an impossible date is no
+    hint: the backoff decides the wait, and nothing raises but the client's own errors."""
+    script = Script(
+        httpx.Response(429, headers=[(b"Retry-After", value.encode("latin-1"))]),
+        ok({"CodeResult": "100", "SMSID": "s"}),
+    )
+    client, waits = mock_client(script)
+    assert send_record(client).smsid == "s"
+    assert len(waits) == 1 and 0 <= waits[0] <= 0.05  # within ESMS_BACKOFF_MAX_S
+
+
+@pytest.mark.parametrize("value", ["9" * 5000, "Fri, 31 Dec 9999 23:59:59 GMT"])
+def test_a_huge_retry_after_from_esms_is_clamped_to_a_day(value: str) -> None:
+    """A Retry-After of 5,000 digits or the year 9999 is clamped to MAX_RETRY_AFTER_S (a
+    day): past the budget, so RateLimited goes to Dramatiq at once with that clamped hint."""
+    script = Script(httpx.Response(429, headers={"Retry-After": value}))
+    client, waits = mock_client(script, esms_attempt_budget_s=5)
+    with pytest.raises(RateLimited) as info:
+        send_record(client)
+    assert info.value.retry_after_s == MAX_RETRY_AFTER_S
+    assert waits == [] and len(script.requests) == 1
 
 
 def test_retry_after_beyond_the_budget_gives_up_at_once() -> None:

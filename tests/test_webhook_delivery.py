@@ -21,6 +21,7 @@ import standardwebhooks
 import structlog
 import trustme
 
+import worker.webhooks
 from tests.fixtures.redis import free_port
 from tests.fixtures.webhook_receiver import (
     Receiver,
@@ -148,6 +149,58 @@ def test_410_gone_is_not_retried_and_429_brings_its_retry_after(
     assert (gone.error, gone.retryable) == ("http_410", False)
     limited = run(receiver(answer(429, headers=[("Retry-After", "120")])).url())
     assert (limited.error, limited.retryable, limited.retry_after_s) == ("http_429", True, 120.0)
+
+
+def utf8_on_the_wire(text: str) -> str:
+    """``text`` as http.server must be given it to send its UTF-8 bytes (it writes latin-1)."""
+    return text.encode().decode("latin-1")
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("²", None),  # passes str.isdigit(), broke float(): the attempt went unrecorded
+        (utf8_on_the_wire("٣"), None),  # Arabic-Indic three: float() read it as 3
+        (utf8_on_the_wire("１２"), None),  # full-width digits
+        ("1.5", None),
+        ("-5", None),
+        ("NaN", None),
+        ("9" * 5000, 86400.0),  # int() refuses over 4,300 digits
+        ("Fri, 31 Dec 9999 23:59:59 GMT", 86400.0),
+        ("Mon, 01 Jan 99999999999999999999 00:00:00 GMT", None),  # OverflowError in parsedate
+        ("Mon, 01 Jan 2001 00:00:00 GMT", 0.0),
+    ],
+)
+def test_a_hostile_retry_after_is_read_safely(
+    receiver: Callable[..., Receiver], value: str, seconds: float | None
+) -> None:
+    """A 503's Retry-After of Unicode digits, fractions, NaN, huge numbers or odd dates never
+    breaks the attempt: http_503 is reported, the hint unreadable (None) or clamped."""
+    result = run(receiver(answer(503, headers=[("Retry-After", value)])).url())
+    assert (result.status, result.error, result.retryable) == (503, "http_503", True)
+    assert result.retry_after_s == seconds
+
+
+def test_an_unforeseen_exception_is_a_recorded_retryable_failure(
+    receiver: Callable[..., Receiver], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Any exception met in an attempt (here: reading the answer's headers) is reported as
+    internal_error, retryable, with the status that arrived; deliver() never raises it."""
+
+    def broken(value: str | None) -> float | None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(worker.webhooks, "parse_retry_after", broken)
+    server = receiver(answer(200))
+    with structlog.testing.capture_logs() as logs:
+        result = run(server.url())
+    assert (result.ok, result.status, result.error, result.retryable) == (
+        False,
+        200,
+        "internal_error",
+        True,
+    )
+    assert any(entry["event"] == "webhook_attempt_error" for entry in logs)
 
 
 def test_a_redirect_is_a_failure_and_is_never_followed(receiver: Callable[..., Receiver]) -> None:

@@ -80,6 +80,32 @@ def test_the_timeout_is_bounded() -> None:
             load_settings(webhook_timeout_s=bad)
 
 
+@pytest.mark.parametrize(
+    ("values", "words"),
+    [
+        ({"webhook_host_concurrency": "0"}, "WEBHOOK_HOST_CONCURRENCY: "),
+        ({"webhook_host_concurrency": "-3"}, "WEBHOOK_HOST_CONCURRENCY: "),
+        ({"webhook_host_concurrency": "eight"}, "WEBHOOK_HOST_CONCURRENCY: "),
+        ({"webhook_host_concurrency": "8.5"}, "WEBHOOK_HOST_CONCURRENCY: "),
+        ({"webhook_host_concurrency": "10001"}, "WEBHOOK_HOST_CONCURRENCY: "),
+    ],
+)
+def test_a_bad_host_share_stops_start_up_with_one_line(values: dict[str, str], words: str) -> None:
+    """WEBHOOK_HOST_CONCURRENCY: a whole number from 1 to 10,000, else one line naming it."""
+    with pytest.raises(SettingsError) as caught:
+        load_settings(**values)
+    assert words in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_the_host_share_defaults_to_8_of_64_and_a_smaller_pool_needs_no_change() -> None:
+    """By default one host holds at most 8 of the 64 webhook slots; a WEBHOOK_CONCURRENCY
+    below 8 is still a valid setting (the share is then the whole pool)."""
+    settings = load_settings()
+    assert (settings.webhook_host_concurrency, settings.webhook_concurrency) == (8, 64)
+    assert load_settings(webhook_concurrency=2).webhook_host_concurrency == 8
+
+
 def test_retry_delays_grow_fourfold_up_to_the_cap() -> None:
     """Without jitter: 5, 20, 80, ... 20480 s, then the 6 h cap for every later retry."""
     settings = load_settings()

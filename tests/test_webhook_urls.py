@@ -349,13 +349,15 @@ def test_a_literal_address_is_not_looked_up() -> None:
 
 def test_private_answers_pass_when_allowed_but_metadata_never_does() -> None:
     """allow_private lets 10.x through at delivery; 169.254.169.254 stays refused. An
-    allowlisted host is trusted whatever it resolves to."""
+    allowlisted host is trusted wherever it resolves, but a metadata address."""
     allow = WebhookPolicy(allow_private=True)
     assert resolve("http://hooks.corp.example/", Dns(["10.0.0.7"]), allow).address == "10.0.0.7"
     with pytest.raises(WebhookUrlRefused, match="metadata"):
         resolve("http://hooks.corp.example/", Dns(["169.254.169.254"]), allow)
     trusted = WebhookPolicy(allowed_hosts=frozenset({"hooks.corp.example"}))
     assert resolve("http://hooks.corp.example/", Dns(["10.0.0.7"]), trusted).address == "10.0.0.7"
+    with pytest.raises(WebhookUrlRefused, match="metadata"):
+        resolve("http://hooks.corp.example/", Dns(["169.254.169.254"]), trusted)
 
 
 @pytest.mark.parametrize("answer", [[], ["not-an-address"]])

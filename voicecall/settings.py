@@ -178,6 +178,10 @@ class Settings(BaseSettings):
     bulk_send_concurrency: int = Field(default=32, ge=1, le=10_000)
     poll_concurrency: int = Field(default=64, ge=1, le=10_000)
     webhook_concurrency: int = Field(default=64, ge=1, le=10_000)
+    # Of the webhook slots, how many deliveries to one receiver host may hold at once; the
+    # rest wait without a slot, so a host whose receivers hang keeps no other host waiting.
+    # At or above WEBHOOK_CONCURRENCY: no bound per host.
+    webhook_host_concurrency: int = Field(default=8, ge=1, le=10_000)
     handoff_wait_s: float = Field(default=0.5, gt=0, le=30)
     # A worker process beats every WORKER_HEARTBEAT_S; one silent for WORKER_LIVENESS_S is
     # dead: its claimed calls and unacknowledged messages are re-driven at once.

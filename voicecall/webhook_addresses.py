@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 
-__all__ = ["METADATA_ADDRESSES", "IPAddress", "refusal"]
+__all__ = ["METADATA_ADDRESSES", "IPAddress", "metadata_refusal", "refusal"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -47,19 +47,34 @@ _V6_RANGES: tuple[tuple[ipaddress.IPv6Network, str, str], ...] = (
 _V6_GLOBAL_UNICAST = _V6("2000::/3")
 _V6_COMPATIBLE = _V6("::/96")
 _V6_NAT64 = _V6("64:ff9b::/96")
+_V6_NAT64_LOCAL = _V6("64:ff9b:1::/48")
+_V6_TRANSLATED = _V6("::ffff:0:0:0/96")
+# Where RFC 6052 puts the IPv4 octets for prefixes of 48, 56, 64 and 96 bits (octet 8, the
+# "u" octet, is always skipped).
+_RFC6052_PLACES = ((6, 7, 9, 10), (7, 9, 10, 11), (9, 10, 11, 12), (12, 13, 14, 15))
 
-# Cloud instance metadata services: refused even when private targets are allowed.
-METADATA_ADDRESSES = frozenset(
+# Cloud instance metadata and platform services: refused whatever the policy (even with
+# WEBHOOK_ALLOW_PRIVATE, even for an allowlisted host that resolves to one): a POST there can
+# reach instance credentials or the platform's agent channel.
+METADATA_ADDRESSES: frozenset[IPAddress] = frozenset(
     ipaddress.ip_address(a)
     for a in (
-        "169.254.169.254",  # AWS, GCP, Azure, Oracle, DigitalOcean, OpenStack...
+        # AWS, GCP, Azure IMDS, Oracle, DigitalOcean, Hetzner, OpenStack, IBM, Linode, ...
+        "169.254.169.254",
+        "fd00:ec2::254",  # AWS instance metadata over IPv6
+        "169.254.170.2",  # AWS ECS task metadata and credentials
+        "169.254.170.23",  # AWS EKS Pod Identity agent
+        "fd00:ec2::23",  # AWS EKS Pod Identity agent over IPv6
         "169.254.169.253",  # AWS DNS resolver
-        "169.254.170.2",  # AWS ECS task metadata
-        "169.254.0.23",  # Tencent Cloud
+        "fd00:ec2::253",  # AWS DNS resolver over IPv6
+        "168.63.129.16",  # Azure WireServer (a public-range address: no other rule refuses it)
+        "fd20:ce::254",  # GCP metadata over IPv6
         "100.100.100.200",  # Alibaba Cloud
         "192.0.0.192",  # Oracle Cloud
-        "fd00:ec2::254",  # AWS, IPv6
-        "fd00:ec2::23",  # AWS DNS resolver, IPv6
+        "169.254.0.23",  # Tencent Cloud
+        "169.254.42.42",  # Scaleway
+        "fd00:42::42",  # Scaleway over IPv6
+        "fe80::a9fe:a9fe",  # OpenStack over IPv6
     )
 )
 
@@ -70,17 +85,26 @@ def refusal(ip: IPAddress, *, allow_private: bool) -> tuple[str, str] | None:
     An IPv6 form that carries an IPv4 address is judged by the address it carries. Cloud
     metadata addresses are refused even when ``allow_private`` is set.
     """
+    found = metadata_refusal(ip)
+    if found is not None or allow_private:
+        return found
     carried = _carried_ipv4(ip)
-    for inner, form in [(ip, ""), *carried]:
-        if inner in METADATA_ADDRESSES:
-            return "metadata", f"{form}a cloud metadata service address"
-    if allow_private:
-        return None
     for inner, form in carried:
         found = _classify(inner)
         if found is not None:
             return found[0], form + found[1]
     return None if carried else _classify(ip)
+
+
+def metadata_refusal(ip: IPAddress) -> tuple[str, str] | None:
+    """``("metadata", description)`` if ``ip`` is a cloud metadata address or an IPv6 form
+    that may carry one (any that :func:`refusal` reads, plus IPv4-translated and every
+    position of the local-use NAT64 prefix); else ``None``. No policy opens these."""
+    candidates = [(ip, ""), *_carried_ipv4(ip), *_translated_ipv4(ip)]
+    for inner, form in candidates:
+        if inner in METADATA_ADDRESSES:
+            return "metadata", f"{form}a cloud metadata service address"
+    return None
 
 
 def _carried_ipv4(ip: IPAddress) -> list[tuple[IPAddress, str]]:
@@ -100,6 +124,23 @@ def _carried_ipv4(ip: IPAddress) -> list[tuple[IPAddress, str]]:
         server, client = ip.teredo
         return [(server, "a Teredo form of "), (client, "a Teredo form of ")]
     return []
+
+
+def _translated_ipv4(ip: IPAddress) -> list[tuple[IPAddress, str]]:
+    """IPv4 addresses carried in forms that only the metadata rule reads: IPv4-translated
+    (::ffff:0:a.b.c.d) and the local-use NAT64 prefix 64:ff9b:1::/48, whose operator may
+    embed the address at any position RFC 6052 allows (prefix /48, /56, /64 or /96)."""
+    if isinstance(ip, ipaddress.IPv4Address):
+        return []
+    if ip in _V6_TRANSLATED:
+        return [(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF), "an IPv4-translated form of ")]
+    if ip not in _V6_NAT64_LOCAL:
+        return []
+    octets = ip.packed
+    return [
+        (ipaddress.IPv4Address(bytes(octets[i] for i in places)), "a local-use NAT64 form of ")
+        for places in _RFC6052_PLACES
+    ]
 
 
 def _classify(ip: IPAddress) -> tuple[str, str] | None:

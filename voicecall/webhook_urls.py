@@ -13,12 +13,18 @@ At intake, :func:`check_at_intake` refuses everything that can be refused withou
   shared (100.64.0.0/10) ranges, also inside IPv4-mapped, IPv4-compatible, NAT64, 6to4 and
   Teredo IPv6 forms; ``localhost`` and the internal names (``*.localhost``, ``*.local``,
   ``*.internal``, ``*.home.arpa``, ``*.localdomain``, single-label names);
-- cloud metadata endpoints (``169.254.169.254``, ``fd00:ec2::254``, ``metadata.google.internal``,
-  ...). ``allow_private`` does not open these: only naming the host in ``allowed_hosts`` does.
+- cloud metadata services: their names (``metadata.google.internal``, ...) and their addresses
+  (``169.254.169.254``, ``168.63.129.16``, ``fd00:ec2::254``, ... in
+  :data:`voicecall.webhook_addresses.METADATA_ADDRESSES`), also inside every IPv6 form that
+  carries an IPv4 address.
 
 ``allow_private`` (``WEBHOOK_ALLOW_PRIVATE``) lifts the internal-address and internal-name rules
 for internal deployments; a host in ``allowed_hosts`` (``WEBHOOK_ALLOWED_HOSTS``; ``*.example.com``
-covers subdomains) is trusted wherever it points. Neither lifts the URL form rules.
+covers subdomains) is trusted wherever it points, except to a metadata address. Neither lifts
+the URL form rules, and nothing opens a metadata address: an allowlist entry naming one is
+refused (:func:`parse_allowed_hosts`), and an allowlisted name resolving to one is refused at
+delivery. A metadata *name* in the allowlist is trusted as a name (a service may be called
+``metadata``); where it resolves is still checked.
 
 At delivery, :func:`resolve_and_check` applies the same rules, resolves the host once (through
 an injectable resolver), checks every address it got and returns the one address to connect
@@ -47,7 +53,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, urlsplit
 
 from voicecall.errors import WebhookError
-from voicecall.webhook_addresses import IPAddress, refusal
+from voicecall.webhook_addresses import IPAddress, metadata_refusal, refusal
 
 if TYPE_CHECKING:
     from voicecall.settings import Settings
@@ -224,9 +230,8 @@ async def resolve_and_check(
     else:
         answer = await resolver(parsed.host, parsed.port)
         addresses = _unique_addresses(parsed.host, answer)
-    if not parsed.trusted:
-        for address in addresses:
-            _check_address(address, policy, f"{parsed.host} resolves to")
+    for address in addresses:
+        _check_address(address, policy, f"{parsed.host} resolves to", trusted=parsed.trusted)
     return ResolvedTarget(
         scheme=parsed.scheme,
         host=parsed.host,
@@ -253,7 +258,7 @@ def normalize_host(host: str) -> str:
 def parse_allowed_hosts(entries: Iterable[str]) -> tuple[str, ...]:
     """Normalise allowlist entries: host names, ``*.suffix`` wildcards or IP addresses.
 
-    A ``ValueError`` names a malformed entry.
+    A ``ValueError`` names a malformed entry, or one that is a cloud metadata address.
     """
     hosts: list[str] = []
     for raw in entries:
@@ -264,9 +269,13 @@ def parse_allowed_hosts(entries: Iterable[str]) -> tuple[str, ...]:
             hosts.append("*." + normalize_host(entry[2:]))
             continue
         try:
-            hosts.append(str(ipaddress.ip_address(entry.removeprefix("[").removesuffix("]"))))
+            ip = ipaddress.ip_address(entry.removeprefix("[").removesuffix("]"))
         except ValueError:
             hosts.append(normalize_host(entry))
+            continue
+        if metadata_refusal(ip) is not None:
+            raise ValueError(f"{ip} is a cloud metadata service address, never allowed")
+        hosts.append(str(ip))
     return tuple(dict.fromkeys(hosts))
 
 
@@ -295,8 +304,7 @@ def _parse(url: str, policy: WebhookPolicy) -> _Parsed:
     host, ip = _host(parts)
     trusted = policy.allows_host(host)
     if ip is not None:
-        if not trusted:
-            _check_address(ip, policy, "host is")
+        _check_address(ip, policy, "host is", trusted=trusted)
     elif not trusted:
         _check_name(host, policy)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -377,9 +385,12 @@ def _check_name(host: str, policy: WebhookPolicy) -> None:
 # --- addresses -------------------------------------------------------------------------
 
 
-def _check_address(ip: IPAddress, policy: WebhookPolicy, subject: str) -> None:
-    """Raise :class:`WebhookUrlRefused` if ``ip`` is not a place webhooks may go."""
-    found = refusal(ip, allow_private=policy.allow_private)
+def _check_address(
+    ip: IPAddress, policy: WebhookPolicy, subject: str, *, trusted: bool = False
+) -> None:
+    """Raise :class:`WebhookUrlRefused` if ``ip`` is not a place webhooks may go (for an
+    allowlisted host: if it is a metadata address)."""
+    found = metadata_refusal(ip) if trusted else refusal(ip, allow_private=policy.allow_private)
     if found is not None:
         rule, what = found
         raise WebhookUrlRefused(

@@ -91,4 +91,4 @@ def deliver_webhook(job_id: str) -> None:
     running = engine.current()
     slot = running.slot(keys.QUEUE_WEBHOOKS, wait=False)
     if slot is not None:  # else vc:due:webhooks sends it again later
-        running.run(slot, functools.partial(deliver_step, job_id=job_id))
+        running.run(slot, functools.partial(deliver_step, job_id=job_id, slot=slot))

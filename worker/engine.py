@@ -14,6 +14,9 @@ one slow receiver or provider cannot make other calls wait.
   postponed a second (in the due set) and the thread goes back to work, so a full bulk pool
   never holds the threads that OTP messages need. Webhooks never wait for a slot: their due
   set brings them back, so slow receivers filling the webhooks pool hold no thread at all.
+  One receiver host holds at most ``WEBHOOK_HOST_CONCURRENCY`` of the webhook slots; its other
+  deliveries wait in line holding none (worker.host_shares), so a host whose receivers hang
+  never keeps another host's webhook waiting.
 - **Claim before ack.** The send actor claims its job itself (one Lua step, in its thread)
   and only then hands it over and returns: a claimed job carries this worker's lease, so if
   the process dies from here on, the sweeper re-drives it (decision 1), not Dramatiq.
@@ -41,10 +44,14 @@ from voicecall.settings import Settings
 from voicecall.store import AsyncJobStore, JobStore
 from worker import webhooks
 from worker.esms import AsyncEsmsClient
+from worker.host_shares import HostShares
 
 log = get_logger(__name__)
 
 MAX_RETRY_WINDOW_S = 24 * 3600 - 600  # eSMS forgets a RequestId after 24 h
+# Webhook deliveries that may wait for their host's share, per webhook slot: a waiting one
+# costs a coroutine, not a slot; past this the due set keeps the backlog in Redis.
+WEBHOOKS_WAITING_PER_SLOT = 4
 EARLY_TOLERANCE_S = 0.02  # a timer may fire a few ms before its due time
 
 
@@ -86,6 +93,8 @@ class Context:
     webhooks: httpx.AsyncClient
     # Bulk calls with a request at eSMS at once (BULK_SEND_CONCURRENCY); OTP has no such cap.
     bulk_requests: asyncio.Semaphore
+    # Each receiver host's share of the webhook slots (WEBHOOK_HOST_CONCURRENCY).
+    webhook_hosts: HostShares
 
 
 Step = Callable[[Context], Coroutine[Any, Any, None]]
@@ -153,6 +162,10 @@ class Engine:
             esms=AsyncEsmsClient(self.settings),
             bulk_requests=asyncio.Semaphore(self.settings.bulk_send_concurrency),
             webhooks=webhooks.webhook_client(),
+            webhook_hosts=HostShares(
+                self.settings.webhook_host_concurrency,
+                self.settings.webhook_concurrency * WEBHOOKS_WAITING_PER_SLOT,
+            ),
         )
 
     def _beat_loop(self) -> None:
@@ -186,6 +199,8 @@ class Engine:
 
     @staticmethod
     async def _drain(lane: _Lane, timeout_s: float) -> None:
+        if lane.ctx is not None:
+            lane.ctx.webhook_hosts.close()  # waiting deliveries end now; the due set has them
         pending = {t for t in lane.tasks if not t.done()}
         if pending:
             log.info("engine_draining", steps=len(pending))
@@ -248,6 +263,13 @@ class Slot:
         if self._held:
             self._held = False
             self._pool.release()
+
+    def hand_over(self) -> Slot:
+        """This place, passed to another step: this handle no longer holds it."""
+        if not self._held:
+            raise RuntimeError("a slot that is not held cannot be handed over")
+        self._held = False
+        return Slot(self._pool, self.queue)
 
 
 _engine: Engine | None = None

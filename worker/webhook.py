@@ -7,15 +7,19 @@ delivery on the one address connected to, and ``WEBHOOK_TIMEOUT_S`` as one overa
 A slow or trickling receiver holds one coroutine of the engine, never a worker thread.
 
 Every attempt (time, HTTP status or the reason it failed) is kept in the job's
-``webhook.deliveries``. A retryable failure is tried again after ``webhook_retry_delay_s``
-(the webhooks' own budget, ``WEBHOOK_MAX_RETRIES``, and their own queue); then, or at once for
-a refused URL or a 410 Gone, the job becomes a dead letter of the webhooks queue. A delivery
-never changes the job's own state.
+``webhook.deliveries``; an exception anywhere in an attempt is recorded as ``internal_error``
+and counts like any failure, so no receiver can make its delivery repeat unrecorded. A
+retryable failure is tried again after ``webhook_retry_delay_s`` (the webhooks' own budget,
+``WEBHOOK_MAX_RETRIES``, and their own queue); then, or at once for a refused URL or a 410
+Gone, the job becomes a dead letter of the webhooks queue. A delivery never changes the job's
+own state. Deliveries to one receiver host hold at most ``WEBHOOK_HOST_CONCURRENCY`` webhook
+slots of a process (worker.host_shares).
 """
 
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 
 import structlog
 
@@ -26,9 +30,9 @@ from voicecall.records import JobRecord, JobView
 from voicecall.settings import webhook_retry_delay_s
 from voicecall.store import now_s
 from voicecall.webhook_signing import WebhookSecret, webhook_id_for
-from voicecall.webhook_urls import WebhookPolicy
+from voicecall.webhook_urls import WebhookPolicy, normalize_host
 from worker import webhooks
-from worker.engine import Context
+from worker.engine import Context, Slot
 
 log = get_logger(__name__)
 
@@ -38,25 +42,62 @@ def job_webhook_id(job: JobRecord) -> str:
     return webhook_id_for(job.id, repr(job.created_at), job.state.value)
 
 
-async def deliver_step(ctx: Context, *, job_id: str) -> None:
-    """The body behind the webhook actor."""
+async def deliver_step(ctx: Context, *, job_id: str, slot: Slot) -> None:
+    """The body behind the webhook actor; ``slot`` is the webhook slot it was handed.
+
+    Within its receiver host's share the delivery goes at once on ``slot``; over it, it waits
+    in the host's line without a slot (worker.host_shares) and goes on the slot a delivery
+    to the same host passes on. Deferred (the due set brings it back) when the line is full.
+    """
     structlog.contextvars.bind_contextvars(job_id=job_id)
     job = await ctx.store.get(job_id)
+    url = _pending_url(job)
+    if url is None:
+        return
+    host = receiver_host(url)
+    held = await ctx.webhook_hosts.enter(host, job_id, slot)
+    if held is None:
+        log.info("webhook_deferred", job_id=job_id, waiting=ctx.webhook_hosts.waiting)
+        return
+    try:
+        if held is not slot:  # it waited in line: the job may have moved on meanwhile
+            job = await ctx.store.get(job_id)
+            url = _pending_url(job)
+        if job is not None and url is not None:
+            await _deliver(ctx, job, url)
+    finally:
+        ctx.webhook_hosts.leave(host, job_id, held)
+
+
+def receiver_host(url: str) -> str:
+    """Whose share a delivery takes: the URL's host, as the URL policy normalises it."""
+    host = urlsplit(url).hostname or ""
+    try:
+        return normalize_host(host)
+    except ValueError:  # an IPv6 literal, or a host the policy will refuse anyway
+        return host
+
+
+def _pending_url(job: JobRecord | None) -> str | None:
+    """The webhook URL of a final job whose delivery is still to be made, else None."""
     if job is None or not job.webhook_url or not job.final:
-        return
+        return None
     if job.webhook is not None and job.webhook.state in ("delivered", "gave_up"):
-        return
+        return None
+    return job.webhook_url
+
+
+async def _deliver(ctx: Context, job: JobRecord, url: str) -> None:
+    """One delivery attempt, recorded whatever happens, and what follows it."""
+    job_id = job.id
     settings = ctx.settings
-    body = json.dumps(JobView.of(job).json_body(), separators=(",", ":")).encode()
-    result = await webhooks.deliver(
-        job.webhook_url,
-        body,
-        webhook_id=job_webhook_id(job),
-        secret=WebhookSecret.parse(settings.webhook_secret),
-        policy=WebhookPolicy.from_settings(settings),
-        deadline_s=settings.webhook_timeout_s,
-        client=ctx.webhooks,
-    )
+    try:
+        result = await _attempt(ctx, job, url)
+    except Exception:  # never an attempt that goes unrecorded and comes back for ever
+        log.exception("webhook_attempt_error", job_id=job_id)
+        result = webhooks.DeliveryResult(
+            at=now_s(), status=None, error="internal_error", duration_ms=0.0
+        )
     delivery = result.as_dict()
     if result.ok:
         WEBHOOKS.labels(result="delivered").inc()
@@ -78,3 +119,17 @@ async def deliver_step(ctx: Context, *, job_id: str) -> None:
     )
     await ctx.store.apply(op)
     log.info("webhook_retry", job_id=job_id, error=result.error, delay_s=round(delay_s, 2))
+
+
+async def _attempt(ctx: Context, job: JobRecord, url: str) -> webhooks.DeliveryResult:
+    settings = ctx.settings
+    body = json.dumps(JobView.of(job).json_body(), separators=(",", ":")).encode()
+    return await webhooks.deliver(
+        url,
+        body,
+        webhook_id=job_webhook_id(job),
+        secret=WebhookSecret.parse(settings.webhook_secret),
+        policy=WebhookPolicy.from_settings(settings),
+        deadline_s=settings.webhook_timeout_s,
+        client=ctx.webhooks,
+    )

@@ -24,7 +24,9 @@ Reason codes (``DeliveryResult.error``): ``refused_url`` and ``refused_address``
 not retried), ``dns_error``, ``timeout``, ``connect_error`` (TCP or TLS, certificate errors
 included), ``protocol_error`` (a malformed response), ``network_error`` (the connection broke),
 ``http_<status>`` for any non-2xx answer (``http_410``, the receiver asking to stop, is not
-retried).
+retried), ``internal_error`` for any other exception (logged with its traceback, retried: a
+receiver's answer must never make an attempt go unrecorded). A receiver's ``Retry-After`` is
+read by :func:`worker.retry_after.parse_retry_after`: unreadable is no hint, never an error.
 
 Logs show the webhook id, ``scheme://host:port``, the address, the status and the reason:
 never the path, the query string or the body.
@@ -33,11 +35,9 @@ never the path, the query string or the body.
 from __future__ import annotations
 
 import asyncio
-import math
 import ssl
 import time
 from dataclasses import asdict, dataclass
-from email.utils import parsedate_to_datetime
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
@@ -55,6 +55,7 @@ from voicecall.webhook_urls import (
     resolve_and_check,
     system_resolver,
 )
+from worker.retry_after import parse_retry_after
 
 __all__ = ["MAX_RESPONSE_BYTES", "DeliveryResult", "deliver", "webhook_client"]
 
@@ -152,6 +153,9 @@ async def deliver(
         attempt.error = "network_error"
     except httpx.InvalidURL:
         attempt.error = "refused_url"
+    except Exception:  # a bug met on the way: recorded and retried like any failure
+        log.exception("webhook_attempt_error", webhook_id=webhook_id)
+        attempt.error = "internal_error"
     finally:
         if owned:
             await http.aclose()
@@ -192,7 +196,7 @@ class _Attempt:
         response = await http.send(request, stream=True, auth=None, follow_redirects=False)
         try:
             self.status = response.status_code
-            self.retry_after_s = _retry_after_s(response.headers.get("retry-after"))
+            self.retry_after_s = parse_retry_after(response.headers.get("retry-after"))
             received = 0
             async for chunk in response.aiter_raw():
                 received += len(chunk)
@@ -220,20 +224,6 @@ def _request(
     return httpx.Request(
         "POST", target.connect_url, headers=headers, content=body, extensions=extensions
     )
-
-
-def _retry_after_s(value: str | None) -> float | None:
-    """``Retry-After`` as seconds from now: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(0.0, when - time.time()) if math.isfinite(when) else None
 
 
 def _log(result: DeliveryResult, webhook_id: str, attempt: _Attempt) -> None:

@@ -22,6 +22,7 @@ from bench.figures import (
     send_overhead,
     slow_webhooks,
     status_requests,
+    webhook_hosts,
 )
 
 ORDER: tuple[ModuleType, ...] = (
@@ -35,6 +36,7 @@ ORDER: tuple[ModuleType, ...] = (
     search,
     hanging_provider,
     slow_webhooks,
+    webhook_hosts,
     crash_redrive,
     per_process,
     footprint,

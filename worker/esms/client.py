@@ -51,10 +51,10 @@ from worker.esms.responses import (
     parse_otp_status,
     parse_submission,
     result_code,
-    retry_after_s,
 )
 from worker.esms.retry import RetryPolicy, call_with_retries, call_with_retries_async
 from worker.esms.transport import AiohttpSender, Sender
+from worker.retry_after import parse_retry_after
 
 R = TypeVar("R")
 Body = dict[str, Any]
@@ -287,7 +287,7 @@ class _EsmsCore:
                 f"HTTP 429 from {endpoint}",
                 reason="http_429",
                 endpoint=endpoint,
-                retry_after_s=retry_after_s(response.headers.get("Retry-After")),
+                retry_after_s=parse_retry_after(response.headers.get("Retry-After")),
             )
         if status >= 500 or status == 408:
             label = f"http_{status}"
@@ -309,7 +309,7 @@ class _EsmsCore:
             code,
             error_message(body),
             endpoint=endpoint,
-            retry_after_s=retry_after_s(response.headers.get("Retry-After")),
+            retry_after_s=parse_retry_after(response.headers.get("Retry-After")),
         )
 
     def _unreadable(self, response: httpx.Response, endpoint: str, elapsed: float) -> NoReturn:

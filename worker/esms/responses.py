@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from voicecall.jobs import Outcome
@@ -152,20 +150,3 @@ def parse_balance(body: Mapping[str, Any]) -> Balance:
     if amount is None:
         raise ValueError("no readable Balance in a 100 body")
     return Balance(balance_vnd=amount, user_id=to_int(body.get("UserID")))
-
-
-def retry_after_s(value: str | None, *, now: datetime | None = None) -> float | None:
-    """``Retry-After`` as seconds: a number (``"2"``, ``"1.5"``) or an HTTP date; else None."""
-    if not value or not value.strip():
-        return None
-    text = value.strip()
-    number = to_float(text)
-    if number is not None:
-        return max(0.0, number)
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
