@@ -160,7 +160,7 @@ def test_a_report_before_the_send_answer_never_sets_the_smsid(store: JobStore) -
         "real-e",
         None,
         None,
-        [],
+        None,
     )
     assert "1 held callback report(s) about another SMSID refused" in job.history[-1].note  # type: ignore[operator]
     assert store.id_for_smsid("real-e") == "e" and store.id_for_smsid("forged-1") is None
@@ -178,7 +178,7 @@ def test_a_held_report_about_the_named_smsid_applies_once(
     now = time.time()
     assert store.apply(_report("f", "real-f"), now=now).verdict == "held"
     assert store.apply(_report("f", "real-f"), now=now + 0.5).verdict == "held"  # eSMS resent
-    assert len(store.get("f").held_reports) == 1  # type: ignore[union-attr]
+    assert len(store.get("f").held_reports or []) == 1  # type: ignore[union-attr]
     step = store.apply(_answer("f", "real-f", now + 1), now=now + 1)
     assert (step.verdict, step.extra) == ("completed", {"held_applied": 1})
     job = step.job()
@@ -235,13 +235,13 @@ def test_held_reports_wait_through_a_124_and_end_with_the_job(store: JobStore) -
         assert store.apply(_report(job_id, f"real-{job_id}"), now=now).verdict == "held"
         step = store.apply(_answer(job_id, None, now + 1), now=now + 1)
         assert (step.verdict, step.extra) == ("submitted", {})
-        assert len(store.get(job_id).held_reports) == 1  # type: ignore[union-attr]
+        assert len(store.get(job_id).held_reports or []) == 1  # type: ignore[union-attr]
     late = store.apply(_answer("i", "real-i", now + 2), now=now + 2)
     assert (late.verdict, late.extra) == ("completed", {"held_applied": 1})
     expire = lifecycle.expire("j", reason="smsid_unknown", note="t")
     ended = store.apply(expire, now=now + 3)
     job = ended.job()
-    assert ended.verdict == "ended" and job is not None and job.held_reports == []
+    assert ended.verdict == "ended" and job is not None and job.held_reports is None
     assert job.history[-1].model_extra == {"held_dropped": 1}
     counted = REGISTRY.get_sample_value("voicecall_callbacks_total", {"result": "held_dropped"})
     observe_finished(job)

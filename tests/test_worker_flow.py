@@ -209,7 +209,7 @@ def test_accepted_but_response_lost_becomes_submitted_through_124(
     wait_until(lambda: stack.job(job_id).held_reports, 10, what="the callback held")
     job = stack.job(job_id)
     assert (job.state, job.smsid, job.outcome) == (State.SUBMITTED, None, None)
-    assert [report.smsid for report in job.held_reports] == [smsid]
+    assert [report.smsid for report in job.held_reports or []] == [smsid]
     notes = _notes(stack, job_id)
     assert "124" in notes and "expires at the poll deadline" in notes
     assert stack.sim.call(smsid)["status_requests"] == 0

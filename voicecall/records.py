@@ -128,7 +128,9 @@ class JobRecord(_Stored):
     reason: str | None = None
     call: CallReport | None = None
     reported: Reported | None = None  # a callback's result still to be confirmed
-    held_reports: list[HeldReport] = Field(default_factory=list)  # waiting for the SMSID
+    # Callback reports waiting for the SMSID (None when there are none: the intake document
+    # stays free of empty lists, and the Lua steps remove the field when they empty it).
+    held_reports: list[HeldReport] | None = None
     polls: int = 0
     history: list[HistoryEntry] = Field(default_factory=list)
     webhook: WebhookStatus | None = None
