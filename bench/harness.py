@@ -143,13 +143,23 @@ class BenchStack:
         """Start Redis, the simulator and the API; return when all answer."""
         self.redis.start()
         self.sim.start()
+        self._start_api(self.api_port, self.env())
+
+    def start_api(self, **settings: object) -> tuple[Service, str]:
+        """Another API process with ``settings`` (e.g. another CALLBACK_CONFIRM), on its own
+        port; returns it and its base URL (give it to workers as ``public_base_url``)."""
+        port = free_port()
+        return self._start_api(port, self.env(**settings)), f"http://127.0.0.1:{port}"
+
+    def _start_api(self, port: int, env: Mapping[str, str]) -> Service:
         api = self._service("api", ["-m", "voicecall.cli", "api", "--host", "127.0.0.1",
-                                    "--port", str(self.api_port)], self.env())  # fmt: skip
+                                    "--port", str(port)], env)  # fmt: skip
         wait_until(
-            lambda: httpx.get(f"{self.api_url}/readyz", timeout=1).status_code == 200,
+            lambda: httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200,
             30,
             what=f"the API (log: {api.log_path})",
         )
+        return api
 
     def close(self, keep_logs: bool = False) -> None:
         """Stop every process started; remove the directory unless ``keep_logs``."""

@@ -3,10 +3,12 @@
 eSMS calls it by GET with its fields in the query string (voice: ReferenceId, CallStatus,
 SentResult...; Voice OTP: SMSID, SendStatus, SendSuccess...). No bearer token: the path's
 nonce and HMAC are the proof (see :mod:`voicecall.callbacks`). Answers: 200 for a valid
-callback and for its repeats (so eSMS stops resending), and for one waiting for eSMS's status
-to confirm it (CALLBACK_CONFIRM=status); 403 for a bad signature, a nonce that
-is not the job's, a report about another SMSID, or a job never handed to eSMS (nothing
-changes); 400 for a signed request that is not a readable callback, naming the field.
+callback and for its repeats (so eSMS stops resending), for one waiting for eSMS's status
+to confirm it (CALLBACK_CONFIRM=status, the default), and for one held until eSMS's send
+answer names the job's SMSID; 429 (with Retry-After) when the job already holds its share of
+such reports; 403 for a bad signature, a nonce that is not the job's, a report about another
+SMSID (or none), or a job never handed to eSMS (nothing changes); 400 for a signed request
+that is not a readable callback, naming the field.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from voicecall.callbacks import (
     CALLBACK_PATH,
     HTTP_STATUS,
     CallbackResult,
-    Confirm,
+    Policy,
     handle_callback,
 )
 from voicecall.jobs import JOB_ID_PATTERN
@@ -37,6 +39,9 @@ _MESSAGES = {
     CallbackResult.MISMATCH: "the report is about another SMSID than this job's",
     CallbackResult.REFUSED: "this job was never handed to eSMS",
 }
+# A job holds at most lifecycle.HOLD_MAX_REPORTS reports before its SMSID is known; eSMS
+# sends a refused callback again, by when the send answer has usually come.
+HOLD_FULL_RETRY_AFTER_S = 30
 
 
 @router.get(
@@ -46,9 +51,16 @@ _MESSAGES = {
     responses={
         200: {
             "model": openapi.CallbackAnswer,
-            "description": "Applied, a repeat, pending, or confirming.",
+            "description": "Applied, a repeat, pending, confirming, or held until eSMS's "
+            "send answer names the job's SMSID.",
         },
         400: {"model": openapi.ErrorBody, "description": "Not a readable callback."},
+        429: {
+            "model": openapi.ErrorBody,
+            "description": "The job already holds its share of reports waiting for its SMSID "
+            "(hold_full); sent again after Retry-After, it may apply. Nothing changes.",
+            "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+        },
         403: {
             "model": openapi.ErrorBody,
             "description": "Forged (signature or nonce), about another SMSID than the job's "
@@ -73,7 +85,7 @@ def esms_callback(
         nonce,
         signature,
         dict(request.query_params),
-        Confirm(settings.redrive_after_s) if settings.callback_confirm == "status" else None,
+        Policy.of(settings),
     )
     result = outcome.result
     log.info("esms_callback", job_id=job_id, result=result.value)
@@ -87,6 +99,14 @@ def esms_callback(
         }
     elif status == 403:
         body = {"error": "forbidden", "message": _MESSAGES[result], "request_id": request_id}
+    elif result is CallbackResult.HOLD_FULL:
+        body = {
+            "error": "hold_full",
+            "message": "this job already holds its share of reports waiting for its SMSID",
+            "request_id": request_id,
+        }
+        headers = {"Retry-After": str(HOLD_FULL_RETRY_AFTER_S)}
+        return JSONResponse(body, status_code=status, headers=headers)
     else:
         body = {"result": result.value}
     return JSONResponse(body, status_code=status)

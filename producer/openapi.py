@@ -58,9 +58,11 @@ class ReadyAnswer(BaseModel):
 
 
 class CallbackAnswer(BaseModel):
-    result: Literal["accepted", "confirming", "repeat", "pending", "unknown_job"] = Field(
-        description="accepted (the job ended), confirming (CALLBACK_CONFIRM=status: eSMS's "
-        "status answer will end it), repeat, pending (not final yet) or unknown_job."
+    result: Literal["accepted", "confirming", "held", "repeat", "pending", "unknown_job"] = Field(
+        description="accepted (CALLBACK_CONFIRM=off: the job ended), confirming "
+        "(CALLBACK_CONFIRM=status, the default: eSMS's status answer will end it), held "
+        "(before eSMS's send answer named the job's SMSID: settled when it does), repeat, "
+        "pending (not final yet) or unknown_job."
     )
 
 

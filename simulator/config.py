@@ -141,6 +141,14 @@ class SimConfig(BaseModel):
         le=1,
         description="Chance an accepted send's answer is withheld for hang_s (then sent).",
     )
+    callback_before_answer_rate: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Chance an accepted send's answer is withheld until the call has ended and "
+        "its callback was answered (or given up), at most hang_s real seconds: the callback "
+        "arrives before the client learns the SMSID.",
+    )
     drop_mode: Literal["reset", "502"] = Field(
         "reset", description="How a response is lost: reset (connection cut mid-body) or 502."
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import time
@@ -32,6 +33,7 @@ class Simulator:
         self.state = SimState(config.balance)
         self.callbacks = CallbackSender(lambda: self.config, self.rng, lambda: self.state.stats)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._lives: dict[str, asyncio.Task[None]] = {}  # by SMSID, while running
 
     @property
     def pending(self) -> int:
@@ -74,7 +76,20 @@ class Simulator:
         self.state.balance -= record.price
         task = asyncio.get_running_loop().create_task(self._life(record))
         self._tasks.add(task)
+        self._lives[record.smsid] = task
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(functools.partial(self._life_ended, record.smsid))
+
+    def _life_ended(self, smsid: str, task: asyncio.Task[None]) -> None:
+        if self._lives.get(smsid) is task:
+            del self._lives[smsid]
+
+    async def wait_life(self, smsid: str, timeout_s: float) -> None:
+        """Wait (at most ``timeout_s`` real seconds) until the call ``smsid`` has ended and its
+        callback was answered or given up; at once if it has no life running."""
+        task = self._lives.get(smsid)
+        if task is not None:
+            await asyncio.wait({task}, timeout=timeout_s)
 
     async def _life(self, record: CallRecord) -> None:
         await asyncio.sleep(max(0.0, record.plan.ends_at - time.time()))
@@ -91,6 +106,7 @@ class Simulator:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
+        self._lives.clear()
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:

@@ -1,8 +1,9 @@
 """The eSMS endpoints, under the rest and voice base paths, each wrapped in the fault layer.
 
 Every request is counted, may be delayed, answered with an IIS 500 page or left hanging
-(:mod:`simulator.faults`); an accepted send may have its response lost or withheld. The
-answers are HTTP 200 with an eSMS code in the JSON body, as eSMS does.
+(:mod:`simulator.faults`); an accepted send may have its response lost, or withheld for a
+time or until its call's callback was sent. The answers are HTTP 200 with an eSMS code in
+the JSON body, as eSMS does.
 """
 
 from __future__ import annotations
@@ -86,7 +87,19 @@ async def handle(
             log.info("esms endpoint=%s response lost (%s)", endpoint, sim.config.drop_mode)
             return lost
         await withhold_answer(sim.config, sim.rng, stats)
+        await _callback_first(sim, reply)
     return JSONResponse(reply.body, headers=IIS_HEADERS, media_type="application/json")
+
+
+async def _callback_first(sim: Simulator, reply: Reply) -> None:
+    """For an accepted send: maybe hold its answer until the call has ended and its callback
+    was answered (callback_before_answer_rate), so the callback comes before the SMSID."""
+    config = sim.config
+    rate = config.callback_before_answer_rate
+    if not rate or sim.rng.random() >= rate:
+        return
+    sim.state.stats.faults["callback_before_answer"] += 1
+    await sim.wait_life(str(reply.body.get("SMSID", "")).strip(), config.hang_s)
 
 
 def esms_router(sim: Simulator) -> APIRouter:

@@ -162,6 +162,7 @@ FAULT_COUNTERS = (
     "timeout",
     "accept_then_drop",
     "accept_then_hang",
+    "callback_before_answer",
     "tps_rejected",
     "delayed",
 )

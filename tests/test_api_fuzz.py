@@ -95,7 +95,7 @@ def test_operation_ids_are_readable_and_unique(document: dict[str, Any]) -> None
         (
             "GET",
             "/v1/esms/callback/{job_id}/{nonce}/{signature}",
-            {"200", "400", "403", "422", "503"},
+            {"200", "400", "403", "422", "429", "503"},
         ),
         ("GET", "/metrics", {"200", "401"}),
         ("GET", "/readyz", {"200", "503"}),

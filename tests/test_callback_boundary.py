@@ -1,8 +1,10 @@
-"""The callback route refuses what it should (issue 10, §1, §6, §8), against real processes:
-the API (uvicorn), Dramatiq workers, Redis and the eSMS simulator over HTTP.
+"""The callback route refuses what it should (issue 10, §1, §6, §8), and only eSMS decides a
+result by default (issue 18, §3), against real processes: the API (uvicorn), Dramatiq
+workers, Redis and the eSMS simulator over HTTP.
 
 Each refusal is checked the same way: the answer's status and the field it names, then the
 job's stored document and the set of voicecall keys, byte for byte the same as before.
+Tests of the CALLBACK_CONFIRM=off opt-out set it explicitly; the others run the default.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.fixtures.stack import Stack, wait_until
+from tests.fixtures.stack import Service, Stack, wait_until
 from tests.fixtures.webhook_receiver import Receiver, answer
 from voicecall import keys, lifecycle
 from voicecall.jobs import Outcome, State
@@ -45,8 +47,12 @@ def _snapshot(stack: Stack, job_id: str) -> tuple[str | None, list[str]]:
     return raw, sorted(key for key in found if not key.startswith(_OWN_CLOCK))
 
 
-def _callback_counts(stack: Stack) -> dict[str, float]:
-    text = httpx.get(f"{stack.api_url}/metrics", timeout=5).text
+def _callback_counts(stack: Stack, worker: Service | None = None) -> dict[str, float]:
+    """``voicecall_callbacks_total`` by result, from the API (or from ``worker``'s metrics,
+    where the send answer settles held reports)."""
+    port = worker.env["METRICS_PORT"] if worker is not None else None
+    url = f"http://127.0.0.1:{port}/metrics" if port else f"{stack.api_url}/metrics"
+    text = httpx.get(url, timeout=5).text
     counts: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         if family.name == "voicecall_callbacks":
@@ -90,6 +96,7 @@ BAD_NUMBERS = [
     ("CallDuration", "86401"),
     ("CallDuration", "1e309"),
     ("CallDuration", "9" * 5000),
+    ("CallStatus", "ANSWERED" * 600),
 ]
 
 
@@ -99,9 +106,11 @@ def test_forged_reports_and_bad_numbers_change_nothing(
     """On a submitted call: a report about another SMSID (final or not), or about none, gets
     403 and is counted as smsid_mismatch; a non-finite or out-of-range Price/CallDuration and an 8 KB
     ReferenceId get 400 naming the field; none of them changes the job or creates a key.
-    The genuine callback then completes the job, GET answers 200, and the webhook body is
-    strict JSON (no NaN) with eSMS's figures."""
-    stack = stack_factory(poll_margin_s=600, webhook_allowed_hosts="127.0.0.1")
+    With CALLBACK_CONFIRM=off, the genuine callback then completes the job, GET answers 200,
+    and the webhook body is strict JSON (no NaN) with eSMS's figures."""
+    stack = stack_factory(
+        callback_confirm="off", poll_margin_s=600, webhook_allowed_hosts="127.0.0.1"
+    )
     stack.sim.configure(callback_drop_rate=1.0)  # only the callbacks this test sends arrive
     stack.start_worker()
     body = {**RECORD, "phone": "0901234568", "webhook_url": receiver.url()}
@@ -168,8 +177,9 @@ def test_a_callback_cannot_repoint_another_jobs_smsid(stack_factory: Callable[..
 
 def test_an_old_url_dies_with_its_job(stack_factory: Callable[..., Stack]) -> None:
     """A job purged and created again under the same id has a new nonce: the URL of the old
-    job gets 403, even with the new call's own SMSID, and the new job stays submitted."""
-    stack = stack_factory(poll_margin_s=600)
+    job gets 403, even with the new call's own SMSID, and the new job stays submitted
+    (CALLBACK_CONFIRM=off, so its own URL's callback ends it at once)."""
+    stack = stack_factory(callback_confirm="off", poll_margin_s=600)
     stack.start_worker()
     body = {**RECORD, "id": "reused-1", "phone": "0901234568"}
     stack.post_call(body)
@@ -194,11 +204,12 @@ def test_an_old_url_dies_with_its_job(stack_factory: Callable[..., Stack]) -> No
 
 
 def test_callback_confirm_status_ends_with_esms_result(stack_factory: Callable[..., Stack]) -> None:
-    """CALLBACK_CONFIRM=status: a validly signed callback claiming ANSWERED (with the right
-    SMSID) for a call that rang unanswered, and one for a call the carrier never delivered,
-    are answered 200 `confirming`; one status request each confirms them, and the jobs end
-    with eSMS's own results (not_answered, undelivered), none of the claimed figures kept."""
-    stack = stack_factory(callback_confirm="status", poll_margin_s=600)
+    """The default (CALLBACK_CONFIRM=status): a validly signed callback claiming ANSWERED (with
+    the right SMSID) for a call that rang unanswered, and one for a call the carrier never
+    delivered, are answered 200 `confirming`; one status request each confirms them, and the
+    jobs end with eSMS's own results (not_answered, undelivered), none of the claimed figures
+    kept."""
+    stack = stack_factory(poll_margin_s=600)
     stack.sim.configure(callback_drop_rate=1.0)
     stack.start_worker()
     rang = stack.post_call({**RECORD, "phone": "0901234561"})["id"]  # rings unanswered
@@ -219,10 +230,139 @@ def test_callback_confirm_status_ends_with_esms_result(stack_factory: Callable[.
     assert _callback_counts(stack)["confirming"] == 2
 
 
+def test_a_leaked_url_and_smsid_cannot_set_the_result_by_default(
+    stack_factory: Callable[..., Stack],
+) -> None:
+    """Finding 3, first attack, with the default settings: a leaked callback URL plus the
+    job's SMSID (which any API client can read) forging `ANSWERED, 86400 s, Price 1e12` for
+    a call that rang unanswered is answered `confirming`, sends one status request, and the
+    job ends with eSMS's real result; the campaign's cost and duration stay eSMS's (0)."""
+    stack = stack_factory(poll_margin_s=600)
+    stack.sim.configure(callback_drop_rate=1.0)  # only the forged callback arrives
+    stack.start_worker()
+    body = {**RECORD, "phone": "0901234561", "labels": {"campaign": "leak"}}
+    job_id = stack.post_call(body)["id"]
+    wait_until(lambda: stack.job(job_id).state is State.SUBMITTED, 15, what="submitted")
+    with stack.http() as http:
+        smsid = http.get(f"/v1/calls/{job_id}").json()["smsid"]
+    stack.sim.wait_finished(smsid)  # so eSMS's status is final when the poll asks
+    forged = _voice(smsid, CallDuration="86400", Price="1e12")
+    answers = [httpx.get(stack.callback_url(job_id), params=forged).json() for _ in range(3)]
+    assert answers[0] == {"result": "confirming"}
+    assert {a["result"] for a in answers[1:]} <= {"confirming", "repeat"}  # no second poll
+    job = stack.wait_final([job_id], timeout=30)[job_id]
+    assert (job.state, job.outcome) == (State.COMPLETED, Outcome.NOT_ANSWERED)
+    assert job.call is None or (job.call.duration_s, job.call.price_vnd) != (86400, 1e12)
+    with stack.http() as http:
+        campaign = http.get("/v1/campaigns/leak").json()
+    assert (campaign["cost_vnd"], campaign["duration_s"], campaign["answered"]) == (0, 0, 0)
+    assert campaign["by_outcome"]["not_answered"] == 1
+    assert stack.sim.call(smsid)["status_requests"] == 1
+
+
+def test_a_forged_smsid_on_a_sending_job_is_not_kept(stack_factory: Callable[..., Stack]) -> None:
+    """Finding 3, second attack: while eSMS's answer is on its way (withheld 5 s) the job is
+    `sending` and its URL alone reaches it. Callbacks naming forged SMSIDs are held (200
+    `held`), never kept as the SMSID; past 3 distinct ones a 4th gets 429 `hold_full` with
+    Retry-After, and a repeat is not kept twice. eSMS's answer then names the real SMSID:
+    the job is submitted with it, the 3 held reports are refused and counted smsid_mismatch
+    by the worker, and the job ends with eSMS's real result by status poll."""
+    stack = stack_factory(esms_read_timeout_s=15, esms_attempt_budget_s=20, send_lease_s=30)
+    stack.sim.configure(callback_drop_rate=1.0, accept_then_hang_rate=1.0, hang_s=5.0)
+    worker = stack.start_worker()
+    job_id = stack.post_call({**RECORD, "phone": "0901234568"})["id"]
+    wait_until(lambda: stack.sim.calls(), 10, what="eSMS accepted the call (answer withheld)")
+    url = stack.callback_url(job_id)
+    forged = [
+        _voice(f"0bad0bad-0000-4000-8000-00000000000{i}", CallDuration="86400", Price="1e12")
+        for i in range(4)
+    ]
+    answers = [httpx.get(url, params=query) for query in forged]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429], answers[-1].text
+    assert [a.json().get("result") for a in answers[:3]] == ["held"] * 3
+    assert answers[3].json()["error"] == "hold_full" and int(answers[3].headers["Retry-After"]) > 0
+    assert httpx.get(url, params=forged[0]).json() == {"result": "held"}
+    held = stack.job(job_id)
+    assert (held.state, held.smsid, len(held.held_reports or [])) == (State.SENDING, None, 3)
+    counts = _callback_counts(stack)
+    assert (counts["held"], counts["hold_full"]) == (4, 1)
+
+    job = stack.wait_final([job_id], timeout=30)[job_id]
+    [call] = stack.sim.calls()
+    assert (job.state, job.outcome, job.smsid) == (State.COMPLETED, Outcome.ANSWERED, call["smsid"])
+    assert job.call is None or (job.call.duration_s, job.call.price_vnd) != (86400, 1e12)
+    assert job.held_reports is None
+    notes = stack.notes(job_id)
+    assert "3 held callback report(s) about another SMSID refused" in notes
+    assert "result by status poll" in notes
+    assert stack.store.id_for_smsid(forged[0]["ReferenceId"]) is None
+    assert _callback_counts(stack, worker)["smsid_mismatch"] == 3
+
+
+def test_an_early_genuine_callback_is_held_then_confirmed_once(
+    stack_factory: Callable[..., Stack],
+) -> None:
+    """eSMS calls back before its send answer returns (the simulator withholds the answer
+    until its callback was answered): the API holds it (200 `held`); the answer names the
+    SMSID, the held report matches and, with the default CALLBACK_CONFIRM=status, sends its
+    one status request in the same step; the job ends with eSMS's result, counted once."""
+    stack = stack_factory(
+        esms_read_timeout_s=10, esms_attempt_budget_s=15, send_lease_s=30, poll_margin_s=600
+    )
+    stack.sim.configure(callback_before_answer_rate=1.0, hang_s=10.0)
+    worker = stack.start_worker()
+    body = {**RECORD, "phone": "0901234568", "labels": {"campaign": "early"}}
+    job_id = stack.post_call(body)["id"]
+    job = stack.wait_final([job_id], timeout=30)[job_id]
+    [call] = stack.sim.calls()
+    assert [attempt["status_code"] for attempt in call["callbacks"]] == [200]
+    assert stack.sim.stats()["faults"]["callback_before_answer"] == 1
+    assert (job.state, job.outcome, job.smsid) == (State.COMPLETED, Outcome.ANSWERED, call["smsid"])
+    submitted = next(h for h in job.history if h.state is State.SUBMITTED)
+    confirming = next(h for h in job.history if h.note and "confirming with eSMS" in h.note)
+    assert confirming.at == submitted.at  # in the step that recorded eSMS's answer
+    assert "confirming a callback" in stack.notes(job_id)
+    assert stack.sim.call(call["smsid"])["status_requests"] == 1
+    assert _callback_counts(stack)["held"] == 1
+    assert _callback_counts(stack, worker)["held_applied"] == 1
+    with stack.http() as http:
+        campaign = http.get("/v1/campaigns/early").json()
+    assert (campaign["answered"], campaign["finished"], campaign["total"]) == (1, 1, 1)
+
+
+def test_with_confirm_off_an_early_callback_is_applied_by_the_send_answer(
+    stack_factory: Callable[..., Stack],
+) -> None:
+    """CALLBACK_CONFIRM=off: an early callback is held the same way and applied by the step
+    that records eSMS's answer: the job ends with the callback's figures, without any status
+    request, its cost counted once."""
+    stack = stack_factory(
+        callback_confirm="off",
+        esms_read_timeout_s=10,
+        esms_attempt_budget_s=15,
+        send_lease_s=30,
+        poll_margin_s=600,
+    )
+    stack.sim.configure(callback_before_answer_rate=1.0, hang_s=10.0)
+    worker = stack.start_worker()
+    body = {**RECORD, "phone": "0901234568", "labels": {"campaign": "early-off"}}
+    job_id = stack.post_call(body)["id"]
+    job = stack.wait_final([job_id], timeout=30)[job_id]
+    [call] = stack.sim.calls()
+    assert (job.state, job.outcome, job.smsid) == (State.COMPLETED, Outcome.ANSWERED, call["smsid"])
+    assert "result by callback, held until eSMS named the SMSID" in stack.notes(job_id)
+    assert job.call is not None and job.call.price_vnd == 850.0
+    assert stack.sim.call(call["smsid"])["status_requests"] == 0
+    assert _callback_counts(stack, worker)["held_applied"] == 1
+    with stack.http() as http:
+        campaign = http.get("/v1/campaigns/early-off").json()
+    assert (campaign["answered"], campaign["cost_vnd"]) == (1, 850.0)
+
+
 def test_otp_callbacks_are_held_to_the_same_rules(stack_factory: Callable[..., Stack]) -> None:
     """A Voice OTP's SMS-style callback: another SMSID gets 403; a non-finite or negative
     TotalPrice, SendSuccess or SendFailed gets 400 naming it; nothing changes. Its own
-    SMSID then completes it delivered."""
+    SMSID then has eSMS confirm it (the default), and the job ends delivered."""
     stack = stack_factory(poll_margin_s=600)
     stack.sim.configure(callback_drop_rate=1.0)
     stack.start_worker()
@@ -246,6 +386,7 @@ def test_otp_callbacks_are_held_to_the_same_rules(stack_factory: Callable[..., S
         assert response.status_code == 400, (field, value, response.text)
         assert response.json()["message"].startswith(field)
     assert _snapshot(stack, job_id) == before
-    assert httpx.get(url, params=sms).json() == {"result": "accepted"}
-    job = stack.job(job_id)
+    assert httpx.get(url, params=sms).json() == {"result": "confirming"}
+    job = stack.wait_final([job_id], timeout=20)[job_id]
     assert (job.state, job.outcome) == (State.COMPLETED, Outcome.DELIVERED)
+    assert "confirming a callback" in stack.notes(job_id)

@@ -1,6 +1,7 @@
 """The store's Lua steps at their edges, on a real Redis with the clock given to each step:
-the per-phone limit is a true sliding window (issue 10 §9), and a report can never re-point
-another job's SMSID lookup (§8)."""
+the per-phone limit is a true sliding window (issue 10 §9), a report can never re-point
+another job's SMSID lookup (§8), and only eSMS's send answer sets a job's SMSID: a callback
+before it is held, bounded, and settled by it (issue 18 §3)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from prometheus_client import REGISTRY
 
 from tests.fixtures import steps
 from voicecall import keys, lifecycle
-from voicecall.callbacks import CallbackResult
+from voicecall.callbacks import HELD_ENDINGS, CallbackResult
+from voicecall.finish import observe_finished
 from voicecall.jobs import CallRequestAdapter, Outcome, State, params_of, validation_context
 from voicecall.metrics import _CALLBACK_RESULTS
 from voicecall.records import HistoryEntry, JobRecord
@@ -92,9 +95,10 @@ def test_phone_limit_holds_across_a_fixed_window_edge(store: JobStore) -> None:
 def test_a_report_cannot_repoint_another_jobs_smsid(
     store: JobStore, redis_client: redis.Redis
 ) -> None:
-    """A job whose SMSID is unknown (still sending, or a lost 124) reporting the SMSID of
-    another job is refused (smsid_mismatch), by complete and confirm alike; the lookup keeps
-    naming the other job. Its own SMSID is then taken and indexed."""
+    """A job whose SMSID is unknown (still sending) reporting the SMSID of another job is
+    refused (smsid_mismatch), by complete and confirm alike; the lookup keeps naming the other
+    job. A report about its own SMSID is held, not taken: the lookup names it only once the
+    send answer does."""
     _create(store, "c", "record_call")
     _create(store, "d", "record_call")
     steps.submit(store, "c", "s-c")
@@ -116,21 +120,148 @@ def test_a_report_cannot_repoint_another_jobs_smsid(
     own = lifecycle.complete(
         "d", outcome=Outcome.ANSWERED, call={}, source="callback", smsid="s-d", nonce="n"
     )
-    assert store.apply(own).verdict == "accepted"
-    assert redis_client.hget(keys.smsid_bucket("s-d"), keys.smsid_field("s-d")) == "d"
+    assert store.apply(own).verdict == "held"
+    assert (store.get("d").state, store.get("d").smsid) == (State.SENDING, None)  # type: ignore[union-attr]
+    assert redis_client.hget(keys.smsid_bucket("s-d"), keys.smsid_field("s-d")) is None
+
+
+def _report(job_id: str, smsid: str | None, outcome: Outcome = Outcome.ANSWERED) -> lifecycle.Op:
+    """A CALLBACK_CONFIRM=off callback's report, as the receiver applies it."""
+    call = {"status": "ANSWERED", "duration_s": 86400, "price_vnd": 1e12}
+    return lifecycle.complete(
+        job_id, outcome=outcome, call=call, source="callback", smsid=smsid, nonce="n", hold_s=60
+    )
+
+
+def _answer(job_id: str, smsid: str | None, at: float) -> lifecycle.Op:
+    """eSMS's send answer: 100 with ``smsid``, or 124 without one."""
+    return lifecycle.submit(
+        job_id, smsid=smsid, code=100 if smsid else 124, poll_at=at + 600, note="t", hold_s=60
+    )
+
+
+def test_a_report_before_the_send_answer_never_sets_the_smsid(store: JobStore) -> None:
+    """Hostile: on a job still sending, a callback naming no SMSID is refused; one naming a
+    forged SMSID is held, never kept as the SMSID. eSMS's answer then names the real SMSID:
+    the job is submitted with it, the forged report is refused (counted smsid_mismatch, said
+    in the history), nothing of its figures is kept, and the due set holds the first poll."""
+    _create(store, "e", "record_call")
+    steps.claim(store, "e")
+    now = time.time()
+    assert store.apply(_report("e", None), now=now).verdict == "smsid_mismatch"
+    assert store.apply(_report("e", "forged-1"), now=now).verdict == "held"
+    assert store.get("e").smsid is None  # type: ignore[union-attr]
+    step = store.apply(_answer("e", "real-e", now + 1), now=now + 1)
+    assert (step.verdict, step.extra) == ("submitted", {"smsid_mismatch": 1})
+    job = store.get("e")
+    assert job is not None
+    assert (job.state, job.smsid, job.outcome, job.call, job.held_reports) == (
+        State.SUBMITTED,
+        "real-e",
+        None,
+        None,
+        None,
+    )
+    assert "1 held callback report(s) about another SMSID refused" in job.history[-1].note  # type: ignore[operator]
+    assert store.id_for_smsid("real-e") == "e" and store.id_for_smsid("forged-1") is None
+
+
+def test_a_held_report_about_the_named_smsid_applies_once(
+    store: JobStore, redis_client: redis.Redis
+) -> None:
+    """CALLBACK_CONFIRM=off: a genuine report held while the job was sending completes it in
+    the step that records eSMS's answer (verdict completed, held_applied 1), once: a repeat
+    held beside it is not kept twice, and a report after the end is a repeat. With
+    CALLBACK_CONFIRM=status the same report only sends the status poll, in that step."""
+    _create(store, "f", "record_call")
+    steps.claim(store, "f")
+    now = time.time()
+    assert store.apply(_report("f", "real-f"), now=now).verdict == "held"
+    assert store.apply(_report("f", "real-f"), now=now + 0.5).verdict == "held"  # eSMS resent
+    assert len(store.get("f").held_reports or []) == 1  # type: ignore[union-attr]
+    step = store.apply(_answer("f", "real-f", now + 1), now=now + 1)
+    assert (step.verdict, step.extra) == ("completed", {"held_applied": 1})
+    job = step.job()
+    assert job is not None and (job.state, job.outcome) == (State.COMPLETED, Outcome.ANSWERED)
+    assert [h.note for h in job.history if h.state is State.COMPLETED] == [
+        "result by callback, held until eSMS named the SMSID"
+    ]
+    assert store.apply(_report("f", "real-f"), now=now + 2).verdict == "repeat"
+
+    _create(store, "g", "record_call")
+    steps.claim(store, "g")
+    confirm = lifecycle.confirm(
+        "g", outcome=Outcome.ANSWERED, smsid="real-g", nonce="n", redrive_s=30, hold_s=60
+    )
+    assert store.apply(confirm, now=now).verdict == "held"
+    before = redis_client.hlen(keys.dramatiq_messages(keys.QUEUE_STATUS))
+    step = store.apply(_answer("g", "real-g", now + 1), now=now + 1)
+    assert (step.verdict, step.extra) == ("submitted", {"held_applied": 1})
+    job = store.get("g")
+    assert job is not None and job.state is State.SUBMITTED and job.reported is not None
+    assert redis_client.hlen(keys.dramatiq_messages(keys.QUEUE_STATUS)) == before + 1
+    assert redis_client.zscore(keys.DUE, "g") == pytest.approx(now + 1 + 30)
+
+
+def test_the_hold_is_bounded_in_count_and_time(store: JobStore) -> None:
+    """Hostile: a leaked URL floods a sending job with distinct reports: 3 are held, the
+    4th gets hold_full and is not kept. One held longer than hold_s is dropped (counted
+    held_expired) when a later step meets it, never applied."""
+    _create(store, "h", "record_call")
+    steps.claim(store, "h")
+    now = time.time()
+    for i in range(lifecycle.HOLD_MAX_REPORTS):
+        assert store.apply(_report("h", f"x-{i}"), now=now).verdict == "held"
+    size = len(store.get("h").model_dump_json())  # type: ignore[union-attr]
+    assert store.apply(_report("h", "x-9"), now=now).verdict == "hold_full"
+    assert len(store.get("h").model_dump_json()) == size  # type: ignore[union-attr]
+    assert size < 4000
+    later = store.apply(_report("h", "x-new"), now=now + 61)
+    assert (later.verdict, later.extra) == ("held", {"held_expired": 3})
+    step = store.apply(_answer("h", "x-new", now + 200), now=now + 200)
+    assert (step.verdict, step.extra) == ("submitted", {"held_expired": 1})
+    job = store.get("h")
+    assert job is not None and job.outcome is None and job.state is State.SUBMITTED
+
+
+def test_held_reports_wait_through_a_124_and_end_with_the_job(store: JobStore) -> None:
+    """A 124 without an SMSID settles nothing: the reports stay held. A later answer that
+    names the SMSID settles them; a job that ends first (expired at the poll deadline)
+    drops them, and its final history entry says how many (voicecall.finish counts them)."""
+    now = time.time()
+    for job_id in ("i", "j"):
+        _create(store, job_id, "record_call")
+        steps.claim(store, job_id)
+        assert store.apply(_report(job_id, f"real-{job_id}"), now=now).verdict == "held"
+        step = store.apply(_answer(job_id, None, now + 1), now=now + 1)
+        assert (step.verdict, step.extra) == ("submitted", {})
+        assert len(store.get(job_id).held_reports or []) == 1  # type: ignore[union-attr]
+    late = store.apply(_answer("i", "real-i", now + 2), now=now + 2)
+    assert (late.verdict, late.extra) == ("completed", {"held_applied": 1})
+    expire = lifecycle.expire("j", reason="smsid_unknown", note="t")
+    ended = store.apply(expire, now=now + 3)
+    job = ended.job()
+    assert ended.verdict == "ended" and job is not None and job.held_reports is None
+    assert job.history[-1].model_extra == {"held_dropped": 1}
+    counted = REGISTRY.get_sample_value("voicecall_callbacks_total", {"result": "held_dropped"})
+    observe_finished(job)
+    after = REGISTRY.get_sample_value("voicecall_callbacks_total", {"result": "held_dropped"})
+    assert (after or 0) - (counted or 0) == 1
 
 
 def test_every_callback_result_is_counted_from_zero() -> None:
-    """Each result the callback route can give is a label exported at 0 from the start, so
-    increase() and the alerts see its first occurrence."""
-    assert set(_CALLBACK_RESULTS) == {result.value for result in CallbackResult}
+    """Each result the callback route can give, and each way a held report ends, is a label
+    exported at 0 from the start, so increase() and the alerts see its first occurrence."""
+    results = {result.value for result in CallbackResult} | set(HELD_ENDINGS)
+    assert set(_CALLBACK_RESULTS) == results
 
 
-def test_callback_confirm_is_off_by_default_and_a_bad_value_stops_start_up() -> None:
-    """CALLBACK_CONFIRM: `off` unless set; `status` turns confirmation on; anything else is
-    one start-up error naming the setting."""
-    assert load_settings().callback_confirm == "off"
-    assert load_settings(callback_confirm="status").callback_confirm == "status"
+def test_callback_confirm_is_status_by_default_and_a_bad_value_stops_start_up() -> None:
+    """CALLBACK_CONFIRM: `status` unless set; `off` is the opt-out; anything else is one
+    start-up error naming the setting. CALLBACK_HOLD_S defaults to the store's own default."""
+    assert load_settings().callback_confirm == "status"
+    assert load_settings(callback_confirm="off").callback_confirm == "off"
+    assert load_settings().callback_hold_s == lifecycle.DEFAULT_HOLD_S
     with pytest.raises(SettingsError) as caught:
         load_settings(callback_confirm="always")
     assert "CALLBACK_CONFIRM" in str(caught.value)

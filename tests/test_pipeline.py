@@ -34,6 +34,8 @@ def test_each_kind_reaches_its_final_state(stack_factory: Callable[..., Stack]) 
         ("completed", "not_answered"),
     ]
     for job_id in ids:
-        states = [entry.state.value for entry in stack.job(job_id).history]
+        entries = [entry.state.value for entry in stack.job(job_id).history]
+        # The states it went through (a submitted job may also note a callback it confirms).
+        states = [s for i, s in enumerate(entries) if i == 0 or entries[i - 1] != s]
         assert states == ["queued", "sending", "submitted", "completed"]
     assert sorted(call["request_id"] for call in stack.sim.calls()) == sorted(ids)

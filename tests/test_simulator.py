@@ -680,6 +680,16 @@ def test_accept_then_hang_fault(esms_sim: EsmsSim) -> None:
     assert record(esms_sim, RequestID="h1")["CodeResult"] == "124"
 
 
+def test_callback_before_answer_fault(esms_sim: EsmsSim, receiver: Receiver) -> None:
+    """callback_before_answer_rate=1: the send's answer comes only once the call has ended and
+    its callback was answered, so the receiver has the SMSID before the client does."""
+    esms_sim.configure(callback_before_answer_rate=1.0, hang_s=30.0)
+    smsid = record(esms_sim, FAIL, CallbackUrl=receiver.url("/early"))["SMSID"].strip()
+    assert [query["ReferenceId"] for query in receiver.queries()] == [[smsid]]
+    assert esms_sim.call(smsid)["callbacks"][0]["status_code"] == 200
+    assert esms_sim.stats()["faults"]["callback_before_answer"] == 1
+
+
 def test_accept_then_drop_502_mode(esms_sim: EsmsSim) -> None:
     """drop_mode=502: the accepted send answers 502 with no body; the call exists."""
     esms_sim.configure(accept_then_drop_rate=1.0, drop_mode="502")

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 
 from tests.fixtures.stack import Stack, producer_client, wait_until
 from voicecall.jobs import Outcome, State
@@ -29,11 +30,28 @@ def _ledger_by_request(stack: Stack) -> dict[str, list[dict[str, object]]]:
     return ledger
 
 
-def test_callback_completes_the_job_without_any_status_request(
+def test_callback_is_confirmed_by_exactly_one_status_request(
     stack_factory: Callable[..., Stack],
 ) -> None:
-    """With callbacks delivered, the result comes by callback and no GetSendStatus is made."""
+    """The default (CALLBACK_CONFIRM=status): with callbacks delivered, each callback sends
+    one GetSendStatus at once, and eSMS's answer completes the job: one request per call."""
     stack = stack_factory(poll_margin_s=30)  # first poll planned far after the callback
+    stack.start_worker()
+    job_id = stack.post_call({"kind": "record_call", "phone": "0901234568", "record_id": "rec1"})[
+        "id"
+    ]
+    job = stack.wait_final([job_id], timeout=20)[job_id]
+    assert (job.state, job.outcome) == (State.COMPLETED, Outcome.ANSWERED)
+    assert "result by status poll, confirming a callback" in _notes(stack, job_id)
+    assert stack.sim.calls()[0]["status_requests"] == 1
+
+
+def test_with_confirm_off_the_callback_completes_the_job_without_any_status_request(
+    stack_factory: Callable[..., Stack],
+) -> None:
+    """CALLBACK_CONFIRM=off: with callbacks delivered, the result comes by callback and no
+    GetSendStatus is made."""
+    stack = stack_factory(callback_confirm="off", poll_margin_s=30)
     stack.start_worker()
     job_id = stack.post_call({"kind": "record_call", "phone": "0901234568", "record_id": "rec1"})[
         "id"
@@ -169,11 +187,15 @@ def test_injected_500s_are_retried_to_completion_with_one_call_per_job(
     assert stack.sim.stats()["faults"]["http_500"] > 0
 
 
+@pytest.mark.parametrize("mode", ["status", "off"])
 def test_accepted_but_response_lost_becomes_submitted_through_124(
-    stack_factory: Callable[..., Stack],
+    stack_factory: Callable[..., Stack], mode: str
 ) -> None:
-    """eSMS accepts but the answer is lost: the retry gets 124, the job is submitted, one call only."""
-    stack = stack_factory()
+    """eSMS accepts but the answer is lost: the retry gets 124, the job is submitted, one call
+    only. eSMS never names its SMSID (and has no lookup by RequestId), so the call's genuine
+    callback is held, never applied, in either confirm mode: the job waits for the poll
+    deadline (it then ends `expired`, reason smsid_unknown: tests/test_worker_crash.py)."""
+    stack = stack_factory(callback_confirm=mode)
     stack.sim.configure(accept_then_drop_rate=1.0)
     stack.start_worker()
     job_id = stack.post_call({"kind": "record_call", "phone": "0901234568", "record_id": "rec1"})[
@@ -181,9 +203,16 @@ def test_accepted_but_response_lost_becomes_submitted_through_124(
     ]
     wait_until(lambda: len(stack.sim.calls()) == 1, 10, what="the call in the ledger")
     stack.sim.configure(accept_then_drop_rate=0.0)
-    job = stack.wait_final([job_id], timeout=30)[job_id]
-    assert job.state is State.COMPLETED
-    assert "124" in _notes(stack, job_id)
+    wait_until(lambda: stack.job(job_id).state is State.SUBMITTED, 20, what="submitted")
+    smsid = str(stack.sim.calls()[0]["smsid"])
+    wait_until(lambda: stack.sim.call(smsid)["callbacks"], 10, what="eSMS's callback")
+    wait_until(lambda: stack.job(job_id).held_reports, 10, what="the callback held")
+    job = stack.job(job_id)
+    assert (job.state, job.smsid, job.outcome) == (State.SUBMITTED, None, None)
+    assert [report.smsid for report in job.held_reports or []] == [smsid]
+    notes = _notes(stack, job_id)
+    assert "124" in notes and "expires at the poll deadline" in notes
+    assert stack.sim.call(smsid)["status_requests"] == 0
     assert len(stack.sim.calls()) == 1
 
 

@@ -268,9 +268,15 @@ def test_a_bulk_call_waiting_for_an_esms_place_gives_up_within_its_lease(
 ) -> None:
     """One bulk place and eSMS answering in 3 s, with a 10 s lease and a 4 s request budget:
     a call may wait at most 1 s for its place, then it is retried later with no call made.
-    Every job still ends with exactly one eSMS call."""
+    Every job still ends with exactly one eSMS call. (The read timeout is above the 3 s, so
+    the answers arrive: a call whose answer timed out would get 124 without an SMSID and
+    could only expire at the poll deadline.)"""
     stack = stack_factory(
-        bulk_send_concurrency=1, send_lease_s=10, esms_attempt_budget_s=4, send_max_retries=20
+        bulk_send_concurrency=1,
+        send_lease_s=10,
+        esms_attempt_budget_s=4,
+        esms_read_timeout_s=3.8,
+        send_max_retries=20,
     )
     stack.sim.configure(latency_ms=3000)
     stack.start_worker(threads=4)

@@ -5,11 +5,18 @@ job id, a random nonce stored with the job, and an HMAC-SHA256 of both under
 ``CALLBACK_SECRET``: ``{PUBLIC_BASE_URL}/v1/esms/callback/{job_id}/{nonce}/{signature}``.
 The nonce dies with the job: a URL seen in a log or a proxy cannot set the result of a job
 created again under the same id. eSMS's own fields arrive in the query string and are read
-by :mod:`voicecall.results`; a report about another SMSID than the job's is refused. With
-``CALLBACK_CONFIRM=status`` a final result is only a hint: one status request by SMSID
-confirms it, and eSMS's answer ends the job (voicecall.lifecycle.confirm). A valid
-callback is answered 200 quickly, repeats included (eSMS retries up to 5 times until it gets
-200); anything forged gets 403 and changes nothing.
+by :mod:`voicecall.results`; a report about another SMSID than the job's is refused.
+
+Only eSMS's send answer names a job's SMSID; a callback never does. A final report that comes
+before that answer is held on the job (at most ``lifecycle.HOLD_MAX_REPORTS``, each
+``CALLBACK_HOLD_S``) and settled by the answer: applied if it is about the SMSID eSMS named,
+refused (``smsid_mismatch``) if not; dropped if the job ends first or it waited too long.
+
+With ``CALLBACK_CONFIRM=status`` (the default) a final result is only a hint: one status
+request by SMSID confirms it, and eSMS's answer ends the job (voicecall.lifecycle.confirm).
+With ``off`` a report about the job's SMSID ends the job as it says. A valid callback is
+answered 200 quickly, repeats included (eSMS retries up to 5 times until it gets 200);
+anything forged gets 403 and changes nothing.
 """
 
 from __future__ import annotations
@@ -36,6 +43,8 @@ NONCE_BYTES = 12
 class CallbackResult(StrEnum):
     ACCEPTED = "accepted"  # the callback ended the job
     CONFIRMING = "confirming"  # CALLBACK_CONFIRM=status: eSMS's status answer will end it
+    HELD = "held"  # before eSMS's send answer named the job's SMSID: kept until it does
+    HOLD_FULL = "hold_full"  # as HELD, but the job already holds its share of reports
     REPEAT = "repeat"  # the job had already ended (a repeat, or the poll came first)
     PENDING = "pending"  # a report that the call is not finished yet
     FORGED = "forged"  # bad signature, or a nonce that is not this job's
@@ -51,15 +60,38 @@ HTTP_STATUS = {
     CallbackResult.MISMATCH: 403,
     CallbackResult.REFUSED: 403,
     CallbackResult.INVALID: 400,
+    CallbackResult.HOLD_FULL: 429,  # eSMS sends it again later, by when the SMSID may be known
 }
+# How held reports end, counted in ``voicecall_callbacks`` by whoever settles them (the send
+# answer's step in the worker, a later callback, the job's final step).
+HELD_ENDINGS = ("held_applied", "smsid_mismatch", "held_expired", "held_dropped", "repeat")
 
 
 @dataclass(frozen=True)
-class Confirm:
-    """CALLBACK_CONFIRM=status: confirm a final result by one status poll (sent now; the due
-    set re-sends it ``redrive_s`` later if it is lost)."""
+class Policy:
+    """What the receiver does with a final report: ``confirm`` (CALLBACK_CONFIRM=status)
+    sends one status poll instead of trusting it (re-sent ``redrive_s`` later if lost); a
+    report held for its SMSID waits at most ``hold_s`` (CALLBACK_HOLD_S)."""
 
+    confirm: bool
     redrive_s: float
+    hold_s: float = lifecycle.DEFAULT_HOLD_S
+
+    @classmethod
+    def of(cls, settings: Settings) -> Policy:
+        return cls(
+            confirm=settings.callback_confirm == "status",
+            redrive_s=settings.redrive_after_s,
+            hold_s=settings.callback_hold_s,
+        )
+
+
+def count_held_endings(counts: Mapping[str, object]) -> None:
+    """Count how held reports ended, from a step's ``extra`` (lib.lua ``settle_held``)."""
+    for ending in HELD_ENDINGS:
+        n = counts.get(ending)
+        if isinstance(n, int) and n > 0:
+            CALLBACKS.labels(result=ending).inc(n)
 
 
 @dataclass(frozen=True)
@@ -95,11 +127,11 @@ def handle_callback(
     nonce: str,
     signature: str,
     query: Mapping[str, str],
-    confirm: Confirm | None = None,
+    policy: Policy,
 ) -> Outcome:
-    """Verify and apply one callback (or, with ``confirm``, have eSMS's status confirm it);
-    the result is counted in ``voicecall_callbacks``."""
-    outcome = _handle(store, secret, job_id, nonce, signature, query, confirm)
+    """Verify and apply one callback (or, with ``policy.confirm``, have eSMS's status confirm
+    it, or hold it for the job's SMSID); the result is counted in ``voicecall_callbacks``."""
+    outcome = _handle(store, secret, job_id, nonce, signature, query, policy)
     CALLBACKS.labels(result=outcome.result.value).inc()
     return outcome
 
@@ -111,7 +143,7 @@ def _handle(
     nonce: str,
     signature: str,
     query: Mapping[str, str],
-    confirm: Confirm | None,
+    policy: Policy,
 ) -> Outcome:
     if not verify(secret, job_id, nonce, signature):
         return Outcome(CallbackResult.FORGED)
@@ -134,13 +166,14 @@ def _handle(
         if job.smsid and report.smsid != job.smsid:  # as complete.lua refuses a final one
             return Outcome(CallbackResult.MISMATCH)
         return Outcome(CallbackResult.PENDING)
-    if confirm is not None:
+    if policy.confirm:
         op = lifecycle.confirm(
             job_id,
             outcome=report.outcome,
             smsid=report.smsid,
             nonce=nonce,
-            redrive_s=confirm.redrive_s,
+            redrive_s=policy.redrive_s,
+            hold_s=policy.hold_s,
         )
     else:
         op = lifecycle.complete(
@@ -150,11 +183,15 @@ def _handle(
             source="callback",
             smsid=report.smsid,
             nonce=nonce,
+            hold_s=policy.hold_s,
         )
     step = store.apply(op)
+    count_held_endings(step.extra)  # older held reports this step found past their time
     result = {
         "accepted": CallbackResult.ACCEPTED,
         "confirming": CallbackResult.CONFIRMING,
+        "held": CallbackResult.HELD,
+        "hold_full": CallbackResult.HOLD_FULL,
         "repeat": CallbackResult.REPEAT,
         "forged": CallbackResult.FORGED,
         "smsid_mismatch": CallbackResult.MISMATCH,

@@ -8,7 +8,7 @@ route) calls :func:`observe_finished` with the job the step returned, once.
 from __future__ import annotations
 
 from voicecall.logs import get_logger
-from voicecall.metrics import CALL_DURATION, COST, JOBS_FINISHED, TIME_TO_FINAL
+from voicecall.metrics import CALL_DURATION, CALLBACKS, COST, JOBS_FINISHED, TIME_TO_FINAL
 from voicecall.records import JobRecord
 
 log = get_logger(__name__)
@@ -28,4 +28,8 @@ def observe_finished(job: JobRecord | None) -> None:
             CALL_DURATION.labels(kind=job.kind.value).observe(job.call.duration_s)
         if job.call.price_vnd:
             COST.labels(kind=job.kind.value).inc(job.call.price_vnd)
+    last = job.history[-1].model_extra if job.history else None
+    dropped = (last or {}).get("held_dropped")
+    if isinstance(dropped, int) and dropped > 0:  # the job ended before its SMSID was known
+        CALLBACKS.labels(result="held_dropped").inc(dropped)
     log.info("job_finished", job_id=job.id, state=job.state.value, outcome=outcome or None)

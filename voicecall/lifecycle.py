@@ -19,6 +19,10 @@ Timer-only steps that move no state: ``redrive`` (a step that should have happen
 send the message again), ``poll_pending``, ``record_delivery``, ``redeliver``,
 ``webhook_due``, ``purge`` (retention is over); and ``confirm`` (CALLBACK_CONFIRM=status: a
 callback's result waits for the status poll it sends).
+
+Only ``submit`` (eSMS's send answer) sets a job's SMSID. A callback's report about a job whose
+SMSID is not known yet is held on the job by ``complete`` or ``confirm`` (lib.lua ``hold``) and
+settled by the ``submit`` that names the SMSID; a final step drops what is still held.
 """
 
 from __future__ import annotations
@@ -54,6 +58,10 @@ SCRIPTS = (
     "postpone",
     "dismiss",
 )
+# The callback hold (lib.lua ``hold``): at most this many distinct reports per job wait for
+# eSMS's send answer to name its SMSID, each at most ``hold_s`` (CALLBACK_HOLD_S).
+HOLD_MAX_REPORTS = 3
+DEFAULT_HOLD_S = 900.0  # CALLBACK_HOLD_S's default
 BAND_WIDTH = 2**42  # ms since the epoch stay below it until the year 2109
 # A job that ends within this long of its creation needs no retention timer in the due set:
 # the sweeper finds it by its place in the state index (voicecall.retention).
@@ -126,6 +134,7 @@ def constants() -> str:
             "queue_bulk": keys.QUEUE_BULK,
             "queue_status": keys.QUEUE_STATUS,
             "queue_webhooks": keys.QUEUE_WEBHOOKS,
+            "hold_max": HOLD_MAX_REPORTS,
         }
     )
 
@@ -191,8 +200,9 @@ class Op:
 
 @dataclass(frozen=True)
 class Step:
-    """What an operation did: its verdict, the job's state after it, and a detail (the job
-    as JSON when the step changed it, else a reason or nothing)."""
+    """What an operation did: its verdict, the job's state after it, a detail (the job as
+    JSON when the step changed it, else a reason or nothing), and ``extra``: what a step that
+    settles held callback reports counted (``{"smsid_mismatch": 1}``), else empty."""
 
     verdict: str
     state: str
@@ -205,7 +215,8 @@ class Step:
     @classmethod
     def of(cls, reply: Sequence[Any]) -> Step:
         verdict, state, detail = (x.decode() if isinstance(x, bytes) else str(x) for x in reply[:3])
-        return cls(verdict, state, detail)
+        extra = json.loads(reply[3]) if len(reply) > 3 else {}
+        return cls(verdict, state, detail, extra if isinstance(extra, dict) else {})
 
 
 def _op(script: str, job_id: str, own_keys: Iterable[str], **params: Any) -> Op:
@@ -335,8 +346,20 @@ def claim(
     )
 
 
-def submit(job_id: str, *, smsid: str | None, code: int, poll_at: float, note: str) -> Op:
-    """eSMS accepted the call (100), or had accepted it before (124): ``→ submitted``."""
+def submit(
+    job_id: str,
+    *,
+    smsid: str | None,
+    code: int,
+    poll_at: float,
+    note: str,
+    hold_s: float = DEFAULT_HOLD_S,
+    redrive_s: float = 30.0,
+) -> Op:
+    """eSMS accepted the call (100), or had accepted it before (124): ``→ submitted``. The
+    answer's SMSID settles the callback reports held for the job (``hold_s`` at most): the
+    first about it applies (verdict ``completed``), or with CALLBACK_CONFIRM=status sends its
+    status poll now (re-sent ``redrive_s`` later if lost); the others are refused."""
     return _counted(
         "submit",
         job_id,
@@ -346,6 +369,8 @@ def submit(job_id: str, *, smsid: str | None, code: int, poll_at: float, note: s
         code=code,
         poll_at=poll_at,
         note=note,
+        hold_s=hold_s,
+        redrive_s=redrive_s,
     )
 
 
@@ -424,8 +449,10 @@ def complete(
     smsid: str | None,
     nonce: str | None = None,
     note: str | None = None,
+    hold_s: float = DEFAULT_HOLD_S,
 ) -> Op:
-    """eSMS reported the result (``source``: callback or poll): ``→ completed``."""
+    """eSMS reported the result (``source``: callback or poll): ``→ completed``. A callback
+    about a job whose SMSID is not known yet is held (verdict ``held``), ``hold_s`` at most."""
     return _counted(
         "complete",
         job_id,
@@ -437,6 +464,7 @@ def complete(
         smsid_field=keys.smsid_field(smsid) if smsid else None,
         nonce=nonce,
         note=note or ("result by status poll" if source == "poll" else f"result by {source}"),
+        hold_s=hold_s,
     )
 
 
@@ -447,9 +475,11 @@ def confirm(
     smsid: str | None,
     nonce: str,
     redrive_s: float,
+    hold_s: float = DEFAULT_HOLD_S,
 ) -> Op:
     """CALLBACK_CONFIRM=status: a callback's final result waits for one status poll (sent
-    now; the due set re-sends it ``redrive_s`` later if it is lost). No state changes."""
+    now; the due set re-sends it ``redrive_s`` later if it is lost). No state changes. Held
+    as :func:`complete` holds it while the job's SMSID is not known."""
     return _op(
         "confirm",
         job_id,
@@ -459,6 +489,8 @@ def confirm(
         smsid_field=keys.smsid_field(smsid) if smsid else None,
         nonce=nonce,
         redrive_s=redrive_s,
+        hold_s=hold_s,
+        confirm=True,
     )
 
 

@@ -67,8 +67,9 @@ CALL_DURATION = Histogram(
 COST = Counter("voicecall_cost_vnd", "Cost of calls reported by eSMS, in VND.", ["kind"])
 CALLBACKS = Counter(
     "voicecall_callbacks",
-    "eSMS callbacks received, by result (accepted, confirming, repeat, pending, forged, "
-    "smsid_mismatch, refused, unknown_job, invalid).",
+    "eSMS callbacks by result: as received (accepted, confirming, held, hold_full, repeat, "
+    "pending, forged, smsid_mismatch, refused, unknown_job, invalid), and how held ones ended "
+    "(held_applied, smsid_mismatch, held_expired, held_dropped, repeat).",
     ["result"],
 )
 STATUS_REQUESTS = Counter(
@@ -114,6 +115,11 @@ _CALLBACK_RESULTS = (
     "refused",
     "unknown_job",
     "invalid",
+    "held",
+    "hold_full",
+    "held_applied",
+    "held_expired",
+    "held_dropped",
 )
 _WEBHOOK_RESULTS = ("delivered", "error")
 ESMS_ACCEPTED = "100"  # eSMS's CodeResult for an accepted send; send endpoints are named by kind

@@ -59,6 +59,17 @@ class Reported(_Stored):
     at: float
 
 
+class HeldReport(_Stored):
+    """A callback's final report kept until eSMS's send answer names the job's SMSID (lib.lua
+    ``hold``); ``confirm``: the receiver had CALLBACK_CONFIRM=status."""
+
+    outcome: Outcome
+    smsid: str
+    at: float
+    call: CallReport | None = None
+    confirm: bool = False
+
+
 class Delivery(_Stored):
     """One webhook delivery attempt."""
 
@@ -117,6 +128,9 @@ class JobRecord(_Stored):
     reason: str | None = None
     call: CallReport | None = None
     reported: Reported | None = None  # a callback's result still to be confirmed
+    # Callback reports waiting for the SMSID (None when there are none: the intake document
+    # stays free of empty lists, and the Lua steps remove the field when they empty it).
+    held_reports: list[HeldReport] | None = None
     polls: int = 0
     history: list[HistoryEntry] = Field(default_factory=list)
     webhook: WebhookStatus | None = None

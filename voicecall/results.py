@@ -24,8 +24,10 @@ Voice OTP (SMS-style): ``SendStatus`` 1, 2 or 7 → still submitted; 4 → compl
 5 with ``SendSuccess`` ≥ 1 → completed / delivered; 5 otherwise → completed / undelivered.
 
 Numbers are hostile until checked: a value that is present must be a finite number in its range
-(``Price`` and ``TotalPrice`` ≥ 0, ``CallDuration`` 0-86,400 s, counts ≥ 0), else the report is
-refused with :class:`ReportRefused` naming the field, and nothing changes.
+(``Price`` and ``TotalPrice`` ≥ 0, ``CallDuration`` 0-86,400 s, counts ≥ 0), and ``CallStatus``
+at most 40 characters, else the report is refused with :class:`ReportRefused` naming the
+field, and nothing changes. So a report kept on a job (its result, or held for its SMSID) is
+a few hundred bytes at most.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ REFUSED = 4
 FINISHED = 5
 MAX_CALL_DURATION_S = 86_400
 SMSID_MAX_LEN = 100
+CALL_STATUS_MAX_LEN = 40  # eSMS's are ANSWERED, NOANSWERED, NO ANSWER, or empty
 _ANSWERED = frozenset({"ANSWERED"})
 _NOT_ANSWERED = frozenset({"NO ANSWER", "NOANSWERED", "NOANSWER", "NO_ANSWER", "NO ANSWERED"})
 # eSMS's SMSIDs are hex digits and dashes (``066107ee-6ec4-4283-b595-aa74977c65c5``,
@@ -191,6 +194,8 @@ def read_voice(fields: Mapping[str, Any]) -> Report:
     """A voice callback's query or a voiceapi GetSendStatus body."""
     f = _lower(fields)
     call_status = normal_call_status(f.get("callstatus"))
+    if call_status is not None and len(call_status) > CALL_STATUS_MAX_LEN:
+        raise ReportRefused("CallStatus", f"must be at most {CALL_STATUS_MAX_LEN} characters")
     send_status = _integer(f, "SendStatus", 0, 99)
     sent_result = _integer(f, "SentResult", 0, 9)
     return Report(

@@ -129,10 +129,14 @@ class Settings(BaseSettings):
     # Callbacks and the API
     public_base_url: str = ""
     callback_secret: str = ""
-    # "status": a callback's final result is confirmed with one status request (by SMSID)
-    # before the job becomes final; the job then ends with eSMS's answer. Costs one
-    # GetSendStatus per call; "off" trusts the signed callback (see docs/architecture.md).
-    callback_confirm: Literal["off", "status"] = "off"
+    # "status" (default): a callback's final result is confirmed with one status request (by
+    # SMSID) before the job becomes final; the job then ends with eSMS's answer. Costs one
+    # GetSendStatus per call. "off" trusts the signed callback: whoever holds a job's callback
+    # URL and its SMSID sets its result (see docs/architecture.md, decision 4).
+    callback_confirm: Literal["off", "status"] = "status"
+    # A callback that comes before eSMS's send answer named the job's SMSID is held on the job
+    # (at most 3 per job) until that answer; one held longer than this is dropped, not applied.
+    callback_hold_s: float = Field(default=900.0, ge=1, le=86_400)
     api_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
     api_max_body_bytes: int = Field(default=2_000_000, ge=1024)
     # The console's cookies carry Secure: "auto" (default) unless PUBLIC_BASE_URL is http://;

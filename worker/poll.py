@@ -5,8 +5,11 @@ when eSMS's whole redial sequence can have ended); the sweeper then sends the po
 and this step asks eSMS once: a final answer completes the job, anything else plans the next
 poll (backing off). A job already final (a callback came first) makes the poll a no-op, so
 with working callbacks no status request is made for a call that ended before its poll.
-With CALLBACK_CONFIRM=status a callback's final result only sends the poll at once
-(voicecall.lifecycle.confirm), and this answer, not the callback's, completes the job.
+With CALLBACK_CONFIRM=status (the default) a callback's final result only sends the poll at
+once (voicecall.lifecycle.confirm), and this answer, not the callback's, completes the job.
+A poll asks only about the SMSID eSMS's send answer gave. A job without one (a 124 after a
+lost answer: eSMS offers no lookup by RequestId) cannot be polled or matched to a callback:
+it ends ``expired`` (reason ``smsid_unknown``) at the poll deadline.
 """
 
 from __future__ import annotations
@@ -41,14 +44,16 @@ async def poll_step(ctx: Context, *, job_id: str) -> None:
     now = now_s()
     submitted_at = job.submitted_at or now
     deadline = submitted_at + settings.poll_deadline_s
+    smsid = job.smsid
+    if now >= deadline and not smsid:
+        note = "eSMS never named this call's SMSID (a 124 after a lost answer): no result known"
+        await _expire(ctx, job_id, "smsid_unknown", note)
+        return
     if now >= deadline:
         await _expire(ctx, job_id, "no_result_by_deadline", "no result from eSMS by the deadline")
         return
-    # A job whose SMSID was lost (a 124) may have a callback waiting for confirmation that
-    # named one: ask about that (complete.lua refuses it if it is another job's).
-    smsid = job.smsid or (job.reported.smsid if job.reported else None)
     if not smsid:
-        await _plan(ctx, job_id, deadline - now, deadline)  # only a callback can tell
+        await _plan(ctx, job_id, deadline - now, deadline)  # a later send answer may name it
         return
     backoff_s = next_poll_in_s(job.polls, settings)
     try:

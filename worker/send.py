@@ -8,7 +8,9 @@ to the schedule; the global rate makes it wait; then ``→ sending`` with this w
 ``rejected``; a retryable error → ``retrying`` until its next attempt is due, or ``failed``
 (a dead letter) once SEND_MAX_RETRIES or the retry window is spent. A worker that dies after
 eSMS accepted the call leaves the job ``sending``; the sweeper re-drives it once the lease
-ends (or the worker stops beating), and eSMS answers 124 to the repeated RequestId.
+ends (or the worker stops beating), and eSMS answers 124 to the repeated RequestId. The
+record is the only step that sets a job's SMSID; it settles any callback report held while
+the SMSID was unknown (voicecall.callbacks).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import structlog
 import tenacity
 
 from voicecall import lifecycle
-from voicecall.callbacks import callback_url
+from voicecall.callbacks import callback_url, count_held_endings
 from voicecall.finish import observe_finished
 from voicecall.jobs import Kind, ScheduleMode
 from voicecall.lifecycle import Op, Step
@@ -175,18 +177,30 @@ async def _record(ctx: Context, job: JobRecord, submission: Submission, sent_at:
     settings = ctx.settings
     poll_at = first_poll_at(max(sent_at, job.due_at), job.request, settings)
     if submission.duplicate and not submission.smsid:
-        note = "eSMS answered 124: accepted earlier under this RequestId; SMSID unknown, result by callback"
+        note = (
+            "eSMS answered 124: accepted earlier under this RequestId; SMSID unknown, so no "
+            "result can be matched or polled: expires at the poll deadline"
+        )
         poll_at = sent_at + settings.poll_deadline_s
     elif submission.duplicate:
         note = "eSMS answered 124: accepted earlier under this RequestId"
     else:
         note = "accepted by eSMS (100)"
     op = lifecycle.submit(
-        job.id, smsid=submission.smsid, code=submission.code, poll_at=poll_at, note=note
+        job.id,
+        smsid=submission.smsid,
+        code=submission.code,
+        poll_at=poll_at,
+        note=note,
+        hold_s=settings.callback_hold_s,
+        redrive_s=settings.redrive_after_s,
     )
     step = await _durably(ctx, op, together=True)
-    if step.verdict == "late":
-        log.info("submission_after_final", job_id=job.id, state=step.state)
+    count_held_endings(step.extra)  # callbacks that came before this answer, now settled
+    if step.verdict == "completed":  # CALLBACK_CONFIRM=off: a held callback's result applied
+        observe_finished(step.job())
+    if step.verdict == "late":  # another worker's 124 came first, or the job has ended
+        log.info("submission_late", job_id=job.id, state=step.state, smsid=submission.smsid)
         return
     log.info("job_submitted", job_id=job.id, smsid=submission.smsid, duplicate=submission.duplicate)
 

@@ -229,8 +229,10 @@ def overview() -> tuple[str, str, list[Row], list[dict[str, Any]]]:
                             "{{result}}",
                         )
                     ],
-                    "accepted ended a job; confirming: a status poll will; repeat: already final; "
-                    "forged (bad signature) and smsid_mismatch (another call's SMSID) alert.",
+                    "accepted ended a job (CALLBACK_CONFIRM=off); confirming: a status poll will "
+                    "(the default); held: came before eSMS named the SMSID, then held_applied, "
+                    "held_expired or held_dropped; repeat: already final; forged (bad signature) "
+                    "and smsid_mismatch (another call's SMSID) alert.",
                     unit="reqps",
                 ),
                 Panel(
@@ -242,7 +244,8 @@ def overview() -> tuple[str, str, list[Row], list[dict[str, Any]]]:
                             "status requests per call",
                         )
                     ],
-                    "GetSendStatus requests per call that reached eSMS (goal: at most 1; 0 when callbacks work).",
+                    "GetSendStatus requests per call that reached eSMS (goal: at most 1; about 1 "
+                    "with CALLBACK_CONFIRM=status, the default; 0 with off while callbacks work).",
                 ),
                 Panel(
                     "Rate-limit refusals",
@@ -273,7 +276,8 @@ def overview() -> tuple[str, str, list[Row], list[dict[str, Any]]]:
                     "Callbacks per accepted call",
                     [
                         Target(
-                            'sum(rate(voicecall_callbacks_total{result=~"accepted|repeat|pending"}[30m]))'
+                            "sum(rate(voicecall_callbacks_total"
+                            '{result=~"accepted|confirming|held|repeat|pending"}[30m]))'
                             " / sum(rate(voicecall_esms_requests_total"
                             '{endpoint=~"voice_otp|record_call|template_call", code="100"}[30m]))',
                             "callbacks per call",

@@ -1,19 +1,18 @@
 -- confirm: with CALLBACK_CONFIRM=status, a callback's final result is not trusted as it is:
 -- the job keeps its state, the report is kept (``reported``) and one status poll is sent at
--- once (a submitted job; a job still sending gets it when submit records it). The poll's
--- answer completes the job (complete.lua), so eSMS's own status decides the result.
--- The callback is checked as complete.lua checks it. KEYS[7]: the reported SMSID's lookup
+-- once. The poll's answer completes the job (complete.lua), so eSMS's own status decides the
+-- result. The callback is checked as complete.lua checks it, and held alike while the job's
+-- SMSID is not known (submit.lua then sends the poll). KEYS[7]: the reported SMSID's lookup
 -- key (the job key when none was reported); it is only read here.
 local job = load_job()
 if not job then return {'unknown_job', '', ''} end
 local refusal = refuse_report(job)
 if refusal then return {refusal, job.state, ''} end
+if not job.smsid then return hold(job) end
 if job.reported then return {'confirming', job.state, ''} end  -- its poll is on its way
 job.reported = {outcome = P.outcome, smsid = P.smsid, at = NOW}
 record(job, job.state, 'callback reported ' .. P.outcome .. '; confirming with eSMS')
-if job.state == 'submitted' then
-  redis.call('ZADD', KEYS[3], NOW + P.redrive_s, job.id)
-  enqueue(C.queue_status, job.id)
-end
+redis.call('ZADD', KEYS[3], NOW + P.redrive_s, job.id)
+enqueue(C.queue_status, job.id)
 redis.call('SET', KEYS[1], cjson.encode(job), 'KEEPTTL')
 return {'confirming', job.state, ''}

@@ -152,21 +152,100 @@ end
 
 -- Why a report of eSMS (P: nonce, smsid, smsid_field; KEYS[7] the SMSID's lookup bucket)
 -- may not apply to ``job``, or nil when it may: complete.lua and confirm.lua check alike.
+-- eSMS always names the SMSID, so a report naming none is refused; so is one naming an SMSID
+-- the lookup already gives to another job (whatever this job's SMSID turns out to be).
 local function refuse_report(job)
   if P.nonce and job.callback_nonce ~= P.nonce then return 'forged' end
   if is_final(job.state) then return 'repeat' end
   if job.state ~= 'sending' and job.state ~= 'retrying' and job.state ~= 'submitted' then
     return 'refused'
   end
-  if job.smsid and P.smsid ~= job.smsid then return 'smsid_mismatch' end
-  if P.smsid and not job.smsid then
+  if not P.smsid then return 'smsid_mismatch' end
+  if job.smsid then
+    if P.smsid ~= job.smsid then return 'smsid_mismatch' end
+  else
     local owner = redis.call('HGET', KEYS[7], P.smsid_field)
     if owner and owner ~= job.id then return 'smsid_mismatch' end
   end
   return nil
 end
 
+-- The hold. Only eSMS's send answer names a job's SMSID (submit.lua); a callback never does.
+-- A final report about a job whose SMSID is not known yet (the answer is on its way, or came
+-- as a 124 without one) is kept on the job, ``held_reports``, and applied only once the
+-- answer names the SMSID (settle_held). Bounds: C.hold_max distinct reports per job (a repeat
+-- of one held is not kept twice; past the bound: 'hold_full'), each of a few hundred bytes
+-- (its fields are checked by voicecall/results.py), each kept at most P.hold_s. Every held
+-- report ends: matched and applied, refused (another SMSID), dropped when older than
+-- P.hold_s, or dropped when the job ends before its SMSID is known (finish).
+-- Returns the step's reply; its 4th element counts what ended here (JSON).
+local function hold(job)
+  local kept, expired, known = {}, 0, false
+  for _, r in ipairs(job.held_reports or {}) do
+    if NOW - r.at > P.hold_s then
+      expired = expired + 1
+    else
+      kept[#kept + 1] = r
+      if r.smsid == P.smsid and r.outcome == P.outcome then known = true end
+    end
+  end
+  local verdict = 'held'
+  if not known then
+    if #kept >= C.hold_max then
+      verdict = 'hold_full'
+    else
+      kept[#kept + 1] = {smsid = P.smsid, outcome = P.outcome, call = P.call, at = NOW,
+                         confirm = P.confirm == true}
+    end
+  end
+  if known and expired == 0 or verdict == 'hold_full' and expired == 0 then
+    return {verdict, job.state, '', '{}'}  -- nothing to write
+  end
+  if #kept > 0 then job.held_reports = kept else job.held_reports = nil end
+  redis.call('SET', KEYS[1], cjson.encode(job), 'KEEPTTL')
+  return {verdict, job.state, '', cjson.encode({held_expired = expired})}
+end
+
+-- The job's SMSID is known now: each held report is settled. The first one about this SMSID
+-- (and held no longer than P.hold_s) is returned, to be applied by the caller; later ones
+-- about it are repeats; one about another SMSID is refused (counted as smsid_mismatch).
+-- ``counts`` gets what ended here; the history says it in one line.
+local function settle_held(job, counts)
+  local match = nil
+  local refused, expired = 0, 0
+  for _, r in ipairs(job.held_reports or {}) do
+    if NOW - r.at > P.hold_s then
+      expired = expired + 1
+    elseif r.smsid ~= job.smsid then
+      refused = refused + 1
+    elseif match then
+      counts['repeat'] = (counts['repeat'] or 0) + 1
+    else
+      match = r
+    end
+  end
+  job.held_reports = nil
+  if refused > 0 then counts.smsid_mismatch = refused end
+  if expired > 0 then counts.held_expired = expired end
+  local said = {}
+  if refused > 0 then
+    said[#said + 1] = refused .. ' held callback report(s) about another SMSID refused'
+  end
+  if expired > 0 then
+    said[#said + 1] = expired .. ' held callback report(s) dropped: held over the hold time'
+  end
+  if #said > 0 then record(job, job.state, table.concat(said, '; ')) end
+  return match
+end
+
 local function finish(job, state, note, extra)
+  -- Callback reports still held: the job ends before eSMS named its SMSID, so none can apply
+  -- (voicecall.finish counts them from this entry).
+  if job.held_reports then
+    extra = extra or {}
+    extra.held_dropped = #job.held_reports
+    job.held_reports = nil
+  end
   move(job, state, note, extra)
   count_activity(job.outcome and state == 'completed' and ('outcome:' .. job.outcome) or state)
   campaign_result(job)
