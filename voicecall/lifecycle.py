@@ -237,9 +237,17 @@ def _states(states: Iterable[State]) -> list[str]:
 
 
 def phone_entry(job: JobRecord) -> str:
-    """The job's member of the phone index: phone, then newest first, then id."""
+    """The job's member of the phone index: phone, then newest first, then id. The phone
+    (digits) and the newness (13 digits) hold no ``:``, so the id is all after the second
+    one, whatever it holds (:func:`phone_entry_id`)."""
     newness = MAX_MS - round(job.created_at * 1000)
     return f"{job.phone}:{newness:013d}:{job.id}"
+
+
+def phone_entry_id(entry: str) -> str:
+    """The job id of a phone-index member (:func:`phone_entry`): after its second ``:``;
+    an id may hold ``:`` too (``attacker:victim-id`` is one id, not ``victim-id``)."""
+    return entry.split(":", 2)[2]
 
 
 MAX_MS = 10**13 - 1  # creation times in ms stay below it until the year 2286

@@ -351,7 +351,7 @@ def _by_phone(
     while True:
         members = store.lex_range(bucket, start, f"[{phone};", _BATCH)
         for member in members:
-            yield [member], member.rsplit(":", 1)[1]
+            yield [member], lifecycle.phone_entry_id(member)
         if len(members) < _BATCH:
             return
         start = f"({members[-1]}"
