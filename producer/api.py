@@ -33,7 +33,7 @@ from producer.client import VoiceCallClient
 from producer.intake import Intake
 from producer.middleware import RequestMiddleware
 from producer.search_api import router as search_router
-from voicecall import __version__, keys
+from voicecall import __version__, search
 from voicecall.exporter import RedisExporter
 from voicecall.logs import configure_logging, get_logger
 from voicecall.metrics import mark_build
@@ -63,7 +63,7 @@ def log_secrets(settings: Settings) -> list[str]:
         settings.callback_secret,
         settings.webhook_secret,
         settings.metrics_token,
-        *settings.api_tokens,
+        *(entry.token for entry in settings.api_tokens),
     ]
 
 
@@ -159,8 +159,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "store": store,
         "client": VoiceCallClient(settings, store),
         "intake": Intake(settings, store, async_store),
-        "api_tokens": [token.encode() for token in settings.api_tokens],
-        "token_quota_keys": [keys.token_quota(token) for token in settings.api_tokens],
+        # Aligned lists: the bearer tokens (producer.auth, the console) and their clients' names.
+        "api_tokens": [entry.token.encode() for entry in settings.api_tokens],
+        "api_client_names": [entry.name for entry in settings.api_tokens],
+        "cursor_key": search.cursor_key(settings.callback_secret),  # signs search cursors
         "async_store": async_store,
         "metrics_token": settings.metrics_token.encode() or None,
         "exporter_registry": exporter_registry,

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from producer import openapi, quota
-from producer.auth import require_token
+from producer.auth import client_name, require_token
 from producer.body import read_object
 from producer.client import VoiceCallClient
 from producer.errors import (
@@ -108,7 +108,9 @@ async def create_call(request: Request, idempotency_key: IdempotencyHeader = Non
     call = CallRequestAdapter.validate_python(data, context=validation_context(settings))
     await quota.charge(request, 1)
     intake: Intake = request.app.state.intake
-    submitted = await intake.submit_async(call, trace_id=request_id_of(request))
+    submitted = await intake.submit_async(
+        call, client=client_name(request), trace_id=request_id_of(request)
+    )
     job = JobView.of(submitted.job, history=False, replay=submitted.replay)
     return _job_response(job, 202)
 
@@ -145,7 +147,11 @@ async def create_batch(
     calls = _batch_calls(data)
     await quota.charge(request, len(calls))
     result = await run_in_threadpool(
-        submit_batch, _client(request), calls, request_id_of(request), data.get("campaign")
+        submit_batch,
+        _client(request).for_client(client_name(request)),
+        calls,
+        request_id_of(request),
+        data.get("campaign"),
     )
     return JSONResponse(result)
 

@@ -258,7 +258,10 @@ def create(job: JobRecord, *, grace_s: float) -> Op:
     id, ``job.msg``, the job carries); ``grace_s`` past its due time the sweeper looks. A job
     in a campaign carries the campaign's number and its place in it (``cid``, ``seq``), as
     :func:`voicecall.store.JobStore.reserve_campaign` gave them."""
-    idem = keys.idempotency(job.idempotency_key) if job.idempotency_key else keys.job(job.id)
+    idem = keys.job(job.id)  # declared, unused, when the job has no key
+    if job.idempotency_key:
+        assert job.client is not None, "intake names the client of every job"
+        idem = keys.idempotency(job.client, job.idempotency_key)
     chunk = (
         keys.campaign_chunk(job.cid, job.seq)
         if job.cid is not None and job.seq is not None

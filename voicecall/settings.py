@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from voicecall.clients import ApiToken, parse_api_tokens
 from voicecall.errors import SettingsError
 from voicecall.webhook_signing import WebhookSecret
 from voicecall.webhook_urls import parse_allowed_hosts
@@ -112,7 +113,8 @@ class Settings(BaseSettings):
     # before the job becomes final; the job then ends with eSMS's answer. Costs one
     # GetSendStatus per call; "off" trusts the signed callback (see docs/architecture.md).
     callback_confirm: Literal["off", "status"] = "off"
-    api_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Comma-separated entries, each name=token or a bare token (voicecall.clients).
+    api_tokens: Annotated[list[ApiToken], NoDecode] = Field(default_factory=list)
     api_max_body_bytes: int = Field(default=2_000_000, ge=1024)
     timezone: str = DEFAULT_TIMEZONE
 
@@ -211,8 +213,9 @@ class Settings(BaseSettings):
     # Set: the API's /metrics answers only `Authorization: Bearer <METRICS_TOKEN>` (it shows
     # the eSMS balance and dead letters); Prometheus sends it (authorization.credentials_file).
     metrics_token: str = ""
-    # Per API token: at most N calls accepted per S seconds ("N/S", e.g. "600/60"); empty: no
-    # quota. One client cannot use up a victim's per-phone allowance or flood eSMS.
+    # Per API client (a name of API_TOKENS): at most N calls accepted in any S seconds ("N/S",
+    # e.g. "600/60"); empty: no quota. One client cannot use up a victim's per-phone allowance
+    # or flood eSMS.
     api_token_quota: Annotated[tuple[int, int] | None, NoDecode] = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
@@ -253,10 +256,9 @@ class Settings(BaseSettings):
     @classmethod
     def _tokens(cls, value: object) -> object:
         if isinstance(value, str):
-            tokens = [t.strip() for t in value.split(",") if t.strip()]
-            if any(len(t) < 16 for t in tokens):
-                raise ValueError("each comma-separated token must be at least 16 characters")
-            return tokens
+            value = [entry for entry in value.split(",") if entry.strip()]
+        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+            return parse_api_tokens(value)
         return value
 
     @field_validator("timezone")

@@ -17,6 +17,7 @@ from producer.console.overview import overview
 from producer.console.session import Session
 from producer.console.web import current, page, store_of
 from voicecall import export, keys, search
+from voicecall.clients import CONSOLE_CLIENT
 from voicecall.dead_letters import DeadLetters
 from voicecall.errors import CampaignNotFound, SearchError
 from voicecall.jobs import Kind, Outcome, State
@@ -52,6 +53,11 @@ def overview_data(request: Request) -> JSONResponse:
     return JSONResponse(data, headers={"Cache-Control": "no-store"})
 
 
+def _caller(request: Request) -> search.Caller:
+    """The console searches as the client ``console`` (it makes no job of its own)."""
+    return search.Caller(CONSOLE_CLIENT, request.app.state.cursor_key)
+
+
 def _query(request: Request) -> list[tuple[str, str]]:
     """The search form's fields that were filled in (an empty field is no filter)."""
     return [(k, v) for k, v in request.query_params.multi_items() if v.strip() and k != "notice"]
@@ -65,7 +71,7 @@ def calls_page(request: Request) -> HTMLResponse:
     try:
         filters, rest = parse_filters(pairs, allowed=FILTER_PARAMS + PAGE_PARAMS)
         found = search.search(
-            store_of(request), filters, limit=PAGE_SIZE, cursor=rest.get("cursor")
+            store_of(request), filters, _caller(request), limit=PAGE_SIZE, cursor=rest.get("cursor")
         )
     except SearchError as exc:
         return page(
@@ -92,7 +98,7 @@ def export_page(request: Request) -> StreamingResponse:
     """The CSV export of GET /v1/calls/export, for a logged-in operator."""
     current(request)
     filters, _ = parse_filters(_query(request), allowed=FILTER_PARAMS)
-    chunks = export.chunks(search.scan(store_of(request), filters))
+    chunks = export.chunks(search.scan(store_of(request), filters, client=CONSOLE_CLIENT))
     first = next(chunks)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return StreamingResponse(
@@ -188,7 +194,7 @@ def purge_confirm(request: Request, queue: str, job_id: str) -> HTMLResponse:
 def scheduled_page(request: Request) -> HTMLResponse:
     session = current(request)
     filters, _ = parse_filters([("state", "scheduled")])
-    found = search.search(store_of(request), filters, limit=200)
+    found = search.search(store_of(request), filters, _caller(request), limit=200)
     return page(
         request,
         "scheduled.html",
