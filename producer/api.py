@@ -97,6 +97,9 @@ async def readyz(request: Request) -> JSONResponse:
     summary="Prometheus metrics (bearer METRICS_TOKEN when it is set)",
     response_class=Response,
     dependencies=[Depends(require_metrics_token)],
+    # Open unless METRICS_TOKEN is set: {} ("no credentials") joins the MetricsToken scheme
+    # FastAPI lists from the dependency.
+    openapi_extra={"security": [{}]},
     responses={
         200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}},
         401: {"model": openapi.ErrorBody, "description": "METRICS_TOKEN is set; not sent."},

@@ -37,7 +37,13 @@ DEFAULT_LIMIT = 50
 _ERROR = {"model": openapi.ErrorBody}
 _COMMON: dict[int | str, dict[str, Any]] = {
     401: {**_ERROR, "description": "No or wrong bearer token."},
-    422: {**_ERROR, "description": "A parameter breaks its rule; `errors` names it."},
+    422: {
+        **_ERROR,
+        "description": "A parameter breaks its rule; `errors` names it. Besides the schema's "
+        "rules, also for what JSON Schema cannot state: a `phone` that is no Vietnamese number, "
+        "a `cursor` this API did not sign for this client and these filters (or older than "
+        "24 h), an inverted time range, a time outside 1970-9999.",
+    },
     503: {**_ERROR, "description": "Redis unreachable; retry after Retry-After seconds."},
 }
 
