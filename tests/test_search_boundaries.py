@@ -155,6 +155,7 @@ def test_finding_1_a_tampered_campaign_cursor_is_refused_and_a_signed_one_is_bou
         ("null", lambda c: None),
         ("list", lambda c: [c]),
         ("long id", lambda c: {**c, "p": [c["p"][0], "x" * 500]}),
+        ("lone surrogate", lambda c: {**c, "p": [c["p"][0], "a\ud800"]}),
         ("other index", lambda c: {**c, "i": "phone"}),
         ("other filters", lambda c: {**c, "f": "000000000000"}),
     ],
@@ -167,6 +168,30 @@ def test_a_signed_cursor_with_bad_content_gets_422_naming_cursor(
     _batch(http, 3)
     content = cursor_content(_first_cursor(http, []))
     _refused_cursor(http.get("/v1/calls", params={"cursor": signed_cursor(change(content))}))
+
+
+@pytest.mark.parametrize(
+    "position",
+    [
+        "84901000000:\ud800",  # a lone surrogate: not UTF-8, Redis cannot be sent it
+        "84901000000:\x00",
+        "84901000000:9999999999999:" + "x" * 60,
+        "84901000000:123:a",
+        "84901000001:9999999999999:a",  # another phone's member
+        "849010000001:9999999999999:a",
+    ],
+)
+def test_a_signed_phone_cursor_holds_only_a_member_of_its_phone(
+    http: httpx.Client, position: str
+) -> None:
+    """A phone search's position is one of that phone's index members, else 422 naming
+    ``cursor`` (a lone surrogate once reached Redis's encoder: a 500)."""
+    _batch(http, 2)
+    params = [("phone", "0901000000")]
+    content = cursor_content(_first_cursor(http, params))
+    assert content["i"] == "phone"
+    cursor = signed_cursor({**content, "p": [position]})
+    _refused_cursor(http.get("/v1/calls", params=[*params, ("cursor", cursor)]))
 
 
 @pytest.mark.parametrize(
@@ -321,7 +346,7 @@ _json_leaf = st.one_of(
     st.sampled_from([0, 1, 2**42, 2**53, 10**15, -1, 2**63]),
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=60),
-    st.sampled_from(["", "~", PHONE, f"{PHONE}:", f"{PHONE}:9999999999999:x", "old-0"]),
+    st.sampled_from(["", "~", PHONE, f"{PHONE}:", f"{PHONE}:9999999999999:x", "old-0", "\ud800"]),
 )
 _json = st.recursive(
     _json_leaf,
@@ -352,7 +377,7 @@ def test_any_signed_cursor_content_gets_a_page_or_422_within_the_budget(
     caller = client.caller
     counter = CountingRedis(store)
     now = int(time.time())
-    ids = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789:.-_~", max_size=60)
+    ids = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789:.-_~\ud800\x00", max_size=60)
     positions = {  # of the right shape for each index (any values), or anything at all
         "state": st.tuples(st.integers(-(2**60), 2**60), ids).map(list),
         "campaign": st.tuples(st.one_of(st.integers(-5, 2**60), st.just(10**15))).map(list),

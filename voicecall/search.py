@@ -51,7 +51,7 @@ from pydantic import BaseModel, Field
 from voicecall import keys, lifecycle
 from voicecall.errors import CampaignNotFound, SearchError
 from voicecall.esms_limits import REQUEST_ID_MAX_LEN
-from voicecall.jobs import FINAL_STATES, Kind, Outcome, State
+from voicecall.jobs import FINAL_STATES, JOB_ID_PATTERN, Kind, Outcome, State
 from voicecall.records import JobRecord, Time
 from voicecall.store import JobStore
 
@@ -66,7 +66,8 @@ _CURSOR_LABEL = b"voicecall search cursor v2"
 _CURSOR = re.compile(r"[A-Za-z0-9_-]{1,1000}\.[A-Za-z0-9_-]{22}")  # payload . 16-byte MAC
 _MAC_BYTES = 16
 _MAX_PLACE = 2**53  # a campaign place, as Lua's doubles keep it exactly
-_MAX_PHONE_ENTRY = 128  # characters: phone, 13 digits, an id of at most 50, two ':'
+_NEWNESS = re.compile(r"[0-9]{13}")  # a phone-index member's middle (lifecycle.phone_entry)
+_JOB_ID = re.compile(JOB_ID_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -306,22 +307,34 @@ def _position(index: str, position: list[Any], filters: Filters) -> list[Any]:
             and _is(position[0], int)
             and 0 <= position[0] < lifecycle.BAND_WIDTH
             and _is(position[1], str)
-            and len(position[1]) <= REQUEST_ID_MAX_LEN
+            and (position[1] == "" or _is_job_id(position[1]))
         )
     elif index == "campaign":
         valid = len(position) == 1 and _is(position[0], int) and 1 <= position[0] <= _MAX_PLACE
-    elif index == "phone":
+    elif index == "phone":  # it goes to Redis as a bound: a member of this phone's index
         valid = (
             len(position) == 1
             and _is(position[0], str)
-            and len(position[0]) <= _MAX_PHONE_ENTRY
-            and position[0].startswith(f"{filters.phone}:")
+            and _is_phone_member(position[0], str(filters.phone))
         )
     else:  # "key": the one job of an idempotency key, returned already
         valid = len(position) == 1 and _is(position[0], str)
     if not valid:
         raise SearchError("cursor", _NOT_OURS)
     return position
+
+
+def _is_job_id(text: str) -> bool:
+    """An id as intake takes it (voicecall.jobs.JobId)."""
+    return len(text) <= REQUEST_ID_MAX_LEN and _JOB_ID.fullmatch(text) is not None
+
+
+def _is_phone_member(member: str, phone: str) -> bool:
+    """One of ``phone``'s index members (lifecycle.phone_entry), or the top of them."""
+    if member == f"{phone}:":
+        return True
+    head, newness, job_id = [*member.split(":", 2), "", ""][:3]
+    return head == phone and _NEWNESS.fullmatch(newness) is not None and _is_job_id(job_id)
 
 
 # --- the search ------------------------------------------------------------------------
@@ -363,7 +376,7 @@ def search(
 def _top(index: str, filters: Filters) -> list[Any]:
     """A position above every other of ``index`` (a cursor that starts from the top)."""
     tops: dict[str, list[Any]] = {
-        "state": [lifecycle.BAND_WIDTH - 1, "~"],  # "~" sorts after every id character
+        "state": [lifecycle.BAND_WIDTH - 1, ""],  # no job is made in the year 2109
         "campaign": [_MAX_PLACE],
         "phone": [f"{filters.phone}:"],
     }
