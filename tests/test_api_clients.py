@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from producer.client import VoiceCallClient
-from tests.fixtures.api import CALLBACK_SECRET, REPO_ROOT, ApiServer
+from tests.fixtures.api import CALLBACK_SECRET, REPO_ROOT, ApiServer, running
 from tests.fixtures.redis import RedisServer
 from tests.test_console import _login
 from voicecall.cli import main
@@ -111,12 +111,9 @@ def test_a_bad_entry_stops_start_up_and_check_settings_with_exit_2(command: list
 
 @pytest.fixture(scope="module")
 def _named_process(redis_server: RedisServer) -> Iterator[ApiServer]:
-    server = ApiServer(redis_server.url, env={"API_TOKENS": f"billing={BILLING},crm={CRM},{BARE}"})
-    server.token = BILLING
-    server.start()
-    yield server
-    server.stop()
-    server.log_path.unlink(missing_ok=True)
+    with running(redis_server.url, {"API_TOKENS": f"billing={BILLING},crm={CRM},{BARE}"}) as server:
+        server.token = BILLING
+        yield server
 
 
 @pytest.fixture()
