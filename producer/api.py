@@ -33,7 +33,7 @@ from producer.client import VoiceCallClient
 from producer.intake import Intake
 from producer.middleware import RequestMiddleware
 from producer.search_api import router as search_router
-from voicecall import __version__, search
+from voicecall import __version__, cursors
 from voicecall.exporter import RedisExporter
 from voicecall.logs import configure_logging, get_logger
 from voicecall.metrics import mark_build
@@ -165,7 +165,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Aligned lists: the bearer tokens (producer.auth, the console) and their clients' names.
         "api_tokens": [entry.token.encode() for entry in settings.api_tokens],
         "api_client_names": [entry.name for entry in settings.api_tokens],
-        "cursor_key": search.cursor_key(settings.callback_secret),  # signs search cursors
+        "cursor_key": cursors.cursor_key(settings.callback_secret),  # signs search cursors
         "async_store": async_store,
         "metrics_token": settings.metrics_token.encode() or None,
         "exporter_registry": exporter_registry,

@@ -26,7 +26,7 @@ from typing import Any, TextIO
 from pydantic import BaseModel, Field
 
 from producer.intake import Intake
-from voicecall import export, lifecycle, search
+from voicecall import cursors, export, lifecycle, search
 from voicecall.clients import PYTHON_CLIENT, check_client_name
 from voicecall.errors import CampaignNotFound, CancelRefused, JobNotFound, SearchError
 from voicecall.jobs import CallRequestAdapter, State, validation_context
@@ -77,10 +77,10 @@ class VoiceCallClient:
         return cls(settings, JobStore.from_settings(settings), client_name=client_name)
 
     @property
-    def caller(self) -> search.Caller:
+    def caller(self) -> cursors.Caller:
         """This client as a search sees it: its cursors are its own, signed with the key
-        CALLBACK_SECRET gives (voicecall.search.cursor_key; a public one without it)."""
-        return search.Caller(self.client_name, search.cursor_key(self.settings.callback_secret))
+        CALLBACK_SECRET gives (voicecall.cursors.cursor_key; a public one without it)."""
+        return cursors.Caller(self.client_name, cursors.cursor_key(self.settings.callback_secret))
 
     def for_client(self, client_name: str) -> VoiceCallClient:
         """This client acting as ``client_name`` (the same store and settings)."""

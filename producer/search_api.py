@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from producer import openapi
 from producer.auth import client_name, require_token
 from producer.client import CallPage
-from voicecall import export, search
+from voicecall import cursors, export, search
 from voicecall.clients import NAME_PATTERN
 from voicecall.errors import SearchError
 from voicecall.jobs import Kind, Outcome, State
@@ -59,9 +59,9 @@ def _store(request: Request) -> JobStore:
     return store
 
 
-def caller(request: Request) -> search.Caller:
+def caller(request: Request) -> cursors.Caller:
     """The API client of ``request``, as a search's cursors are made for it."""
-    return search.Caller(client_name(request), request.app.state.cursor_key)
+    return cursors.Caller(client_name(request), request.app.state.cursor_key)
 
 
 def _query(request: Request, allowed: tuple[str, ...]) -> tuple[search.Filters, dict[str, str]]:
@@ -118,7 +118,7 @@ PAGE_DOCS = [
            {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}),
     _param("cursor", "`next_cursor` of the previous page, with the same filters, from the same "
            "client (24 h). Signed: an altered one is refused.",
-           {"type": "string", "maxLength": search.MAX_CURSOR_LENGTH}),
+           {"type": "string", "maxLength": cursors.MAX_CURSOR_LENGTH}),
 ]  # fmt: skip
 
 

@@ -13,7 +13,7 @@ import redis
 
 from producer.intake import Intake
 from tests.fixtures import steps
-from voicecall import keys, lifecycle, search
+from voicecall import cursors, keys, lifecycle, search
 from voicecall.errors import CampaignNotFound, SearchError
 from voicecall.jobs import CallRequestAdapter, Kind, Outcome, State, validation_context
 from voicecall.records import JobRecord
@@ -21,7 +21,7 @@ from voicecall.search import Filters
 from voicecall.settings import load_settings
 from voicecall.store import JobStore
 
-CALLER = search.Caller("python", search.cursor_key(""))
+CALLER = cursors.Caller("python", cursors.cursor_key(""))
 
 
 @pytest.fixture()

@@ -421,7 +421,7 @@ def test_any_signed_cursor_content_gets_a_page_or_422_within_the_budget(
             assert exc.param == "cursor"
             event("refused")
         else:
-            assert page.cursor is None or len(page.cursor) <= search.MAX_CURSOR_LENGTH
+            assert page.cursor is None or len(page.cursor) <= cursors.MAX_CURSOR_LENGTH
             event("a page")
         target(float(counter.work), label="Redis work")  # steer towards the costliest
         assert counter.work <= search.WORK_BUDGET, (counter.calls, counter.entries, content)

@@ -13,14 +13,12 @@ Three indexes, each kept by the store's Lua steps in the same step as the change
 An ``idempotency_key`` names one job through its client's key (``client``, by default the
 client who searches: keys are scoped per client).
 
-**Cursors** (:class:`Caller` makes and reads them) are the index, the last position returned,
-a digest of the filters, the client they were made for and when, as base64 JSON with an
-HMAC-SHA256 of it (the key: :func:`cursor_key`). A cursor altered in any way, made for another
-client or another search, malformed, or older than ``CURSOR_TTL_S`` is refused with
-:class:`SearchError` naming ``cursor`` (422); its content, even correctly signed, is checked
-field by field before use. Positions never move while a job changes state: its creation time
-and its place in a campaign or in the phone index are fixed, so a page never repeats or skips a
-job that stays in what the filters ask for.
+**Cursors** are signed and made for one client (voicecall.cursors: a :class:`Caller` makes and
+reads them); the position a cursor holds is checked here against what its index gives (a time
+and an id, a member of this phone's index, a place in a campaign, clamped to its last) before
+it is used. Positions never move while a job changes state: its creation time and its place in a
+campaign or in the phone index are fixed, so a page never repeats or skips a job that stays in
+what the filters ask for.
 
 **Bounded work.** A page does at most ``WORK_BUDGET`` units of Redis work (:class:`Budget`):
 ``CALL_COST`` per round trip, plus one per index entry or document it may read (or skip past).
@@ -32,15 +30,11 @@ any data cost one page a bounded amount; the client goes on with the cursor. Oth
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import heapq
-import hmac
 import json
 import math
 import re
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -49,6 +43,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from voicecall import keys, lifecycle
+from voicecall.cursors import NOT_OURS, Caller, is_of
 from voicecall.errors import CampaignNotFound, SearchError
 from voicecall.esms_limits import REQUEST_ID_MAX_LEN
 from voicecall.jobs import FINAL_STATES, JOB_ID_PATTERN, Kind, Outcome, State
@@ -56,15 +51,9 @@ from voicecall.records import JobRecord, Time
 from voicecall.store import JobStore
 
 MAX_LIMIT = 500
-CURSOR_TTL_S = 24 * 3600
-MAX_CURSOR_LENGTH = 1024  # characters; the cursors made here are under 300
 WORK_BUDGET = 50_000  # units of Redis work one page may do (about 22,000 jobs looked at)
 CALL_COST = 20  # units per round trip; an entry or a document read costs 1
 _BATCH = 200  # candidates read per round trip
-_CURSOR_VERSION = 2
-_CURSOR_LABEL = b"voicecall search cursor v2"
-_CURSOR = re.compile(r"[A-Za-z0-9_-]{1,1000}\.[A-Za-z0-9_-]{22}")  # payload . 16-byte MAC
-_MAC_BYTES = 16
 _MAX_PLACE = 2**53  # a campaign place, as Lua's doubles keep it exactly
 _NEWNESS = re.compile(r"[0-9]{13}")  # a phone-index member's middle (lifecycle.phone_entry)
 _JOB_ID = re.compile(JOB_ID_PATTERN)
@@ -195,108 +184,7 @@ def unbounded() -> Budget:
     return Budget(math.inf)
 
 
-# --- cursors ---------------------------------------------------------------------------
-
-
-def cursor_key(secret: str) -> bytes:
-    """The key that signs cursors: HMAC-SHA256 of a label of its own under ``secret``
-    (CALLBACK_SECRET), so it is no other key the secret makes. Without a secret (a
-    Redis-direct producer with only REDIS_URL) the key is public: such a process holds Redis
-    itself, and its cursors stay bounded by the budget and checked field by field."""
-    return hmac.new(secret.encode(), _CURSOR_LABEL, hashlib.sha256).digest()
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who searches: the client a cursor is made for (and whose idempotency keys a key filter
-    names by default), and the key that signs cursors (:func:`cursor_key`)."""
-
-    client: str
-    key: bytes
-
-    def encode_cursor(self, index: str, position: list[Any], filters: Filters) -> str:
-        data = {
-            "v": _CURSOR_VERSION,
-            "c": self.client,
-            "i": index,
-            "p": position,
-            "f": filters.digest(),
-            "t": int(time.time()),
-        }
-        payload = json.dumps(data, separators=(",", ":")).encode()
-        return f"{_b64(payload)}.{_b64(self._mac(payload))}"
-
-    def decode_cursor(self, cursor: str, index: str, filters: Filters) -> list[Any]:
-        """The position ``cursor`` resumes after; SearchError naming ``cursor`` otherwise."""
-        if len(cursor) > MAX_CURSOR_LENGTH:
-            raise SearchError("cursor", f"is longer than {MAX_CURSOR_LENGTH} characters")
-        payload = self._verified(cursor)
-        data = _cursor_data(payload)
-        if data["c"] != self.client:
-            raise SearchError("cursor", "was made for another API client")
-        if data["f"] != filters.digest() or data["i"] != index:
-            raise SearchError("cursor", "belongs to a search with other filters")
-        age = time.time() - data["t"]
-        if age > CURSOR_TTL_S:
-            raise SearchError("cursor", f"has expired (cursors last {CURSOR_TTL_S // 3600} h)")
-        if age < -300:
-            raise SearchError("cursor", _NOT_OURS)
-        return _position(index, data["p"], filters)
-
-    def _mac(self, payload: bytes) -> bytes:
-        return hmac.new(self.key, payload, hashlib.sha256).digest()[:_MAC_BYTES]
-
-    def _verified(self, cursor: str) -> bytes:
-        if not _CURSOR.fullmatch(cursor):
-            raise SearchError("cursor", _NOT_OURS)
-        text, mac = cursor.split(".")
-        try:
-            payload, given = _unb64(text), _unb64(mac)
-        except (binascii.Error, ValueError):
-            raise SearchError("cursor", _NOT_OURS) from None
-        if not hmac.compare_digest(given, self._mac(payload)):
-            raise SearchError("cursor", f"{_NOT_OURS} (or was altered)")
-        return payload
-
-
-_NOT_OURS = "is not a cursor this API gave"
-_CURSOR_FIELDS = {"v": int, "c": str, "i": str, "p": list, "f": str, "t": int}
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _cursor_data(payload: bytes) -> dict[str, Any]:
-    """The cursor's fields, each of its type (no NaN, no Infinity, no float for an int)."""
-    try:
-        data = json.loads(payload, parse_constant=_refuse_constant)
-    except (ValueError, RecursionError):
-        raise SearchError("cursor", _NOT_OURS) from None
-    valid = (
-        isinstance(data, dict)
-        and set(data) == set(_CURSOR_FIELDS)
-        and all(_is(data[name], kind) for name, kind in _CURSOR_FIELDS.items())
-        and data["v"] == _CURSOR_VERSION
-        and 0 <= data["t"] < lifecycle.BAND_WIDTH
-    )
-    if not valid:
-        raise SearchError("cursor", _NOT_OURS)
-    checked: dict[str, Any] = data
-    return checked
-
-
-def _is(value: Any, kind: type) -> bool:
-    """``isinstance``, except that a bool is no int."""
-    return isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+# --- cursor positions ------------------------------------------------------------------
 
 
 def _position(index: str, position: list[Any], filters: Filters) -> list[Any]:
@@ -304,23 +192,23 @@ def _position(index: str, position: list[Any], filters: Filters) -> list[Any]:
     if index == "state":
         valid = (
             len(position) == 2
-            and _is(position[0], int)
+            and is_of(position[0], int)
             and 0 <= position[0] < lifecycle.BAND_WIDTH
-            and _is(position[1], str)
+            and is_of(position[1], str)
             and (position[1] == "" or _is_job_id(position[1]))
         )
     elif index == "campaign":
-        valid = len(position) == 1 and _is(position[0], int) and 1 <= position[0] <= _MAX_PLACE
+        valid = len(position) == 1 and is_of(position[0], int) and 1 <= position[0] <= _MAX_PLACE
     elif index == "phone":  # it goes to Redis as a bound: a member of this phone's index
         valid = (
             len(position) == 1
-            and _is(position[0], str)
+            and is_of(position[0], str)
             and _is_phone_member(position[0], str(filters.phone))
         )
     else:  # "key": the one job of an idempotency key, returned already
-        valid = len(position) == 1 and _is(position[0], str)
+        valid = len(position) == 1 and is_of(position[0], str)
     if not valid:
-        raise SearchError("cursor", _NOT_OURS)
+        raise SearchError("cursor", NOT_OURS)
     return position
 
 
@@ -354,7 +242,11 @@ def search(
         raise SearchError("limit", f"must be between 1 and {MAX_LIMIT}")
     filters = filters.scoped(caller.client)
     index, source = _plan(filters)
-    after = caller.decode_cursor(cursor, index, filters) if cursor else None
+    after = (
+        _position(index, caller.decode(cursor, index, filters.digest()), filters)
+        if cursor
+        else None
+    )
     budget = Budget(WORK_BUDGET)
     found: list[JobRecord] = []
     last: list[Any] | None = None
@@ -369,8 +261,8 @@ def search(
         if not budget.spent:
             return Page(found, None)
     if last is None:  # the budget ended the page before any position: go on from its start
-        return Page(found, cursor or caller.encode_cursor(index, _top(index, filters), filters))
-    return Page(found, caller.encode_cursor(index, last, filters))
+        return Page(found, cursor or caller.encode(index, _top(index, filters), filters.digest()))
+    return Page(found, caller.encode(index, last, filters.digest()))
 
 
 def _top(index: str, filters: Filters) -> list[Any]:

@@ -16,7 +16,7 @@ from producer.console import timeline
 from producer.console.overview import overview
 from producer.console.session import Session
 from producer.console.web import current, page, store_of
-from voicecall import export, keys, search
+from voicecall import cursors, export, keys, search
 from voicecall.clients import CONSOLE_CLIENT
 from voicecall.dead_letters import DeadLetters
 from voicecall.errors import CampaignNotFound, SearchError
@@ -53,9 +53,9 @@ def overview_data(request: Request) -> JSONResponse:
     return JSONResponse(data, headers={"Cache-Control": "no-store"})
 
 
-def _caller(request: Request) -> search.Caller:
+def _caller(request: Request) -> cursors.Caller:
     """The console searches as the client ``console`` (it makes no job of its own)."""
-    return search.Caller(CONSOLE_CLIENT, request.app.state.cursor_key)
+    return cursors.Caller(CONSOLE_CLIENT, request.app.state.cursor_key)
 
 
 def _query(request: Request) -> list[tuple[str, str]]:
