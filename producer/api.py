@@ -43,11 +43,14 @@ from voicecall.store import AsyncJobStore, JobStore
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 DESCRIPTION = """Enqueue outbound voice calls through eSMS.vn and follow them to their result.
 
-Authenticate with `Authorization: Bearer <token>` (one of `API_TOKENS`). Every response carries
+Authenticate with `Authorization: Bearer <token>` (one of `API_TOKENS`). Each token is an API
+client with a name (`API_TOKENS` entries are `name=token`): every job records the client that
+made it (`client`), and idempotency keys, cursors and `API_TOKEN_QUOTA` are each client's own;
+reading and cancelling are open to every client. Every response carries
 `X-Request-ID` (yours if you sent a sane one); it becomes the job's `trace_id`. Send an
-`idempotency_key` (or the `Idempotency-Key` header) to make retries safe: a repeat with the
-same body answers 202 with the same job, `replay: true` and `Idempotent-Replayed: true`; with
-another body, 409. Bodies are `application/json` (else 415). Errors are JSON:
+`idempotency_key` (or the `Idempotency-Key` header) to make retries safe: a repeat from the
+same client with the same body answers 202 with the same job, `replay: true` and
+`Idempotent-Replayed: true`; with another body, 409. Bodies are `application/json` (else 415). Errors are JSON:
 `{"error": code, "message": ..., "request_id": ..., "errors": [{"field", "message"}]}`.
 """
 
