@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from producer.client import VoiceCallClient
 from tests.fixtures.api import ApiServer
 from tests.fixtures.cursors import cursor_content, sign, signed_cursor
-from voicecall import keys, search
+from voicecall import cursors, keys, search
 from voicecall.clients import bare_token_name
 from voicecall.errors import SearchError
 from voicecall.jobs import Kind, State
@@ -386,7 +386,7 @@ def test_any_signed_cursor_content_gets_a_page_or_422_within_the_budget(
     }
 
     @st.composite
-    def cursors(draw: st.DrawFn, filters: Filters) -> Any:
+    def contents(draw: st.DrawFn, filters: Filters) -> Any:
         """Mostly a well-formed content for this search with an arbitrary position; else
         one field (or the whole) replaced by arbitrary JSON."""
         scoped = filters.scoped(caller.client)
@@ -411,7 +411,7 @@ def test_any_signed_cursor_content_gets_a_page_or_422_within_the_budget(
     @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
     @given(data=st.data(), filters=st.sampled_from(searches))
     def one(data: st.DataObject, filters: Filters) -> None:
-        content = data.draw(cursors(filters))
+        content = data.draw(contents(filters))
         counter.reset()
         try:
             page = search.search(
