@@ -33,7 +33,7 @@ from producer.client import VoiceCallClient
 from producer.intake import Intake
 from producer.middleware import RequestMiddleware
 from producer.search_api import router as search_router
-from voicecall import __version__, keys
+from voicecall import __version__, cursors
 from voicecall.exporter import RedisExporter
 from voicecall.logs import configure_logging, get_logger
 from voicecall.metrics import mark_build
@@ -43,12 +43,15 @@ from voicecall.store import AsyncJobStore, JobStore
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 DESCRIPTION = """Enqueue outbound voice calls through eSMS.vn and follow them to their result.
 
-Authenticate with `Authorization: Bearer <token>` (one of `API_TOKENS`). Every response carries
+Authenticate with `Authorization: Bearer <token>` (one of `API_TOKENS`). Each token is an API
+client with a name (`API_TOKENS` entries are `name=token`): every job records the client that
+made it (`client`), and idempotency keys, cursors and `API_TOKEN_QUOTA` are each client's own;
+reading and cancelling are open to every client. Every response carries
 `X-Request-ID` (yours if you sent a sane one; it becomes the job's `trace_id`) and
 `X-Content-Type-Options: nosniff`. Send an
-`idempotency_key` (or the `Idempotency-Key` header) to make retries safe: a repeat with the
-same body answers 202 with the same job, `replay: true` and `Idempotent-Replayed: true`; with
-another body, 409. Bodies are `application/json` (else 415). Errors are JSON:
+`idempotency_key` (or the `Idempotency-Key` header) to make retries safe: a repeat from the
+same client with the same body answers 202 with the same job, `replay: true` and
+`Idempotent-Replayed: true`; with another body, 409. Bodies are `application/json` (else 415). Errors are JSON:
 `{"error": code, "message": ..., "request_id": ..., "errors": [{"field", "message"}]}`.
 """
 
@@ -64,7 +67,7 @@ def log_secrets(settings: Settings) -> list[str]:
         settings.callback_secret,
         settings.webhook_secret,
         settings.metrics_token,
-        *settings.api_tokens,
+        *(entry.token for entry in settings.api_tokens),
     ]
 
 
@@ -98,6 +101,9 @@ async def readyz(request: Request) -> JSONResponse:
     summary="Prometheus metrics (bearer METRICS_TOKEN when it is set)",
     response_class=Response,
     dependencies=[Depends(require_metrics_token)],
+    # Open unless METRICS_TOKEN is set: {} ("no credentials") joins the MetricsToken scheme
+    # FastAPI lists from the dependency.
+    openapi_extra={"security": [{}]},
     responses={
         200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}},
         401: {"model": openapi.ErrorBody, "description": "METRICS_TOKEN is set; not sent."},
@@ -160,8 +166,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "store": store,
         "client": VoiceCallClient(settings, store),
         "intake": Intake(settings, store, async_store),
-        "api_tokens": [token.encode() for token in settings.api_tokens],
-        "token_quota_keys": [keys.token_quota(token) for token in settings.api_tokens],
+        # Aligned lists: the bearer tokens (producer.auth, the console) and their clients' names.
+        "api_tokens": [entry.token.encode() for entry in settings.api_tokens],
+        "api_client_names": [entry.name for entry in settings.api_tokens],
+        "cursor_key": cursors.cursor_key(settings.callback_secret),  # signs search cursors
         "async_store": async_store,
         "metrics_token": settings.metrics_token.encode() or None,
         "exporter_registry": exporter_registry,

@@ -1,5 +1,9 @@
 """Bearer-token authentication for the HTTP API (tokens from ``API_TOKENS``).
 
+A request that passes carries its client's name in ``request.state.client_name`` (the
+``name=`` of its ``API_TOKENS`` entry, or a bare token's digest name: voicecall.clients): it is
+recorded in the jobs the request makes and scopes its idempotency keys, cursors and quota.
+
 The presented token is compared with every configured token using
 :func:`hmac.compare_digest`, always all of them, so the time taken says nothing about which
 token (or how much of one) matched. A missing or wrong token gets 401 with
@@ -50,7 +54,6 @@ async def require_token(
     Async on purpose: a sync dependency costs every request a thread-pool hop (issue 14)."""
     tokens: Sequence[bytes] = request.app.state.api_tokens
     index = None if credentials is None else token_index(credentials.credentials, tokens)
-    request.state.token_index = index  # whose quota a request uses (producer.quota)
     if index is None:
         raise ApiError(
             401,
@@ -58,6 +61,13 @@ async def require_token(
             "a valid bearer token is required (Authorization: Bearer <token>)",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    request.state.client_name = request.app.state.api_client_names[index]
+
+
+def client_name(request: Request) -> str:
+    """The name of the API client that sent ``request`` (set by :func:`require_token`)."""
+    name: str = request.state.client_name
+    return name
 
 
 async def require_metrics_token(

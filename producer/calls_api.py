@@ -11,17 +11,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from producer import openapi, quota
-from producer.auth import require_token
+from producer.auth import client_name, require_token
 from producer.body import read_object
 from producer.client import VoiceCallClient
 from producer.errors import (
     REDIS_UNAVAILABLE,
     ApiError,
+    allowed_methods,
     from_domain,
     request_id_of,
     validation_error,
@@ -33,6 +34,7 @@ from voicecall.esms_limits import REQUEST_ID_MAX_LEN
 from voicecall.jobs import (
     CANCEL_REASON_MAX_CHARS,
     JOB_ID_PATTERN,
+    RESERVED_JOB_IDS,
     CallRequestAdapter,
     validation_context,
     with_campaign,
@@ -54,10 +56,25 @@ _POST: dict[int | str, dict[str, Any]] = {
     415: {**_ERROR, "description": "The body is not application/json."},
     429: {
         **_ERROR,
-        "description": "Over this token's API_TOKEN_QUOTA; retry after Retry-After seconds.",
+        "description": "Over this client's API_TOKEN_QUOTA; retry after Retry-After seconds.",
         "headers": {"Retry-After": {"schema": {"type": "integer"}}},
     },
-    422: {**_ERROR, "description": "Invalid JSON or fields; `errors` names each field."},
+}
+_CREATE_422 = {
+    **_ERROR,
+    "description": "Invalid JSON or fields; `errors` names each field. Besides the schema's "
+    "rules, also for what JSON Schema cannot state: a phone that is no Vietnamese number, a "
+    "`send_at` in the past or beyond SEND_AT_HORIZON_DAYS, a `webhook_url` the webhook policy "
+    "refuses, rules across fields (`is_unicode` for non-ASCII content, `ivr` needing "
+    "`number_forward`), an id that names a route (`batch`, `export`).",
+}
+_BATCH_422 = {
+    **_ERROR,
+    "description": "The batch itself is malformed (`errors` names the field): invalid JSON, no "
+    "or too many `calls`, a call that is not an object, a bad `campaign`, an Idempotency-Key "
+    "header (give each call its own `idempotency_key`), more calls than API_TOKEN_QUOTA lets "
+    "a client submit in a whole window. A call that is an object but breaks a rule is refused "
+    "on its own, in `results`.",
 }
 _JOB = {"model": openapi.JobView}
 _BAD_ID = {**_ERROR, "description": "The id breaks its pattern; `errors` names `id`."}
@@ -99,6 +116,7 @@ def _job_response(job: JobView, status: int = 200) -> Response:
             },
         },
         409: {**_ERROR, "description": "idempotency_conflict or duplicate_id."},
+        422: _CREATE_422,
         **_POST,
     },
 )
@@ -110,7 +128,9 @@ async def create_call(request: Request, idempotency_key: IdempotencyHeader = Non
     call = CallRequestAdapter.validate_python(data, context=validation_context(settings))
     await quota.charge(request, 1)
     intake: Intake = request.app.state.intake
-    submitted = await intake.submit_async(call, trace_id=request_id_of(request))
+    submitted = await intake.submit_async(
+        call, client=client_name(request), trace_id=request_id_of(request)
+    )
     job = JobView.of(submitted.job, history=False, replay=submitted.replay)
     return _job_response(job, 202)
 
@@ -120,20 +140,12 @@ async def create_call(request: Request, idempotency_key: IdempotencyHeader = Non
     summary=f"Enqueue up to {openapi.MAX_BATCH} calls, each accepted or refused on its own",
     response_model=openapi.BatchResult,
     openapi_extra=openapi.batch_body(),
-    responses=_POST,
+    responses={422: _BATCH_422, **_POST},
 )
-async def create_batch(
-    request: Request,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias=IDEMPOTENCY_HEADER,
-            description="Not taken here (one key cannot name many jobs): give each call its "
-            "own `idempotency_key`. Sending it is refused with 422.",
-        ),
-    ] = None,
-) -> JSONResponse:
-    if idempotency_key is not None:
+async def create_batch(request: Request) -> JSONResponse:
+    # The Idempotency-Key header is not a parameter of this route (one key cannot name many
+    # jobs), so the document lists no such header; sent anyway, it is refused, not ignored.
+    if IDEMPOTENCY_HEADER in request.headers:
         raise validation_error(
             [
                 {
@@ -147,7 +159,11 @@ async def create_batch(
     calls = _batch_calls(data)
     await quota.charge(request, len(calls))
     result = await run_in_threadpool(
-        submit_batch, _client(request), calls, request_id_of(request), data.get("campaign")
+        submit_batch,
+        _client(request).for_client(client_name(request)),
+        calls,
+        request_id_of(request),
+        data.get("campaign"),
     )
     return JSONResponse(result)
 
@@ -174,10 +190,15 @@ def _batch_calls(data: dict[str, Any]) -> list[Any]:
     if problem:
         raise validation_error([{"field": "calls", "message": problem}])
     assert isinstance(calls, list)
-    campaign = data.get("campaign")
-    if campaign is None:
+    not_objects = [index for index, call in enumerate(calls) if not isinstance(call, dict)]
+    if not_objects:  # the schema's shape: the batch is malformed, not one of its calls
+        raise validation_error(
+            [{"field": f"calls.{i}", "message": "must be a JSON object"} for i in not_objects[:20]]
+        )
+    if "campaign" not in data:
         return calls
-    if not isinstance(campaign, str):
+    campaign = data["campaign"]
+    if not isinstance(campaign, str):  # null too: the schema says a string, or no campaign
         raise validation_error([{"field": "campaign", "message": "must be a string"}])
     try:
         with_campaign({}, campaign)
@@ -191,11 +212,9 @@ def _item_error(index: int, error: ApiError) -> dict[str, Any]:
     return {"index": index, "status": error.status, "error": body}
 
 
-def _request(item: Any, campaign: str | None) -> dict[str, Any]:
+def _request(item: dict[str, Any], campaign: str | None) -> dict[str, Any]:
     """A batch item as a request, with the batch's campaign label (refused on its own if it
     names another campaign)."""
-    if not isinstance(item, dict):
-        raise validation_error([{"field": "body", "message": "must be a JSON object"}])
     if campaign is None:
         return item
     try:
@@ -275,6 +294,7 @@ def find_by_smsid(request: Request, smsid: Annotated[str, Path(max_length=200)])
     responses={200: _JOB, 404: _ERROR, 422: _BAD_ID, **_COMMON},
 )
 def get_call(request: Request, job_id: JobIdPath) -> Response:
+    _not_a_route(request, job_id)
     return _job_response(_client(request).get(job_id))
 
 
@@ -302,4 +322,17 @@ def cancel_call(
         ),
     ] = "cancelled by API request",
 ) -> Response:
+    _not_a_route(request, job_id)
     return _job_response(_client(request).cancel(job_id, reason=reason))
+
+
+def _not_a_route(request: Request, job_id: str) -> None:
+    """405 at /v1/calls/batch and /v1/calls/export: they are routes (with their own methods),
+    and no job can have their names (voicecall.jobs.RESERVED_JOB_IDS)."""
+    if job_id in RESERVED_JOB_IDS:
+        raise ApiError(
+            405,
+            "method_not_allowed",
+            "Method Not Allowed",
+            headers={"Allow": allowed_methods(request)},
+        )

@@ -22,6 +22,7 @@ from producer.client import CancelRefused, FieldRefused, JobNotFound, VoiceCallC
 from producer.fields import field_errors
 from producer.intake import DuplicateJobId, IdempotencyConflict
 from producer.progress import Progress
+from voicecall.clients import CLI_CLIENT
 from voicecall.jobs import validation_context, with_campaign
 from voicecall.store import RedisError
 from voicecall.text import escape_controls
@@ -31,8 +32,8 @@ KINDS = {"otp": "voice_otp", "record": "record_call", "template": "template_call
 
 
 def make_client() -> VoiceCallClient:
-    """A client from the environment (``REDIS_URL``)."""
-    return VoiceCallClient.from_env()
+    """A client from the environment (``REDIS_URL``), named ``cli`` (voicecall.clients)."""
+    return VoiceCallClient.from_env(client_name=CLI_CLIENT)
 
 
 def _fail(message: str, code: int = EXIT_REFUSED) -> int:
@@ -130,13 +131,20 @@ def _lookup_parser(prog: str, description: str) -> argparse.ArgumentParser:
     parser.add_argument("id", nargs="?", help="the job id")
     parser.add_argument("--idempotency-key", help="find the job by its idempotency key")
     parser.add_argument("--smsid", help="find the job by its eSMS SMSID")
+    parser.add_argument(
+        "--client",
+        help=f"whose --idempotency-key it is: an API client's name (default: {CLI_CLIENT}, "
+        "the client these commands enqueue as)",
+    )
     return parser
 
 
 def _find(client: VoiceCallClient, args: argparse.Namespace) -> dict[str, Any]:
     if args.id:
         return client.get(args.id).json_body()
-    return client.find(idempotency_key=args.idempotency_key, smsid=args.smsid).json_body()
+    return client.find(
+        idempotency_key=args.idempotency_key, smsid=args.smsid, client=args.client
+    ).json_body()
 
 
 def format_job(job: dict[str, Any]) -> str:
@@ -155,6 +163,7 @@ def format_job(job: dict[str, Any]) -> str:
         ("finished", job.get("finished_at")),
         ("attempts", job.get("attempts")),
         ("smsid", job.get("smsid")),
+        ("client", job.get("client")),
         ("idem. key", job.get("idempotency_key")),
         ("trace id", job.get("trace_id")),
         ("labels", ", ".join(f"{k}={v}" for k, v in job.get("labels", {}).items()) or None),

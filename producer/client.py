@@ -7,7 +7,9 @@
 <State.QUEUED: 'queued'>
 
 Every job comes as a :class:`~voicecall.records.JobView`, the same shape the HTTP API
-answers with (``job.model_dump(mode="json")`` gives that JSON). Finding jobs takes the filters
+answers with (``job.model_dump(mode="json")`` gives that JSON). Jobs made here record the
+client ``python`` (``client_name=`` names another: its idempotency keys and cursors are then
+that client's, as if it came through the HTTP API; voicecall.clients). Finding jobs takes the filters
 of ``GET /v1/calls`` as keywords:
 
 >>> page = client.list_calls(state=["scheduled", "retrying"], labels={"campaign": "tet"})  # doctest: +SKIP
@@ -17,13 +19,15 @@ of ``GET /v1/calls`` as keywords:
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TextIO
 
 from pydantic import BaseModel, Field
 
 from producer.intake import Intake
-from voicecall import export, lifecycle, search
+from voicecall import cursors, export, lifecycle, search
+from voicecall.clients import PYTHON_CLIENT, check_client_name
 from voicecall.errors import (
     CampaignNotFound,
     CancelRefused,
@@ -65,16 +69,31 @@ class VoiceCallClient:
     stored then.
     """
 
-    def __init__(self, settings: Settings, store: JobStore) -> None:
+    def __init__(
+        self, settings: Settings, store: JobStore, *, client_name: str = PYTHON_CLIENT
+    ) -> None:
         self.settings = settings
         self.store = store
         self.intake = Intake(settings, store)
+        self.client_name = check_client_name(client_name)
 
     @classmethod
-    def from_env(cls, **overrides: Any) -> VoiceCallClient:
+    def from_env(cls, *, client_name: str = PYTHON_CLIENT, **overrides: Any) -> VoiceCallClient:
         """Build from the environment (only ``REDIS_URL`` is needed)."""
         settings = load_settings(**overrides).require("producer")
-        return cls(settings, JobStore.from_settings(settings))
+        return cls(settings, JobStore.from_settings(settings), client_name=client_name)
+
+    @property
+    def caller(self) -> cursors.Caller:
+        """This client as a search sees it: its cursors are its own, signed with the key
+        CALLBACK_SECRET gives (voicecall.cursors.cursor_key; a public one without it)."""
+        return cursors.Caller(self.client_name, cursors.cursor_key(self.settings.callback_secret))
+
+    def for_client(self, client_name: str) -> VoiceCallClient:
+        """This client acting as ``client_name`` (the same store and settings)."""
+        other = copy.copy(self)
+        other.client_name = check_client_name(client_name)
+        return other
 
     def enqueue(self, request: Mapping[str, Any], *, trace_id: str | None = None) -> JobView:
         """Enqueue any kind from a dict as the HTTP API takes it; ``replay`` says if it existed.
@@ -84,7 +103,7 @@ class VoiceCallClient:
         call = CallRequestAdapter.validate_python(
             dict(request), context=validation_context(self.settings)
         )
-        submitted = self.intake.submit(call, trace_id=trace_id)
+        submitted = self.intake.submit(call, client=self.client_name, trace_id=trace_id)
         return JobView.of(submitted.job, history=False, replay=submitted.replay)
 
     def enqueue_otp(self, phone: str, content: str, **options: Any) -> JobView:
@@ -118,10 +137,17 @@ class VoiceCallClient:
             raise JobNotFound(job_id)
         return JobView.of(job)
 
-    def find(self, *, idempotency_key: str | None = None, smsid: str | None = None) -> JobView:
-        """Look a job up by its idempotency key or its eSMS SMSID."""
+    def find(
+        self,
+        *,
+        idempotency_key: str | None = None,
+        smsid: str | None = None,
+        client: str | None = None,
+    ) -> JobView:
+        """Look a job up by its eSMS SMSID, or by the idempotency key ``client`` (default: this
+        client) made it with."""
         job_id = (
-            self.store.id_for_idempotency_key(idempotency_key)
+            self.store.id_for_idempotency_key(client or self.client_name, idempotency_key)
             if idempotency_key
             else self.store.id_for_smsid(smsid)
             if smsid
@@ -147,7 +173,9 @@ class VoiceCallClient:
         """One page of jobs matching ``filters`` (those of ``GET /v1/calls``: state, kind,
         outcome, labels, phone, idempotency_key, created_from, ... ``finished_to``), newest
         first. Raises :class:`SearchError` naming a bad filter."""
-        page = search.search(self.store, self._filters(filters), limit=limit, cursor=cursor)
+        page = search.search(
+            self.store, self._filters(filters), self.caller, limit=limit, cursor=cursor
+        )
         jobs = [JobView.of(job, history=False) for job in page.jobs]
         return CallPage(data=jobs, next_cursor=page.cursor)
 
@@ -174,7 +202,7 @@ class VoiceCallClient:
 
         def counted() -> Iterator[dict[str, Any]]:
             nonlocal rows
-            for doc in search.scan(self.store, self._filters(filters)):
+            for doc in search.scan(self.store, self._filters(filters), client=self.client_name):
                 rows += 1
                 yield doc
 

@@ -241,7 +241,9 @@ class Importer:
             if call is None:
                 continue
             try:
-                submitted = self.client.intake.submit(call, trace_id=summary.trace_id)
+                submitted = self.client.intake.submit(
+                    call, client=self.client.client_name, trace_id=summary.trace_id
+                )
             except (IdempotencyConflict, DuplicateJobId) as exc:
                 summary.failed += 1
                 name = "idempotency_key" if isinstance(exc, IdempotencyConflict) else "id"

@@ -36,6 +36,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from producer.fields import field_errors, one_line
 from voicecall.errors import (
@@ -183,9 +184,49 @@ async def _http_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-    return render(
-        ApiError(exc.status_code, code, message, headers=exc.headers), request_id_of(request)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request)
+    return render(ApiError(exc.status_code, code, message, headers=headers), request_id_of(request))
+
+
+_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> str:
+    """The methods of the request's path, for a 405's ``Allow`` (Starlette names only the first
+    route that matched the path: GET /v1/calls hid POST /v1/calls). A path of the OpenAPI
+    document answers what the document says, a concrete path before a templated one (as
+    OpenAPI matches them: /v1/calls/batch is not /v1/calls/{id}); another (the console) what
+    its routes take (BaseRoute.matches, method by method)."""
+    documented = _documented_methods(request.app.openapi(), request.url.path)
+    if documented is not None:
+        return ", ".join(documented)
+    routes = request.app.router.routes
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
     )
+
+
+def _documented_methods(document: dict[str, Any], path: str) -> list[str] | None:
+    parts = path.split("/")
+    matches = [
+        template
+        for template in document.get("paths", {})
+        if len(template.split("/")) == len(parts)
+        and all(
+            t == p or (t.startswith("{") and t.endswith("}") and p != "")
+            for t, p in zip(template.split("/"), parts, strict=True)
+        )
+    ]
+    if not matches:
+        return None
+    best = min(matches, key=lambda template: template.count("{"))  # concrete first
+    return sorted(m.upper() for m in document["paths"][best] if m.upper() in _METHODS)
 
 
 async def _request_validation_handler(request: Request, exc: Exception) -> JSONResponse:

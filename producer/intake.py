@@ -1,5 +1,8 @@
 """Intake: turn a validated call request into a stored job, with its Dramatiq message.
 
+Every job records the client that asked for it (``client``: its name, voicecall.clients), and
+its idempotency key is that client's: the same key from two clients makes two jobs.
+
 One Lua step (voicecall.lifecycle.create) refuses a known idempotency key or id, stores the
 job, indexes it, and either puts it in the schedule (worker mode, due beyond the scheduler's
 horizon) or writes its send message, addressed by queue and actor name. Nothing can be stored
@@ -68,12 +71,13 @@ class Intake:
         self,
         request: AnyCall,
         *,
+        client: str,
         trace_id: str | None,
         now: float,
         place: tuple[int, int] | None = None,
     ) -> JobRecord:
-        """The job a request makes, as intake writes it; ``place``: (cid, seq) in its
-        campaign."""
+        """The job a request of ``client`` (its name: voicecall.clients) makes, as intake
+        writes it; ``place``: (cid, seq) in its campaign."""
         # Whole milliseconds: the store's Lua keeps 14 significant digits (cjson), and the
         # phone-index member made from created_at must come out the same when it is re-read.
         now = round(now, 3)
@@ -95,6 +99,7 @@ class Intake:
             request=params_of(request),
             labels=request.labels,
             idempotency_key=request.idempotency_key,
+            client=client,
             body_hash=body_hash(request),
             webhook_url=str(request.webhook_url) if request.webhook_url else None,
             trace_id=trace_id,
@@ -110,21 +115,24 @@ class Intake:
             seq=place[1] if place else None,
         )
 
-    def submit(self, request: AnyCall, *, trace_id: str | None = None) -> Submitted:
+    def submit(self, request: AnyCall, *, client: str, trace_id: str | None = None) -> Submitted:
+        """Store the job ``client`` asks for, or find the one its idempotency key made."""
         campaign = request.labels.get(CAMPAIGN_LABEL)
         place = self.store.reserve_campaign(campaign) if campaign else None
-        job = self.record(request, trace_id=trace_id, now=now_s(), place=place)
+        job = self.record(request, client=client, trace_id=trace_id, now=now_s(), place=place)
         step = self.store.apply(self._create(job), now=job.created_at)
         if step.verdict == "replay":
             return self._replay(request, self.store.get(step.state), step.state)
         return self._created(job, step)
 
-    async def submit_async(self, request: AnyCall, *, trace_id: str | None = None) -> Submitted:
+    async def submit_async(
+        self, request: AnyCall, *, client: str, trace_id: str | None = None
+    ) -> Submitted:
         """The same in one awaited round trip (the HTTP API's intake)."""
         assert self.async_store is not None
         campaign = request.labels.get(CAMPAIGN_LABEL)
         place = await self.async_store.reserve_campaign(campaign) if campaign else None
-        job = self.record(request, trace_id=trace_id, now=now_s(), place=place)
+        job = self.record(request, client=client, trace_id=trace_id, now=now_s(), place=place)
         step = await self.async_store.apply(self._create(job), now=job.created_at)
         if step.verdict == "replay":
             existing = await self.async_store.get(step.state)

@@ -21,6 +21,7 @@ from voicecall.jobs import EXAMPLES, CallRequestAdapter
 from voicecall.records import JobView
 
 MAX_BATCH = 1000  # calls in one POST /v1/calls/batch
+NO_CONTROL_CHARACTERS = "^[^\\x00-\\x1f\\x7f]*$"
 _REF = "#/components/schemas/{model}"
 CALL_REQUEST_REF = {"$ref": "#/components/schemas/CallRequest"}
 
@@ -121,6 +122,7 @@ def batch_body() -> dict[str, Any]:
                 "type": "string",
                 "minLength": 1,
                 "maxLength": 256,
+                "pattern": NO_CONTROL_CHARACTERS,
                 "description": "Sets the `campaign` label of every call (a call naming another "
                 "campaign is refused on its own).",
             },

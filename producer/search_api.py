@@ -17,21 +17,33 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from producer import openapi
-from producer.auth import require_token
+from producer.auth import client_name, require_token
 from producer.client import CallPage
-from voicecall import export, search
+from voicecall import cursors, export, search
+from voicecall.clients import NAME_PATTERN
 from voicecall.errors import SearchError
 from voicecall.jobs import Kind, Outcome, State
 from voicecall.records import JobRecord, JobView
 from voicecall.search import MAX_LIMIT, CampaignSummary
-from voicecall.search_query import FILTER_PARAMS, PAGE_PARAMS, parse_filters
+from voicecall.search_query import (
+    FILTER_PARAMS,
+    IDEMPOTENCY_KEY_MAX,
+    PAGE_PARAMS,
+    parse_filters,
+)
 from voicecall.store import JobStore
 
 DEFAULT_LIMIT = 50
 _ERROR = {"model": openapi.ErrorBody}
 _COMMON: dict[int | str, dict[str, Any]] = {
     401: {**_ERROR, "description": "No or wrong bearer token."},
-    422: {**_ERROR, "description": "A parameter breaks its rule; `errors` names it."},
+    422: {
+        **_ERROR,
+        "description": "A parameter breaks its rule; `errors` names it. Besides the schema's "
+        "rules, also for what JSON Schema cannot state: a `phone` that is no Vietnamese number, "
+        "a `cursor` this API did not sign for this client and these filters (or older than "
+        "24 h), an inverted time range, a time outside 1970-9999.",
+    },
     503: {**_ERROR, "description": "Redis unreachable; retry after Retry-After seconds."},
 }
 
@@ -45,6 +57,11 @@ class CampaignList(BaseModel):
 def _store(request: Request) -> JobStore:
     store: JobStore = request.app.state.store
     return store
+
+
+def caller(request: Request) -> cursors.Caller:
+    """The API client of ``request``, as a search's cursors are made for it."""
+    return cursors.Caller(client_name(request), request.app.state.cursor_key)
 
 
 def _query(request: Request, allowed: tuple[str, ...]) -> tuple[search.Filters, dict[str, str]]:
@@ -84,8 +101,12 @@ FILTER_DOCS = [
            style="form", explode=True),
     _param("phone", "Normalised as at intake: `0901234567` finds `84901234567`.",
            {"type": "string", "maxLength": 20}),
-    _param("idempotency_key", "The job created with this key.",
-           {"type": "string", "minLength": 1, "maxLength": 200}),
+    _param("idempotency_key", "The job created with this key by `client` (default: by you: "
+           "keys are each client's own).",
+           {"type": "string", "minLength": 1, "maxLength": IDEMPOTENCY_KEY_MAX}),
+    _param("client", "Jobs made by this API client (its name in API_TOKENS; `python` and `cli`:"
+           " the Redis-direct producers).",
+           {"type": "string", "pattern": NAME_PATTERN, "examples": ["billing"]}),
     *[
         _param(f"{what}_{end}", f"{what} time {'at or after' if end == 'from' else 'at or before'}"
                " this (RFC 3339 with an offset, or epoch seconds).", _TIME)
@@ -95,8 +116,9 @@ FILTER_DOCS = [
 PAGE_DOCS = [
     _param("limit", f"Jobs per page, 1 to {MAX_LIMIT}.",
            {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}),
-    _param("cursor", "`next_cursor` of the previous page, with the same filters (24 h).",
-           {"type": "string"}),
+    _param("cursor", "`next_cursor` of the previous page, with the same filters, from the same "
+           "client (24 h). Signed: an altered one is refused.",
+           {"type": "string", "maxLength": cursors.MAX_CURSOR_LENGTH}),
 ]  # fmt: skip
 
 
@@ -161,7 +183,11 @@ def _json(example: dict[str, Any]) -> dict[str, Any]:
 def list_calls(request: Request) -> JSONResponse:
     filters, rest = _query(request, FILTER_PARAMS + PAGE_PARAMS)
     page = search.search(
-        _store(request), filters, limit=_limit(rest.get("limit")), cursor=rest.get("cursor")
+        _store(request),
+        filters,
+        caller(request),
+        limit=_limit(rest.get("limit")),
+        cursor=rest.get("cursor"),
     )
     jobs = [JobView.of(job, history=False).json_body() for job in page.jobs]
     return JSONResponse({"data": jobs, "next_cursor": page.cursor})
@@ -191,7 +217,7 @@ _CSV_EXAMPLE = (
 )
 def export_calls(request: Request) -> StreamingResponse:
     filters, _ = _query(request, FILTER_PARAMS)
-    chunks = export.chunks(search.scan(_store(request), filters))
+    chunks = export.chunks(search.scan(_store(request), filters, client=client_name(request)))
     first = next(chunks)  # reads the first batch now: Redis down is a 503, not a cut stream
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return StreamingResponse(

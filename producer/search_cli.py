@@ -34,7 +34,8 @@ _HELP = {
     "outcome": "any of these outcomes",
     "label": "KEY:VALUE that must match (repeat for several)",
     "phone": "one phone number, in any form intake takes",
-    "idempotency_key": "the job made with this key",
+    "idempotency_key": "the job made with this key (by --client; default: cli)",
+    "client": "the API client that made the job (a name of API_TOKENS, python or cli)",
 }
 
 
@@ -77,10 +78,11 @@ def _time(moment: datetime | None) -> str:
 
 def format_table(jobs: Sequence[JobView]) -> str:
     """Jobs as a table, phone numbers masked (times in UTC)."""
-    header = ("ID", "KIND", "STATE", "OUTCOME", "PHONE", "CREATED (UTC)", "LABELS")
+    header = ("ID", "CLIENT", "KIND", "STATE", "OUTCOME", "PHONE", "CREATED (UTC)", "LABELS")
     rows = [
         (
             job.id,
+            job.client or "-",
             job.kind.value,
             job.state.value,
             job.outcome.value if job.outcome else "-",
@@ -108,7 +110,9 @@ def jobs_main(argv: Sequence[str]) -> int:
     args = parser.parse_args(list(argv))
     try:
         client = make_client()
-        page = search.search(client.store, _filters(args), limit=args.limit, cursor=args.cursor)
+        page = search.search(
+            client.store, _filters(args), client.caller, limit=args.limit, cursor=args.cursor
+        )
     except (SearchError, RedisError) as exc:
         return _refusal(exc)
     jobs = [JobView.of(job, history=False) for job in page.jobs]

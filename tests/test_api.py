@@ -209,14 +209,15 @@ def test_far_send_at_is_scheduled(http: httpx.Client, store: JobStore) -> None:
 
 
 def test_batch_reports_each_item(http: httpx.Client, store: JobStore) -> None:
-    """A batch stores the good items and reports each bad one by index, status and error."""
+    """A batch stores the good items and reports each bad one by index, status and error (an
+    item that is no object at all makes the batch malformed: tests/test_api_fuzz.py)."""
     calls: list[Any] = [
         OTP,
         {**OTP, "phone": "12345"},
         {**RECORD, "idempotency_key": "b-1"},
         {**RECORD, "idempotency_key": "b-1"},
         {**RECORD, "record_id": "rec-2", "idempotency_key": "b-1"},
-        "not an object",
+        {"kind": "no_such_kind"},
     ]
     response = http.post("/v1/calls/batch", json={"calls": calls})
     result = response.json()

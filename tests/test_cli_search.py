@@ -71,9 +71,10 @@ def test_a_campaign_from_import_to_export(
     assert main(["jobs", "list", "--state", "queued", "--limit", "2"]) == 0
     out, err = capsys.readouterr()
     lines = out.splitlines()
-    assert lines[0].split() == ["ID", "KIND", "STATE", "OUTCOME", "PHONE", "CREATED", "(UTC)",
-                                "LABELS"]  # fmt: skip
+    assert lines[0].split() == ["ID", "CLIENT", "KIND", "STATE", "OUTCOME", "PHONE", "CREATED",
+                                "(UTC)", "LABELS"]  # fmt: skip
     assert len(lines) == 3 and all("8490***" in line for line in lines[1:])
+    assert all(line.split()[1] == "cli" for line in lines[1:])  # `voicecall import` made them
     assert "090120" not in out and "8490120" not in out  # masked
     assert "more: add --cursor " in err
 

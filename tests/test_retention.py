@@ -36,7 +36,7 @@ def _finished(store: JobStore, job_id: str, created: float, after_s: float) -> N
         {"kind": "record_call", "phone": "0901234567", "record_id": "r1", "id": job_id},
         context=validation_context(settings),
     )
-    job = Intake(settings, store).record(request, trace_id=None, now=created)
+    job = Intake(settings, store).record(request, client="python", trace_id=None, now=created)
     assert store.apply(lifecycle.create(job, grace_s=30), now=created).verdict == "created"
     at = created + after_s
     store.beat(steps.RULES.owner)

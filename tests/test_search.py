@@ -13,13 +13,15 @@ import redis
 
 from producer.intake import Intake
 from tests.fixtures import steps
-from voicecall import keys, lifecycle, search
+from voicecall import cursors, keys, lifecycle, search
 from voicecall.errors import CampaignNotFound, SearchError
 from voicecall.jobs import CallRequestAdapter, Kind, Outcome, State, validation_context
 from voicecall.records import JobRecord
 from voicecall.search import Filters
 from voicecall.settings import load_settings
 from voicecall.store import JobStore
+
+CALLER = cursors.Caller("python", cursors.cursor_key(""))
 
 
 @pytest.fixture()
@@ -39,7 +41,7 @@ def _make(store: JobStore, n: int, **extra: Any) -> list[str]:
     for i in range(n):
         body = {"kind": "record_call", "phone": f"09012{i % 7:05d}", "record_id": "r1", **extra}
         request = CallRequestAdapter.validate_python(body, context=validation_context(settings))
-        ids.append(intake.submit(request).job.id)
+        ids.append(intake.submit(request, client="python").job.id)
         time.sleep(0.002)  # distinct creation times, so newest-first is the order made
     return ids
 
@@ -48,7 +50,7 @@ def _all(store: JobStore, filters: Filters, limit: int) -> list[JobRecord]:
     found: list[JobRecord] = []
     cursor = None
     while True:
-        page = search.search(store, filters, limit=limit, cursor=cursor)
+        page = search.search(store, filters, CALLER, limit=limit, cursor=cursor)
         found += page.jobs
         if page.cursor is None:
             return found
@@ -87,7 +89,7 @@ def test_pages_neither_repeat_nor_skip_while_jobs_change_state(store: JobStore) 
     cursor = None
     moves = iter(ids)
     while True:
-        page = search.search(store, Filters(), limit=3, cursor=cursor)
+        page = search.search(store, Filters(), CALLER, limit=3, cursor=cursor)
         seen += [j.id for j in page.jobs]
         for _ in range(2):  # between pages, two jobs change state
             job_id = next(moves, None)
@@ -133,13 +135,13 @@ def test_bad_limits_and_cursors_are_refused(store: JobStore) -> None:
     _make(store, 3)
     for limit in (0, 501):
         with pytest.raises(SearchError, match="limit"):
-            search.search(store, Filters(), limit=limit)
+            search.search(store, Filters(), CALLER, limit=limit)
     with pytest.raises(SearchError, match="cursor"):
-        search.search(store, Filters(), cursor="not-a-cursor")
-    page = search.search(store, Filters(), limit=1)
+        search.search(store, Filters(), CALLER, cursor="not-a-cursor")
+    page = search.search(store, Filters(), CALLER, limit=1)
     assert page.cursor is not None
     with pytest.raises(SearchError, match="other filters"):
-        search.search(store, Filters(states=(State.QUEUED,)), cursor=page.cursor)
+        search.search(store, Filters(states=(State.QUEUED,)), CALLER, cursor=page.cursor)
 
 
 def test_campaign_figures_are_counters_kept_with_each_step(store: JobStore) -> None:

@@ -4,7 +4,6 @@ naming it. Jobs are made over HTTP and moved by the store's own operations."""
 
 from __future__ import annotations
 
-import base64
 import csv
 import io
 import json
@@ -17,6 +16,7 @@ import pytest
 
 from tests.fixtures import steps
 from tests.fixtures.api import ApiServer
+from tests.fixtures.cursors import cursor_content, signed_cursor
 from voicecall import export, lifecycle
 from voicecall.jobs import Outcome
 from voicecall.store import JobStore
@@ -183,9 +183,9 @@ def test_a_cursor_of_another_search_or_too_old_is_refused(http: httpx.Client) ->
     cursor = http.get("/v1/calls", params={"limit": 1}).json()["next_cursor"]
     assert cursor
     _refused(http.get("/v1/calls", params={"cursor": cursor, "state": "queued"}), "cursor")
-    data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    old = base64.urlsafe_b64encode(json.dumps({**data, "t": data["t"] - 25 * 3600}).encode())
-    expired = http.get("/v1/calls", params={"cursor": old.decode()})
+    data = cursor_content(cursor)
+    old = signed_cursor({**data, "t": data["t"] - 25 * 3600})  # signed as the API signs
+    expired = http.get("/v1/calls", params={"cursor": old})
     _refused(expired, "cursor")
     assert "expired" in expired.json()["errors"][0]["message"]
     assert http.get("/v1/calls", params={"cursor": cursor, "limit": 1}).status_code == 200

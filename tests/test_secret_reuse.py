@@ -48,6 +48,8 @@ REUSES = {
     "the metrics token is an API token": ({"METRICS_TOKEN": TOKEN}, "METRICS_TOKEN", "API_TOKENS"),
     "the metrics token is the callback secret": ({"METRICS_TOKEN": CALLBACK}, "CALLBACK_SECRET", "METRICS_TOKEN"),
     "an API token is the eSMS secret key": ({"ESMS_SECRET_KEY": TOKEN}, "API_TOKENS", "ESMS_SECRET_KEY"),
+    "a named API token is the callback secret": ({"API_TOKENS": f"billing={CALLBACK}"}, "CALLBACK_SECRET", "API_TOKENS"),
+    "the metrics token is a named API token": ({"API_TOKENS": f"crm={TOKEN}", "METRICS_TOKEN": TOKEN}, "METRICS_TOKEN", "API_TOKENS"),
 }  # fmt: skip
 
 

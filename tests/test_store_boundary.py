@@ -132,6 +132,7 @@ def _job(job_id: str, kind: str = "record_call") -> JobRecord:
         schedule=ScheduleMode.WORKER,
         request=params_of(request),
         idempotency_key=request.idempotency_key,
+        client="python",
         webhook_url=request.webhook_url,
         limit_key=keys.phone_limit(request.phone),
         msg=f"m-{job_id}",

@@ -89,6 +89,8 @@ class ScheduleMode(StrEnum):
 
 
 JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
+# /v1/calls/batch and /v1/calls/export are routes, so no job could be read or cancelled at them.
+RESERVED_JOB_IDS = frozenset({"batch", "export"})
 _JOB_ID = re.compile(JOB_ID_PATTERN)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 OTP_TTL_RANGE_S = (10, 3600)
@@ -274,6 +276,13 @@ class _CallBase(_Strict):
     @classmethod
     def _key(cls, value: str | None) -> str | None:
         return None if value is None else _no_control(value)
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str | None) -> str | None:
+        if value in RESERVED_JOB_IDS:
+            raise ValueError(f"{value!r} names a route (/v1/calls/{value}), not a job")
+        return value
 
     @field_validator("send_at")
     @classmethod

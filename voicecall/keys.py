@@ -8,7 +8,8 @@ Keys of voicecall (prefix ``vc:``):
 - ``vc:job:{id}``              string  the job: one JSON document (see voicecall.records). It is
                                        the only key under ``vc:job:``, so no id can name another
                                        key, whatever characters it holds.
-- ``vc:idem:{key}``            string  idempotency key → job id
+- ``vc:idem:{client}:{key}``   string  a client's idempotency key → job id (a client name holds
+                                       no ``:``, voicecall.clients: two clients' keys never meet)
 - ``vc:smsid:{bucket}``        hash    eSMS SMSID → job id: one of SMSID_BUCKETS small hashes (by a
                                        hash of the SMSID, ≤ 128 fields each up to ~500,000 jobs,
                                        so Redis keeps them as listpacks), field smsid_field(SMSID);
@@ -37,8 +38,9 @@ Keys of voicecall (prefix ``vc:``):
 - ``vc:limit:global``          zset    sends in the last second (the global rate limit)
 - ``vc:limit:phone:{hash}``    zset    calls to one phone in the sliding window (hashed: no phone
                                        number in key names)
-- ``vc:quota:{hash}``          string  an API token's quota (API_TOKEN_QUOTA): when its allowance is
-                                       next whole, in ms (GCRA; hashed: no token in key names)
+- ``vc:quota:{client}``        zset    an API client's quota (API_TOKEN_QUOTA): its calls accepted
+                                       in the last window, scored by when (ms): a sliding-window
+                                       log, at most CALLS members (voicecall/lua/quota.lua)
 - ``vc:esms:balance``          hash    the last eSMS balance read (``vnd``, ``at``), for the exporter
 - ``vc:lock:balance``          string  one GetBalance per interval across all processes (TTL)
 - ``vc:activity:{minute}``     hash    one minute's sends (``sent``) and endings (a final state, or
@@ -91,8 +93,9 @@ def job(job_id: str) -> str:
     return f"{PREFIX}job:{job_id}"
 
 
-def idempotency(key: str) -> str:
-    return f"{PREFIX}idem:{key}"
+def idempotency(client: str, key: str) -> str:
+    """``client``'s idempotency ``key`` (the same key from two clients names two jobs)."""
+    return f"{PREFIX}idem:{client}:{key}"
 
 
 def smsid_field(smsid: str) -> str:
@@ -108,10 +111,9 @@ def smsid_bucket(smsid: str) -> str:
     return f"{PREFIX}smsid:{int.from_bytes(digest, 'big') % SMSID_BUCKETS}"
 
 
-def token_quota(token: str) -> str:
-    """An API token's quota (hashed: no token in key names)."""
-    digest = hashlib.blake2b(token.encode(), digest_size=10).hexdigest()
-    return f"{PREFIX}quota:{digest}"
+def client_quota(client: str) -> str:
+    """An API client's quota, by its name (a name, never a token)."""
+    return f"{PREFIX}quota:{client}"
 
 
 def console_sessions(tid: str) -> str:

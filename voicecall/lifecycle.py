@@ -248,9 +248,17 @@ def _states(states: Iterable[State]) -> list[str]:
 
 
 def phone_entry(job: JobRecord) -> str:
-    """The job's member of the phone index: phone, then newest first, then id."""
+    """The job's member of the phone index: phone, then newest first, then id. The phone
+    (digits) and the newness (13 digits) hold no ``:``, so the id is all after the second
+    one, whatever it holds (:func:`phone_entry_id`)."""
     newness = MAX_MS - round(job.created_at * 1000)
     return f"{job.phone}:{newness:013d}:{job.id}"
+
+
+def phone_entry_id(entry: str) -> str:
+    """The job id of a phone-index member (:func:`phone_entry`): after its second ``:``;
+    an id may hold ``:`` too (``attacker:victim-id`` is one id, not ``victim-id``)."""
+    return entry.split(":", 2)[2]
 
 
 MAX_MS = 10**13 - 1  # creation times in ms stay below it until the year 2286
@@ -261,7 +269,10 @@ def create(job: JobRecord, *, grace_s: float) -> Op:
     id, ``job.msg``, the job carries); ``grace_s`` past its due time the sweeper looks. A job
     in a campaign carries the campaign's number and its place in it (``cid``, ``seq``), as
     :func:`voicecall.store.JobStore.reserve_campaign` gave them."""
-    idem = keys.idempotency(job.idempotency_key) if job.idempotency_key else keys.job(job.id)
+    idem = keys.job(job.id)  # declared, unused, when the job has no key
+    if job.idempotency_key:
+        assert job.client is not None, "intake names the client of every job"
+        idem = keys.idempotency(job.client, job.idempotency_key)
     chunk = (
         keys.campaign_chunk(job.cid, job.seq)
         if job.cid is not None and job.seq is not None

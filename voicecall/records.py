@@ -103,7 +103,8 @@ class JobRecord(_Stored):
     schedule: ScheduleMode = ScheduleMode.WORKER
     request: CallParams
     labels: dict[str, str] = Field(default_factory=dict)
-    idempotency_key: str | None = None
+    idempotency_key: str | None = None  # in the scope of its client
+    client: str | None = None  # the API client that made it (voicecall.clients)
     body_hash: str = ""
     webhook_url: str | None = None
     trace_id: str | None = None
@@ -235,7 +236,11 @@ class JobView(BaseModel):
     updated_at: Time
     finished_at: Time | None
     expires_at: Time | None = Field(description="Voice OTP: not placed after this time.")
-    idempotency_key: str | None
+    client: str | None = Field(
+        description="The API client that made it: its name in API_TOKENS (a bare token's is "
+        "`token-` and 8 hex digits), or `python` / `cli` for the Redis-direct producers."
+    )
+    idempotency_key: str | None = Field(description="Unique per client, not across clients.")
     webhook_url: str | None
     labels: dict[str, str]
     trace_id: str | None = Field(description="The X-Request-ID of the request that made it.")
@@ -277,6 +282,7 @@ class JobView(BaseModel):
             updated_at=_at(job.updated_at),
             finished_at=_time(job.finished_at),
             expires_at=_time(job.expires_at),
+            client=job.client,
             idempotency_key=job.idempotency_key,
             webhook_url=job.webhook_url,
             labels=job.labels,

@@ -10,40 +10,53 @@ Three indexes, each kept by the store's Lua steps in the same step as the change
   otherwise: the bands that the state, outcome and kind filters allow are merged by creation
   time (all of them when none is given), and a ``created`` range narrows every band.
 
-A cursor is opaque (base64 of a small JSON): the index, the last position returned, and a
-digest of the filters, so it is refused (422) with other filters, when malformed, or after
-``CURSOR_TTL_S``. Positions never move while a job changes state: its creation time and its
-place in a campaign or in the phone index are fixed, so a page never repeats or skips a job
-that stays in what the filters ask for.
+An ``idempotency_key`` names one job through its client's key (``client``, by default the
+client who searches: keys are scoped per client).
 
-Other labels, ``due`` and ``finished`` ranges are checked on the jobs themselves; a page reads
-at most ``SCAN_LIMIT`` candidates, and then ends early with a cursor to go on from.
+**Cursors** are signed and made for one client (voicecall.cursors: a :class:`Caller` makes and
+reads them); the position a cursor holds is checked here against what its index gives (a time
+and an id, a member of this phone's index, a place in a campaign, clamped to its last) before
+it is used. Positions never move while a job changes state: its creation time and its place in a
+campaign or in the phone index are fixed, so a page never repeats or skips a job that stays in
+what the filters ask for.
+
+**Bounded work.** A page does at most ``WORK_BUDGET`` units of Redis work (:class:`Budget`):
+``CALL_COST`` per round trip, plus one per index entry or document it may read (or skip past).
+When the next round trip does not fit, the page ends early, with a cursor from the last
+position looked at (an empty campaign chunk is a position too), so any cursor, any filters and
+any data cost one page a bounded amount; the client goes on with the cursor. Other labels,
+``client``, ``due`` and ``finished`` ranges are checked on the jobs read.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import heapq
 import json
-import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+import math
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from voicecall import keys, lifecycle
+from voicecall.cursors import NOT_OURS, Caller, is_of
 from voicecall.errors import CampaignNotFound, SearchError
-from voicecall.jobs import FINAL_STATES, Kind, Outcome, State
+from voicecall.esms_limits import REQUEST_ID_MAX_LEN
+from voicecall.jobs import FINAL_STATES, JOB_ID_PATTERN, Kind, Outcome, State
 from voicecall.records import JobRecord, Time
 from voicecall.store import JobStore
 
 MAX_LIMIT = 500
-CURSOR_TTL_S = 24 * 3600
-SCAN_LIMIT = 20_000  # candidates read for one page at most
+WORK_BUDGET = 50_000  # units of Redis work one page may do (about 22,000 jobs looked at)
+CALL_COST = 20  # units per round trip; an entry or a document read costs 1
 _BATCH = 200  # candidates read per round trip
+_MAX_PLACE = 2**53  # a campaign place, as Lua's doubles keep it exactly
+_NEWNESS = re.compile(r"[0-9]{13}")  # a phone-index member's middle (lifecycle.phone_entry)
+_JOB_ID = re.compile(JOB_ID_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -55,7 +68,8 @@ class Filters:
     outcomes: tuple[Outcome, ...] = ()
     labels: tuple[tuple[str, str], ...] = ()
     phone: str | None = None  # normalised: 84...
-    idempotency_key: str | None = None
+    idempotency_key: str | None = None  # in the scope of `client` (see `scoped`)
+    client: str | None = None  # the API client that made the job (voicecall.clients)
     created_from: float | None = None
     created_to: float | None = None
     due_from: float | None = None
@@ -72,6 +86,13 @@ class Filters:
     @property
     def campaign(self) -> str | None:
         return next((value for key, value in self.labels if key == "campaign"), None)
+
+    def scoped(self, client: str) -> Filters:
+        """These filters as ``client`` asks them: an idempotency key without a ``client``
+        filter is ``client``'s own (keys are scoped per client)."""
+        if self.idempotency_key is not None and self.client is None:
+            return replace(self, client=client)
+        return self
 
     def digest(self) -> str:
         text = json.dumps(
@@ -95,6 +116,7 @@ class Filters:
                 and (not outcomes or doc.get("outcome") in outcomes)
                 and all(labels.get(key) == value for key, value in self.labels)
                 and (self.phone is None or doc.get("phone") == self.phone)
+                and (self.client is None or doc.get("client") == self.client)
                 and (
                     self.idempotency_key is None
                     or doc.get("idempotency_key") == self.idempotency_key
@@ -133,84 +155,142 @@ class Page:
     cursor: str | None  # None: nothing more
 
 
-@dataclass(order=True)
-class _Candidate:
-    """A job found by an index, ordered newest first by ``key`` (descending)."""
+class Budget:
+    """The Redis work one page may still do, in units: ``CALL_COST`` per round trip plus one
+    per entry or document it reads (or skips past). A round trip is made only when the most
+    it can cost fits; what it did not read is given back after."""
 
-    key: tuple[Any, ...]
-    job_id: str = field(compare=False)
+    def __init__(self, units: float) -> None:
+        self.left = units
+        self.spent = False  # True once a round trip did not fit: the page ends there
+
+    def take(self, entries: int, *, calls: int = 1) -> bool:
+        """Take ``calls`` round trips reading up to ``entries`` in all; False when they do
+        not fit (nothing is taken, and the page ends)."""
+        cost = calls * CALL_COST + entries
+        if cost > self.left:
+            self.spent = True
+            return False
+        self.left -= cost
+        return True
+
+    def give_back(self, entries: int) -> None:
+        """Entries taken for a round trip that read fewer."""
+        self.left += entries
 
 
-# --- cursors ---------------------------------------------------------------------------
+def unbounded() -> Budget:
+    """No limit: an export walks every job it finds (it takes no cursor)."""
+    return Budget(math.inf)
 
 
-def encode_cursor(index: str, position: Sequence[Any], filters: Filters) -> str:
-    data = {"v": 1, "i": index, "p": list(position), "f": filters.digest(), "t": int(time.time())}
-    raw = json.dumps(data, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+# --- cursor positions ------------------------------------------------------------------
 
 
-def decode_cursor(cursor: str, index: str, filters: Filters) -> list[Any]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        data = json.loads(raw)
+def _position(index: str, position: list[Any], filters: Filters) -> list[Any]:
+    """``position`` when it is one the index ``index`` gives, else SearchError."""
+    if index == "state":
         valid = (
-            isinstance(data, dict)
-            and data.get("v") == 1
-            and isinstance(data.get("p"), list)
-            and isinstance(data.get("t"), int)
+            len(position) == 2
+            and is_of(position[0], int)
+            and 0 <= position[0] < lifecycle.BAND_WIDTH
+            and is_of(position[1], str)
+            and (position[1] == "" or _is_job_id(position[1]))
         )
-    except (ValueError, TypeError):
-        valid = False
+    elif index == "campaign":
+        valid = len(position) == 1 and is_of(position[0], int) and 1 <= position[0] <= _MAX_PLACE
+    elif index == "phone":  # it goes to Redis as a bound: a member of this phone's index
+        valid = (
+            len(position) == 1
+            and is_of(position[0], str)
+            and _is_phone_member(position[0], str(filters.phone))
+        )
+    else:  # "key": the one job of an idempotency key, returned already
+        valid = len(position) == 1 and is_of(position[0], str)
     if not valid:
-        raise SearchError("cursor", "is not a cursor this API gave")
-    if data["f"] != filters.digest() or data["i"] != index:
-        raise SearchError("cursor", "belongs to a search with other filters")
-    if time.time() - data["t"] > CURSOR_TTL_S:
-        raise SearchError("cursor", f"has expired (cursors last {CURSOR_TTL_S // 3600} h)")
-    position: list[Any] = data["p"]
+        raise SearchError("cursor", NOT_OURS)
     return position
+
+
+def _is_job_id(text: str) -> bool:
+    """An id as intake takes it (voicecall.jobs.JobId)."""
+    return len(text) <= REQUEST_ID_MAX_LEN and _JOB_ID.fullmatch(text) is not None
+
+
+def _is_phone_member(member: str, phone: str) -> bool:
+    """One of ``phone``'s index members (lifecycle.phone_entry), or the top of them."""
+    if member == f"{phone}:":
+        return True
+    head, newness, job_id = [*member.split(":", 2), "", ""][:3]
+    return head == phone and _NEWNESS.fullmatch(newness) is not None and _is_job_id(job_id)
 
 
 # --- the search ------------------------------------------------------------------------
 
 
 def search(
-    store: JobStore, filters: Filters, *, limit: int = 50, cursor: str | None = None
+    store: JobStore,
+    filters: Filters,
+    caller: Caller,
+    *,
+    limit: int = 50,
+    cursor: str | None = None,
 ) -> Page:
-    """One page of jobs matching ``filters``, newest first."""
+    """One page of jobs matching ``filters``, newest first, as ``caller`` asks them; at most
+    ``WORK_BUDGET`` of Redis work (then it ends early, with a cursor)."""
     if not 1 <= limit <= MAX_LIMIT:
         raise SearchError("limit", f"must be between 1 and {MAX_LIMIT}")
+    filters = filters.scoped(caller.client)
     index, source = _plan(filters)
-    after = decode_cursor(cursor, index, filters) if cursor else None
+    after = (
+        _position(index, caller.decode(cursor, index, filters.digest()), filters)
+        if cursor
+        else None
+    )
+    budget = Budget(WORK_BUDGET)
     found: list[JobRecord] = []
     last: list[Any] | None = None
-    candidates = _candidates(store, source(store, filters, after))
     matches = filters.matcher()
-    for scanned, (position, doc) in enumerate(candidates, start=1):
+    for position, doc in _candidates(store, source(store, filters, after, budget), budget):
         last = position
         if doc is not None and matches(doc):
             found.append(JobRecord.model_validate(doc))
             if len(found) == limit:
                 break
-        if scanned >= SCAN_LIMIT:
-            break
     else:
-        return Page(found, None)
-    return Page(found, encode_cursor(index, last, filters) if last is not None else None)
+        if not budget.spent:
+            return Page(found, None)
+    if last is None:  # the budget ended the page before any position: go on from its start
+        return Page(found, cursor or caller.encode(index, _top(index, filters), filters.digest()))
+    return Page(found, caller.encode(index, last, filters.digest()))
 
 
-def scan(store: JobStore, filters: Filters) -> Iterator[dict[str, Any]]:
-    """Every job matching ``filters``, newest first, as stored documents; read a batch at a
-    time, so the whole result is never held."""
+def _top(index: str, filters: Filters) -> list[Any]:
+    """A position above every other of ``index`` (a cursor that starts from the top)."""
+    tops: dict[str, list[Any]] = {
+        "state": [lifecycle.BAND_WIDTH - 1, ""],  # no job is made in the year 2109
+        "campaign": [_MAX_PLACE],
+        "phone": [f"{filters.phone}:"],
+    }
+    return tops.get(index, [""])
+
+
+def scan(store: JobStore, filters: Filters, *, client: str) -> Iterator[dict[str, Any]]:
+    """Every job matching ``filters`` as ``client`` asks them, newest first, as stored
+    documents; read a batch at a time, so the whole result is never held."""
+    filters = filters.scoped(client)
     _, source = _plan(filters)
     matches = filters.matcher()
-    for _, doc in _candidates(store, source(store, filters, None)):
+    budget = unbounded()
+    for _, doc in _candidates(store, source(store, filters, None, budget), budget):
         if doc is not None and matches(doc):
             yield doc
 
 
-_Source = Callable[[JobStore, Filters, "list[Any] | None"], Iterator[tuple[list[Any], str]]]
+# A source yields (position, job id) newest first, or (position, None): everything from this
+# position up has been looked at (a walk over empty index chunks records its progress so).
+_Step = tuple[list[Any], str | None]
+_Source = Callable[[JobStore, Filters, "list[Any] | None", Budget], Iterator[_Step]]
 
 
 def count(store: JobStore, filters: Filters) -> int | None:
@@ -252,36 +332,45 @@ def _plan(filters: Filters) -> tuple[str, _Source]:
 
 
 def _candidates(
-    store: JobStore, positions: Iterator[tuple[list[Any], str]]
+    store: JobStore, steps: Iterator[_Step], budget: Budget
 ) -> Iterator[tuple[list[Any], dict[str, Any] | None]]:
-    """(position, document) of each candidate, documents read ``_BATCH`` at a time (None for
-    a job gone since its index entry was read)."""
-    while batch := [c for _, c in zip(range(_BATCH), positions, strict=False)]:
-        docs = store.get_docs([job_id for _, job_id in batch])
-        yield from zip([position for position, _ in batch], docs, strict=True)
+    """(position, document) of each step, documents read ``_BATCH`` at a time (None for a
+    job gone since its index entry was read, and for a step that names no job). Stops when
+    the budget cannot pay for a batch's documents: the page ends before that batch."""
+    while batch := [step for _, step in zip(range(_BATCH), steps, strict=False)]:
+        ids = [job_id for _, job_id in batch if job_id is not None]
+        if ids and not budget.take(len(ids)):
+            return
+        docs = iter(store.get_docs(ids))
+        for position, job_id in batch:
+            yield position, (next(docs) if job_id is not None else None)
 
 
 def _by_idempotency_key(
-    store: JobStore, filters: Filters, after: list[Any] | None
-) -> Iterator[tuple[list[Any], str]]:
-    """The one job an idempotency key names, if any."""
-    assert filters.idempotency_key is not None
-    job_id = store.id_for_idempotency_key(filters.idempotency_key)
-    if job_id is not None and after is None:
+    store: JobStore, filters: Filters, after: list[Any] | None, budget: Budget
+) -> Iterator[_Step]:
+    """The one job the client's idempotency key names, if any."""
+    assert filters.idempotency_key is not None and filters.client is not None
+    if after is not None or not budget.take(0):
+        return
+    job_id = store.id_for_idempotency_key(filters.client, filters.idempotency_key)
+    if job_id is not None:
         yield [job_id], job_id
 
 
 def _by_state(
-    store: JobStore, filters: Filters, after: list[Any] | None
-) -> Iterator[tuple[list[Any], str]]:
+    store: JobStore, filters: Filters, after: list[Any] | None, budget: Budget
+) -> Iterator[_Step]:
     """Candidates from every band the filters allow, merged newest first by (ms, id)."""
     bands = _bands(filters)
     low_ms, high_ms = _created_ms(filters)
     if after:
         high_ms = min(high_ms, int(after[0]))
-    streams = [_band_stream(store, band, low_ms, high_ms, after) for band in bands]
+    streams = [_band_stream(store, band, low_ms, high_ms, after, budget) for band in bands]
     merged = heapq.merge(*streams, key=lambda item: (item[0], item[1]), reverse=True)
     for created_ms, job_id in merged:
+        if budget.spent:  # a band stopped short: what the others hold may be older than its rest
+            return
         yield [created_ms, job_id], job_id
 
 
@@ -298,17 +387,24 @@ def _bands(filters: Filters) -> list[int]:
 
 
 def _band_stream(
-    store: JobStore, band: int, low_ms: int, high_ms: int, after: list[Any] | None
+    store: JobStore,
+    band: int,
+    low_ms: int,
+    high_ms: int,
+    after: list[Any] | None,
+    budget: Budget,
 ) -> Iterator[tuple[int, str]]:
     """(created ms, id) of one band, newest first, from ``high_ms`` down to ``low_ms``; after
     a cursor, those at its time with an id not below its id were returned already. Equal
-    times come in descending id order, so paging on with an offset among them is exact."""
+    times come in descending id order, so paging on with an offset among them is exact (the
+    entries an offset skips are Redis work too: they are paid for)."""
     base = band * lifecycle.BAND_WIDTH
     bottom, top = base + low_ms, base + high_ms
     skip_score, skip_from = (base + int(after[0]), str(after[1])) if after else (None, "")
     offset = 0
-    while True:
+    while budget.take(_BATCH + offset):
         rows = store.index_range(keys.STATE_INDEX, bottom, top, _BATCH, offset=offset)
+        budget.give_back(_BATCH - len(rows))
         for job_id, score in rows:
             if score == skip_score and job_id >= skip_from:
                 continue
@@ -322,36 +418,43 @@ def _band_stream(
 
 
 def _by_campaign(
-    store: JobStore, filters: Filters, after: list[Any] | None
-) -> Iterator[tuple[list[Any], str]]:
-    """Candidates in the campaign's index, newest first by their place in it."""
+    store: JobStore, filters: Filters, after: list[Any] | None, budget: Budget
+) -> Iterator[_Step]:
+    """Candidates in the campaign's index, newest first by their place in it; each chunk read
+    is a step (a chunk may be empty: places are reserved before their job is stored)."""
     name = filters.campaign
     assert name is not None
+    if not budget.take(0, calls=2):
+        return
     found = store.campaign_number(name)
     if found is None:
         return
     cid, last_seq = found
-    seq = int(after[0]) - 1 if after else last_seq
-    while seq >= 1:
+    seq = min(int(after[0]) - 1, last_seq) if after else last_seq
+    while seq >= 1 and budget.take(keys.CAMPAIGN_CHUNK):
         chunk = keys.campaign_chunk(cid, seq)
         low = seq - seq % keys.CAMPAIGN_CHUNK
-        for job_id, place in store.index_range(chunk, low, seq, keys.CAMPAIGN_CHUNK):
+        rows = store.index_range(chunk, low, seq, keys.CAMPAIGN_CHUNK)
+        budget.give_back(keys.CAMPAIGN_CHUNK - len(rows))
+        for job_id, place in rows:
             yield [int(place)], job_id
+        yield [max(low, 1)], None
         seq = low - 1
 
 
 def _by_phone(
-    store: JobStore, filters: Filters, after: list[Any] | None
-) -> Iterator[tuple[list[Any], str]]:
+    store: JobStore, filters: Filters, after: list[Any] | None, budget: Budget
+) -> Iterator[_Step]:
     """Candidates of one phone, newest first."""
     phone = filters.phone
     assert phone is not None
     bucket = keys.phone_bucket(phone)
     start = f"({after[0]}" if after else f"[{phone}:"
-    while True:
+    while budget.take(_BATCH):
         members = store.lex_range(bucket, start, f"[{phone};", _BATCH)
+        budget.give_back(_BATCH - len(members))
         for member in members:
-            yield [member], member.rsplit(":", 1)[1]
+            yield [member], lifecycle.phone_entry_id(member)
         if len(members) < _BATCH:
             return
         start = f"({members[-1]}"

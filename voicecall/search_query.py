@@ -5,7 +5,9 @@
   any of them matches.
 - ``label=key:value``: repeatable; every label given must match.
 - ``phone``: normalised as at intake (``0901 234 567`` finds ``84901234567``).
-- ``idempotency_key``: the one job created with it.
+- ``idempotency_key``: the one job created with it (1-200 characters), by ``client`` or, without
+  it, by the client who searches (keys are scoped per client).
+- ``client``: the API client that made the job (its name: voicecall.clients).
 - ``created_from``/``created_to``, ``due_from``/``due_to``, ``finished_from``/``finished_to``:
   inclusive bounds, as RFC 3339 with an offset (``2030-01-01T00:00:00Z``) or epoch seconds.
 
@@ -22,6 +24,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, TypeVar
 
+from voicecall.clients import NAME_RULE, is_client_name
 from voicecall.errors import SearchError
 from voicecall.jobs import LABELS_MAX, Kind, Outcome, State
 from voicecall.phones import PhoneError, normalize_phone
@@ -34,6 +37,7 @@ FILTER_PARAMS = (
     "label",
     "phone",
     "idempotency_key",
+    "client",
     "created_from",
     "created_to",
     "due_from",
@@ -44,6 +48,7 @@ FILTER_PARAMS = (
 PAGE_PARAMS = ("limit", "cursor")
 _REPEATABLE = {"state", "kind", "outcome", "label"}
 _MAX_VALUE = 1024  # characters in one parameter value
+IDEMPOTENCY_KEY_MAX = 200  # as at intake (voicecall.jobs)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _LATEST_EPOCH = 253402300799  # 9999-12-31T23:59:59Z
 
@@ -75,7 +80,8 @@ def parse_filters(
         outcomes=_enums(values.get("outcome", []), Outcome, "outcome"),
         labels=_labels(values.get("label", [])),
         phone=_phone(single.pop("phone", None)),
-        idempotency_key=_text(single.pop("idempotency_key", None), "idempotency_key"),
+        idempotency_key=_key(single.pop("idempotency_key", None)),
+        client=_client(single.pop("client", None)),
         **{name: _time(single.pop(name, None), name) for name in _TIME_PARAMS},
     )
     return filters, single
@@ -125,9 +131,15 @@ def _phone(raw: str | None) -> str | None:
         raise SearchError("phone", str(exc)) from None
 
 
-def _text(raw: str | None, param: str) -> str | None:
-    if raw is not None and not raw:
-        raise SearchError(param, "must not be empty")
+def _key(raw: str | None) -> str | None:
+    if raw is not None and not 1 <= len(raw) <= IDEMPOTENCY_KEY_MAX:
+        raise SearchError("idempotency_key", f"must be 1-{IDEMPOTENCY_KEY_MAX} characters")
+    return raw
+
+
+def _client(raw: str | None) -> str | None:
+    if raw is not None and not is_client_name(raw):
+        raise SearchError("client", f"must be {NAME_RULE}")
     return raw
 
 

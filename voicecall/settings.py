@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from voicecall.clients import ApiToken, is_client_name, parse_api_tokens
 from voicecall.errors import SettingsError
 from voicecall.secret_reuse import reused_secrets
 from voicecall.webhook_signing import WebhookSecret
@@ -88,12 +89,23 @@ SECRETS = (
 
 
 def _texts(name: str, value: object) -> list[str]:
-    """A secret setting's values as given (API_TOKENS: comma-separated text, or a list)."""
+    """A secret setting's values as given (API_TOKENS: comma-separated text or a list of
+    entries, each compared by its token, not its ``name=``)."""
     if isinstance(value, str):
-        return [part.strip() for part in value.split(",")] if name == "API_TOKENS" else [value]
-    if isinstance(value, list | tuple):
-        return [str(item).strip() for item in value]
-    return []
+        parts = value.split(",") if name == "API_TOKENS" else [value]
+    elif isinstance(value, list | tuple):
+        parts = [str(item) for item in value]
+    else:
+        return []
+    if name != "API_TOKENS":
+        return [part.strip() for part in parts]
+    return [_token_of(part.strip()) for part in parts]
+
+
+def _token_of(entry: str) -> str:
+    """The token of an ``API_TOKENS`` entry (``name=token`` or a bare token)."""
+    client, equals, token = entry.partition("=")
+    return token if equals and is_client_name(client) else entry
 
 
 class Settings(BaseSettings):
@@ -137,7 +149,8 @@ class Settings(BaseSettings):
     # A callback that comes before eSMS's send answer named the job's SMSID is held on the job
     # (at most 3 per job) until that answer; one held longer than this is dropped, not applied.
     callback_hold_s: float = Field(default=900.0, ge=1, le=86_400)
-    api_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Comma-separated entries, each name=token or a bare token (voicecall.clients).
+    api_tokens: Annotated[list[ApiToken], NoDecode] = Field(default_factory=list)
     api_max_body_bytes: int = Field(default=2_000_000, ge=1024)
     # The console's cookies carry Secure: "auto" (default) unless PUBLIC_BASE_URL is http://;
     # true or false wins. Never from the request's scheme, which a proxy may hide.
@@ -246,8 +259,9 @@ class Settings(BaseSettings):
     # Set: the API's /metrics answers only `Authorization: Bearer <METRICS_TOKEN>` (it shows
     # the eSMS balance and dead letters); Prometheus sends it (authorization.credentials_file).
     metrics_token: str = ""
-    # Per API token: at most N calls accepted per S seconds ("N/S", e.g. "600/60"); empty: no
-    # quota. One client cannot use up a victim's per-phone allowance or flood eSMS.
+    # Per API client (a name of API_TOKENS): at most N calls accepted in any S seconds ("N/S",
+    # e.g. "600/60"); empty: no quota. One client cannot use up a victim's per-phone allowance
+    # or flood eSMS.
     api_token_quota: Annotated[tuple[int, int] | None, NoDecode] = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
@@ -302,10 +316,9 @@ class Settings(BaseSettings):
     @classmethod
     def _tokens(cls, value: object) -> object:
         if isinstance(value, str):
-            tokens = [t.strip() for t in value.split(",") if t.strip()]
-            if any(len(t) < 16 for t in tokens):
-                raise ValueError("each comma-separated token must be at least 16 characters")
-            return tokens
+            value = [entry for entry in value.split(",") if entry.strip()]
+        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+            return parse_api_tokens(value)
         return value
 
     @field_validator("console_cookie_secure", mode="before")

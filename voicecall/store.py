@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import secrets
 import time
 from collections.abc import Iterable, Sequence
@@ -184,8 +185,9 @@ class JobStore:
         raws = cast(list[str | None], self._redis.mget([keys.job(i) for i in job_ids]))
         return [json.loads(raw) if raw else None for raw in raws]
 
-    def id_for_idempotency_key(self, key: str) -> str | None:
-        return cast(str | None, self._redis.get(keys.idempotency(key)))
+    def id_for_idempotency_key(self, client: str, key: str) -> str | None:
+        """The job ``client`` made with idempotency ``key`` (keys are scoped per client)."""
+        return cast(str | None, self._redis.get(keys.idempotency(client, key)))
 
     def id_for_smsid(self, smsid: str) -> str | None:
         return cast(str | None, self._redis.hget(keys.smsid_bucket(smsid), keys.smsid_field(smsid)))
@@ -354,8 +356,9 @@ class JobStore:
     def take_quota(
         self, key: str, cost: int, quota: tuple[int, int], *, now: float | None = None
     ) -> float:
-        """Take ``cost`` calls from ``quota`` (calls, seconds) at ``key``; 0.0 when taken, else
-        the seconds to wait (nothing taken)."""
+        """Take ``cost`` calls from ``quota`` (calls, seconds) at ``key`` (a sliding-window
+        log: no window of that many seconds ever holds more calls); 0.0 when taken, else the
+        seconds until they fit (nothing taken), :data:`NEVER` for more than the whole quota."""
         script = getattr(self, "_quota_script", None)
         if script is None:
             script = self._quota_script = self._redis.register_script(QUOTA)
@@ -430,7 +433,8 @@ def _recover_keys(worker_id: str) -> list[str]:
 
 
 MAX_BATCH = 64  # steps in one script of apply_together: a batch holds Redis ~1-2 ms at most
-QUOTA = (lifecycle.LUA_DIR / "quota.lua").read_text()  # an API token's quota (GCRA)
+QUOTA = (lifecycle.LUA_DIR / "quota.lua").read_text()  # an API client's quota (sliding log)
+NEVER = math.inf  # a quota's wait for a cost above its whole allowance
 
 
 def _quota_args(cost: int, quota: tuple[int, int], now: float | None = None) -> list[int]:
@@ -440,7 +444,9 @@ def _quota_args(cost: int, quota: tuple[int, int], now: float | None = None) -> 
 
 def _quota_wait(reply: Any) -> float:
     taken, wait_ms = reply
-    return 0.0 if int(taken) else int(wait_ms) / 1000
+    if int(taken):
+        return 0.0
+    return NEVER if int(wait_ms) < 0 else max(int(wait_ms), 1) / 1000
 
 
 # A campaign's number (assigned on its first job) and a range of places in it.

@@ -106,7 +106,9 @@ def fill(ctx: Context, total: int, campaigns: int, big: int) -> dict[str, Any]:
             )
             cid, seq = places[name]
             places[name][1] += 1
-            jobs.append(intake.record(request, trace_id=None, now=now, place=(cid, seq)))
+            jobs.append(
+                intake.record(request, client="bench", trace_id=None, now=now, place=(cid, seq))
+            )
         store.apply_many([lifecycle.create(job, grace_s=30) for job in jobs])
         store.apply_many(
             [lifecycle.claim(j.id, rules=rules, queue=keys.QUEUE_BULK, limit_key=None,
@@ -142,7 +144,7 @@ def _index_keys(r: Any) -> dict[str, list[str]]:
                               keys.CAMPAIGN_STATS],
         "smsid lookup": list(r.scan_iter(match=keys.smsid_bucket("x").rsplit(":", 1)[0] + ":*",
                                          count=1000)),
-        "idempotency lookup": list(r.scan_iter(match=keys.idempotency("*"), count=1000)),
+        "idempotency lookup": list(r.scan_iter(match=keys.idempotency("*", "*"), count=1000)),
     }  # fmt: skip
     return groups
 

@@ -39,6 +39,7 @@ from producer.console.web import (
 )
 from producer.errors import ApiError
 from voicecall import export, keys, search
+from voicecall.clients import CONSOLE_CLIENT
 from voicecall.errors import CancelRefused, FieldRefused, JobNotFound, ReopenRefused
 from voicecall.jobs import check_cancel_reason
 from voicecall.logs import get_logger
@@ -172,7 +173,7 @@ async def export_calls(request: Request) -> Response:
     wanted: dict[str, list[str]] = {}
     for name, value in pairs:
         wanted.setdefault(name, []).append(value)
-    docs = search.scan(store_of(request), filters)
+    docs = search.scan(store_of(request), filters, client=CONSOLE_CLIENT)
     chunks = export.chunks(_audited(docs, session, wanted, phones))
     first = await run_in_threadpool(next, chunks)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

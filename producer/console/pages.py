@@ -15,7 +15,8 @@ from producer.console import timeline
 from producer.console.overview import overview
 from producer.console.session import Session
 from producer.console.web import current, page, store_of
-from voicecall import keys, search
+from voicecall import cursors, keys, search
+from voicecall.clients import CONSOLE_CLIENT
 from voicecall.dead_letters import DeadLetters
 from voicecall.errors import CampaignNotFound, SearchError
 from voicecall.jobs import CANCEL_REASON_MAX_CHARS, Kind, Outcome, State
@@ -51,6 +52,11 @@ def overview_data(request: Request) -> JSONResponse:
     return JSONResponse(data, headers={"Cache-Control": "no-store"})
 
 
+def _caller(request: Request) -> cursors.Caller:
+    """The console searches as the client ``console`` (it makes no job of its own)."""
+    return cursors.Caller(CONSOLE_CLIENT, request.app.state.cursor_key)
+
+
 def search_query(request: Request) -> list[tuple[str, str]]:
     """The search form's fields that were filled in (an empty field is no filter)."""
     return [(k, v) for k, v in request.query_params.multi_items() if v.strip() and k != "notice"]
@@ -64,7 +70,7 @@ def calls_page(request: Request) -> HTMLResponse:
     try:
         filters, rest = parse_filters(pairs, allowed=FILTER_PARAMS + PAGE_PARAMS)
         found = search.search(
-            store_of(request), filters, limit=PAGE_SIZE, cursor=rest.get("cursor")
+            store_of(request), filters, _caller(request), limit=PAGE_SIZE, cursor=rest.get("cursor")
         )
     except SearchError as exc:
         return page(
@@ -192,5 +198,5 @@ def purge_confirm(request: Request, queue: str, job_id: str) -> HTMLResponse:
 def scheduled_page(request: Request) -> HTMLResponse:
     session = current(request)
     filters, _ = parse_filters([("state", "scheduled")])
-    found = search.search(store_of(request), filters, limit=200)
+    found = search.search(store_of(request), filters, _caller(request), limit=200)
     return page(request, "scheduled.html", session, jobs=found.jobs)

@@ -1,16 +1,32 @@
--- quota: take COST calls from one API token's allowance (GCRA: one key, exact at any window
--- edge, no list of past requests). Not a job state change, so not a lifecycle operation.
--- KEYS[1]: the token's quota key (its theoretical arrival time, in ms). ARGV: now (ms), cost,
--- calls per window, window (ms). Returns {1, 0} when taken, else {0, ms to wait}: nothing is
--- taken from a refused request.
+-- quota: take COST calls from one API client's allowance of CALLS per WINDOW, exactly: a
+-- sliding-window log (a sorted set of the calls accepted in the last window, scored by when,
+-- in ms), so no WINDOW ms ever hold more than CALLS accepted calls, whatever their timing (a
+-- GCRA allows about 2 CALLS - 1 across an edge). Not a job state change, so not a lifecycle
+-- operation. KEYS[1]: the client's log. ARGV: now (ms), cost, calls, window (ms).
+-- Returns {1, 0} when taken, else {0, ms until COST calls fit}: a refused request takes
+-- nothing, and a cost above CALLS never fits ({0, -1}).
 local now, cost = tonumber(ARGV[1]), tonumber(ARGV[2])
 local calls, window = tonumber(ARGV[3]), tonumber(ARGV[4])
-local interval = window / calls
-local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or 0), now)
-local new_tat = tat + cost * interval
-local wait = new_tat - now - window
-if wait > 0 then
-  return {0, math.ceil(wait)}
+if cost > calls then return {0, -1} end
+-- A call accepted at t counts while now < t + window: the window is (now - window, now].
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local held = redis.call('ZCARD', KEYS[1])
+if held + cost > calls then
+  -- The (held + cost - calls)-th oldest call must leave the window first.
+  local oldest = redis.call('ZRANGE', KEYS[1], held + cost - calls - 1, held + cost - calls - 1,
+                            'WITHSCORES')
+  return {0, tonumber(oldest[2]) + window - now}
 end
-redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.ceil(new_tat - now) + 1000)
+-- Members are unique: "{now}-{n}", n counting on from the calls already logged at this ms.
+local same_ms = redis.call('ZCOUNT', KEYS[1], now, now)
+local args = {}
+for i = 1, cost do
+  args[#args + 1] = now
+  args[#args + 1] = now .. '-' .. (same_ms + i)
+  if #args >= 1000 or i == cost then
+    redis.call('ZADD', KEYS[1], unpack(args))
+    args = {}
+  end
+end
+redis.call('PEXPIRE', KEYS[1], window)
 return {1, 0}
