@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from voicecall.cli import COMMANDS
+from voicecall.cli import commands
 from voicecall.settings import REQUIRED_BY_ROLE
 
 
@@ -29,7 +29,43 @@ def _no_settings() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
 
 
-@pytest.mark.parametrize("command", list(COMMANDS))
+# What `voicecall` offers; each package registers its own under the voicecall.commands group.
+EVERY_COMMAND = {
+    "api", "worker", "scheduler", "esms-sim", "enqueue", "status", "cancel", "import", "jobs",
+    "campaign", "export", "dlq", "demo", "check-settings",
+}  # fmt: skip
+
+
+def test_every_command_is_registered_and_listed_by_help() -> None:
+    """The entry points name every command, and `voicecall --help` lists each one."""
+    assert set(commands()) == EVERY_COMMAND
+    result = _voicecall("--help", env=_no_settings())
+    assert result.returncode == 0
+    listed = {
+        line.split()[0]
+        for line in result.stdout.split("commands:", 1)[1].splitlines()
+        if line.strip()
+    }
+    assert listed == EVERY_COMMAND
+
+
+def test_a_command_loads_only_its_own_package() -> None:
+    """`voicecall enqueue --help` imports neither the worker, the simulator nor a web server."""
+    code = (
+        "import sys\n"
+        "from voicecall.cli import main\n"
+        "try:\n    main(['enqueue', '--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('worker', 'simulator', 'fastapi', 'uvicorn', 'httpx')"
+        " if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=_no_settings()
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("command", sorted(EVERY_COMMAND))
 def test_every_command_answers_help(command: str) -> None:
     """`voicecall COMMAND --help` prints its usage and exits 0, needing no settings and starting nothing."""
     result = _voicecall(command, "--help", env=_no_settings())
