@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from producer.search import export
 from tests.fixtures import steps
-from voicecall import export, lifecycle
+from voicecall import lifecycle
 from voicecall.cli import main
 from voicecall.jobs import Outcome
 from voicecall.store import JobStore

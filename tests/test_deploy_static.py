@@ -406,7 +406,7 @@ def code_metric_names() -> set[str]:
             kind = value._type
             names.add(value._name + "_total" if kind == "counter" else value._name)
     names |= set(
-        re.findall(r'"(voicecall_[a-z_]+)"', (ROOT / "voicecall" / "exporter.py").read_text())
+        re.findall(r'"(voicecall_[a-z_]+)"', (ROOT / "producer" / "exporter.py").read_text())
     )
     import dramatiq.middleware.prometheus as dramatiq_prometheus
 

@@ -112,7 +112,7 @@ def test_license_is_an_spdx_expression() -> None:
 def test_producer_side_imports_no_web_server_or_http_client() -> None:
     """Importing the producer library and the operator CLIs loads neither FastAPI, uvicorn, httpx nor tenacity."""
     code = (
-        "import sys, producer, producer.cli, voicecall.cli, worker.dlq, voicecall.exporter; "
+        "import sys, producer, producer.cli, voicecall.cli, worker.dlq, producer.exporter; "
         f"print(sorted(m for m in {sorted(SERVER_AND_CLIENT)!r} if m in sys.modules))"
     )
     result = subprocess.run(

@@ -14,10 +14,11 @@ from typing import Any
 import httpx
 import pytest
 
+from producer.search import export
 from tests.fixtures import steps
 from tests.fixtures.api import ApiServer
 from tests.fixtures.cursors import cursor_content, signed_cursor
-from voicecall import export, lifecycle
+from voicecall import lifecycle
 from voicecall.jobs import Outcome
 from voicecall.store import JobStore
 

@@ -10,9 +10,10 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from producer.console import activity
 from tests.fixtures import steps
 from tests.test_lifecycle_guards import _create
-from voicecall import activity, keys, lifecycle
+from voicecall import keys, lifecycle
 from voicecall.jobs import State
 from voicecall.store import MAX_BATCH, AsyncJobStore, JobStore
 

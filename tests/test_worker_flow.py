@@ -12,8 +12,8 @@ import pytest
 from tests.fixtures.stack import Stack, producer_client, wait_until
 from voicecall import keys
 from voicecall.jobs import Outcome, State
-from voicecall.retention import RetentionScan
 from voicecall.store import JobStore, StoreConfig
+from worker.retention import RetentionScan
 
 
 def _history_states(stack: Stack, job_id: str) -> list[str]:

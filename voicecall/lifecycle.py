@@ -64,7 +64,7 @@ HOLD_MAX_REPORTS = 3
 DEFAULT_HOLD_S = 900.0  # CALLBACK_HOLD_S's default
 BAND_WIDTH = 2**42  # ms since the epoch stay below it until the year 2109
 # A job that ends within this long of its creation needs no retention timer in the due set:
-# the sweeper finds it by its place in the state index (voicecall.retention).
+# the sweeper finds it by its place in the state index (worker.retention).
 RETENTION_SLACK_S = 3600
 # Bands of the state index, in order: a completed job's band also says its outcome.
 STATUSES: tuple[str, ...] = (
@@ -194,7 +194,7 @@ class Op:
     params: Mapping[str, Any]
     document: str | None = None  # ARGV[3]: a whole job (create only)
     # The step may send or end a job: the store names the minute's activity hash (from the
-    # step's time) just before the message keys (voicecall.activity).
+    # step's time) just before the message keys (producer.console.activity).
     activity: bool = False
 
 
@@ -327,7 +327,7 @@ def claim(
     """Send step: check limits and holds, then ``queued|retrying → sending`` with a lease.
 
     ``message_id``: the Dramatiq message (its ``redis_message_id``) this worker fetched for
-    the claim, acknowledged in the same step whatever the verdict (voicecall.broker): the
+    the claim, acknowledged in the same step whatever the verdict (worker.broker): the
     claim is the message's whole work, so Dramatiq's own ack would be two commands more."""
     return _counted(
         "claim",

@@ -6,7 +6,7 @@ values of Dramatiq's several worker processes (and of several API processes) add
 Labels stay low-cardinality: never a phone number or a job id.
 
 Gauges that describe Redis (jobs by state, schedule, queue depth, dead letters) are not kept
-here: :mod:`voicecall.exporter` reads them at scrape time from the API's ``/metrics``.
+here: :mod:`producer.exporter` reads them at scrape time from the API's ``/metrics``.
 """
 
 from __future__ import annotations

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import random
 from datetime import time
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -440,33 +439,6 @@ def load_settings(**overrides: object) -> Settings:
         if not err["loc"]:  # a rule over several settings: its message names them
             raise SettingsError(msg) from None
         raise SettingsError(f"{str(err['loc'][0]).upper()}: {msg}") from None
-
-
-def webhook_retry_delay_s(
-    retry: int,
-    settings: Settings,
-    *,
-    retry_after_s: float | None = None,
-    rng: random.Random | None = None,
-) -> float:
-    """Seconds to wait before webhook retry number ``retry`` (1 for the first retry).
-
-    ``WEBHOOK_RETRY_BASE_S * 4^(retry-1)``, capped at ``WEBHOOK_RETRY_MAX_S``, then jittered
-    down by up to half so that receivers recovering from an outage are not hit all at once;
-    the defaults (5 s base, 6 h cap) spread 8 retries over about 7 to 14 hours, as Standard
-    Webhooks recommends. A receiver's ``Retry-After`` lengthens the wait, never past the cap.
-    """
-    if retry < 1:
-        raise ValueError("retry counts from 1")
-    cap = settings.webhook_retry_max_s
-    delay = min(cap, settings.webhook_retry_base_s * 4.0 ** min(retry - 1, 64))
-    delay *= 1.0 - 0.5 * (rng or _jitter).random()
-    if retry_after_s is not None and retry_after_s > delay:
-        delay = min(cap, retry_after_s)
-    return delay
-
-
-_jitter = random.Random()
 
 
 @functools.cache

@@ -208,7 +208,7 @@ class JobStore:
             for member in self._redis.zrangebyscore(keys.STATE_INDEX, low, high, start=0, num=limit)
         ]
 
-    # --- the search indexes (voicecall.search) -------------------------------------------
+    # --- the search indexes (producer.search.walk) -------------------------------------------
 
     def index_range(
         self, key: str, low: int, high: int, count: int, *, offset: int = 0

@@ -11,7 +11,7 @@ Every ``SCHEDULER_INTERVAL_S``:
   whose worker is dead (or whose lease ended) and a job whose message was lost get their send
   message again, a submitted job its poll; a final job whose retention is over is purged with
   its index entries (one that ended within the hour after its creation has no time there:
-  voicecall.retention finds it by its place in the state index). A duplicate message is harmless: the claim is atomic and eSMS refuses a
+  worker.retention finds it by its place in the state index). A duplicate message is harmless: the claim is atomic and eSMS refuses a
   repeated RequestId (124).
 - **webhooks**: deliveries (and retries) whose time has come get their message.
 - **balance**: at most once per ``BALANCE_POLL_INTERVAL_S`` across all processes, GetBalance is
@@ -31,10 +31,10 @@ from voicecall import keys, lifecycle
 from voicecall.jobs import State
 from voicecall.lifecycle import Op
 from voicecall.logs import get_logger
-from voicecall.retention import RetentionScan
 from voicecall.settings import Settings
 from voicecall.store import JobStore, now_s
 from worker.esms import EsmsClient
+from worker.retention import RetentionScan
 
 log = get_logger(__name__)
 

@@ -27,12 +27,12 @@ from voicecall import lifecycle
 from voicecall.logs import get_logger
 from voicecall.metrics import WEBHOOKS
 from voicecall.records import JobRecord, JobView
-from voicecall.settings import webhook_retry_delay_s
 from voicecall.store import now_s
 from voicecall.webhook_signing import WebhookSecret, webhook_id_for
 from voicecall.webhook_urls import WebhookPolicy, normalize_host
 from worker import webhooks
 from worker.engine import Context, Slot
+from worker.timing import webhook_retry_delay_s
 
 log = get_logger(__name__)
 

@@ -2,7 +2,7 @@
 
 :func:`deliver` never raises for a failed delivery: it returns a :class:`DeliveryResult`
 (when, the HTTP status, a short reason code, how long it took) and the caller decides whether
-and when to retry (``result.retryable``, ``voicecall.settings.webhook_retry_delay_s``).
+and when to retry (``result.retryable``, ``worker.timing.webhook_retry_delay_s``).
 
 How one delivery goes:
 

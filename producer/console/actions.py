@@ -38,13 +38,14 @@ from producer.console.web import (
     store_of,
 )
 from producer.errors import ApiError
-from voicecall import export, keys, search
+from producer.search import export, walk
+from producer.search.query import FILTER_PARAMS, parse_filters
+from voicecall import keys
 from voicecall.clients import CONSOLE_CLIENT
 from voicecall.errors import CancelRefused, FieldRefused, JobNotFound, ReopenRefused
 from voicecall.jobs import check_cancel_reason
 from voicecall.logs import get_logger
 from voicecall.phones import mask_phone
-from voicecall.search_query import FILTER_PARAMS, parse_filters
 from voicecall.store import now_s
 
 log = get_logger("voicecall.console")
@@ -173,7 +174,7 @@ async def export_calls(request: Request) -> Response:
     wanted: dict[str, list[str]] = {}
     for name, value in pairs:
         wanted.setdefault(name, []).append(value)
-    docs = search.scan(store_of(request), filters, client=CONSOLE_CLIENT)
+    docs = walk.scan(store_of(request), filters, client=CONSOLE_CLIENT)
     chunks = export.chunks(_audited(docs, session, wanted, phones))
     first = await run_in_threadpool(next, chunks)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -1,13 +1,14 @@
 """What the console's overview shows, read from Redis as the metrics exporter reads it
-(voicecall.exporter): jobs by state, queue depths, dead letters, the schedule, workers alive,
+(producer.exporter): jobs by state, queue depths, dead letters, the schedule, workers alive,
 the eSMS balance a worker last read (never a call to eSMS per page view), and the last
-hour's sends and endings (voicecall.activity)."""
+hour's sends and endings (producer.console.activity)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from voicecall import activity, keys
+from producer.console import activity
+from voicecall import keys
 from voicecall.jobs import State
 from voicecall.store import JobStore, now_s
 from voicecall.timefmt import from_epoch

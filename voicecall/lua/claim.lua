@@ -8,7 +8,7 @@
 -- the job, now `sending` with this worker's lease).
 -- P.ack: the message being handled; it is acknowledged here, whatever the verdict, as
 -- Dramatiq's "ack" would (dispatch.lua: SREM from the acks, then HDEL of its body), and the
--- worker's broker skips its own ack (voicecall.broker).
+-- worker's broker skips its own ack (worker.broker).
 if P.ack and redis.call('SREM', KEYS[11], P.ack) == 1 then
   local _, bodies = queue_keys(P.queue)
   redis.call('HDEL', bodies, P.ack)

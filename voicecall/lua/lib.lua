@@ -69,7 +69,7 @@ local function save(job, ttl_s)
   return raw
 end
 
--- This minute's activity (voicecall.activity): a step that may send or end a job declares
+-- This minute's activity (producer.console.activity): a step that may send or end a job declares
 -- the minute's hash just before the message keys.
 local function count_activity(field)
   if not P.activity then return end  -- a step that declared no activity hash counts nothing
@@ -253,7 +253,7 @@ local function finish(job, state, note, extra)
   job.lease = nil
   if job.kind == 'voice_otp' and job.request then job.request.content = nil end
   -- Retention. A job that ends soon after its creation leaves the due set: the sweeper finds
-  -- it by its place in the state index (voicecall.retention), 0 bytes more per job. One that
+  -- it by its place in the state index (worker.retention), 0 bytes more per job. One that
   -- ends later (scheduled far ahead, retried for hours) keeps its end of retention here.
   if NOW - job.created_at <= C.retention_slack_s then
     redis.call('ZREM', KEYS[3], job.id)

@@ -1,4 +1,4 @@
-"""Finding jobs: filters, newest first, cursor pages, and the campaigns' figures.
+"""Finding jobs: the indexes a search walks, newest first, a page at a time within a budget.
 
 Three indexes, each kept by the store's Lua steps in the same step as the change they follow
 (voicecall.lifecycle), drive a search; the rest of the filters are checked on the jobs read:
@@ -13,7 +13,7 @@ Three indexes, each kept by the store's Lua steps in the same step as the change
 An ``idempotency_key`` names one job through its client's key (``client``, by default the
 client who searches: keys are scoped per client).
 
-**Cursors** are signed and made for one client (voicecall.cursors: a :class:`Caller` makes and
+**Cursors** are signed and made for one client (producer.search.cursors: a :class:`Caller` makes and
 reads them); the position a cursor holds is checked here against what its index gives (a time
 and an id, a member of this phone's index, a place in a campaign, clamped to its last) before
 it is used. Positions never move while a job changes state: its creation time and its place in a
@@ -30,24 +30,20 @@ any data cost one page a bounded amount; the client goes on with the cursor. Oth
 
 from __future__ import annotations
 
-import hashlib
 import heapq
-import json
 import math
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, Field
-
+from producer.search.cursors import NOT_OURS, Caller, is_of
+from producer.search.filters import Filters
 from voicecall import keys, lifecycle
-from voicecall.cursors import NOT_OURS, Caller, is_of
-from voicecall.errors import CampaignNotFound, SearchError
+from voicecall.errors import SearchError
 from voicecall.esms_limits import REQUEST_ID_MAX_LEN
-from voicecall.jobs import FINAL_STATES, JOB_ID_PATTERN, Kind, Outcome, State
-from voicecall.records import JobRecord, Time
+from voicecall.jobs import JOB_ID_PATTERN, Kind, Outcome, State
+from voicecall.records import JobRecord
 from voicecall.store import JobStore
 
 MAX_LIMIT = 500
@@ -57,96 +53,6 @@ _BATCH = 200  # candidates read per round trip
 _MAX_PLACE = 2**53  # a campaign place, as Lua's doubles keep it exactly
 _NEWNESS = re.compile(r"[0-9]{13}")  # a phone-index member's middle (lifecycle.phone_entry)
 _JOB_ID = re.compile(JOB_ID_PATTERN)
-
-
-@dataclass(frozen=True)
-class Filters:
-    """What to find (every field ANDed; a tuple means any of its values)."""
-
-    states: tuple[State, ...] = ()
-    kinds: tuple[Kind, ...] = ()
-    outcomes: tuple[Outcome, ...] = ()
-    labels: tuple[tuple[str, str], ...] = ()
-    phone: str | None = None  # normalised: 84...
-    idempotency_key: str | None = None  # in the scope of `client` (see `scoped`)
-    client: str | None = None  # the API client that made the job (voicecall.clients)
-    created_from: float | None = None
-    created_to: float | None = None
-    due_from: float | None = None
-    due_to: float | None = None
-    finished_from: float | None = None
-    finished_to: float | None = None
-
-    def __post_init__(self) -> None:
-        for start, end in (("created", "created"), ("due", "due"), ("finished", "finished")):
-            low, high = getattr(self, f"{start}_from"), getattr(self, f"{end}_to")
-            if low is not None and high is not None and low > high:
-                raise SearchError(f"{start}_from", f"is after {end}_to")
-
-    @property
-    def campaign(self) -> str | None:
-        return next((value for key, value in self.labels if key == "campaign"), None)
-
-    def scoped(self, client: str) -> Filters:
-        """These filters as ``client`` asks them: an idempotency key without a ``client``
-        filter is ``client``'s own (keys are scoped per client)."""
-        if self.idempotency_key is not None and self.client is None:
-            return replace(self, client=client)
-        return self
-
-    def digest(self) -> str:
-        text = json.dumps(
-            {k: v for k, v in vars(self).items()}, sort_keys=True, default=str
-        ).encode()
-        return hashlib.blake2b(text, digest_size=6).hexdigest()
-
-    def matches(self, doc: dict[str, Any]) -> bool:
-        """Every filter, checked on the job's stored document (voicecall.records)."""
-        return self.matcher()(doc)
-
-    def matcher(self) -> Callable[[dict[str, Any]], bool]:
-        """:meth:`matches` with its sets built once, for checking many documents."""
-        states, kinds, outcomes = self._states, self._kinds, self._outcomes
-
-        def matches(doc: dict[str, Any]) -> bool:
-            labels = doc.get("labels") or {}
-            return (
-                (not states or doc.get("state") in states)
-                and (not kinds or doc.get("kind") in kinds)
-                and (not outcomes or doc.get("outcome") in outcomes)
-                and all(labels.get(key) == value for key, value in self.labels)
-                and (self.phone is None or doc.get("phone") == self.phone)
-                and (self.client is None or doc.get("client") == self.client)
-                and (
-                    self.idempotency_key is None
-                    or doc.get("idempotency_key") == self.idempotency_key
-                )
-                and _within(doc.get("created_at"), self.created_from, self.created_to)
-                and _within(doc.get("due_at"), self.due_from, self.due_to)
-                and _within(doc.get("finished_at"), self.finished_from, self.finished_to)
-            )
-
-        return matches
-
-    @property
-    def _states(self) -> set[str]:
-        return {state.value for state in self.states}
-
-    @property
-    def _kinds(self) -> set[str]:
-        return {kind.value for kind in self.kinds}
-
-    @property
-    def _outcomes(self) -> set[str]:
-        return {outcome.value for outcome in self.outcomes}
-
-
-def _within(value: float | None, low: float | None, high: float | None) -> bool:
-    if low is None and high is None:
-        return True
-    if value is None:
-        return False
-    return (low is None or value >= low) and (high is None or value <= high)
 
 
 @dataclass
@@ -458,70 +364,3 @@ def _by_phone(
         if len(members) < _BATCH:
             return
         start = f"({members[-1]}"
-
-
-# --- campaigns ---------------------------------------------------------------------------
-
-
-class CampaignSummary(BaseModel):
-    """A campaign's figures, from its counters."""
-
-    name: str
-    total: int = Field(description="Jobs that joined the campaign.")
-    by_state: dict[str, int] = Field(description="Jobs in each state now.")
-    by_outcome: dict[str, int] = Field(description="Completed calls by outcome.")
-    answered: int
-    finished: int = Field(description="Jobs in a final state.")
-    answer_rate: float | None = Field(description="answered ÷ completed; null before any.")
-    duration_s: int = Field(description="Total call duration eSMS reported.")
-    average_duration_s: float | None = Field(description="duration_s ÷ answered.")
-    cost_vnd: float = Field(description="Total of eSMS's Price for the campaign's calls.")
-    first_sent_at: Time | None = Field(description="First call handed to eSMS.")
-    last_sent_at: Time | None = Field(description="Latest call handed to eSMS.")
-    progress: float = Field(description="finished ÷ total, from 0 to 1.")
-
-
-def campaign(store: JobStore, name: str) -> CampaignSummary:
-    """The campaign's figures (counters, never a scan); raises :class:`CampaignNotFound`
-    when no job ever named it."""
-    found = store.campaign_number(name)
-    if found is None:
-        raise CampaignNotFound(name)
-    figures = store.campaign_figures(found[0])
-    return summarize(name, figures)
-
-
-def campaigns(store: JobStore) -> list[CampaignSummary]:
-    """Every campaign with its figures, newest first."""
-    names = store.campaign_names()
-    figures = store.campaign_figures_many([cid for cid, _ in names])
-    return [summarize(name, f) for (_, name), f in zip(names, figures, strict=True)]
-
-
-def summarize(name: str, figures: dict[str, float]) -> CampaignSummary:
-    by_state = {s.value: int(figures.get(s.value, 0)) for s in State}
-    by_outcome = {o.value: int(figures.get(f"outcome:{o.value}", 0)) for o in Outcome}
-    total = int(figures.get("total", 0))
-    finished = sum(by_state[s.value] for s in FINAL_STATES)
-    completed = by_state[State.COMPLETED.value]
-    answered = by_outcome[Outcome.ANSWERED.value]
-    duration = int(figures.get("duration_s", 0))
-    return CampaignSummary(
-        name=name,
-        total=total,
-        by_state=by_state,
-        by_outcome=by_outcome,
-        answered=answered,
-        finished=finished,
-        answer_rate=round(answered / completed, 4) if completed else None,
-        duration_s=duration,
-        average_duration_s=round(duration / answered, 1) if answered else None,
-        cost_vnd=round(float(figures.get("price_vnd", 0.0)), 4),
-        first_sent_at=_moment(figures.get("first_sent_at")),
-        last_sent_at=_moment(figures.get("last_sent_at")),
-        progress=round(finished / total, 4) if total else 0.0,
-    )
-
-
-def _moment(epoch: float | None) -> datetime | None:
-    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)

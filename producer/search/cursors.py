@@ -10,7 +10,7 @@ own, so no other use of the secret makes it and no client can forge a cursor.
 500): more than ``MAX_CURSOR_LENGTH`` characters, anything but base64 and a MAC, a MAC that does
 not match, a document that is not exactly these fields of these types (no NaN, no Infinity, no
 float or bool for an int), another client's cursor, another search's, one older than
-``CURSOR_TTL_S``. What the position holds is the search's to check (voicecall.search), since it
+``CURSOR_TTL_S``. What the position holds is the search's to check (producer.search.walk), since it
 depends on the index: a signed cursor is trusted to be ours, not to be sane.
 """
 
@@ -56,7 +56,7 @@ def is_of(value: Any, kind: type) -> bool:
 @dataclass(frozen=True)
 class Caller:
     """Who searches: the client a cursor is made for (and whose idempotency keys a key filter
-    names by default: voicecall.search.Filters.scoped), and the key that signs cursors."""
+    names by default: producer.search.filters.Filters.scoped), and the key that signs cursors."""
 
     client: str
     key: bytes

@@ -1,5 +1,5 @@
 """A search as query parameters (``GET /v1/calls``, ``/v1/calls/export``, the CLI) read into
-:class:`~voicecall.search.Filters`, each refused value naming its parameter.
+:class:`~producer.search.filters.Filters`, each refused value naming its parameter.
 
 - ``state``, ``kind``, ``outcome``: repeat the parameter or separate values with commas;
   any of them matches.
@@ -24,11 +24,11 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, TypeVar
 
+from producer.search.filters import Filters
 from voicecall.clients import NAME_RULE, is_client_name
 from voicecall.errors import SearchError
 from voicecall.jobs import LABELS_MAX, Kind, Outcome, State
 from voicecall.phones import PhoneError, normalize_phone
-from voicecall.search import Filters
 
 FILTER_PARAMS = (
     "state",
