@@ -36,10 +36,10 @@ from producer.middleware import RequestMiddleware
 from producer.search import cursors
 from producer.search_api import router as search_router
 from voicecall import __version__
-from voicecall.logs import configure_logging, get_logger
-from voicecall.metrics import mark_build
-from voicecall.settings import Settings, load_settings
-from voicecall.store import AsyncJobStore, JobStore
+from voicecall.config.settings import Settings, load_settings
+from voicecall.store.job_store import AsyncJobStore, JobStore
+from voicecall.telemetry.logs import configure_logging, get_logger
+from voicecall.telemetry.metrics import mark_build
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 DESCRIPTION = """Enqueue outbound voice calls through eSMS.vn and follow them to their result.

@@ -6,10 +6,10 @@
 >>> client.get(job.id).state                                # doctest: +SKIP
 <State.QUEUED: 'queued'>
 
-Every job comes as a :class:`~voicecall.records.JobView`, the same shape the HTTP API
+Every job comes as a :class:`~voicecall.job.records.JobView`, the same shape the HTTP API
 answers with (``job.model_dump(mode="json")`` gives that JSON). Jobs made here record the
 client ``python`` (``client_name=`` names another: its idempotency keys and cursors are then
-that client's, as if it came through the HTTP API; voicecall.clients). Finding jobs takes the filters
+that client's, as if it came through the HTTP API; voicecall.config.clients). Finding jobs takes the filters
 of ``GET /v1/calls`` as keywords:
 
 >>> page = client.list_calls(state=["scheduled", "retrying"], labels={"campaign": "tet"})  # doctest: +SKIP
@@ -30,8 +30,8 @@ from producer.search import cursors, export, walk
 from producer.search.campaigns import CampaignSummary, campaign, campaigns
 from producer.search.filters import Filters
 from producer.search.query import FILTER_PARAMS, filter_pairs, parse_filters
-from voicecall import lifecycle
-from voicecall.clients import PYTHON_CLIENT, check_client_name
+from voicecall.config.clients import PYTHON_CLIENT, check_client_name
+from voicecall.config.settings import Settings, load_settings
 from voicecall.errors import (
     CampaignNotFound,
     CancelRefused,
@@ -39,10 +39,11 @@ from voicecall.errors import (
     JobNotFound,
     SearchError,
 )
-from voicecall.jobs import CallRequestAdapter, State, check_cancel_reason, validation_context
-from voicecall.records import JobView
-from voicecall.settings import Settings, load_settings
-from voicecall.store import JobStore
+from voicecall.job import lifecycle
+from voicecall.job.contract import CallRequestAdapter, check_cancel_reason, validation_context
+from voicecall.job.records import JobView
+from voicecall.job.states import State
+from voicecall.store.job_store import JobStore
 
 __all__ = [
     "CallPage",

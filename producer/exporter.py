@@ -25,8 +25,8 @@ from collections.abc import Iterator
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from voicecall.jobs import State
-from voicecall.store import JobStore, RedisError, now_s
+from voicecall.job.states import State
+from voicecall.store.job_store import JobStore, RedisError, now_s
 
 
 class RedisExporter(Collector):

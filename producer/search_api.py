@@ -24,11 +24,11 @@ from producer.search.campaigns import CampaignSummary, campaign, campaigns, summ
 from producer.search.filters import Filters
 from producer.search.query import FILTER_PARAMS, IDEMPOTENCY_KEY_MAX, PAGE_PARAMS, parse_filters
 from producer.search.walk import MAX_LIMIT
-from voicecall.clients import NAME_PATTERN
+from voicecall.config.clients import NAME_PATTERN
 from voicecall.errors import SearchError
-from voicecall.jobs import Kind, Outcome, State
-from voicecall.records import JobRecord, JobView
-from voicecall.store import JobStore
+from voicecall.job.records import JobRecord, JobView
+from voicecall.job.states import Kind, Outcome, State
+from voicecall.store.job_store import JobStore
 
 DEFAULT_LIMIT = 50
 _ERROR = {"model": openapi.ErrorBody}

@@ -24,9 +24,9 @@ from producer.search.campaigns import CampaignSummary
 from producer.search.filters import Filters
 from producer.search.query import FILTER_PARAMS, parse_filters
 from voicecall.errors import CampaignNotFound, SearchError
-from voicecall.phones import mask_phone
-from voicecall.records import JobView
-from voicecall.store import RedisError
+from voicecall.formats.phones import mask_phone
+from voicecall.job.records import JobView
+from voicecall.store.job_store import RedisError
 
 _REPEATABLE = ("state", "kind", "outcome", "label")
 _HELP = {

@@ -12,9 +12,9 @@ import redis
 from producer.console import activity
 from tests.fixtures import steps
 from tests.test_lifecycle_guards import _create
-from voicecall import keys, lifecycle
-from voicecall.jobs import Outcome
-from voicecall.store import JobStore
+from voicecall.job import keys, lifecycle
+from voicecall.job.states import Outcome
+from voicecall.store.job_store import JobStore
 
 
 @pytest.fixture()

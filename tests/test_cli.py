@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from voicecall.cli import commands
-from voicecall.settings import REQUIRED_BY_ROLE
+from voicecall.config.settings import REQUIRED_BY_ROLE
 
 
 def _voicecall(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -115,8 +115,8 @@ def test_status_prints_a_stored_reason_with_its_control_characters_escaped(
     """A job stored before the rule, its cancel note full of terminal controls: `voicecall
     status` prints each as an escape (never raw), `--json` is valid JSON with the same text."""
     from tests.test_lifecycle_guards import _create
-    from voicecall import lifecycle
-    from voicecall.store import JobStore
+    from voicecall.job import lifecycle
+    from voicecall.store.job_store import JobStore
 
     store = JobStore.from_url(redis_url)
     _create(store, "hostile-note", "record_call")
@@ -140,7 +140,7 @@ def test_status_prints_a_stored_reason_with_its_control_characters_escaped(
 def test_cancel_refuses_the_reasons_the_api_refuses(redis_url: str, reason: str) -> None:
     """`voicecall cancel --reason` takes the API's rule: exit 1 naming reason, job unchanged."""
     from tests.test_lifecycle_guards import _create
-    from voicecall.store import JobStore
+    from voicecall.store.job_store import JobStore
 
     store = JobStore.from_url(redis_url)
     _create(store, "cli-cancel", "record_call")

@@ -13,10 +13,11 @@ import redis
 
 from producer.intake import Intake
 from tests.fixtures import steps
-from voicecall import keys, lifecycle
-from voicecall.jobs import CallRequestAdapter, Outcome, validation_context
-from voicecall.settings import load_settings
-from voicecall.store import JobStore
+from voicecall.config.settings import load_settings
+from voicecall.job import keys, lifecycle
+from voicecall.job.contract import CallRequestAdapter, validation_context
+from voicecall.job.states import Outcome
+from voicecall.store.job_store import JobStore
 from worker import retention
 from worker.retention import RetentionScan
 

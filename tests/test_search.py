@@ -16,12 +16,13 @@ from producer.search import cursors, walk
 from producer.search.campaigns import campaign, campaigns
 from producer.search.filters import Filters
 from tests.fixtures import steps
-from voicecall import keys, lifecycle
+from voicecall.config.settings import load_settings
 from voicecall.errors import CampaignNotFound, SearchError
-from voicecall.jobs import CallRequestAdapter, Kind, Outcome, State, validation_context
-from voicecall.records import JobRecord
-from voicecall.settings import load_settings
-from voicecall.store import JobStore
+from voicecall.job import keys, lifecycle
+from voicecall.job.contract import CallRequestAdapter, validation_context
+from voicecall.job.records import JobRecord
+from voicecall.job.states import Kind, Outcome, State
+from voicecall.store.job_store import JobStore
 
 CALLER = cursors.Caller("python", cursors.cursor_key(""))
 

@@ -23,12 +23,12 @@ from producer.search import cursors, walk
 from producer.search.filters import Filters
 from tests.fixtures.api import ApiServer
 from tests.fixtures.cursors import cursor_content, sign, signed_cursor
-from voicecall import keys
-from voicecall.clients import bare_token_name
+from voicecall.config.clients import bare_token_name
+from voicecall.config.settings import load_settings
 from voicecall.errors import SearchError
-from voicecall.jobs import Kind, State
-from voicecall.settings import load_settings
-from voicecall.store import JobStore
+from voicecall.job import keys
+from voicecall.job.states import Kind, State
+from voicecall.store.job_store import JobStore
 
 PHONE = "84901234567"
 

@@ -17,8 +17,8 @@ from dramatiq.brokers.redis import MAINTENANCE_SCALE
 
 from tests.fixtures.stack import Stack, wait_until
 from tests.test_store_boundary import _Monitor
-from voicecall import keys
-from voicecall.jobs import State
+from voicecall.job import keys
+from voicecall.job.states import State
 from worker.broker import StepAckedBroker
 
 

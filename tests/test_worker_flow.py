@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from tests.fixtures.stack import Stack, producer_client, wait_until
-from voicecall import keys
-from voicecall.jobs import Outcome, State
-from voicecall.store import JobStore, StoreConfig
+from voicecall.job import keys
+from voicecall.job.states import Outcome, State
+from voicecall.store.job_store import JobStore, StoreConfig
 from worker.retention import RetentionScan
 
 

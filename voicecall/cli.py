@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
-from voicecall.settings import SettingsError
+from voicecall.config.settings import SettingsError
 
 EXIT_USAGE = 2
 ENTRY_POINTS = "voicecall.commands"  # the entry-point group every command is registered in
@@ -98,14 +98,14 @@ def _resolve(target: str) -> Callable[[Sequence[str]], int]:
 
 def check_settings_main(argv: Sequence[str]) -> int:
     """``voicecall check-settings [ROLE]``: exit 0 when the settings for ROLE are valid."""
-    from voicecall.settings import REQUIRED_BY_ROLE, load_settings
+    from voicecall.config.settings import REQUIRED_BY_ROLE, load_settings
 
     parser = argparse.ArgumentParser(
         prog="voicecall check-settings",
         description="Validate the settings a role starts with (environment variables, or a "
         ".env file in the current directory) without starting it. Exit 0 when they are "
         "valid; exit 2 with one line naming the first missing or invalid setting.",
-        epilog="Every setting and its rule: voicecall/settings.py.",
+        epilog="Every setting and its rule: voicecall/config/settings.py.",
     )
     parser.add_argument(
         "role",

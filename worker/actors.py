@@ -17,10 +17,10 @@ import functools
 
 import dramatiq
 
-from voicecall import keys, lifecycle
-from voicecall.logs import get_logger
-from voicecall.metrics import RATE_LIMITED
-from voicecall.store import now_s
+from voicecall.job import keys, lifecycle
+from voicecall.store.job_store import now_s
+from voicecall.telemetry.logs import get_logger
+from voicecall.telemetry.metrics import RATE_LIMITED
 from worker import engine
 from worker.broker import current_message_id, mark_acked
 from worker.poll import poll_step

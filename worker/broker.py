@@ -2,7 +2,7 @@
 another Redis, are refused by the settings: the job store writes messages in its own Redis).
 
 Producers and the API need no broker: the job store writes each job's messages itself, in the
-same Lua step as the job (voicecall.lifecycle), in the Redis broker's own layout.
+same Lua step as the job (voicecall.job.lifecycle), in the Redis broker's own layout.
 
 The workers' broker (:class:`StepAckedBroker`) spends fewer Redis commands per message than
 Dramatiq's own, with Dramatiq's keys and semantics unchanged:
@@ -12,7 +12,7 @@ Dramatiq's own, with Dramatiq's keys and semantics unchanged:
   skips Dramatiq's ack for it: two commands less per call (the dispatch script and its
   heartbeat).
 - **Fetch in one pop.** A fetch takes its messages with one ``LPOP`` with a count and one
-  ``SADD`` (voicecall/lua/dramatiq_fetch.lua) where Dramatiq's loop runs both per message,
+  ``SADD`` (voicecall/store/lua/dramatiq_fetch.lua) where Dramatiq's loop runs both per message,
   and writes Dramatiq's heartbeat at most once a second, not on every (often empty) poll.
   A fetch that Dramatiq would have used for its maintenance (requeueing a dead worker's
   messages, expiring dead letters) still goes through Dramatiq's own script.
@@ -37,9 +37,9 @@ from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.common import current_millis
 from dramatiq.middleware import CurrentMessage, Middleware
 
-from voicecall import keys
-from voicecall.lifecycle import LUA_DIR
-from voicecall.settings import Settings
+from voicecall.config.settings import Settings
+from voicecall.job import keys
+from voicecall.store.scripts import LUA_DIR
 
 FETCH = (LUA_DIR / "dramatiq_fetch.lua").read_text()
 DELAY_QUEUE_POLL_MS = 1000  # an idle delay queue's longest poll interval

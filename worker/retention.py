@@ -4,7 +4,7 @@ A job that ended within ``RETENTION_SLACK_S`` of its creation has no time in the
 would cost a sorted-set entry per job for 30 days). Its place in the state index says when
 it was created, so once ``created + retention + slack`` has passed it has surely been final
 for ``retention``. Each final band is read in creation order from a mark up to that cutoff;
-each job read is purged (``voicecall.lifecycle.purge``, which checks its end time again).
+each job read is purged (``voicecall.job.lifecycle.purge``, which checks its end time again).
 Jobs that ended later keep their own time in the due set; the purge step leaves them alone
 (``noop``), and the mark steps over them, counting those that share the mark's score.
 
@@ -15,8 +15,8 @@ band, so a job skipped because a neighbour left between two reads is found withi
 
 from __future__ import annotations
 
-from voicecall import keys, lifecycle
-from voicecall.store import JobStore
+from voicecall.job import keys, layout, lifecycle
+from voicecall.store.job_store import JobStore
 
 SCAN_EVERY_S = 60.0
 RESCAN_S = 3600.0
@@ -39,13 +39,13 @@ class RetentionScan:
         if now >= self._rescan_at:
             self._marks.clear()
             self._rescan_at = now + RESCAN_S
-        cutoff_ms = int((now - self.retention_s - lifecycle.RETENTION_SLACK_S) * 1000)
+        cutoff_ms = int((now - self.retention_s - layout.RETENTION_SLACK_S) * 1000)
         if cutoff_ms <= 0:
             return 0
-        return sum(self._scan(band, cutoff_ms, now) for band in lifecycle.final_bands())
+        return sum(self._scan(band, cutoff_ms, now) for band in layout.final_bands())
 
     def _scan(self, band: int, cutoff_ms: int, now: float) -> int:
-        base = band * lifecycle.BAND_WIDTH
+        base = band * layout.BAND_WIDTH
         score, kept = self._marks.get(band, (base, 0))
         purged = 0
         while True:

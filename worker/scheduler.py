@@ -17,7 +17,7 @@ Every ``SCHEDULER_INTERVAL_S``:
 - **balance**: at most once per ``BALANCE_POLL_INTERVAL_S`` across all processes, GetBalance is
   read into ``vc:esms:balance``; the API's exporter serves it.
 
-Every step is an operation of voicecall.lifecycle, so any number of schedulers may run.
+Every step is an operation of voicecall.job.lifecycle, so any number of schedulers may run.
 It runs in a thread of every worker process (SchedulerMiddleware) and as
 ``voicecall scheduler`` for deployments that want it apart.
 """
@@ -27,12 +27,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from voicecall import keys, lifecycle
-from voicecall.jobs import State
-from voicecall.lifecycle import Op
-from voicecall.logs import get_logger
-from voicecall.settings import Settings
-from voicecall.store import JobStore, now_s
+from voicecall.config.settings import Settings
+from voicecall.job import keys, lifecycle
+from voicecall.job.states import State
+from voicecall.job.steps import Op
+from voicecall.store.job_store import JobStore, now_s
+from voicecall.telemetry.logs import get_logger
 from worker.esms import EsmsClient
 from worker.retention import RetentionScan
 

@@ -21,9 +21,9 @@ import random
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from voicecall.jobs import OtpParams, RecordParams, TemplateParams
-from voicecall.settings import Settings
-from voicecall.timefmt import from_epoch
+from voicecall.config.settings import Settings
+from voicecall.formats.timefmt import from_epoch
+from voicecall.job.params import OtpParams, RecordParams, TemplateParams
 
 # eSMS's defaults when a job leaves MaxRetry / WaitRetry / MaxRepeat unset.
 ESMS_DEFAULT_MAX_RETRY = 0

@@ -40,13 +40,13 @@ from producer.console.web import (
 from producer.errors import ApiError
 from producer.search import export, walk
 from producer.search.query import FILTER_PARAMS, parse_filters
-from voicecall import keys
-from voicecall.clients import CONSOLE_CLIENT
+from voicecall.config.clients import CONSOLE_CLIENT
 from voicecall.errors import CancelRefused, FieldRefused, JobNotFound, ReopenRefused
-from voicecall.jobs import check_cancel_reason
-from voicecall.logs import get_logger
-from voicecall.phones import mask_phone
-from voicecall.store import now_s
+from voicecall.formats.phones import mask_phone
+from voicecall.job import keys
+from voicecall.job.contract import check_cancel_reason
+from voicecall.store.job_store import now_s
+from voicecall.telemetry.logs import get_logger
 
 log = get_logger("voicecall.console")
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -203,7 +203,7 @@ def _audited(
             yield doc if phones == "full" else {**doc, "phone": mask_phone(doc["phone"])}
         complete = True
     finally:
-        # The redactor masks a phone filter's value in the line (voicecall.logs).
+        # The redactor masks a phone filter's value in the line (voicecall.telemetry.logs).
         audit(
             session, "console_export", filters=filters, phones=phones, rows=rows, complete=complete
         )

@@ -1,9 +1,9 @@
 """Sends and endings per minute over the last hour, for the console's overview.
 
 The lifecycle steps count them as they happen, in the same Lua step as the job's change
-(``count_activity`` in voicecall/lua/lib.lua): ``sent`` when eSMS accepts a call (submit),
+(``count_activity`` in voicecall/store/lua/lib.lua): ``sent`` when eSMS accepts a call (submit),
 and when a job ends, its final state or, for a completed job, ``outcome:{outcome}``. Each
-minute is one small hash (``vc:activity:{minute}``, voicecall.keys) that expires after two
+minute is one small hash (``vc:activity:{minute}``, voicecall.job.keys) that expires after two
 hours, so reading the last hour is 60 HGETALLs in one round trip, never a scan of jobs.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from voicecall.store import JobStore, now_s
+from voicecall.store.job_store import JobStore, now_s
 
 SENT = "sent"
 

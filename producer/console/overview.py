@@ -8,10 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from producer.console import activity
-from voicecall import keys
-from voicecall.jobs import State
-from voicecall.store import JobStore, now_s
-from voicecall.timefmt import from_epoch
+from voicecall.formats.timefmt import from_epoch
+from voicecall.job import keys
+from voicecall.job.states import State
+from voicecall.store.job_store import JobStore, now_s
 
 
 def overview(store: JobStore, liveness_s: float) -> dict[str, Any]:

@@ -18,12 +18,13 @@ from producer.console.web import current, page, store_of
 from producer.search import cursors, walk
 from producer.search.campaigns import campaign, campaigns
 from producer.search.query import FILTER_PARAMS, PAGE_PARAMS, parse_filters
-from voicecall import keys
-from voicecall.clients import CONSOLE_CLIENT
-from voicecall.dead_letters import DeadLetters
+from voicecall.config.clients import CONSOLE_CLIENT
+from voicecall.config.settings import Settings
 from voicecall.errors import CampaignNotFound, SearchError
-from voicecall.jobs import CANCEL_REASON_MAX_CHARS, Kind, Outcome, State
-from voicecall.settings import Settings
+from voicecall.job import keys
+from voicecall.job.contract import CANCEL_REASON_MAX_CHARS
+from voicecall.job.states import Kind, Outcome, State
+from voicecall.store.dead_letters import DeadLetters
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 PAGE_SIZE = 50

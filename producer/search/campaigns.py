@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from pydantic import BaseModel, Field
 
 from voicecall.errors import CampaignNotFound
-from voicecall.jobs import FINAL_STATES, Outcome, State
-from voicecall.records import Time
-from voicecall.store import JobStore
+from voicecall.job.records import Time
+from voicecall.job.states import FINAL_STATES, Outcome, State
+from voicecall.store.job_store import JobStore
 
 
 class CampaignSummary(BaseModel):

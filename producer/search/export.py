@@ -54,7 +54,7 @@ def _cell(value: Any) -> Any:
 
 
 def row(doc: dict[str, Any]) -> list[Any]:
-    """The CSV cells of one stored job document (voicecall.records.JobRecord)."""
+    """The CSV cells of one stored job document (voicecall.job.records.JobRecord)."""
     call = doc.get("call") or {}
     error = doc.get("error") or {}
     labels = doc.get("labels") or {}

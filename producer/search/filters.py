@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from voicecall.errors import SearchError
-from voicecall.jobs import Kind, Outcome, State
+from voicecall.job.states import Kind, Outcome, State
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Filters:
     labels: tuple[tuple[str, str], ...] = ()
     phone: str | None = None  # normalised: 84...
     idempotency_key: str | None = None  # in the scope of `client` (see `scoped`)
-    client: str | None = None  # the API client that made the job (voicecall.clients)
+    client: str | None = None  # the API client that made the job (voicecall.config.clients)
     created_from: float | None = None
     created_to: float | None = None
     due_from: float | None = None
@@ -59,7 +59,7 @@ class Filters:
         return hashlib.blake2b(text, digest_size=6).hexdigest()
 
     def matches(self, doc: dict[str, Any]) -> bool:
-        """Every filter, checked on the job's stored document (voicecall.records)."""
+        """Every filter, checked on the job's stored document (voicecall.job.records)."""
         return self.matcher()(doc)
 
     def matcher(self) -> Callable[[dict[str, Any]], bool]:

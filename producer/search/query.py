@@ -7,7 +7,7 @@
 - ``phone``: normalised as at intake (``0901 234 567`` finds ``84901234567``).
 - ``idempotency_key``: the one job created with it (1-200 characters), by ``client`` or, without
   it, by the client who searches (keys are scoped per client).
-- ``client``: the API client that made the job (its name: voicecall.clients).
+- ``client``: the API client that made the job (its name: voicecall.config.clients).
 - ``created_from``/``created_to``, ``due_from``/``due_to``, ``finished_from``/``finished_to``:
   inclusive bounds, as RFC 3339 with an offset (``2030-01-01T00:00:00Z``) or epoch seconds.
 
@@ -25,10 +25,11 @@ from enum import Enum
 from typing import Any, TypeVar
 
 from producer.search.filters import Filters
-from voicecall.clients import NAME_RULE, is_client_name
+from voicecall.config.clients import NAME_RULE, is_client_name
 from voicecall.errors import SearchError
-from voicecall.jobs import LABELS_MAX, Kind, Outcome, State
-from voicecall.phones import PhoneError, normalize_phone
+from voicecall.formats.phones import PhoneError, normalize_phone
+from voicecall.job.contract import LABELS_MAX
+from voicecall.job.states import Kind, Outcome, State
 
 FILTER_PARAMS = (
     "state",
@@ -48,7 +49,7 @@ FILTER_PARAMS = (
 PAGE_PARAMS = ("limit", "cursor")
 _REPEATABLE = {"state", "kind", "outcome", "label"}
 _MAX_VALUE = 1024  # characters in one parameter value
-IDEMPOTENCY_KEY_MAX = 200  # as at intake (voicecall.jobs)
+IDEMPOTENCY_KEY_MAX = 200  # as at intake (voicecall.job.contract)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _LATEST_EPOCH = 253402300799  # 9999-12-31T23:59:59Z
 

@@ -1,7 +1,7 @@
 """Finding jobs: the indexes a search walks, newest first, a page at a time within a budget.
 
 Three indexes, each kept by the store's Lua steps in the same step as the change they follow
-(voicecall.lifecycle), drive a search; the rest of the filters are checked on the jobs read:
+(voicecall.job.lifecycle), drive a search; the rest of the filters are checked on the jobs read:
 
 - **phone** (``vc:idx:p:*``): a phone's jobs, newest first. Used whenever ``phone`` is given.
 - **campaign** (``vc:idx:c:{cid}:*``): a campaign's jobs in the order they joined it, newest
@@ -39,19 +39,20 @@ from typing import Any
 
 from producer.search.cursors import NOT_OURS, Caller, is_of
 from producer.search.filters import Filters
-from voicecall import keys, lifecycle
 from voicecall.errors import SearchError
-from voicecall.esms_limits import REQUEST_ID_MAX_LEN
-from voicecall.jobs import JOB_ID_PATTERN, Kind, Outcome, State
-from voicecall.records import JobRecord
-from voicecall.store import JobStore
+from voicecall.job import keys, layout
+from voicecall.job.contract import JOB_ID_PATTERN
+from voicecall.job.esms_limits import REQUEST_ID_MAX_LEN
+from voicecall.job.records import JobRecord
+from voicecall.job.states import Kind, Outcome, State
+from voicecall.store.job_store import JobStore
 
 MAX_LIMIT = 500
 WORK_BUDGET = 50_000  # units of Redis work one page may do (about 22,000 jobs looked at)
 CALL_COST = 20  # units per round trip; an entry or a document read costs 1
 _BATCH = 200  # candidates read per round trip
 _MAX_PLACE = 2**53  # a campaign place, as Lua's doubles keep it exactly
-_NEWNESS = re.compile(r"[0-9]{13}")  # a phone-index member's middle (lifecycle.phone_entry)
+_NEWNESS = re.compile(r"[0-9]{13}")  # a phone-index member's middle (layout.phone_entry)
 _JOB_ID = re.compile(JOB_ID_PATTERN)
 
 
@@ -99,7 +100,7 @@ def _position(index: str, position: list[Any], filters: Filters) -> list[Any]:
         valid = (
             len(position) == 2
             and is_of(position[0], int)
-            and 0 <= position[0] < lifecycle.BAND_WIDTH
+            and 0 <= position[0] < layout.BAND_WIDTH
             and is_of(position[1], str)
             and (position[1] == "" or _is_job_id(position[1]))
         )
@@ -119,12 +120,12 @@ def _position(index: str, position: list[Any], filters: Filters) -> list[Any]:
 
 
 def _is_job_id(text: str) -> bool:
-    """An id as intake takes it (voicecall.jobs.JobId)."""
+    """An id as intake takes it (voicecall.job.contract.JobId)."""
     return len(text) <= REQUEST_ID_MAX_LEN and _JOB_ID.fullmatch(text) is not None
 
 
 def _is_phone_member(member: str, phone: str) -> bool:
-    """One of ``phone``'s index members (lifecycle.phone_entry), or the top of them."""
+    """One of ``phone``'s index members (layout.phone_entry), or the top of them."""
     if member == f"{phone}:":
         return True
     head, newness, job_id = [*member.split(":", 2), "", ""][:3]
@@ -174,7 +175,7 @@ def search(
 def _top(index: str, filters: Filters) -> list[Any]:
     """A position above every other of ``index`` (a cursor that starts from the top)."""
     tops: dict[str, list[Any]] = {
-        "state": [lifecycle.BAND_WIDTH - 1, ""],  # no job is made in the year 2109
+        "state": [layout.BAND_WIDTH - 1, ""],  # no job is made in the year 2109
         "campaign": [_MAX_PLACE],
         "phone": [f"{filters.phone}:"],
     }
@@ -212,7 +213,7 @@ def count(store: JobStore, filters: Filters) -> int | None:
         return None
     low_ms, high_ms = _created_ms(filters)
     ranges = [
-        (band * lifecycle.BAND_WIDTH + low_ms, band * lifecycle.BAND_WIDTH + high_ms)
+        (band * layout.BAND_WIDTH + low_ms, band * layout.BAND_WIDTH + high_ms)
         for band in _bands(filters)
     ]
     return sum(store.index_counts(keys.STATE_INDEX, ranges))
@@ -220,7 +221,7 @@ def count(store: JobStore, filters: Filters) -> int | None:
 
 def _created_ms(filters: Filters) -> tuple[int, int]:
     low_ms = 0 if filters.created_from is None else int(filters.created_from * 1000)
-    high_ms = lifecycle.BAND_WIDTH - 1
+    high_ms = layout.BAND_WIDTH - 1
     if filters.created_to is not None:
         high_ms = min(high_ms, int(filters.created_to * 1000))
     return low_ms, high_ms
@@ -289,7 +290,7 @@ def _bands(filters: Filters) -> list[int]:
         elif not filters.outcomes:
             statuses.append(state.value)
     kinds = filters.kinds or tuple(Kind)
-    return [lifecycle.band(status, kind) for status in statuses for kind in kinds]
+    return [layout.band(status, kind) for status in statuses for kind in kinds]
 
 
 def _band_stream(
@@ -304,7 +305,7 @@ def _band_stream(
     a cursor, those at its time with an id not below its id were returned already. Equal
     times come in descending id order, so paging on with an offset among them is exact (the
     entries an offset skips are Redis work too: they are paid for)."""
-    base = band * lifecycle.BAND_WIDTH
+    base = band * layout.BAND_WIDTH
     bottom, top = base + low_ms, base + high_ms
     skip_score, skip_from = (base + int(after[0]), str(after[1])) if after else (None, "")
     offset = 0
@@ -360,7 +361,7 @@ def _by_phone(
         members = store.lex_range(bucket, start, f"[{phone};", _BATCH)
         budget.give_back(_BATCH - len(members))
         for member in members:
-            yield [member], lifecycle.phone_entry_id(member)
+            yield [member], layout.phone_entry_id(member)
         if len(members) < _BATCH:
             return
         start = f"({members[-1]}"

@@ -25,10 +25,10 @@ from typing import Any, Literal, NoReturn, Self, TypeVar
 import httpx
 
 from voicecall import __version__
-from voicecall.jobs import OtpParams, RecordParams, TemplateParams
-from voicecall.logs import Redactor, get_logger
-from voicecall.metrics import ESMS_LATENCY, ESMS_REQUESTS
-from voicecall.settings import Settings
+from voicecall.config.settings import Settings
+from voicecall.job.params import OtpParams, RecordParams, TemplateParams
+from voicecall.telemetry.logs import Redactor, get_logger
+from voicecall.telemetry.metrics import ESMS_LATENCY, ESMS_REQUESTS
 from worker.esms import params
 from worker.esms.errors import (
     CODE_ACCEPTED,
@@ -193,7 +193,7 @@ class _EsmsCore:
         send_date: datetime | None,
     ) -> EsmsRequest:
         """The send request for a job's typed parameters: one match on their type. The
-        parameters' names are the builders' own (voicecall.jobs names each one once)."""
+        parameters' names are the builders' own (voicecall.job.params names each one once)."""
         common: dict[str, Any] = {
             "phone": phone,
             "request_id": request_id,

@@ -15,7 +15,9 @@ from __future__ import annotations
 import base64
 import binascii
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+
+from voicecall.config.clients import is_client_name
 
 WEBHOOK_PREFIX = "whsec_"
 _ISSUED_TOGETHER = frozenset({"ESMS_API_KEY", "ESMS_SECRET_KEY"})
@@ -55,3 +57,41 @@ def reused_secrets(settings: Iterable[tuple[str, Sequence[str]]]) -> str | None:
                 "base64 of the other): give each its own random value"
             )
     return None
+
+
+# Settings holding secrets, each to be used for one thing only.
+SECRETS = (
+    "CALLBACK_SECRET",
+    "WEBHOOK_SECRET",
+    "METRICS_TOKEN",
+    "API_TOKENS",
+    "ESMS_SECRET_KEY",
+    "ESMS_API_KEY",
+)
+
+
+def _texts(name: str, value: object) -> list[str]:
+    """A secret setting's values as given (API_TOKENS: comma-separated text or a list of
+    entries, each compared by its token, not its ``name=``)."""
+    if isinstance(value, str):
+        parts = value.split(",") if name == "API_TOKENS" else [value]
+    elif isinstance(value, list | tuple):
+        parts = [str(item) for item in value]
+    else:
+        return []
+    if name != "API_TOKENS":
+        return [part.strip() for part in parts]
+    return [_token_of(part.strip()) for part in parts]
+
+
+def _token_of(entry: str) -> str:
+    """The token of an ``API_TOKENS`` entry (``name=token`` or a bare token)."""
+    client, equals, token = entry.partition("=")
+    return token if equals and is_client_name(client) else entry
+
+
+def reused_settings(values: Mapping[str, object]) -> str | None:
+    """One line naming the first two of :data:`SECRETS` that hold the same secret, or None.
+
+    ``values``: the settings as given (before any rule of their own), by lower-case name."""
+    return reused_secrets((name, _texts(name, values.get(name.lower()))) for name in SECRETS)

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from voicecall.errors import VoicecallError
-from voicecall.jobs import Outcome
+from voicecall.job.states import Outcome
 
 PENDING_SEND_STATUSES = frozenset({1, 2, 7})
 REFUSED = 4

@@ -8,10 +8,10 @@
                  └── hold (claim: quiet   │              │  ├─ fail ───▶ failed ──reopen──▶ queued
                      hours, phone limit)  └─ retry_later ┘  └─ (claim: OTP past its TTL ─▶ expired)
 
-Each operation here builds an :class:`Op`: a Lua script of ``voicecall/lua/`` with the keys it
-touches (all built by :mod:`voicecall.keys`) and its parameters. The store runs it
-(:meth:`voicecall.store.JobStore.apply`, or the asyncio twin) as one atomic step that records
-the history, the state index (which also counts jobs by state), the due set (timers and
+Each operation here builds an :class:`~voicecall.job.steps.Op`: a Lua script of
+``voicecall/store/lua/`` with the keys it touches (all built by :mod:`voicecall.job.keys`) and
+its parameters. The store runs it (:meth:`voicecall.store.job_store.JobStore.apply`, or the
+asyncio twin) as one atomic step that records the history, the state index (which also counts jobs by state), the due set (timers and
 retention) and any Dramatiq message the step sends. Nothing else writes a job's keys; a test
 (tests/test_store_boundary.py) and a ruff banned-api rule keep it so.
 
@@ -27,217 +27,26 @@ settled by the ``submit`` that names the SMSID; a final step drops what is still
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from functools import cache
-from pathlib import Path
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from voicecall import keys
-from voicecall.jobs import FINAL_STATES, Kind, Outcome, State
-from voicecall.records import JobRecord
+from voicecall.job import keys
+from voicecall.job.layout import phone_entry
+from voicecall.job.records import JobRecord
+from voicecall.job.states import Kind, Outcome, State
+from voicecall.job.steps import Op, counted_op, job_op
 
-LUA_DIR = Path(__file__).with_name("lua")
-SCRIPTS = (
-    "create",
-    "claim",
-    "submit",
-    "retry",
-    "end",
-    "complete",
-    "confirm",
-    "poll_pending",
-    "delivery",
-    "reopen",
-    "redeliver",
-    "release",
-    "redrive",
-    "webhook_due",
-    "purge",
-    "postpone",
-    "dismiss",
-)
 # The callback hold (lib.lua ``hold``): at most this many distinct reports per job wait for
 # eSMS's send answer to name its SMSID, each at most ``hold_s`` (CALLBACK_HOLD_S).
 HOLD_MAX_REPORTS = 3
 DEFAULT_HOLD_S = 900.0  # CALLBACK_HOLD_S's default
-BAND_WIDTH = 2**42  # ms since the epoch stay below it until the year 2109
-# A job that ends within this long of its creation needs no retention timer in the due set:
-# the sweeper finds it by its place in the state index (worker.retention).
-RETENTION_SLACK_S = 3600
-# Bands of the state index, in order: a completed job's band also says its outcome.
-STATUSES: tuple[str, ...] = (
-    *(s.value for s in State if s is not State.COMPLETED),
-    *(f"completed/{o.value}" for o in Outcome),
-)
-KINDS: tuple[Kind, ...] = tuple(Kind)
 QUEUE_OF_KIND = {Kind.VOICE_OTP: keys.QUEUE_OTP}  # every other kind: the bulk queue
 DEAD_LETTER_KEYS = tuple(keys.dead_letters(q) for q in (*keys.SEND_QUEUES, keys.QUEUE_WEBHOOKS))
 
 
 def send_queue(kind: Kind) -> str:
     return QUEUE_OF_KIND.get(kind, keys.QUEUE_BULK)
-
-
-def band(status: str, kind: Kind) -> int:
-    """The state index band of (status, kind); ``status`` is a state, or completed/outcome."""
-    return STATUSES.index(status) * len(KINDS) + KINDS.index(kind)
-
-
-def final_bands() -> list[int]:
-    """Every band of the state index that holds final jobs."""
-    final = {s.value for s in FINAL_STATES}
-    return [
-        band(status, kind)
-        for status in STATUSES
-        if status.split("/", 1)[0] in final
-        for kind in KINDS
-    ]
-
-
-def band_range(status: str) -> tuple[int, int]:
-    """Scores (inclusive) of every job in ``status``, whatever its kind."""
-    low = band(status, KINDS[0]) * BAND_WIDTH
-    return low, low + len(KINDS) * BAND_WIDTH - 1
-
-
-def _lua_table(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)  # a JSON string is a valid Lua string literal here
-    if isinstance(value, Mapping):
-        return (
-            "{" + ", ".join(f"[{_lua_table(k)}] = {_lua_table(v)}" for k, v in value.items()) + "}"
-        )
-    raise TypeError(type(value))
-
-
-def constants() -> str:
-    """The Lua table ``C`` of lib.lua, from the Python enums and keys (one source)."""
-    return _lua_table(
-        {
-            "final": {s.value: True for s in FINAL_STATES},
-            "status_rank": {status: rank for rank, status in enumerate(STATUSES)},
-            "kind_rank": {kind.value: rank for rank, kind in enumerate(KINDS)},
-            "kinds": len(KINDS),
-            "band_width": BAND_WIDTH,
-            "retention_slack_s": RETENTION_SLACK_S,
-            "activity_ttl_s": keys.ACTIVITY_TTL_S,
-            "queues": len(keys.ALL_QUEUES),
-            "queue_slot": {q: slot for slot, q in enumerate(keys.ALL_QUEUES, start=1)},
-            "actor": dict(keys.ACTOR_BY_QUEUE),
-            "queue_otp": keys.QUEUE_OTP,
-            "queue_bulk": keys.QUEUE_BULK,
-            "queue_status": keys.QUEUE_STATUS,
-            "queue_webhooks": keys.QUEUE_WEBHOOKS,
-            "hold_max": HOLD_MAX_REPORTS,
-        }
-    )
-
-
-@cache
-def script_source(name: str) -> str:
-    """lib.lua (with its constants) followed by the operation's own script."""
-    return "local ACTIVITY = nil\n" + _lib_and(name)
-
-
-def _lib_and(name: str) -> str:
-    lib = (LUA_DIR / "lib.lua").read_text().replace("__CONSTANTS__", constants())
-    return lib + "\n" + (LUA_DIR / f"{name}.lua").read_text()
-
-
-# Operations the worker may run for several jobs in one script (AsyncJobStore.apply_together).
-BATCHABLE = ("submit",)
-
-
-def batch_source(name: str) -> str:
-    """One script that runs operation ``name`` for several jobs in turn, each step the same as
-    alone (its own KEYS and ARGV, its own atomic change), in one round trip. ARGV holds, per
-    step, its key count, its argument count and its arguments; KEYS every step's keys in
-    turn. The steps' activity counts are added once at the end, one HINCRBY per minute and
-    field rather than one per step."""
-    return f"""\
-local ACTIVITY = {{}}
-local function run(KEYS, ARGV)
-{_lib_and(name)}
-end
-local replies, k, a = {{}}, 1, 1
-while a <= #ARGV do
-  local nk, na = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
-  local step_keys, step_args = {{}}, {{}}
-  for i = 1, nk do step_keys[i] = KEYS[k + i - 1] end
-  for i = 1, na do step_args[i] = ARGV[a + 1 + i] end
-  replies[#replies + 1] = run(step_keys, step_args)
-  k, a = k + nk, a + 2 + na
-end
-for key, fields in pairs(ACTIVITY) do
-  for field, n in pairs(fields) do
-    if redis.call('HINCRBY', key, field, n) == n then
-      redis.call('EXPIRE', key, {keys.ACTIVITY_TTL_S})
-    end
-  end
-end
-return replies
-"""
-
-
-@dataclass(frozen=True)
-class Op:
-    """One operation, ready to run: script name, declared keys, parameters."""
-
-    script: str
-    keys: tuple[str, ...]
-    params: Mapping[str, Any]
-    document: str | None = None  # ARGV[3]: a whole job (create only)
-    # The step may send or end a job: the store names the minute's activity hash (from the
-    # step's time) just before the message keys (producer.console.activity).
-    activity: bool = False
-
-
-@dataclass(frozen=True)
-class Step:
-    """What an operation did: its verdict, the job's state after it, a detail (the job as
-    JSON when the step changed it, else a reason or nothing), and ``extra``: what a step that
-    settles held callback reports counted (``{"smsid_mismatch": 1}``), else empty."""
-
-    verdict: str
-    state: str
-    detail: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def job(self) -> JobRecord | None:
-        return JobRecord.parse(self.detail) if self.detail.startswith("{") else None
-
-    @classmethod
-    def of(cls, reply: Sequence[Any]) -> Step:
-        verdict, state, detail = (x.decode() if isinstance(x, bytes) else str(x) for x in reply[:3])
-        extra = json.loads(reply[3]) if len(reply) > 3 else {}
-        return cls(verdict, state, detail, extra if isinstance(extra, dict) else {})
-
-
-def _op(script: str, job_id: str, own_keys: Iterable[str], **params: Any) -> Op:
-    declared = (
-        keys.job(job_id),
-        keys.STATE_INDEX,
-        keys.DUE,
-        keys.WEBHOOKS_DUE,
-        keys.SCHEDULE,
-        keys.CAMPAIGN_STATS,
-        *own_keys,
-        *keys.message_keys(),
-    )
-    clean = {k: v for k, v in params.items() if v is not None}
-    return Op(script, declared, {"id": job_id, **clean})
-
-
-def _counted(script: str, job_id: str, own_keys: Iterable[str], **params: Any) -> Op:
-    """An operation that may send or end the job, so counts it in the minute's activity."""
-    op = _op(script, job_id, own_keys, **params)
-    return Op(op.script, op.keys, op.params, op.document, activity=True)
 
 
 def _states(states: Iterable[State]) -> list[str]:
@@ -247,28 +56,11 @@ def _states(states: Iterable[State]) -> list[str]:
 # --- the arrows -----------------------------------------------------------------------
 
 
-def phone_entry(job: JobRecord) -> str:
-    """The job's member of the phone index: phone, then newest first, then id. The phone
-    (digits) and the newness (13 digits) hold no ``:``, so the id is all after the second
-    one, whatever it holds (:func:`phone_entry_id`)."""
-    newness = MAX_MS - round(job.created_at * 1000)
-    return f"{job.phone}:{newness:013d}:{job.id}"
-
-
-def phone_entry_id(entry: str) -> str:
-    """The job id of a phone-index member (:func:`phone_entry`): after its second ``:``;
-    an id may hold ``:`` too (``attacker:victim-id`` is one id, not ``victim-id``)."""
-    return entry.split(":", 2)[2]
-
-
-MAX_MS = 10**13 - 1  # creation times in ms stay below it until the year 2286
-
-
 def create(job: JobRecord, *, grace_s: float) -> Op:
     """Intake: store a new job, index it, and either schedule it or send its message (whose
     id, ``job.msg``, the job carries); ``grace_s`` past its due time the sweeper looks. A job
     in a campaign carries the campaign's number and its place in it (``cid``, ``seq``), as
-    :func:`voicecall.store.JobStore.reserve_campaign` gave them."""
+    :func:`voicecall.store.job_store.JobStore.reserve_campaign` gave them."""
     idem = keys.job(job.id)  # declared, unused, when the job has no key
     if job.idempotency_key:
         assert job.client is not None, "intake names the client of every job"
@@ -278,7 +70,7 @@ def create(job: JobRecord, *, grace_s: float) -> Op:
         if job.cid is not None and job.seq is not None
         else keys.job(job.id)
     )
-    op = _op(
+    op = job_op(
         "create",
         job.id,
         [idem, keys.phone_bucket(job.phone), chunk],
@@ -299,7 +91,7 @@ def create(job: JobRecord, *, grace_s: float) -> Op:
 
 @dataclass(frozen=True)
 class ClaimRules:
-    """What the claim step checks, from settings (see voicecall.settings)."""
+    """What the claim step checks, from settings (see voicecall.config.settings)."""
 
     owner: str  # the worker's id (its Dramatiq broker id)
     lease_s: float
@@ -329,7 +121,7 @@ def claim(
     ``message_id``: the Dramatiq message (its ``redis_message_id``) this worker fetched for
     the claim, acknowledged in the same step whatever the verdict (worker.broker): the
     claim is the message's whole work, so Dramatiq's own ack would be two commands more."""
-    return _counted(
+    return counted_op(
         "claim",
         job_id,
         [
@@ -371,7 +163,7 @@ def submit(
     answer's SMSID settles the callback reports held for the job (``hold_s`` at most): the
     first about it applies (verdict ``completed``), or with CALLBACK_CONFIRM=status sends its
     status poll now (re-sent ``redrive_s`` later if lost); the others are refused."""
-    return _counted(
+    return counted_op(
         "submit",
         job_id,
         [keys.smsid_bucket(smsid) if smsid else keys.job(job_id)],
@@ -387,7 +179,7 @@ def submit(
 
 def retry_later(job_id: str, *, error: Mapping[str, str], next_at: float, note: str) -> Op:
     """An attempt failed but may succeed later: ``sending → retrying`` until ``next_at``."""
-    return _op("retry", job_id, [], error=dict(error), next_at=next_at, note=note)
+    return job_op("retry", job_id, [], error=dict(error), next_at=next_at, note=note)
 
 
 def _end(
@@ -401,7 +193,7 @@ def _end(
     error: Mapping[str, str] | None = None,
     reason: str | None = None,
 ) -> Op:
-    return _counted(
+    return counted_op(
         "end",
         job_id,
         [dead_letters or keys.job(job_id)],
@@ -464,7 +256,7 @@ def complete(
 ) -> Op:
     """eSMS reported the result (``source``: callback or poll): ``→ completed``. A callback
     about a job whose SMSID is not known yet is held (verdict ``held``), ``hold_s`` at most."""
-    return _counted(
+    return counted_op(
         "complete",
         job_id,
         [keys.smsid_bucket(smsid) if smsid else keys.job(job_id)],
@@ -491,7 +283,7 @@ def confirm(
     """CALLBACK_CONFIRM=status: a callback's final result waits for one status poll (sent
     now; the due set re-sends it ``redrive_s`` later if it is lost). No state changes. Held
     as :func:`complete` holds it while the job's SMSID is not known."""
-    return _op(
+    return job_op(
         "confirm",
         job_id,
         [keys.smsid_bucket(smsid) if smsid else keys.job(job_id)],
@@ -507,7 +299,7 @@ def confirm(
 
 def reopen(job_id: str, *, queue: str, max_age_s: float, redrive_s: float, note: str) -> Op:
     """An operator requeues a dead letter: ``failed → queued``."""
-    return _op(
+    return job_op(
         "reopen",
         job_id,
         [keys.dead_letters(queue)],
@@ -519,19 +311,19 @@ def reopen(job_id: str, *, queue: str, max_age_s: float, redrive_s: float, note:
 
 def release(job_id: str, *, grace_s: float) -> Op:
     """The scheduler: a scheduled job is near its time: ``scheduled → queued``."""
-    return _op("release", job_id, [], grace_s=grace_s)
+    return job_op("release", job_id, [], grace_s=grace_s)
 
 
 # --- timer-only steps -------------------------------------------------------------------
 
 
 def poll_pending(job_id: str, *, next_at: float) -> Op:
-    return _op("poll_pending", job_id, [], next_at=next_at)
+    return job_op("poll_pending", job_id, [], next_at=next_at)
 
 
 def postpone(job_id: str, *, at: float) -> Op:
     """No worker slot was free: bring the queued job back at ``at``."""
-    return _op("postpone", job_id, [], at=at)
+    return job_op("postpone", job_id, [], at=at)
 
 
 def redrive(
@@ -544,7 +336,7 @@ def redrive(
 ) -> Op:
     """Send again the message a job needs (``force``: before its time in the due set, for a
     job claimed by a worker found dead)."""
-    return _op(
+    return job_op(
         "redrive",
         job_id,
         [keys.WORKERS],
@@ -559,7 +351,7 @@ def record_delivery(
     job_id: str, *, delivery: Mapping[str, Any], result: str, next_at: float | None = None
 ) -> Op:
     """A webhook attempt: ``result`` is delivered, retry (at ``next_at``) or gave_up."""
-    return _op(
+    return job_op(
         "delivery",
         job_id,
         [keys.dead_letters(keys.QUEUE_WEBHOOKS)],
@@ -571,15 +363,15 @@ def record_delivery(
 
 def dismiss(job_id: str, *, queue: str) -> Op:
     """An operator purges a dead letter (the job stays until its retention ends)."""
-    return _op("dismiss", job_id, [keys.dead_letters(queue)])
+    return job_op("dismiss", job_id, [keys.dead_letters(queue)])
 
 
 def redeliver(job_id: str) -> Op:
-    return _op("redeliver", job_id, [keys.dead_letters(keys.QUEUE_WEBHOOKS)])
+    return job_op("redeliver", job_id, [keys.dead_letters(keys.QUEUE_WEBHOOKS)])
 
 
 def webhook_due(job_id: str) -> Op:
-    return _op("webhook_due", job_id, [])
+    return job_op("webhook_due", job_id, [])
 
 
 def purge(job: JobRecord | None, job_id: str) -> Op:
@@ -593,7 +385,7 @@ def purge(job: JobRecord | None, job_id: str) -> Op:
     )
     bucket = keys.phone_bucket(job.phone) if job is not None else keys.SCHEDULE
     smsid = job.smsid if job is not None else None
-    return _op(
+    return job_op(
         "purge",
         job_id,
         [*DEAD_LETTER_KEYS, bucket, chunk, keys.smsid_bucket(smsid) if smsid else keys.job(job_id)],

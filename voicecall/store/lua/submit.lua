@@ -3,7 +3,7 @@
 -- This answer is the only source of a job's SMSID. Callback reports held while it was not
 -- known are settled here (lib.lua settle_held): the first about this SMSID applies now (the
 -- result, or with CALLBACK_CONFIRM=status its status poll sent at once), others are refused.
--- The reply's 4th element counts how the held reports ended (JSON; voicecall.callbacks).
+-- The reply's 4th element counts how the held reports ended (JSON; voicecall.esms.callbacks).
 
 -- A submitted job whose SMSID is known: settle its held reports, plan its poll, save.
 local function settle(job, verdict)

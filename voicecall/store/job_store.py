@@ -1,8 +1,8 @@
 """The job store: the one module that talks to Redis for voicecall's own keys.
 
 :class:`JobStore` (blocking) and :class:`AsyncJobStore` (asyncio) run the operations of
-:mod:`voicecall.lifecycle` (each one Lua script: atomic, recorded) and read jobs back as typed
-:class:`~voicecall.records.JobRecord`. No request path scans keys: every read is by a known
+:mod:`voicecall.job.lifecycle` (each one Lua script: atomic, recorded) and read jobs back as typed
+:class:`~voicecall.job.records.JobRecord`. No request path scans keys: every read is by a known
 key or a range of a sorted set. Code elsewhere never holds a Redis client for voicecall's
 keys; a ruff banned-api rule (pyproject.toml) and tests/test_store_boundary.py keep it so.
 """
@@ -22,11 +22,12 @@ import redis
 import redis.asyncio
 from redis.commands.core import AsyncScript, Script
 
-from voicecall import keys, lifecycle
-from voicecall.jobs import Outcome, State
-from voicecall.lifecycle import Op, Step
-from voicecall.records import JobRecord
-from voicecall.settings import Settings
+from voicecall.config.settings import Settings
+from voicecall.job import keys, layout
+from voicecall.job.records import JobRecord
+from voicecall.job.states import Outcome, State
+from voicecall.job.steps import Op, Step
+from voicecall.store import scripts
 
 DAY_S = 86400
 # The counters each campaign keeps (fields "{cid}:{name}" of keys.CAMPAIGN_STATS).
@@ -109,7 +110,7 @@ def _decode(value: Any) -> str:
 def _counts(replies: Sequence[Any]) -> dict[str, int]:
     """Jobs per state, only the states that have any."""
     counts: dict[str, int] = {}
-    for status, count in zip(lifecycle.STATUSES, replies, strict=True):
+    for status, count in zip(layout.STATUSES, replies, strict=True):
         if int(count):
             state = status.split("/")[0]
             counts[state] = counts.get(state, 0) + int(count)
@@ -130,8 +131,7 @@ class JobStore:
         self._redis = client
         self.config = config or StoreConfig()
         self._scripts: dict[str, Script] = {
-            name: client.register_script(lifecycle.script_source(name))
-            for name in lifecycle.SCRIPTS
+            name: client.register_script(scripts.script_source(name)) for name in scripts.SCRIPTS
         }
 
     @classmethod
@@ -146,7 +146,7 @@ class JobStore:
     # --- the operations ---------------------------------------------------------------
 
     def apply(self, op: Op, *, now: float | None = None) -> Step:
-        """Run one operation of :mod:`voicecall.lifecycle` (atomic)."""
+        """Run one operation of :mod:`voicecall.job.lifecycle` (atomic)."""
         at = now_s() if now is None else now
         reply = self._scripts[op.script](
             keys=_keys(op, at), args=_args(op, self.config, at), client=self._redis
@@ -195,14 +195,14 @@ class JobStore:
     def state_counts(self) -> dict[str, int]:
         """Jobs in each state: one ZCOUNT per band of the state index."""
         pipe = self._redis.pipeline(transaction=False)
-        for status in lifecycle.STATUSES:
-            low, high = lifecycle.band_range(status)
+        for status in layout.STATUSES:
+            low, high = layout.band_range(status)
             pipe.zcount(keys.STATE_INDEX, low, high)
         return _counts(pipe.execute())
 
     def ids_in_state(self, status: str, limit: int = 10_000) -> list[str]:
         """Ids of the jobs in ``status`` (a state, or completed/outcome), oldest first."""
-        low, high = lifecycle.band_range(status)
+        low, high = layout.band_range(status)
         return [
             str(member)
             for member in self._redis.zrangebyscore(keys.STATE_INDEX, low, high, start=0, num=limit)
@@ -259,7 +259,7 @@ class JobStore:
         return self.campaign_figures_many([cid])[0]
 
     def campaign_figures_many(self, cids: Sequence[int]) -> list[dict[str, float]]:
-        """Each campaign's counters (voicecall.lua: campaign_add), by figure name."""
+        """Each campaign's counters (lib.lua: campaign_add), by figure name."""
         pipe = self._redis.pipeline(transaction=False)
         for cid in cids:
             pipe.hmget(keys.CAMPAIGN_STATS, [f"{cid}:{name}" for name in CAMPAIGN_FIGURES])
@@ -433,7 +433,7 @@ def _recover_keys(worker_id: str) -> list[str]:
 
 
 MAX_BATCH = 64  # steps in one script of apply_together: a batch holds Redis ~1-2 ms at most
-QUOTA = (lifecycle.LUA_DIR / "quota.lua").read_text()  # an API client's quota (sliding log)
+QUOTA = (scripts.LUA_DIR / "quota.lua").read_text()  # an API client's quota (sliding log)
 NEVER = math.inf  # a quota's wait for a cost above its whole allowance
 
 
@@ -492,12 +492,10 @@ class AsyncJobStore:
         self._redis = client
         self.config = config or StoreConfig()
         self._scripts: dict[str, AsyncScript] = {
-            name: client.register_script(lifecycle.script_source(name))
-            for name in lifecycle.SCRIPTS
+            name: client.register_script(scripts.script_source(name)) for name in scripts.SCRIPTS
         }
         self._batch_scripts: dict[str, AsyncScript] = {
-            name: client.register_script(lifecycle.batch_source(name))
-            for name in lifecycle.BATCHABLE
+            name: client.register_script(scripts.batch_source(name)) for name in scripts.BATCHABLE
         }
         self._waiting: dict[str, list[tuple[Op, asyncio.Future[Step]]]] = {}
         self._flushes: dict[str, asyncio.Task[None]] = {}
@@ -523,8 +521,8 @@ class AsyncJobStore:
     async def apply_together(self, op: Op) -> Step:
         """:meth:`apply`, sharing one round trip with the steps of the same operation that are
         awaited meanwhile on this loop: the first goes at once, those that come while it is in
-        flight go together next, in one script (lifecycle.batch_source). Each step is still
-        atomic on its own. For the worker's busiest step (``lifecycle.BATCHABLE``)."""
+        flight go together next, in one script (scripts.batch_source). Each step is still
+        atomic on its own. For the worker's busiest step (``scripts.BATCHABLE``)."""
         future: asyncio.Future[Step] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(op.script, []).append((op, future))
         if op.script not in self._flushes:

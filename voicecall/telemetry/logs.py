@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from voicecall.phones import mask_phone, mask_phones_in_text
+from voicecall.formats.phones import mask_phone, mask_phones_in_text
 
 REDACTED = "***"
 _PHONE_KEYS = {"phone", "Phone", "phonenumber", "NumberForward", "number_forward"}

@@ -15,14 +15,14 @@ At intake, :func:`check_at_intake` refuses everything that can be refused withou
   ``*.internal``, ``*.home.arpa``, ``*.localdomain``, single-label names);
 - cloud metadata services: their names (``metadata.google.internal``, ...) and their addresses
   (``169.254.169.254``, ``168.63.129.16``, ``fd00:ec2::254``, ... in
-  :data:`voicecall.webhook_addresses.METADATA_ADDRESSES`), also inside every IPv6 form that
+  :data:`voicecall.webhooks.addresses.METADATA_ADDRESSES`), also inside every IPv6 form that
   carries an IPv4 address.
 
 ``allow_private`` (``WEBHOOK_ALLOW_PRIVATE``) lifts the internal-address and internal-name rules
 for internal deployments; a host in ``allowed_hosts`` (``WEBHOOK_ALLOWED_HOSTS``; ``*.example.com``
 covers subdomains) is trusted wherever it points, except to a metadata address. Neither lifts
 the URL form rules, and nothing opens a metadata address: an allowlist entry naming one is
-refused (:func:`parse_allowed_hosts`), and an allowlisted name resolving to one is refused at
+refused (:func:`voicecall.webhooks.policy.parse_allowed_hosts`), and an allowlisted name resolving to one is refused at
 delivery. A metadata *name* in the allowlist is trusted as a name (a service may be called
 ``metadata``); where it resolves is still checked.
 
@@ -47,16 +47,13 @@ import ipaddress
 import re
 import socket
 import unicodedata
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, urlsplit
 
 from voicecall.errors import WebhookError
-from voicecall.webhook_addresses import IPAddress, metadata_refusal, refusal
-
-if TYPE_CHECKING:
-    from voicecall.settings import Settings
+from voicecall.webhooks.addresses import IPAddress, metadata_refusal, refusal
+from voicecall.webhooks.policy import WebhookPolicy, normalize_host
 
 __all__ = [
     "ADDRESS_RULES",
@@ -64,12 +61,9 @@ __all__ = [
     "ResolvedTarget",
     "Resolver",
     "WebhookDnsError",
-    "WebhookPolicy",
     "WebhookTargetError",
     "WebhookUrlRefused",
     "check_at_intake",
-    "normalize_host",
-    "parse_allowed_hosts",
     "resolve_and_check",
     "system_resolver",
 ]
@@ -125,38 +119,8 @@ METADATA_NAMES = frozenset(
 )
 INTERNAL_SUFFIXES = ("localhost", "local", "internal", "home.arpa", "localdomain")
 
-_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 _NUMERIC_LABEL = re.compile(r"0x[0-9a-f]*|[0-9]+")
 _DECIMAL_OCTET = re.compile(r"0|[1-9][0-9]{0,2}")
-
-
-@dataclass(frozen=True)
-class WebhookPolicy:
-    """Where webhooks may go. Built from settings with :meth:`from_settings`."""
-
-    allow_private: bool = False
-    allowed_hosts: frozenset[str] = frozenset()
-    require_https: bool = False
-
-    def __post_init__(self) -> None:
-        normalized = frozenset(parse_allowed_hosts(self.allowed_hosts))
-        object.__setattr__(self, "allowed_hosts", normalized)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> WebhookPolicy:
-        return cls(
-            allow_private=settings.webhook_allow_private,
-            allowed_hosts=frozenset(settings.webhook_allowed_hosts),
-            require_https=settings.webhook_require_https,
-        )
-
-    def allows_host(self, host: str) -> bool:
-        """``host`` (normalised) is named in the allowlist, exactly or under ``*.suffix``."""
-        if host in self.allowed_hosts:
-            return True
-        return any(
-            entry.startswith("*.") and host.endswith(entry[1:]) for entry in self.allowed_hosts
-        )
 
 
 @dataclass(frozen=True)
@@ -240,43 +204,6 @@ async def resolve_and_check(
         address=str(addresses[0]),
         host_is_ip=parsed.ip is not None,
     )
-
-
-def normalize_host(host: str) -> str:
-    """Lower-case ASCII (IDNA) host without a trailing dot; ``ValueError`` if malformed."""
-    try:
-        ascii_host = host.encode("idna").decode("ascii").lower()
-    except UnicodeError:
-        raise ValueError(f"host {host!r} is not a valid host name") from None
-    ascii_host = ascii_host.removesuffix(".")
-    labels = ascii_host.split(".")
-    if len(ascii_host) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
-        raise ValueError(f"host {host!r} is not a valid host name")
-    return ascii_host
-
-
-def parse_allowed_hosts(entries: Iterable[str]) -> tuple[str, ...]:
-    """Normalise allowlist entries: host names, ``*.suffix`` wildcards or IP addresses.
-
-    A ``ValueError`` names a malformed entry, or one that is a cloud metadata address.
-    """
-    hosts: list[str] = []
-    for raw in entries:
-        entry = raw.strip().lower()
-        if not entry:
-            continue
-        if entry.startswith("*."):
-            hosts.append("*." + normalize_host(entry[2:]))
-            continue
-        try:
-            ip = ipaddress.ip_address(entry.removeprefix("[").removesuffix("]"))
-        except ValueError:
-            hosts.append(normalize_host(entry))
-            continue
-        if metadata_refusal(ip) is not None:
-            raise ValueError(f"{ip} is a cloud metadata service address, never allowed")
-        hosts.append(str(ip))
-    return tuple(dict.fromkeys(hosts))
 
 
 # --- parsing ---------------------------------------------------------------------------

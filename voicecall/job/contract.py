@@ -1,7 +1,7 @@
 """The job contract: what a producer may ask for, validated before anything is stored.
 
 Three kinds share a base (phone, time, idempotency, webhook, labels) and add the eSMS options
-their endpoint documents. Every rule names its field in the error, so a bad request, CSV row
+their endpoint documents (their parameters: voicecall.job.params). Every rule names its field in the error, so a bad request, CSV row
 or CLI call gets an answer such as ``phone: is not a valid Vietnamese number``.
 
 ``send_at`` is checked against settings (zone, past tolerance, horizon) passed through the
@@ -13,86 +13,32 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    TypeAdapter,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, TypeAdapter, ValidationInfo, field_validator
 
+from voicecall.config.settings import Settings, get_settings
 from voicecall.errors import FieldRefused
-from voicecall.esms_limits import (
-    IVR_RANGE,
-    MAX_REPEAT_RANGE,
-    MAX_RETRY_RANGE,
-    OTP_CONTENT_MAX_LEN,
-    REQUEST_ID_MAX_LEN,
-    SOURCE_ID_MAX_LEN,
-    SPEED_RANGE,
-    TEMPLATE_VARIABLE_MAX_LEN,
-    TEMPLATE_VARIABLES_MAX,
-    TIME_WAIT_TO_IVR_RANGE_S,
-    VARIABLE_SEPARATOR,
-    WAIT_RETRY_RANGE_S,
-    Voice,
+from voicecall.formats.phones import PhoneError, normalize_phone
+from voicecall.formats.text import has_control
+from voicecall.formats.timefmt import parse_send_at, utcnow
+from voicecall.job.esms_limits import OTP_CONTENT_MAX_LEN, REQUEST_ID_MAX_LEN
+from voicecall.job.params import (
+    CONTROL,
+    CallParamsAdapter,
+    OtpParams,
+    RecordParams,
+    StrictModel,
+    TemplateParams,
+    no_control,
 )
-from voicecall.phones import PhoneError, normalize_phone
-from voicecall.settings import Settings, get_settings
-from voicecall.text import has_control
-from voicecall.timefmt import parse_send_at, utcnow
-from voicecall.webhook_urls import MAX_URL_LENGTH, WebhookPolicy, check_at_intake
-
-
-class Kind(StrEnum):
-    VOICE_OTP = "voice_otp"
-    RECORD_CALL = "record_call"
-    TEMPLATE_CALL = "template_call"
-
-
-class State(StrEnum):
-    SCHEDULED = "scheduled"
-    QUEUED = "queued"
-    SENDING = "sending"
-    RETRYING = "retrying"
-    SUBMITTED = "submitted"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    REJECTED = "rejected"
-    EXPIRED = "expired"
-    CANCELLED = "cancelled"
-
-
-FINAL_STATES = frozenset(
-    {State.COMPLETED, State.FAILED, State.REJECTED, State.EXPIRED, State.CANCELLED}
-)
-# Once a job is handed to eSMS (or may have been: any attempt, even one that failed, may have
-# reached eSMS) it can no longer be cancelled; the store also checks that attempts is 0.
-CANCELLABLE_STATES = frozenset({State.SCHEDULED, State.QUEUED})
-
-
-class Outcome(StrEnum):
-    ANSWERED = "answered"
-    NOT_ANSWERED = "not_answered"
-    DELIVERED = "delivered"
-    UNDELIVERED = "undelivered"
-
-
-class ScheduleMode(StrEnum):
-    WORKER = "worker"  # voicecall holds the job and sends it at its time
-    PROVIDER = "provider"  # sent at once with eSMS SendDate
-
+from voicecall.job.states import ScheduleMode
+from voicecall.webhooks.urls import MAX_URL_LENGTH, check_at_intake
 
 JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
 # /v1/calls/batch and /v1/calls/export are routes, so no job could be read or cancelled at them.
 RESERVED_JOB_IDS = frozenset({"batch", "export"})
 _JOB_ID = re.compile(JOB_ID_PATTERN)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 OTP_TTL_RANGE_S = (10, 3600)
 LABELS_MAX = 20
 CAMPAIGN_LABEL = "campaign"  # a job belongs to the campaign its `campaign` label names
@@ -129,116 +75,10 @@ def validation_context(
     return {"settings": settings or get_settings(), "now": now or utcnow()}
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-def _no_control(value: str, what: str = "") -> str:
-    if _CONTROL.search(value):
-        raise ValueError(f"{what}must not contain control characters")
-    return value
-
-
-# --- what eSMS is asked to do, per kind: named once here, stored as the job's `request` ----
-
-
-class OtpParams(_Strict):
-    """A Voice OTP: eSMS reads ``content`` out (SendMultipleMessage_V4, SmsType 8).
-
-    ``content`` is None once the job no longer needs it: the spoken code is erased when eSMS
-    has it, and when the job ends without a call.
-    """
-
-    kind: Literal["voice_otp"] = "voice_otp"
-    content: str | None = Field(default=None, min_length=1, max_length=OTP_CONTENT_MAX_LEN)
-    is_unicode: bool = Field(default=False, description="eSMS IsUnicode: content has diacritics.")
-    brandname: str | None = Field(default=None, max_length=32)
-    sandbox: bool | None = Field(default=None, description="Default: ESMS_SANDBOX.")
-    campaign_id: str | None = Field(default=None, max_length=100)
-
-    @field_validator("content", "brandname", "campaign_id")
-    @classmethod
-    def _text(cls, value: str | None) -> str | None:
-        return None if value is None else _no_control(value)
-
-    @model_validator(mode="after")
-    def _unicode(self) -> OtpParams:
-        if self.content and not self.is_unicode and not self.content.isascii():
-            raise ValueError("content has non-ASCII characters: set is_unicode to true")
-        return self
-
-
-class RecordParams(_Strict):
-    """A call that plays a recording uploaded on the eSMS account (MakeCallRecord_V2)."""
-
-    kind: Literal["record_call"] = "record_call"
-    record_id: str = Field(min_length=1, max_length=SOURCE_ID_MAX_LEN, description="TemplateId")
-    number_forward: str | None = None
-    max_repeat: int | None = Field(default=None, ge=MAX_REPEAT_RANGE[0], le=MAX_REPEAT_RANGE[1])
-    max_retry: int | None = Field(default=None, ge=MAX_RETRY_RANGE[0], le=MAX_RETRY_RANGE[1])
-    ivr: int | None = Field(default=None, ge=IVR_RANGE[0], le=IVR_RANGE[1])
-    time_wait_to_ivr: int | None = Field(
-        default=None, ge=TIME_WAIT_TO_IVR_RANGE_S[0], le=TIME_WAIT_TO_IVR_RANGE_S[1]
-    )
-    wait_retry: int | None = Field(default=None, ge=WAIT_RETRY_RANGE_S[0], le=WAIT_RETRY_RANGE_S[1])
-
-    @field_validator("record_id")
-    @classmethod
-    def _record_id(cls, value: str) -> str:
-        return _no_control(value)
-
-    @field_validator("number_forward")
-    @classmethod
-    def _forward(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            return normalize_phone(value)
-        except PhoneError as exc:
-            raise ValueError(str(exc)) from None
-
-    @model_validator(mode="after")
-    def _ivr_needs_forward(self) -> RecordParams:
-        if self.ivr is not None and self.number_forward is None:
-            raise ValueError("ivr needs number_forward (the number the key press forwards to)")
-        return self
-
-
-class TemplateParams(_Strict):
-    """A text-to-speech call from a script registered on the account (MakeCallTemplate_V2)."""
-
-    kind: Literal["template_call"] = "template_call"
-    template_id: str = Field(min_length=1, max_length=SOURCE_ID_MAX_LEN)
-    variables: list[str] = Field(default_factory=list, max_length=TEMPLATE_VARIABLES_MAX)
-    voice: Voice | None = None
-    speed: int | None = Field(default=None, ge=SPEED_RANGE[0], le=SPEED_RANGE[1])
-
-    @field_validator("template_id")
-    @classmethod
-    def _template_id(cls, value: str) -> str:
-        return _no_control(value)
-
-    @field_validator("variables")
-    @classmethod
-    def _variables(cls, value: list[str]) -> list[str]:
-        for index, item in enumerate(value):
-            _no_control(item, f"variable {index} ")
-            if VARIABLE_SEPARATOR in item:
-                raise ValueError(
-                    f"variable {index} contains '{VARIABLE_SEPARATOR}', eSMS's separator"
-                )
-            if len(item) > TEMPLATE_VARIABLE_MAX_LEN:
-                raise ValueError(f"variable {index} is longer than {TEMPLATE_VARIABLE_MAX_LEN}")
-        return value
-
-
-CallParams = Annotated[OtpParams | RecordParams | TemplateParams, Field(discriminator="kind")]
-CallParamsAdapter: TypeAdapter[OtpParams | RecordParams | TemplateParams] = TypeAdapter(CallParams)
-
 # --- what a producer may ask for: the job's own fields plus its kind's parameters ---------
 
 
-class _CallBase(_Strict):
+class _CallBase(StrictModel):
     id: JobId | None = Field(default=None, description="Your id for the job; generated if absent.")
     phone: str = Field(description="Vietnamese mobile or landline: 09..., 849..., +84 9...")
     send_at: datetime | None = Field(
@@ -270,12 +110,12 @@ class _CallBase(_Strict):
         if value is None:
             return None
         settings: Settings = (info.context or {}).get("settings") or get_settings()
-        return check_at_intake(value, WebhookPolicy.from_settings(settings))
+        return check_at_intake(value, settings.webhook_policy)
 
     @field_validator("idempotency_key")
     @classmethod
     def _key(cls, value: str | None) -> str | None:
-        return None if value is None else _no_control(value)
+        return None if value is None else no_control(value)
 
     @field_validator("id")
     @classmethod
@@ -316,8 +156,8 @@ class _CallBase(_Strict):
         for key, item in value.items():
             if not 1 <= len(key) <= 64 or len(item) > 256:
                 raise ValueError("label keys are 1-64 characters, values at most 256")
-            _no_control(key, "label keys ")
-            _no_control(item, "label values ")
+            no_control(key, "label keys ")
+            no_control(item, "label values ")
         return value
 
 
@@ -325,7 +165,7 @@ def with_campaign(request: Mapping[str, Any], name: str) -> dict[str, Any]:
     """``request`` (as the API takes it) with its ``campaign`` label set to ``name``, for a
     batch or an import that names one campaign for every call. Raises ValueError when the
     request names another campaign, or ``name`` breaks the rule of label values."""
-    if not 1 <= len(name) <= 256 or _CONTROL.search(name):
+    if not 1 <= len(name) <= 256 or CONTROL.search(name):
         raise ValueError("must be 1-256 characters without control characters")
     labels = request.get("labels", {})
     if not isinstance(labels, dict):

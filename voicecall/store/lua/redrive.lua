@@ -1,7 +1,7 @@
 -- redrive: a job's time in the due set has passed and nothing moved it: send the message
 -- that moves it on again (send, or poll), or, for a job claimed by a worker that is alive,
 -- look again later. A final job's time is the end of its retention: the sweeper purges it
--- (voicecall.lifecycle.purge). KEYS[7]: workers (liveness).
+-- (voicecall.job.lifecycle.purge). KEYS[7]: workers (liveness).
 local job = load_job()
 if not job or is_final(job.state) then return {'final', job and job.state or '', ''} end
 local state = job.state

@@ -5,7 +5,7 @@ job id, a random nonce stored with the job, and an HMAC-SHA256 of both under
 ``CALLBACK_SECRET``: ``{PUBLIC_BASE_URL}/v1/esms/callback/{job_id}/{nonce}/{signature}``.
 The nonce dies with the job: a URL seen in a log or a proxy cannot set the result of a job
 created again under the same id. eSMS's own fields arrive in the query string and are read
-by :mod:`voicecall.results`; a report about another SMSID than the job's is refused.
+by :mod:`voicecall.esms.results`; a report about another SMSID than the job's is refused.
 
 Only eSMS's send answer names a job's SMSID; a callback never does. A final report that comes
 before that answer is held on the job (at most ``lifecycle.HOLD_MAX_REPORTS``, each
@@ -13,7 +13,7 @@ before that answer is held on the job (at most ``lifecycle.HOLD_MAX_REPORTS``, e
 refused (``smsid_mismatch``) if not; dropped if the job ends first or it waited too long.
 
 With ``CALLBACK_CONFIRM=status`` (the default) a final result is only a hint: one status
-request by SMSID confirms it, and eSMS's answer ends the job (voicecall.lifecycle.confirm).
+request by SMSID confirms it, and eSMS's answer ends the job (voicecall.job.lifecycle.confirm).
 With ``off`` a report about the job's SMSID ends the job as it says. A valid callback is
 answered 200 quickly, repeats included (eSMS retries up to 5 times until it gets 200);
 anything forged gets 403 and changes nothing.
@@ -28,12 +28,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from voicecall import lifecycle
-from voicecall.finish import observe_finished
-from voicecall.metrics import CALLBACKS
-from voicecall.results import ReportRefused, read_callback
-from voicecall.settings import Settings
-from voicecall.store import JobStore
+from voicecall.config.settings import Settings
+from voicecall.esms.results import ReportRefused, read_callback
+from voicecall.job import lifecycle
+from voicecall.store.job_store import JobStore
+from voicecall.telemetry.finish import observe_finished
+from voicecall.telemetry.metrics import CALLBACKS
 
 CALLBACK_PATH = "/v1/esms/callback"
 SIGNATURE_HEX_CHARS = 32  # 128 bits of HMAC-SHA256

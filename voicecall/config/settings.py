@@ -9,19 +9,25 @@ the eSMS credentials and the callback secret.
 from __future__ import annotations
 
 import functools
-import ipaddress
 from datetime import time
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from voicecall.clients import ApiToken, is_client_name, parse_api_tokens
+from voicecall.config.clients import ApiToken, parse_api_tokens
+from voicecall.config.secret_reuse import reused_settings
+from voicecall.config.values import (
+    ip_address,
+    ip_networks,
+    parse_quiet_hours,
+    parse_quota,
+    time_zone,
+)
 from voicecall.errors import SettingsError
-from voicecall.secret_reuse import reused_secrets
-from voicecall.webhook_signing import WebhookSecret
-from voicecall.webhook_urls import parse_allowed_hosts
+from voicecall.webhooks.policy import WebhookPolicy, parse_allowed_hosts
+from voicecall.webhooks.signing import WebhookSecret
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_ESMS_REST_URL = "https://rest.esms.vn/MainService.svc/json"
@@ -52,59 +58,6 @@ REQUIRED_BY_ROLE: dict[str, tuple[str, ...]] = {
         "WEBHOOK_SECRET",
     ),
 }
-
-
-def _parse_quiet_hours(value: str) -> tuple[time, time] | None:
-    if value.strip().lower() in ("", "off", "none"):
-        return None
-    start, sep, end = value.partition("-")
-    if not sep:
-        raise ValueError("must be HH:MM-HH:MM, or 'off'")
-    return time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
-
-
-def _parse_quota(value: str) -> tuple[int, int] | None:
-    if value.strip().lower() in ("", "off", "none"):
-        return None
-    calls, sep, seconds = value.partition("/")
-    try:
-        quota = (int(calls), int(seconds.strip().removesuffix("s")))
-    except ValueError:
-        quota = (0, 0)
-    if not sep or quota[0] < 1 or not 1 <= quota[1] <= 86_400:
-        raise ValueError("must be CALLS/SECONDS (e.g. 600/60; seconds 1-86400), or 'off'")
-    return quota
-
-
-# Settings holding secrets, each to be used for one thing only (voicecall.secret_reuse).
-SECRETS = (
-    "CALLBACK_SECRET",
-    "WEBHOOK_SECRET",
-    "METRICS_TOKEN",
-    "API_TOKENS",
-    "ESMS_SECRET_KEY",
-    "ESMS_API_KEY",
-)
-
-
-def _texts(name: str, value: object) -> list[str]:
-    """A secret setting's values as given (API_TOKENS: comma-separated text or a list of
-    entries, each compared by its token, not its ``name=``)."""
-    if isinstance(value, str):
-        parts = value.split(",") if name == "API_TOKENS" else [value]
-    elif isinstance(value, list | tuple):
-        parts = [str(item) for item in value]
-    else:
-        return []
-    if name != "API_TOKENS":
-        return [part.strip() for part in parts]
-    return [_token_of(part.strip()) for part in parts]
-
-
-def _token_of(entry: str) -> str:
-    """The token of an ``API_TOKENS`` entry (``name=token`` or a bare token)."""
-    client, equals, token = entry.partition("=")
-    return token if equals and is_client_name(client) else entry
 
 
 class Settings(BaseSettings):
@@ -148,7 +101,7 @@ class Settings(BaseSettings):
     # A callback that comes before eSMS's send answer named the job's SMSID is held on the job
     # (at most 3 per job) until that answer; one held longer than this is dropped, not applied.
     callback_hold_s: float = Field(default=900.0, ge=1, le=86_400)
-    # Comma-separated entries, each name=token or a bare token (voicecall.clients).
+    # Comma-separated entries, each name=token or a bare token (voicecall.config.clients).
     api_tokens: Annotated[list[ApiToken], NoDecode] = Field(default_factory=list)
     api_max_body_bytes: int = Field(default=2_000_000, ge=1024)
     # The console's cookies carry Secure: "auto" (default) unless PUBLIC_BASE_URL is http://;
@@ -235,7 +188,7 @@ class Settings(BaseSettings):
     phone_limit_window_s: int = Field(default=600, ge=1)
     quiet_hours: Annotated[tuple[time, time] | None, NoDecode] = (time(21, 0), time(8, 0))
 
-    # Webhooks (voicecall/webhook_urls.py, voicecall/webhook_signing.py, worker/webhooks.py)
+    # Webhooks (voicecall/webhooks/urls.py, voicecall/webhooks/signing.py, worker/webhooks.py)
     # whsec_ + base64 of 24-64 random bytes; its own key, never CALLBACK_SECRET.
     webhook_secret: str = ""
     webhook_max_retries: int = Field(default=8, ge=0, le=50)
@@ -268,13 +221,10 @@ class Settings(BaseSettings):
     @model_validator(mode="before")
     @classmethod
     def _secrets_apart(cls, data: Any) -> Any:
-        """Refuse one secret in two settings (voicecall.secret_reuse), before any setting's
+        """Refuse one secret in two settings (voicecall.config.secret_reuse), before any setting's
         own rule, so the line names both settings whatever their form."""
         if isinstance(data, dict):
-            values = {str(k).lower(): v for k, v in data.items()}
-            reused = reused_secrets(
-                (name, _texts(name, values.get(name.lower()))) for name in SECRETS
-            )
+            reused = reused_settings({str(k).lower(): v for k, v in data.items()})
             if reused:
                 raise ValueError(reused)
         return data
@@ -330,30 +280,17 @@ class Settings(BaseSettings):
     @field_validator("forwarded_allow_ips")
     @classmethod
     def _forwarded_allow_ips(cls, value: str) -> str:
-        entries = [entry.strip() for entry in value.split(",") if entry.strip()]
-        try:
-            for entry in entries:
-                if entry != "*":
-                    ipaddress.ip_network(entry, strict=False)
-        except ValueError:
-            raise ValueError(
-                "must be comma-separated IP addresses or networks (10.0.0.0/8), or *"
-            ) from None
-        return ",".join(entries)
+        return ip_networks(value)
 
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError("must be an IANA time zone such as Asia/Ho_Chi_Minh") from None
-        return value
+        return time_zone(value)
 
     @field_validator("quiet_hours", mode="before")
     @classmethod
     def _quiet(cls, value: object) -> object:
-        return _parse_quiet_hours(value) if isinstance(value, str) else value
+        return parse_quiet_hours(value) if isinstance(value, str) else value
 
     @field_validator("callback_secret")
     @classmethod
@@ -365,11 +302,7 @@ class Settings(BaseSettings):
     @field_validator("metrics_host")
     @classmethod
     def _metrics_host(cls, value: str) -> str:
-        try:
-            ipaddress.ip_address(value)
-        except ValueError:
-            raise ValueError("must be an IP address such as 127.0.0.1 or 0.0.0.0") from None
-        return value
+        return ip_address(value)
 
     @field_validator("metrics_token")
     @classmethod
@@ -381,7 +314,7 @@ class Settings(BaseSettings):
     @field_validator("api_token_quota", mode="before")
     @classmethod
     def _quota(cls, value: object) -> object:
-        return _parse_quota(value) if isinstance(value, str) else value
+        return parse_quota(value) if isinstance(value, str) else value
 
     @field_validator("webhook_secret")
     @classmethod
@@ -413,6 +346,15 @@ class Settings(BaseSettings):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def webhook_policy(self) -> WebhookPolicy:
+        """Where webhooks may go (WEBHOOK_ALLOW_PRIVATE, _ALLOWED_HOSTS, _REQUIRE_HTTPS)."""
+        return WebhookPolicy(
+            allow_private=self.webhook_allow_private,
+            allowed_hosts=frozenset(self.webhook_allowed_hosts),
+            require_https=self.webhook_require_https,
+        )
 
     @property
     def console_cookie_is_secure(self) -> bool:

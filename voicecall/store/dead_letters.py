@@ -17,12 +17,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from voicecall import keys, lifecycle
+from voicecall.config.settings import Settings
 from voicecall.errors import ReopenRefused
-from voicecall.records import JobRecord
-from voicecall.settings import Settings
-from voicecall.store import JobStore
-from voicecall.timefmt import from_epoch
+from voicecall.formats.timefmt import from_epoch
+from voicecall.job import keys, lifecycle
+from voicecall.job.records import JobRecord
+from voicecall.store.job_store import JobStore
 
 REQUEUE_MAX_AGE_S = 23 * 3600
 SEND_QUEUES = keys.SEND_QUEUES

@@ -1,4 +1,4 @@
--- The shared part of every job-store script (voicecall.lifecycle prepends it to each one).
+-- The shared part of every job-store script (voicecall.job.lifecycle prepends it to each one).
 --
 -- Conventions: ARGV[1] is now (epoch seconds, ms precision), ARGV[2] a JSON object of the
 -- operation's parameters (P, with the common ones: token, retention_s, webhook_redrive_s).
@@ -6,11 +6,11 @@
 -- KEYS[4] the webhooks' due set, KEYS[5] the schedule (scheduled jobs by due time), KEYS[6]
 -- the campaigns' counters, then the operation's own keys, and last the list and body hash of
 -- every queue
--- (voicecall.keys.message_keys), since a step may write Dramatiq messages. No script builds
+-- (voicecall.job.keys.message_keys), since a step may write Dramatiq messages. No script builds
 -- a key name.
 -- C (the constants: state ranks, kinds, queues, actors) is generated from the Python enums.
 -- ACTIVITY is nil for a script of one step, a table of counts in a batch of several
--- (voicecall.lifecycle.batch_source), where each step's KEYS and ARGV are its own.
+-- (voicecall.store.scripts.batch_source), where each step's KEYS and ARGV are its own.
 
 local NOW = tonumber(ARGV[1])
 local P = cjson.decode(ARGV[2])
@@ -74,7 +74,7 @@ end
 local function count_activity(field)
   if not P.activity then return end  -- a step that declared no activity hash counts nothing
   local key = KEYS[#KEYS - 2 * C.queues]
-  if ACTIVITY then  -- one of several steps in a batch (lifecycle.batch_source): counted at its end
+  if ACTIVITY then  -- one of several steps in a batch (scripts.batch_source): counted at its end
     local fields = ACTIVITY[key] or {}
     ACTIVITY[key] = fields
     fields[field] = (fields[field] or 0) + 1
@@ -175,7 +175,7 @@ end
 -- as a 124 without one) is kept on the job, ``held_reports``, and applied only once the
 -- answer names the SMSID (settle_held). Bounds: C.hold_max distinct reports per job (a repeat
 -- of one held is not kept twice; past the bound: 'hold_full'), each of a few hundred bytes
--- (its fields are checked by voicecall/results.py), each kept at most P.hold_s. Every held
+-- (its fields are checked by voicecall/esms/results.py), each kept at most P.hold_s. Every held
 -- report ends: matched and applied, refused (another SMSID), dropped when older than
 -- P.hold_s, or dropped when the job ends before its SMSID is known (finish).
 -- Returns the step's reply; its 4th element counts what ended here (JSON).
@@ -240,7 +240,7 @@ end
 
 local function finish(job, state, note, extra)
   -- Callback reports still held: the job ends before eSMS named its SMSID, so none can apply
-  -- (voicecall.finish counts them from this entry).
+  -- (voicecall.telemetry.finish counts them from this entry).
   if job.held_reports then
     extra = extra or {}
     extra.held_dropped = #job.held_reports

@@ -4,7 +4,7 @@
 IPv4 address (IPv4-mapped, IPv4-compatible, NAT64, 6to4, Teredo). The ranges are written out
 rather than taken from ``ipaddress``'s ``is_private`` and friends, whose ranges changed between
 Python patch releases. Documentation ranges (TEST-NET-1/2/3, 2001:db8::/32) are not internal.
-Pure: used by :mod:`voicecall.webhook_urls` at intake and after DNS.
+Pure: used by :mod:`voicecall.webhooks.urls` at intake and after DNS.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """A job as stored (:class:`JobRecord`) and as shown to clients (:class:`JobView`).
 
 A job is one JSON document in Redis (``vc:job:{id}``). Python writes it once, at intake; from
-then on only the store's Lua steps change it (voicecall.lifecycle). Times are epoch seconds
+then on only the store's Lua steps change it (voicecall.job.lifecycle). Times are epoch seconds
 with millisecond precision, which Redis's cjson writes back unchanged (it keeps 14 digits).
-The call's eSMS parameters are the typed ``request`` (one of voicecall.jobs' params models),
+The call's eSMS parameters are the typed ``request`` (one of the models of voicecall.job.params),
 so the worker dispatches on its type and never reads a loose dict.
 
 :class:`JobView` is the one public shape: the HTTP API's body, its OpenAPI schema and the
@@ -18,17 +18,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
-from voicecall.jobs import (
-    FINAL_STATES,
-    CallParams,
-    Kind,
-    OtpParams,
-    Outcome,
-    RecordParams,
-    ScheduleMode,
-    State,
-    TemplateParams,
-)
+from voicecall.job.params import CallParams, OtpParams, RecordParams, TemplateParams
+from voicecall.job.states import FINAL_STATES, Kind, Outcome, ScheduleMode, State
 
 
 class _Stored(BaseModel):
@@ -104,7 +95,7 @@ class JobRecord(_Stored):
     request: CallParams
     labels: dict[str, str] = Field(default_factory=dict)
     idempotency_key: str | None = None  # in the scope of its client
-    client: str | None = None  # the API client that made it (voicecall.clients)
+    client: str | None = None  # the API client that made it (voicecall.config.clients)
     body_hash: str = ""
     webhook_url: str | None = None
     trace_id: str | None = None

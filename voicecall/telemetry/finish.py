@@ -1,15 +1,15 @@
 """What follows a job's final step: its metrics and one log line, counted once.
 
 The final step itself (history, retention, the webhook's message) is the store's
-(voicecall.lifecycle); whoever applied it (the worker's send or poll step, the API's callback
+(voicecall.job.lifecycle); whoever applied it (the worker's send or poll step, the API's callback
 route) calls :func:`observe_finished` with the job the step returned, once.
 """
 
 from __future__ import annotations
 
-from voicecall.logs import get_logger
-from voicecall.metrics import CALL_DURATION, CALLBACKS, COST, JOBS_FINISHED, TIME_TO_FINAL
-from voicecall.records import JobRecord
+from voicecall.job.records import JobRecord
+from voicecall.telemetry.logs import get_logger
+from voicecall.telemetry.metrics import CALL_DURATION, CALLBACKS, COST, JOBS_FINISHED, TIME_TO_FINAL
 
 log = get_logger(__name__)
 

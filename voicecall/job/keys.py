@@ -5,11 +5,11 @@ here, so they also run where Redis refuses undeclared keys (Cluster, Dragonfly).
 
 Keys of voicecall (prefix ``vc:``):
 
-- ``vc:job:{id}``              string  the job: one JSON document (see voicecall.records). It is
+- ``vc:job:{id}``              string  the job: one JSON document (see voicecall.job.records). It is
                                        the only key under ``vc:job:``, so no id can name another
                                        key, whatever characters it holds.
 - ``vc:idem:{client}:{key}``   string  a client's idempotency key → job id (a client name holds
-                                       no ``:``, voicecall.clients: two clients' keys never meet)
+                                       no ``:``, voicecall.config.clients: two clients' keys never meet)
 - ``vc:smsid:{bucket}``        hash    eSMS SMSID → job id: one of SMSID_BUCKETS small hashes (by a
                                        hash of the SMSID, ≤ 128 fields each up to ~500,000 jobs,
                                        so Redis keeps them as listpacks), field smsid_field(SMSID);
@@ -40,7 +40,7 @@ Keys of voicecall (prefix ``vc:``):
                                        number in key names)
 - ``vc:quota:{client}``        zset    an API client's quota (API_TOKEN_QUOTA): its calls accepted
                                        in the last window, scored by when (ms): a sliding-window
-                                       log, at most CALLS members (voicecall/lua/quota.lua)
+                                       log, at most CALLS members (voicecall/store/lua/quota.lua)
 - ``vc:esms:balance``          hash    the last eSMS balance read (``vnd``, ``at``), for the exporter
 - ``vc:lock:balance``          string  one GetBalance per interval across all processes (TTL)
 - ``vc:activity:{minute}``     hash    one minute's sends (``sent``) and endings (a final state, or
@@ -55,7 +55,7 @@ Keys of voicecall (prefix ``vc:``):
 Dramatiq's own keys live under ``dramatiq:``: queue ``dramatiq:{queue}`` (a list of message ids),
 bodies ``dramatiq:{queue}.msgs`` (a hash), per-worker acks ``dramatiq:__acks__.{worker}.{queue}``,
 heartbeats ``dramatiq:__heartbeats__``. The job store writes send, poll and webhook messages into
-the first two itself, in the same Lua step as the job's transition (see voicecall.lifecycle).
+the first two itself, in the same Lua step as the job's transition (see voicecall.job.lifecycle).
 """
 
 from __future__ import annotations
