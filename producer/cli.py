@@ -25,7 +25,7 @@ from producer.progress import Progress
 from voicecall.config.clients import CLI_CLIENT
 from voicecall.formats.text import escape_controls
 from voicecall.job.contract import validation_context, with_campaign
-from voicecall.store.job_store import RedisError
+from voicecall.store.connection import RedisError
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 KINDS = {"otp": "voice_otp", "record": "record_call", "template": "template_call"}

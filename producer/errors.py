@@ -48,7 +48,7 @@ from voicecall.errors import (
     ReopenRefused,
     SearchError,
 )
-from voicecall.store.job_store import UNAVAILABLE
+from voicecall.store.connection import UNAVAILABLE
 from voicecall.telemetry.logs import get_logger
 
 log = get_logger("voicecall.api")

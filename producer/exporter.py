@@ -26,7 +26,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from voicecall.job.states import State
-from voicecall.store.job_store import JobStore, RedisError, now_s
+from voicecall.store.connection import RedisError, now_s
+from voicecall.store.job_store import JobStore
 
 
 class RedisExporter(Collector):

@@ -27,7 +27,8 @@ from voicecall.job.contract import CAMPAIGN_LABEL, AnyCall, VoiceOtpCall, params
 from voicecall.job.records import HistoryEntry, JobRecord
 from voicecall.job.states import Kind, ScheduleMode, State
 from voicecall.job.steps import Step
-from voicecall.store.job_store import AsyncJobStore, JobStore, now_s
+from voicecall.store.connection import now_s
+from voicecall.store.job_store import AsyncJobStore, JobStore
 from voicecall.telemetry.metrics import JOBS_ENQUEUED
 
 __all__ = ["DuplicateJobId", "IdempotencyConflict", "Intake", "Submitted", "body_hash"]

@@ -26,7 +26,7 @@ from producer.search.query import FILTER_PARAMS, parse_filters
 from voicecall.errors import CampaignNotFound, SearchError
 from voicecall.formats.phones import mask_phone
 from voicecall.job.records import JobView
-from voicecall.store.job_store import RedisError
+from voicecall.store.connection import RedisError
 
 _REPEATABLE = ("state", "kind", "outcome", "label")
 _HELP = {

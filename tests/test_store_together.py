@@ -16,7 +16,8 @@ from tests.test_lifecycle_guards import _create
 from voicecall.job import keys, lifecycle
 from voicecall.job.states import State
 from voicecall.job.steps import Op, Step
-from voicecall.store.job_store import MAX_BATCH, AsyncJobStore, JobStore
+from voicecall.store.job_store import AsyncJobStore, JobStore
+from voicecall.store.steps import MAX_BATCH
 
 N = 100  # more than MAX_BATCH: two batches at least
 

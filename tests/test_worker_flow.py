@@ -12,7 +12,8 @@ import pytest
 from tests.fixtures.stack import Stack, producer_client, wait_until
 from voicecall.job import keys
 from voicecall.job.states import Outcome, State
-from voicecall.store.job_store import JobStore, StoreConfig
+from voicecall.store.job_store import JobStore
+from voicecall.store.steps import StoreConfig
 from worker.retention import RetentionScan
 
 

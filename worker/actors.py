@@ -18,7 +18,7 @@ import functools
 import dramatiq
 
 from voicecall.job import keys, lifecycle
-from voicecall.store.job_store import now_s
+from voicecall.store.connection import now_s
 from voicecall.telemetry.logs import get_logger
 from voicecall.telemetry.metrics import RATE_LIMITED
 from worker import engine

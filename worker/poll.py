@@ -20,7 +20,7 @@ from voicecall.esms.results import Report
 from voicecall.job import lifecycle
 from voicecall.job.records import JobRecord
 from voicecall.job.states import State
-from voicecall.store.job_store import now_s
+from voicecall.store.connection import now_s
 from voicecall.telemetry.finish import observe_finished
 from voicecall.telemetry.logs import get_logger
 from voicecall.telemetry.metrics import STATUS_REQUESTS

@@ -31,7 +31,8 @@ from voicecall.config.settings import Settings
 from voicecall.job import keys, lifecycle
 from voicecall.job.states import State
 from voicecall.job.steps import Op
-from voicecall.store.job_store import JobStore, now_s
+from voicecall.store.connection import now_s
+from voicecall.store.job_store import JobStore
 from voicecall.telemetry.logs import get_logger
 from worker.esms import EsmsClient
 from worker.retention import RetentionScan

@@ -30,7 +30,7 @@ from voicecall.job import lifecycle, steps
 from voicecall.job.records import JobRecord
 from voicecall.job.states import Kind, ScheduleMode
 from voicecall.job.steps import Op, Step
-from voicecall.store.job_store import UNAVAILABLE, now_s
+from voicecall.store.connection import UNAVAILABLE, now_s
 from voicecall.telemetry.finish import observe_finished
 from voicecall.telemetry.logs import get_logger
 from voicecall.telemetry.metrics import RATE_LIMITED, SEND_LATENESS, SEND_RETRIES

@@ -18,7 +18,7 @@ from dramatiq.middleware import CurrentMessage, Retries, ShutdownNotifications, 
 from dramatiq.middleware.prometheus import Prometheus
 
 from voicecall.config.settings import Settings
-from voicecall.store.job_store import UNAVAILABLE
+from voicecall.store.connection import UNAVAILABLE
 from worker.broker import make_broker
 from worker.middleware import (
     EngineMiddleware,

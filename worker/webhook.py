@@ -25,7 +25,7 @@ import structlog
 
 from voicecall.job import lifecycle
 from voicecall.job.records import JobRecord, JobView
-from voicecall.store.job_store import now_s
+from voicecall.store.connection import now_s
 from voicecall.telemetry.logs import get_logger
 from voicecall.telemetry.metrics import WEBHOOKS
 from voicecall.webhooks.policy import normalize_host

@@ -45,7 +45,7 @@ from voicecall.errors import CancelRefused, FieldRefused, JobNotFound, ReopenRef
 from voicecall.formats.phones import mask_phone
 from voicecall.job import keys
 from voicecall.job.contract import check_cancel_reason
-from voicecall.store.job_store import now_s
+from voicecall.store.connection import now_s
 from voicecall.telemetry.logs import get_logger
 
 log = get_logger("voicecall.console")

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from voicecall.store.job_store import JobStore, now_s
+from voicecall.store.connection import now_s
+from voicecall.store.job_store import JobStore
 
 SENT = "sent"
 

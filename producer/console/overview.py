@@ -11,7 +11,8 @@ from producer.console import activity
 from voicecall.formats.timefmt import from_epoch
 from voicecall.job import keys
 from voicecall.job.states import State
-from voicecall.store.job_store import JobStore, now_s
+from voicecall.store.connection import now_s
+from voicecall.store.job_store import JobStore
 
 
 def overview(store: JobStore, liveness_s: float) -> dict[str, Any]:

@@ -17,7 +17,8 @@ from producer.console import session as sessions
 from producer.errors import ApiError
 from voicecall.formats.phones import mask_phone
 from voicecall.formats.timefmt import from_epoch
-from voicecall.store.job_store import JobStore, now_s
+from voicecall.store.connection import now_s
+from voicecall.store.job_store import JobStore
 from voicecall.telemetry.logs import get_logger
 
 
