@@ -213,6 +213,17 @@ def main() -> None:
         mine = {m: frozenset(ns) for m, ns in inside.items() if m.split(".")[0] == package}
         print(f"floors inside {package}/: {max(_floors(mine).values())}")
     print(f"floors of the whole tree: {max(floors.values())}")
+    parts = {
+        CORE_LAYERS[n]: frozenset(
+            CORE_LAYERS[k]
+            for m in graph
+            if _layer(m) == n
+            for k in {_layer(x) for x in graph[m]} - {None, n}
+            if k is not None
+        )
+        for n in range(len(CORE_LAYERS))
+    }
+    print(f"floors of the core's parts (voicecall/ by subpackage): {max(_floors(parts).values())}")
     print(f"circles: {_circles(graph)}")
     back = [
         (m, n) for m, ns in graph.items() for n in ns

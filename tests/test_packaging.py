@@ -187,6 +187,9 @@ def test_core_install_enqueues_and_refuses_server_commands_in_one_line(
     dead_letters = _core_voicecall(core_venv, "dlq", "list", env=env)
     assert dead_letters.returncode == 0, dead_letters.stderr
     assert _core_voicecall(core_venv, "check-settings", "producer", env=env).returncode == 0
+    listed = _core_voicecall(core_venv, "--help", env=env)  # every package's entry points
+    assert listed.returncode == 0, listed.stderr
+    assert all(f"  {command} " in listed.stdout for command in (*NEEDS_EXTRAS, "enqueue", "dlq"))
 
     for command, extra in NEEDS_EXTRAS.items():
         for args in ([command], [command, "--help"]):
