@@ -4,7 +4,7 @@
 #   docker run IMAGE worker --processes 2 --threads 8  Dramatiq workers, metrics on 9191
 #   docker run IMAGE scheduler                         the scheduler alone (optional)
 #   docker run IMAGE esms-sim --host 0.0.0.0 --port 8081   the eSMS simulator (demos)
-# Settings are environment variables (docs: voicecall/settings.py). Every command this file
+# Settings are environment variables (docs: voicecall/config/settings.py). Every command this file
 # runs is exercised by tests/test_dockerfile_commands.py; hadolint lints it.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm

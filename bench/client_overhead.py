@@ -27,8 +27,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from voicecall.logs import configure_logging  # noqa: E402
-from voicecall.settings import Settings  # noqa: E402
+from voicecall.config.settings import Settings  # noqa: E402
+from voicecall.telemetry.logs import configure_logging  # noqa: E402
 from worker.esms import EsmsClient  # noqa: E402
 
 API_KEY, SECRET_KEY = "bench-api-key", "bench-secret-key"

@@ -351,7 +351,7 @@ class BenchStack:
     def store(self) -> Any:
         """The job store on this Redis (reads only)."""
         if self._store is None:
-            from voicecall.store import JobStore
+            from voicecall.store.job_store import JobStore
 
             self._store = JobStore.from_url(self.redis.url)
         return self._store

@@ -277,9 +277,9 @@ def enqueue_rates(servers: Servers, n: int) -> tuple[float, float]:
     import dramatiq
 
     from producer.client import VoiceCallClient
-    from voicecall.broker import make_broker
-    from voicecall.settings import load_settings
-    from voicecall.store import JobStore
+    from voicecall.config.settings import load_settings
+    from voicecall.store.job_store import JobStore
+    from worker.broker import make_broker
 
     settings = load_settings(redis_url=servers.redis_url)
     broker = make_broker(settings)

@@ -5,7 +5,7 @@ campaigns (:mod:`producer.search_api`, bearer auth), the eSMS callback route
 (:mod:`producer.callback_api`, signed URLs), and the unauthenticated operations routes here:
 ``/healthz`` (the process answers), ``/readyz`` (Redis answers; else 503) and ``/metrics``
 (this process's metrics, or every API process's in multiprocess mode, plus the Redis gauges
-of :mod:`voicecall.exporter`; behind ``METRICS_TOKEN`` when that is set). Error bodies:
+of :mod:`producer.exporter`; behind ``METRICS_TOKEN`` when that is set). Error bodies:
 :mod:`producer.errors`. The operator console (:mod:`producer.console`) at ``/console``;
 ``/docs`` and ``/redoc`` with local assets (:mod:`producer.docs`).
 """
@@ -30,15 +30,16 @@ from producer.auth import require_metrics_token
 from producer.callback_api import router as callback_router
 from producer.calls_api import router as calls_router
 from producer.client import VoiceCallClient
+from producer.exporter import RedisExporter
 from producer.intake import Intake
 from producer.middleware import RequestMiddleware
+from producer.search import cursors
 from producer.search_api import router as search_router
-from voicecall import __version__, cursors
-from voicecall.exporter import RedisExporter
-from voicecall.logs import configure_logging, get_logger
-from voicecall.metrics import mark_build
-from voicecall.settings import Settings, load_settings
-from voicecall.store import AsyncJobStore, JobStore
+from voicecall import __version__
+from voicecall.config.settings import Settings, load_settings
+from voicecall.store.job_store import AsyncJobStore, JobStore
+from voicecall.telemetry.logs import configure_logging, get_logger
+from voicecall.telemetry.metrics import mark_build
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 DESCRIPTION = """Enqueue outbound voice calls through eSMS.vn and follow them to their result.

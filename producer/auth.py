@@ -1,7 +1,7 @@
 """Bearer-token authentication for the HTTP API (tokens from ``API_TOKENS``).
 
 A request that passes carries its client's name in ``request.state.client_name`` (the
-``name=`` of its ``API_TOKENS`` entry, or a bare token's digest name: voicecall.clients): it is
+``name=`` of its ``API_TOKENS`` entry, or a bare token's digest name: voicecall.config.clients): it is
 recorded in the jobs the request makes and scopes its idempotency keys, cursors and quota.
 
 The presented token is compared with every configured token using

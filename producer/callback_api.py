@@ -2,7 +2,7 @@
 
 eSMS calls it by GET with its fields in the query string (voice: ReferenceId, CallStatus,
 SentResult...; Voice OTP: SMSID, SendStatus, SendSuccess...). No bearer token: the path's
-nonce and HMAC are the proof (see :mod:`voicecall.callbacks`). Answers: 200 for a valid
+nonce and HMAC are the proof (see :mod:`voicecall.esms.callbacks`). Answers: 200 for a valid
 callback and for its repeats (so eSMS stops resending), for one waiting for eSMS's status
 to confirm it (CALLBACK_CONFIRM=status, the default), and for one held until eSMS's send
 answer names the job's SMSID; 429 (with Retry-After) when the job already holds its share of
@@ -20,16 +20,16 @@ from fastapi.responses import JSONResponse
 
 from producer import openapi
 from producer.client import VoiceCallClient
-from voicecall.callbacks import (
+from voicecall.config.settings import Settings
+from voicecall.esms.callbacks import (
     CALLBACK_PATH,
     HTTP_STATUS,
     CallbackResult,
     Policy,
     handle_callback,
 )
-from voicecall.jobs import JOB_ID_PATTERN
-from voicecall.logs import get_logger
-from voicecall.settings import Settings
+from voicecall.job.contract import JOB_ID_PATTERN
+from voicecall.telemetry.logs import get_logger
 
 router = APIRouter(tags=["esms-callbacks"])
 log = get_logger(__name__)

@@ -30,8 +30,8 @@ from producer.errors import (
 from producer.idempotency import IDEMPOTENCY_HEADER, IdempotencyHeader, with_header_key
 from producer.intake import Intake
 from voicecall.errors import DuplicateJobId, IdempotencyConflict
-from voicecall.esms_limits import REQUEST_ID_MAX_LEN
-from voicecall.jobs import (
+from voicecall.formats.text import NO_CONTROL_PATTERN
+from voicecall.job.contract import (
     CANCEL_REASON_MAX_CHARS,
     JOB_ID_PATTERN,
     RESERVED_JOB_IDS,
@@ -39,9 +39,9 @@ from voicecall.jobs import (
     validation_context,
     with_campaign,
 )
-from voicecall.logs import get_logger
-from voicecall.records import JobView
-from voicecall.text import NO_CONTROL_PATTERN
+from voicecall.job.esms_limits import REQUEST_ID_MAX_LEN
+from voicecall.job.records import JobView
+from voicecall.telemetry.logs import get_logger
 
 log = get_logger("voicecall.api")
 
@@ -316,7 +316,7 @@ def cancel_call(
         str,
         Query(
             max_length=CANCEL_REASON_MAX_CHARS,
-            pattern=NO_CONTROL_PATTERN,  # the rule of voicecall.jobs.check_cancel_reason
+            pattern=NO_CONTROL_PATTERN,  # the rule of voicecall.job.contract.check_cancel_reason
             description="Kept in the job's history (no control characters: C0, DEL, C1, "
             "bidi overrides and isolates).",
         ),
@@ -328,7 +328,7 @@ def cancel_call(
 
 def _not_a_route(request: Request, job_id: str) -> None:
     """405 at /v1/calls/batch and /v1/calls/export: they are routes (with their own methods),
-    and no job can have their names (voicecall.jobs.RESERVED_JOB_IDS)."""
+    and no job can have their names (voicecall.job.contract.RESERVED_JOB_IDS)."""
     if job_id in RESERVED_JOB_IDS:
         raise ApiError(
             405,

@@ -22,17 +22,17 @@ from producer.client import CancelRefused, FieldRefused, JobNotFound, VoiceCallC
 from producer.fields import field_errors
 from producer.intake import DuplicateJobId, IdempotencyConflict
 from producer.progress import Progress
-from voicecall.clients import CLI_CLIENT
-from voicecall.jobs import validation_context, with_campaign
-from voicecall.store import RedisError
-from voicecall.text import escape_controls
+from voicecall.config.clients import CLI_CLIENT
+from voicecall.formats.text import escape_controls
+from voicecall.job.contract import validation_context, with_campaign
+from voicecall.store.connection import RedisError
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
 KINDS = {"otp": "voice_otp", "record": "record_call", "template": "template_call"}
 
 
 def make_client() -> VoiceCallClient:
-    """A client from the environment (``REDIS_URL``), named ``cli`` (voicecall.clients)."""
+    """A client from the environment (``REDIS_URL``), named ``cli`` (voicecall.config.clients)."""
     return VoiceCallClient.from_env(client_name=CLI_CLIENT)
 
 

@@ -6,10 +6,10 @@
 >>> client.get(job.id).state                                # doctest: +SKIP
 <State.QUEUED: 'queued'>
 
-Every job comes as a :class:`~voicecall.records.JobView`, the same shape the HTTP API
+Every job comes as a :class:`~voicecall.job.records.JobView`, the same shape the HTTP API
 answers with (``job.model_dump(mode="json")`` gives that JSON). Jobs made here record the
 client ``python`` (``client_name=`` names another: its idempotency keys and cursors are then
-that client's, as if it came through the HTTP API; voicecall.clients). Finding jobs takes the filters
+that client's, as if it came through the HTTP API; voicecall.config.clients). Finding jobs takes the filters
 of ``GET /v1/calls`` as keywords:
 
 >>> page = client.list_calls(state=["scheduled", "retrying"], labels={"campaign": "tet"})  # doctest: +SKIP
@@ -26,8 +26,12 @@ from typing import Any, TextIO
 from pydantic import BaseModel, Field
 
 from producer.intake import Intake
-from voicecall import cursors, export, lifecycle, search
-from voicecall.clients import PYTHON_CLIENT, check_client_name
+from producer.search import cursors, export, walk
+from producer.search.campaigns import CampaignSummary, campaign, campaigns
+from producer.search.filters import Filters
+from producer.search.query import FILTER_PARAMS, filter_pairs, parse_filters
+from voicecall.config.clients import PYTHON_CLIENT, check_client_name
+from voicecall.config.settings import Settings, load_settings
 from voicecall.errors import (
     CampaignNotFound,
     CancelRefused,
@@ -35,12 +39,11 @@ from voicecall.errors import (
     JobNotFound,
     SearchError,
 )
-from voicecall.jobs import CallRequestAdapter, State, check_cancel_reason, validation_context
-from voicecall.records import JobView
-from voicecall.search import CampaignSummary
-from voicecall.search_query import FILTER_PARAMS, filter_pairs, parse_filters
-from voicecall.settings import Settings, load_settings
-from voicecall.store import JobStore
+from voicecall.job import lifecycle
+from voicecall.job.contract import CallRequestAdapter, check_cancel_reason, validation_context
+from voicecall.job.records import JobView
+from voicecall.job.states import State
+from voicecall.store.job_store import JobStore
 
 __all__ = [
     "CallPage",
@@ -86,7 +89,7 @@ class VoiceCallClient:
     @property
     def caller(self) -> cursors.Caller:
         """This client as a search sees it: its cursors are its own, signed with the key
-        CALLBACK_SECRET gives (voicecall.cursors.cursor_key; a public one without it)."""
+        CALLBACK_SECRET gives (producer.search.cursors.cursor_key; a public one without it)."""
         return cursors.Caller(self.client_name, cursors.cursor_key(self.settings.callback_secret))
 
     def for_client(self, client_name: str) -> VoiceCallClient:
@@ -173,7 +176,7 @@ class VoiceCallClient:
         """One page of jobs matching ``filters`` (those of ``GET /v1/calls``: state, kind,
         outcome, labels, phone, idempotency_key, created_from, ... ``finished_to``), newest
         first. Raises :class:`SearchError` naming a bad filter."""
-        page = search.search(
+        page = walk.search(
             self.store, self._filters(filters), self.caller, limit=limit, cursor=cursor
         )
         jobs = [JobView.of(job, history=False) for job in page.jobs]
@@ -183,7 +186,7 @@ class VoiceCallClient:
         """Every job matching ``filters``, newest first, a page at a time."""
         cursor = None
         while True:
-            page = self.list_calls(limit=search.MAX_LIMIT, cursor=cursor, **filters)
+            page = self.list_calls(limit=walk.MAX_LIMIT, cursor=cursor, **filters)
             yield from page.data
             if page.next_cursor is None:
                 return
@@ -202,7 +205,7 @@ class VoiceCallClient:
 
         def counted() -> Iterator[dict[str, Any]]:
             nonlocal rows
-            for doc in search.scan(self.store, self._filters(filters), client=self.client_name):
+            for doc in walk.scan(self.store, self._filters(filters), client=self.client_name):
                 rows += 1
                 yield doc
 
@@ -213,15 +216,15 @@ class VoiceCallClient:
 
     def campaign(self, name: str) -> CampaignSummary:
         """The campaign's figures; raises :class:`CampaignNotFound`."""
-        return search.campaign(self.store, name)
+        return campaign(self.store, name)
 
     def campaigns(self) -> list[CampaignSummary]:
         """Every campaign, newest first."""
-        return search.campaigns(self.store)
+        return campaigns(self.store)
 
     @staticmethod
-    def _filters(filters: Mapping[str, Any]) -> search.Filters:
+    def _filters(filters: Mapping[str, Any]) -> Filters:
         unknown = sorted(set(filters) - set(FILTER_PARAMS) - {"labels"})
         if unknown:
-            raise SearchError(unknown[0], "is not a filter (see voicecall.search_query)")
+            raise SearchError(unknown[0], "is not a filter (see producer.search.query)")
         return parse_filters(filter_pairs(filters))[0]

@@ -38,7 +38,7 @@ from pydantic import ValidationError
 from producer.client import VoiceCallClient
 from producer.fields import field_errors
 from producer.intake import DuplicateJobId, IdempotencyConflict
-from voicecall.jobs import (
+from voicecall.job.contract import (
     CallRequestAdapter,
     RecordCall,
     TemplateCall,

@@ -48,8 +48,8 @@ from voicecall.errors import (
     ReopenRefused,
     SearchError,
 )
-from voicecall.logs import get_logger
-from voicecall.store import UNAVAILABLE
+from voicecall.store.connection import UNAVAILABLE
+from voicecall.telemetry.logs import get_logger
 
 log = get_logger("voicecall.api")
 
@@ -154,7 +154,7 @@ STATUS_BY_ERROR: tuple[tuple[tuple[type[Exception], ...], Callable[[Exception], 
     ((ValidationError,), _validation),
     ((IdempotencyConflict,), _simple(409, "idempotency_conflict", job_id=lambda e: e.job_id)),
     ((DuplicateJobId,), _simple(409, "duplicate_id", job_id=lambda e: e.job_id)),
-    ((CancelRefused,), _simple(409, "cancel_refused", state=lambda e: e.state.value)),
+    ((CancelRefused,), _simple(409, "cancel_refused", state=lambda e: str(e.state))),
     ((ReopenRefused,), _simple(409, "requeue_refused", job_id=lambda e: e.job_id)),
     ((JobNotFound,), _not_found),
     ((CampaignNotFound,), _simple(404, "not_found")),

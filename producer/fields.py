@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from voicecall.jobs import RecordCall, TemplateCall, VoiceOtpCall
+from voicecall.job.contract import RecordCall, TemplateCall, VoiceOtpCall
 
 _REQUEST_PARTS = frozenset({"body", "path", "query", "header"})  # FastAPI's first loc item
 _KINDS = frozenset({"voice_otp", "record_call", "template_call"})

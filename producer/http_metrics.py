@@ -24,7 +24,7 @@ from typing import Any
 
 from prometheus_client import Counter, Histogram
 
-from voicecall.metrics import API_LATENCY, API_REQUESTS
+from voicecall.telemetry.metrics import API_LATENCY, API_REQUESTS
 
 UNMATCHED_ROUTE = "unmatched"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

@@ -1,9 +1,9 @@
 """Intake: turn a validated call request into a stored job, with its Dramatiq message.
 
-Every job records the client that asked for it (``client``: its name, voicecall.clients), and
+Every job records the client that asked for it (``client``: its name, voicecall.config.clients), and
 its idempotency key is that client's: the same key from two clients makes two jobs.
 
-One Lua step (voicecall.lifecycle.create) refuses a known idempotency key or id, stores the
+One Lua step (voicecall.job.lifecycle.create) refuses a known idempotency key or id, stores the
 job, indexes it, and either puts it in the schedule (worker mode, due beyond the scheduler's
 horizon) or writes its send message, addressed by queue and actor name. Nothing can be stored
 without its message, nor a message without its job, and a producer never imports worker
@@ -19,23 +19,17 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
-from voicecall import keys, lifecycle
-from voicecall.callbacks import new_nonce
+from voicecall.config.settings import Settings
 from voicecall.errors import DuplicateJobId, IdempotencyConflict
-from voicecall.jobs import (
-    CAMPAIGN_LABEL,
-    AnyCall,
-    Kind,
-    ScheduleMode,
-    State,
-    VoiceOtpCall,
-    params_of,
-)
-from voicecall.lifecycle import Step
-from voicecall.metrics import JOBS_ENQUEUED
-from voicecall.records import HistoryEntry, JobRecord
-from voicecall.settings import Settings
-from voicecall.store import AsyncJobStore, JobStore, now_s
+from voicecall.esms.callbacks import new_nonce
+from voicecall.job import keys, lifecycle, steps
+from voicecall.job.contract import CAMPAIGN_LABEL, AnyCall, VoiceOtpCall, params_of
+from voicecall.job.records import HistoryEntry, JobRecord
+from voicecall.job.states import Kind, ScheduleMode, State
+from voicecall.job.steps import Step
+from voicecall.store.connection import now_s
+from voicecall.store.job_store import AsyncJobStore, JobStore
+from voicecall.telemetry.metrics import JOBS_ENQUEUED
 
 __all__ = ["DuplicateJobId", "IdempotencyConflict", "Intake", "Submitted", "body_hash"]
 
@@ -76,7 +70,7 @@ class Intake:
         now: float,
         place: tuple[int, int] | None = None,
     ) -> JobRecord:
-        """The job a request of ``client`` (its name: voicecall.clients) makes, as intake
+        """The job a request of ``client`` (its name: voicecall.config.clients) makes, as intake
         writes it; ``place``: (cid, seq) in its campaign."""
         # Whole milliseconds: the store's Lua keeps 14 significant digits (cjson), and the
         # phone-index member made from created_at must come out the same when it is re-read.
@@ -139,7 +133,7 @@ class Intake:
             return self._replay(request, existing, step.state)
         return self._created(job, step)
 
-    def _create(self, job: JobRecord) -> lifecycle.Op:
+    def _create(self, job: JobRecord) -> steps.Op:
         # A new job's message waits its turn on its queue: the sweeper looks only after
         # REDRIVE_AFTER_S (it resends only a message that is gone).
         return lifecycle.create(job, grace_s=self.settings.redrive_after_s)

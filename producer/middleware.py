@@ -12,7 +12,7 @@ A plain ASGI middleware (no response buffering), outermost in the app:
   is read; a body sent without one (chunked) is counted as it arrives and refused the moment
   it passes the limit, so nothing unbounded is ever buffered.
 - Access log: one structured line per request (method, path, status, duration), phone numbers
-  masked by the redaction chain of :mod:`voicecall.logs`, the signature of an eSMS callback
+  masked by the redaction chain of :mod:`voicecall.telemetry.logs`, the signature of an eSMS callback
   URL (its nonce and signature) cut: they would let a reader forge that job's callback; probes log at debug level.
 - Metrics: every request is counted and timed by route template, method and status
   (:mod:`producer.http_metrics`).
@@ -32,15 +32,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from producer import http_metrics
 from producer.errors import ApiError, BodyTooLarge, internal_error, render
-from voicecall.callbacks import CALLBACK_PATH
-from voicecall.logs import get_logger
+from voicecall.esms.callbacks import CALLBACK_PATH
+from voicecall.telemetry.logs import get_logger
 
 REQUEST_ID_HEADER = "x-request-id"
 NOSNIFF = (b"x-content-type-options", b"nosniff")
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 # The job id stays; its nonce and signature (the proof) are cut, in this line and in every
-# other log line (voicecall.logs cuts them too, e.g. in error lines).
+# other log line (voicecall.telemetry.logs cuts them too, e.g. in error lines).
 _CALLBACK_PROOF = re.compile(rf"^({re.escape(CALLBACK_PATH)}/[^/]+/).+")
 
 access_log = get_logger("voicecall.access")

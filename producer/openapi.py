@@ -3,8 +3,8 @@
 The call endpoints read their JSON body themselves (so ``send_at`` is checked against the
 app's settings, and a batch can fail item by item), so their request schemas are added here:
 the job contract's JSON schema (``CallRequest``, one of the three kinds) and one complete,
-valid example per kind from :data:`voicecall.jobs.EXAMPLES`. Jobs are described by the one
-job view, :class:`voicecall.records.JobView`.
+valid example per kind from :data:`voicecall.job.contract.EXAMPLES`. Jobs are described by the one
+job view, :class:`voicecall.job.records.JobView`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
-from voicecall.jobs import EXAMPLES, CallRequestAdapter
-from voicecall.records import JobView
+from voicecall.job.contract import EXAMPLES, CallRequestAdapter
+from voicecall.job.records import JobView
 
 MAX_BATCH = 1000  # calls in one POST /v1/calls/batch
 NO_CONTROL_CHARACTERS = "^[^\\x00-\\x1f\\x7f]*$"

@@ -1,10 +1,10 @@
 """Per-client quotas (``API_TOKEN_QUOTA=CALLS/SECONDS``): each API client (a name of
-``API_TOKENS``, voicecall.clients) may submit at most CALLS calls in any SECONDS, so one client
+``API_TOKENS``, voicecall.config.clients) may submit at most CALLS calls in any SECONDS, so one client
 (or one leaked token) cannot use up a victim's per-phone allowance or flood eSMS on everyone's
 behalf.
 
 The count is exact: a sliding-window log in Redis (the calls accepted in the last window, one
-sorted set per client: ``voicecall/lua/quota.lua``), shared by every API process, so any N+1
+sorted set per client: ``voicecall/store/lua/quota.lua``), shared by every API process, so any N+1
 accepted calls of a client span at least SECONDS, wherever the window's edge falls (the GCRA
 used before let about 2N-1 through around an edge). A call is counted once its request is
 valid (a batch counts each of its calls; a replay counts too: the client cannot know it is
@@ -21,8 +21,8 @@ from fastapi import Request
 
 from producer.auth import client_name
 from producer.errors import ApiError, validation_error
-from voicecall import keys
-from voicecall.store import AsyncJobStore
+from voicecall.job import keys
+from voicecall.store.job_store import AsyncJobStore
 
 QUOTA_EXCEEDED = "quota_exceeded"
 

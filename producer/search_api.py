@@ -1,7 +1,7 @@
 """Finding jobs over HTTP: ``GET /v1/calls`` (a page), ``GET /v1/calls/export`` (CSV) and the
 campaigns (``GET /v1/campaigns``, ``GET /v1/campaigns/{name}``). Bearer auth on all.
 
-The filters are query parameters (voicecall.search_query); an unknown one, a bad value, an
+The filters are query parameters (producer.search.query); an unknown one, a bad value, an
 inverted range, a limit out of range or a cursor this API did not give gets 422 naming the
 parameter. Pages come newest first; ``next_cursor`` is null on the last one.
 """
@@ -19,19 +19,16 @@ from pydantic import BaseModel, Field
 from producer import openapi
 from producer.auth import client_name, require_token
 from producer.client import CallPage
-from voicecall import cursors, export, search
-from voicecall.clients import NAME_PATTERN
+from producer.search import cursors, export, walk
+from producer.search.campaigns import CampaignSummary, campaign, campaigns, summarize
+from producer.search.filters import Filters
+from producer.search.query import FILTER_PARAMS, IDEMPOTENCY_KEY_MAX, PAGE_PARAMS, parse_filters
+from producer.search.walk import MAX_LIMIT
+from voicecall.config.clients import NAME_PATTERN
 from voicecall.errors import SearchError
-from voicecall.jobs import Kind, Outcome, State
-from voicecall.records import JobRecord, JobView
-from voicecall.search import MAX_LIMIT, CampaignSummary
-from voicecall.search_query import (
-    FILTER_PARAMS,
-    IDEMPOTENCY_KEY_MAX,
-    PAGE_PARAMS,
-    parse_filters,
-)
-from voicecall.store import JobStore
+from voicecall.job.records import JobRecord, JobView
+from voicecall.job.states import Kind, Outcome, State
+from voicecall.store.job_store import JobStore
 
 DEFAULT_LIMIT = 50
 _ERROR = {"model": openapi.ErrorBody}
@@ -64,7 +61,7 @@ def caller(request: Request) -> cursors.Caller:
     return cursors.Caller(client_name(request), request.app.state.cursor_key)
 
 
-def _query(request: Request, allowed: tuple[str, ...]) -> tuple[search.Filters, dict[str, str]]:
+def _query(request: Request, allowed: tuple[str, ...]) -> tuple[Filters, dict[str, str]]:
     return parse_filters(request.query_params.multi_items(), allowed=allowed)
 
 
@@ -162,7 +159,7 @@ def example_campaign() -> dict[str, Any]:
         "first_sent_at": 1893456001.2,
         "last_sent_at": 1893470403.9,
     }
-    return search.summarize("tet-2030", figures).model_dump(mode="json")
+    return summarize("tet-2030", figures).model_dump(mode="json")
 
 
 def _json(example: dict[str, Any]) -> dict[str, Any]:
@@ -182,7 +179,7 @@ def _json(example: dict[str, Any]) -> dict[str, Any]:
 )
 def list_calls(request: Request) -> JSONResponse:
     filters, rest = _query(request, FILTER_PARAMS + PAGE_PARAMS)
-    page = search.search(
+    page = walk.search(
         _store(request),
         filters,
         caller(request),
@@ -217,7 +214,7 @@ _CSV_EXAMPLE = (
 )
 def export_calls(request: Request) -> StreamingResponse:
     filters, _ = _query(request, FILTER_PARAMS)
-    chunks = export.chunks(search.scan(_store(request), filters, client=client_name(request)))
+    chunks = export.chunks(walk.scan(_store(request), filters, client=client_name(request)))
     first = next(chunks)  # reads the first batch now: Redis down is a 503, not a cut stream
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return StreamingResponse(
@@ -236,7 +233,7 @@ def export_calls(request: Request) -> StreamingResponse:
 )
 def list_campaigns(request: Request) -> JSONResponse:
     _query(request, ())
-    summaries = search.campaigns(_store(request))
+    summaries = campaigns(_store(request))
     return JSONResponse({"data": [summary.model_dump(mode="json") for summary in summaries]})
 
 
@@ -258,4 +255,4 @@ CampaignName = Annotated[
 )
 def show_campaign(request: Request, name: CampaignName) -> JSONResponse:
     _query(request, ())
-    return JSONResponse(search.campaign(_store(request), name).model_dump(mode="json"))
+    return JSONResponse(campaign(_store(request), name).model_dump(mode="json"))

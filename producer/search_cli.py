@@ -19,13 +19,14 @@ from typing import Any
 
 from producer.cli import EXIT_OK, _fail, make_client
 from producer.progress import Progress
-from voicecall import search
+from producer.search import walk
+from producer.search.campaigns import CampaignSummary
+from producer.search.filters import Filters
+from producer.search.query import FILTER_PARAMS, parse_filters
 from voicecall.errors import CampaignNotFound, SearchError
-from voicecall.phones import mask_phone
-from voicecall.records import JobView
-from voicecall.search import CampaignSummary
-from voicecall.search_query import FILTER_PARAMS, parse_filters
-from voicecall.store import RedisError
+from voicecall.formats.phones import mask_phone
+from voicecall.job.records import JobView
+from voicecall.store.connection import RedisError
 
 _REPEATABLE = ("state", "kind", "outcome", "label")
 _HELP = {
@@ -50,7 +51,7 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
             group.add_argument(option, dest=name, help=help_text)
 
 
-def _filters(args: argparse.Namespace) -> search.Filters:
+def _filters(args: argparse.Namespace) -> Filters:
     pairs = [(name, value) for name in FILTER_PARAMS for value in _values(getattr(args, name))]
     return parse_filters(pairs)[0]
 
@@ -104,13 +105,13 @@ def jobs_main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="voicecall jobs", description="List jobs, newest first.")
     parser.add_argument("action", choices=["list"])
     _add_filters(parser)
-    parser.add_argument("--limit", type=int, default=50, help=f"1 to {search.MAX_LIMIT}")
+    parser.add_argument("--limit", type=int, default=50, help=f"1 to {walk.MAX_LIMIT}")
     parser.add_argument("--cursor", help="the cursor the previous page printed")
     parser.add_argument("--json", action="store_true", help="print the page as the API does")
     args = parser.parse_args(list(argv))
     try:
         client = make_client()
-        page = search.search(
+        page = walk.search(
             client.store, _filters(args), client.caller, limit=args.limit, cursor=args.cursor
         )
     except (SearchError, RedisError) as exc:
@@ -203,7 +204,7 @@ def export_main(argv: Sequence[str]) -> int:
     try:
         client = make_client()
         filters = _filters(args)
-        total = search.count(client.store, filters)
+        total = walk.count(client.store, filters)
         out = args.output.open("w", newline="", encoding="utf-8") if args.output else sys.stdout
         try:
             rows = client.export(

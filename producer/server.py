@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from voicecall.settings import load_settings
+from voicecall.config.settings import load_settings
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -79,7 +79,7 @@ def main(argv: Sequence[str]) -> int:
 
     import uvicorn
 
-    from voicecall.logs import configure_logging
+    from voicecall.telemetry.logs import configure_logging
 
     configure_logging(level=settings.log_level, fmt=settings.log_format)
     try:

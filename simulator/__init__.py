@@ -12,11 +12,12 @@ Used by the demo and by every integration test. The layout, top-down:
 - :mod:`simulator.callbacks`: the GET to the partner's ``CallbackUrl``.
 - :mod:`simulator.faults`: latency, HTTP 500, hangs, lost responses, the TPS limit.
 - :mod:`simulator.control`: the ``/_sim/*`` endpoints tests use to look inside.
+- :mod:`simulator.demo`: ``voicecall demo`` (``make run``), the whole pipeline against the
+  simulator: it starts Redis, the simulator, the API and a worker as processes.
+- :mod:`simulator.commands`: the ``voicecall`` subcommands this package registers.
+
+Importing ``simulator`` loads nothing else: ``voicecall --help`` reads the commands without
+FastAPI installed.
 
 See ``docs/simulator.md`` for the behaviour and every knob.
 """
-
-from simulator.app import create_app
-from simulator.config import SimConfig
-
-__all__ = ["SimConfig", "create_app"]

@@ -1,4 +1,4 @@
-"""The console's activity counters (voicecall.activity): the lifecycle steps count each send
+"""The console's activity counters (producer.console.activity): the lifecycle steps count each send
 and each ending in the minute it happened, in the same Lua step, on a real Redis."""
 
 from __future__ import annotations
@@ -9,11 +9,12 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from producer.console import activity
 from tests.fixtures import steps
 from tests.test_lifecycle_guards import _create
-from voicecall import activity, keys, lifecycle
-from voicecall.jobs import Outcome
-from voicecall.store import JobStore
+from voicecall.job import keys, lifecycle
+from voicecall.job.states import Outcome
+from voicecall.store.job_store import JobStore
 
 
 @pytest.fixture()

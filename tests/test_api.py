@@ -17,10 +17,10 @@ import structlog
 from producer.api import create_app
 from tests.fixtures import steps
 from tests.fixtures.api import ApiServer
-from voicecall import keys
-from voicecall.jobs import EXAMPLES
-from voicecall.settings import load_settings
-from voicecall.store import JobStore
+from voicecall.config.settings import load_settings
+from voicecall.job import keys
+from voicecall.job.contract import EXAMPLES
+from voicecall.store.job_store import JobStore
 
 OTP = {"kind": "voice_otp", "phone": "0901234567", "content": "Ma cua ban la 123456"}
 RECORD = {"kind": "record_call", "phone": "0901234568", "record_id": "rec-1"}

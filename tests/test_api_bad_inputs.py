@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.fixtures.api import ApiServer
-from voicecall.store import JobStore
+from voicecall.store.job_store import JobStore
 
 OTP: dict[str, Any] = {"kind": "voice_otp", "phone": "0901234567", "content": "Ma 123456"}
 RECORD: dict[str, Any] = {"kind": "record_call", "phone": "0901234567", "record_id": "rec-1"}

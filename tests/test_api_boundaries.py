@@ -21,11 +21,11 @@ from fastapi import Request
 from producer.api import create_app
 from producer.body import MAX_DEPTH, too_deep
 from tests.fixtures.api import ApiServer
-from voicecall import keys
-from voicecall.callbacks import CALLBACK_PATH
-from voicecall.logs import configure_logging
-from voicecall.settings import load_settings
-from voicecall.store import JobStore
+from voicecall.config.settings import load_settings
+from voicecall.esms.callbacks import CALLBACK_PATH
+from voicecall.job import keys
+from voicecall.store.job_store import JobStore
+from voicecall.telemetry.logs import configure_logging
 
 OTP: dict[str, Any] = {"kind": "voice_otp", "phone": "0901234567", "content": "Ma 123456"}
 RECORD: dict[str, Any] = {"kind": "record_call", "phone": "0901234567", "record_id": "rec-1"}

@@ -22,10 +22,10 @@ from tests.fixtures.api import CALLBACK_SECRET, REPO_ROOT, ApiServer, running
 from tests.fixtures.redis import RedisServer
 from tests.test_console import _login
 from voicecall.cli import main
-from voicecall.clients import bare_token_name, parse_api_tokens
+from voicecall.config.clients import bare_token_name, parse_api_tokens
+from voicecall.config.settings import load_settings
 from voicecall.errors import SettingsError
-from voicecall.settings import load_settings
-from voicecall.store import JobStore
+from voicecall.store.job_store import JobStore
 
 BILLING = "billing-secret-token-0123"
 CRM = "crm-secret-token-0123456789"

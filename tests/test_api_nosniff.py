@@ -22,7 +22,7 @@ from producer.api import create_app
 from producer.middleware import RequestMiddleware
 from tests.fixtures.api import ApiServer
 from tests.fixtures.redis import free_port
-from voicecall.settings import load_settings
+from voicecall.config.settings import load_settings
 
 NOSNIFF = ("x-content-type-options", "nosniff")
 OTP = {"kind": "voice_otp", "phone": "0901234567", "content": "Ma 123456"}

@@ -18,10 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.fixtures.api import ApiServer
-from voicecall import keys
+from voicecall.config.settings import load_settings
 from voicecall.errors import SettingsError
-from voicecall.settings import load_settings
-from voicecall.store import JobStore
+from voicecall.job import keys
+from voicecall.store.job_store import JobStore
 
 OTP: dict[str, Any] = {"kind": "voice_otp", "phone": "0901234567", "content": "Ma 123456"}
 

@@ -20,8 +20,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fixtures.stack import Service, Stack, wait_until
 from tests.fixtures.webhook_receiver import Receiver, answer
-from voicecall import keys, lifecycle
-from voicecall.jobs import Outcome, State
+from voicecall.job import keys, lifecycle
+from voicecall.job.states import Outcome, State
 
 RECORD = {"kind": "record_call", "record_id": "rec1"}
 

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from voicecall.cli import COMMANDS
-from voicecall.settings import REQUIRED_BY_ROLE
+from voicecall.cli import commands
+from voicecall.config.settings import REQUIRED_BY_ROLE
 
 
 def _voicecall(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -29,7 +29,43 @@ def _no_settings() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
 
 
-@pytest.mark.parametrize("command", list(COMMANDS))
+# What `voicecall` offers; each package registers its own under the voicecall.commands group.
+EVERY_COMMAND = {
+    "api", "worker", "scheduler", "esms-sim", "enqueue", "status", "cancel", "import", "jobs",
+    "campaign", "export", "dlq", "demo", "check-settings",
+}  # fmt: skip
+
+
+def test_every_command_is_registered_and_listed_by_help() -> None:
+    """The entry points name every command, and `voicecall --help` lists each one."""
+    assert set(commands()) == EVERY_COMMAND
+    result = _voicecall("--help", env=_no_settings())
+    assert result.returncode == 0
+    listed = {
+        line.split()[0]
+        for line in result.stdout.split("commands:", 1)[1].splitlines()
+        if line.strip()
+    }
+    assert listed == EVERY_COMMAND
+
+
+def test_a_command_loads_only_its_own_package() -> None:
+    """`voicecall enqueue --help` imports neither the worker, the simulator nor a web server."""
+    code = (
+        "import sys\n"
+        "from voicecall.cli import main\n"
+        "try:\n    main(['enqueue', '--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('worker', 'simulator', 'fastapi', 'uvicorn', 'httpx')"
+        " if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=_no_settings()
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("command", sorted(EVERY_COMMAND))
 def test_every_command_answers_help(command: str) -> None:
     """`voicecall COMMAND --help` prints its usage and exits 0, needing no settings and starting nothing."""
     result = _voicecall(command, "--help", env=_no_settings())
@@ -79,8 +115,8 @@ def test_status_prints_a_stored_reason_with_its_control_characters_escaped(
     """A job stored before the rule, its cancel note full of terminal controls: `voicecall
     status` prints each as an escape (never raw), `--json` is valid JSON with the same text."""
     from tests.test_lifecycle_guards import _create
-    from voicecall import lifecycle
-    from voicecall.store import JobStore
+    from voicecall.job import lifecycle
+    from voicecall.store.job_store import JobStore
 
     store = JobStore.from_url(redis_url)
     _create(store, "hostile-note", "record_call")
@@ -104,7 +140,7 @@ def test_status_prints_a_stored_reason_with_its_control_characters_escaped(
 def test_cancel_refuses_the_reasons_the_api_refuses(redis_url: str, reason: str) -> None:
     """`voicecall cancel --reason` takes the API's rule: exit 1 naming reason, job unchanged."""
     from tests.test_lifecycle_guards import _create
-    from voicecall.store import JobStore
+    from voicecall.store.job_store import JobStore
 
     store = JobStore.from_url(redis_url)
     _create(store, "cli-cancel", "record_call")

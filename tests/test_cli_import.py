@@ -15,9 +15,9 @@ import pytest
 import redis
 
 from producer.csv_import import COLUMNS
-from voicecall import keys
 from voicecall.cli import main
-from voicecall.store import JobStore
+from voicecall.job import keys
+from voicecall.store.job_store import JobStore
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from producer.search import export
 from tests.fixtures import steps
-from voicecall import export, lifecycle
 from voicecall.cli import main
-from voicecall.jobs import Outcome
-from voicecall.store import JobStore
+from voicecall.job import lifecycle
+from voicecall.job.states import Outcome
+from voicecall.store.job_store import JobStore
 
 
 @pytest.fixture()

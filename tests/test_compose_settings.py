@@ -132,7 +132,7 @@ def test_compose_api_cookie_and_proxy_settings_follow_the_variables(
     """The api's console cookie is Secure exactly when deploy/.env makes PUBLIC_BASE_URL
     https:// (CONSOLE_COOKIE_SECURE overrides), FORWARDED_ALLOW_IPS comes through, and
     `voicecall check-settings api` accepts each."""
-    from voicecall.settings import load_settings
+    from voicecall.config.settings import load_settings
 
     service = voicecall_services()["api"]
     environment = {**image_environment(), **service_environment(service, variables)}

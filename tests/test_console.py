@@ -17,8 +17,8 @@ from producer.console import session as sessions
 from tests.fixtures import steps
 from tests.fixtures.api import ApiServer
 from tests.test_lifecycle_guards import _create
-from voicecall import keys, lifecycle
-from voicecall.store import JobStore
+from voicecall.job import keys, lifecycle
+from voicecall.store.job_store import JobStore
 
 TOKENS = [b"token-one-0123456789", b"token-two-0123456789"]
 KEY = sessions.signing_key(TOKENS)

@@ -33,10 +33,10 @@ import redis
 from producer.console import session as sessions
 from producer.console.web import segment
 from tests.fixtures.api import ApiServer
-from voicecall import keys
+from voicecall.config.settings import load_settings
 from voicecall.errors import SettingsError
-from voicecall.settings import load_settings
-from voicecall.store import JobStore
+from voicecall.job import keys
+from voicecall.store.job_store import JobStore
 
 PHONE = "0901234567"
 FULL = "84901234567"

@@ -17,7 +17,7 @@ import pytest
 
 from tests.fixtures.api import ApiServer
 from tests.fixtures.stack import Stack, wait_until
-from voicecall.jobs import State
+from voicecall.job.states import State
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = "/usr/bin/chromium"

@@ -4,7 +4,7 @@ what eSMS said, the result's source, webhook deliveries, oldest first, no phone 
 from __future__ import annotations
 
 from producer.console import timeline
-from voicecall.records import JobRecord
+from voicecall.job.records import JobRecord
 
 
 def _job() -> JobRecord:

@@ -11,7 +11,7 @@ import sys
 import httpx
 import pytest
 
-from voicecall.demo import TOKEN
+from simulator.demo import TOKEN
 
 pytestmark = pytest.mark.slow
 

@@ -398,7 +398,7 @@ def code_metric_names() -> set[str]:
     """Names (as exported) of every metric defined by voicecall, its exporter and Dramatiq."""
     from prometheus_client.metrics import MetricWrapperBase
 
-    from voicecall import metrics
+    from voicecall.telemetry import metrics
 
     names = set()
     for value in vars(metrics).values():
@@ -406,7 +406,7 @@ def code_metric_names() -> set[str]:
             kind = value._type
             names.add(value._name + "_total" if kind == "counter" else value._name)
     names |= set(
-        re.findall(r'"(voicecall_[a-z_]+)"', (ROOT / "voicecall" / "exporter.py").read_text())
+        re.findall(r'"(voicecall_[a-z_]+)"', (ROOT / "producer" / "exporter.py").read_text())
     )
     import dramatiq.middleware.prometheus as dramatiq_prometheus
 
@@ -638,7 +638,7 @@ def test_compose_worker_scales_and_outlives_its_shutdown_bound() -> None:
 
 def test_compose_settings_satisfy_each_role() -> None:
     """The compose environment gives every setting the api and worker roles require."""
-    from voicecall.settings import REQUIRED_BY_ROLE
+    from voicecall.config.settings import REQUIRED_BY_ROLE
 
     services = _compose()["services"]
     for role in ("api", "worker"):
@@ -723,7 +723,7 @@ def test_k8s_deployments_are_safe_to_run(component: str) -> None:
 
 def test_k8s_worker_grace_period_exceeds_its_shutdown_bound() -> None:
     """The worker's terminationGracePeriodSeconds is above SHUTDOWN_TIMEOUT_S of the ConfigMap (default 25 s)."""
-    from voicecall.settings import Settings
+    from voicecall.config.settings import Settings
 
     config = _k8s("ConfigMap", "voicecall-config")["data"]
     shutdown = int(
@@ -737,7 +737,7 @@ def test_k8s_worker_grace_period_exceeds_its_shutdown_bound() -> None:
 
 def test_k8s_config_and_secret_give_every_required_setting() -> None:
     """ConfigMap plus Secret hold every setting the api and worker roles require; secrets are not in the ConfigMap."""
-    from voicecall.settings import REQUIRED_BY_ROLE
+    from voicecall.config.settings import REQUIRED_BY_ROLE
 
     config = set(_k8s("ConfigMap", "voicecall-config")["data"])
     secret = set(_k8s("Secret", "voicecall-secrets")["stringData"])
@@ -809,7 +809,7 @@ def test_compose_api_names_whom_it_believes_proxy_headers_from() -> None:
 def test_k8s_api_believes_proxy_headers_from_the_ingress_only_and_sets_secure_cookies() -> None:
     """The ConfigMap (read by the api Deployment) sets FORWARDED_ALLOW_IPS to private
     networks, never *, and its https PUBLIC_BASE_URL makes the console's cookies Secure."""
-    from voicecall.settings import load_settings
+    from voicecall.config.settings import load_settings
 
     config = _k8s("ConfigMap", "voicecall-config")["data"]
     networks = _forwarded_networks(config["FORWARDED_ALLOW_IPS"])

@@ -18,8 +18,8 @@ from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
 from tests.fixtures.sim import EsmsSim, free_port
-from voicecall.jobs import Outcome
-from voicecall.settings import Settings
+from voicecall.config.settings import Settings
+from voicecall.job.states import Outcome
 from worker.esms import (
     AccountError,
     ConfigurationError,

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from voicecall import esms_limits
-from voicecall.settings import Settings
+from voicecall.config.settings import Settings
+from voicecall.job import esms_limits
 from worker.esms import EsmsClient, InvalidParameter, Speed, Voice
 from worker.esms import params as p
 
@@ -459,7 +459,7 @@ def test_bounds_are_exported_as_named_constants() -> None:
 
 
 def test_client_and_job_contract_share_one_set_of_limits() -> None:
-    """The client enforces voicecall.esms_limits, the same module the job contract uses."""
+    """The client enforces voicecall.job.esms_limits, the same module the job contract uses."""
     assert Voice is esms_limits.Voice
     assert (p.MAX_RETRY_MIN, p.MAX_RETRY_MAX) == esms_limits.MAX_RETRY_RANGE
     assert (p.MAX_REPEAT_MIN, p.MAX_REPEAT_MAX) == esms_limits.MAX_REPEAT_RANGE

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voicecall.timefmt import OTP_SEND_DATE_FORMAT, VOICE_SEND_DATE_FORMAT
+from voicecall.formats.timefmt import OTP_SEND_DATE_FORMAT, VOICE_SEND_DATE_FORMAT
 from worker.esms import InvalidParameter
 from worker.esms.params import validate_phone, validate_send_date
 

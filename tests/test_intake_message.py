@@ -1,6 +1,6 @@
 """The message POST /v1/calls writes (from the create Lua step, on the API's async path) is one
 the pinned Dramatiq reads: voicecall writes Dramatiq's Redis layout itself (Dramatiq has no
-async enqueue; see voicecall/lua/lib.lua, ``enqueue``), so a Dramatiq upgrade that changes it
+async enqueue; see voicecall/store/lua/lib.lua, ``enqueue``), so a Dramatiq upgrade that changes it
 must fail here."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import redis
 from dramatiq.brokers.redis import RedisBroker
 
 from tests.fixtures.api import ApiServer
-from voicecall import keys
-from voicecall.store import JobStore
+from voicecall.job import keys
+from voicecall.store.job_store import JobStore
 
 PINNED = "2.2"  # the Dramatiq minor version this layout was checked against (pyproject.toml)
 

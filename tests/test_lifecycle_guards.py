@@ -14,14 +14,16 @@ import redis
 from prometheus_client import REGISTRY
 
 from tests.fixtures import steps
-from voicecall import keys, lifecycle
-from voicecall.callbacks import HELD_ENDINGS, CallbackResult
-from voicecall.finish import observe_finished
-from voicecall.jobs import CallRequestAdapter, Outcome, State, params_of, validation_context
-from voicecall.metrics import _CALLBACK_RESULTS
-from voicecall.records import HistoryEntry, JobRecord
-from voicecall.settings import SettingsError, load_settings
-from voicecall.store import JobStore
+from voicecall.config.settings import SettingsError, load_settings
+from voicecall.esms.callbacks import HELD_ENDINGS, CallbackResult
+from voicecall.job import keys, lifecycle
+from voicecall.job.contract import CallRequestAdapter, params_of, validation_context
+from voicecall.job.records import HistoryEntry, JobRecord
+from voicecall.job.states import Outcome, State
+from voicecall.job.steps import Op
+from voicecall.store.job_store import JobStore
+from voicecall.telemetry.finish import observe_finished
+from voicecall.telemetry.metrics import _CALLBACK_RESULTS
 
 PHONE = "0901234567"
 LIMIT = 5
@@ -125,7 +127,7 @@ def test_a_report_cannot_repoint_another_jobs_smsid(
     assert redis_client.hget(keys.smsid_bucket("s-d"), keys.smsid_field("s-d")) is None
 
 
-def _report(job_id: str, smsid: str | None, outcome: Outcome = Outcome.ANSWERED) -> lifecycle.Op:
+def _report(job_id: str, smsid: str | None, outcome: Outcome = Outcome.ANSWERED) -> Op:
     """A CALLBACK_CONFIRM=off callback's report, as the receiver applies it."""
     call = {"status": "ANSWERED", "duration_s": 86400, "price_vnd": 1e12}
     return lifecycle.complete(
@@ -133,7 +135,7 @@ def _report(job_id: str, smsid: str | None, outcome: Outcome = Outcome.ANSWERED)
     )
 
 
-def _answer(job_id: str, smsid: str | None, at: float) -> lifecycle.Op:
+def _answer(job_id: str, smsid: str | None, at: float) -> Op:
     """eSMS's send answer: 100 with ``smsid``, or 124 without one."""
     return lifecycle.submit(
         job_id, smsid=smsid, code=100 if smsid else 124, poll_at=at + 600, note="t", hold_s=60
@@ -227,7 +229,7 @@ def test_the_hold_is_bounded_in_count_and_time(store: JobStore) -> None:
 def test_held_reports_wait_through_a_124_and_end_with_the_job(store: JobStore) -> None:
     """A 124 without an SMSID settles nothing: the reports stay held. A later answer that
     names the SMSID settles them; a job that ends first (expired at the poll deadline)
-    drops them, and its final history entry says how many (voicecall.finish counts them)."""
+    drops them, and its final history entry says how many (voicecall.telemetry.finish counts them)."""
     now = time.time()
     for job_id in ("i", "j"):
         _create(store, job_id, "record_call")

@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterator
 import pytest
 import structlog
 
-import voicecall.logs as logs
 from tests.fixtures.sim import EsmsSim
-from voicecall.logs import configure_logging, get_logger
-from voicecall.settings import Settings
+from voicecall.config.settings import Settings
+from voicecall.telemetry import logs
+from voicecall.telemetry.logs import configure_logging, get_logger
 from worker.esms import EsmsClient, EsmsError
 
 API_KEY = "K9x2ApiKeyVoicecallTest77"

@@ -13,8 +13,8 @@ import pytest
 
 from tests.fixtures.api import ApiServer
 from tests.fixtures.stack import Stack, wait_until
+from voicecall.config.settings import load_settings
 from voicecall.errors import SettingsError
-from voicecall.settings import load_settings
 
 METRICS_TOKEN = "metrics-token-0123456789abcdef"
 

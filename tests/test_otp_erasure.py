@@ -11,7 +11,7 @@ from collections.abc import Callable
 import redis
 
 from tests.fixtures.stack import Stack, wait_until
-from voicecall.jobs import Outcome, State
+from voicecall.job.states import Outcome, State
 
 BLOCKED = "0900000099"  # the simulator's default blocked number: code 99, rejected
 

@@ -112,7 +112,7 @@ def test_license_is_an_spdx_expression() -> None:
 def test_producer_side_imports_no_web_server_or_http_client() -> None:
     """Importing the producer library and the operator CLIs loads neither FastAPI, uvicorn, httpx nor tenacity."""
     code = (
-        "import sys, producer, producer.cli, voicecall.cli, worker.dlq, voicecall.exporter; "
+        "import sys, producer, producer.cli, voicecall.cli, worker.dlq, producer.exporter; "
         f"print(sorted(m for m in {sorted(SERVER_AND_CLIENT)!r} if m in sys.modules))"
     )
     result = subprocess.run(
@@ -187,6 +187,9 @@ def test_core_install_enqueues_and_refuses_server_commands_in_one_line(
     dead_letters = _core_voicecall(core_venv, "dlq", "list", env=env)
     assert dead_letters.returncode == 0, dead_letters.stderr
     assert _core_voicecall(core_venv, "check-settings", "producer", env=env).returncode == 0
+    listed = _core_voicecall(core_venv, "--help", env=env)  # every package's entry points
+    assert listed.returncode == 0, listed.stderr
+    assert all(f"  {command} " in listed.stdout for command in (*NEEDS_EXTRAS, "enqueue", "dlq"))
 
     for command, extra in NEEDS_EXTRAS.items():
         for args in ([command], [command, "--help"]):

@@ -17,8 +17,9 @@ from producer import (
     VoiceCallClient,
 )
 from tests.fixtures import steps
-from voicecall import keys
-from voicecall.jobs import State, TemplateParams
+from voicecall.job import keys
+from voicecall.job.params import TemplateParams
+from voicecall.job.states import State
 
 
 @pytest.fixture()

@@ -1,4 +1,4 @@
-"""voicecall.results read against eSMS's own examples (issue 10 §6), copied verbatim from
+"""voicecall.esms.results read against eSMS's own examples (issue 10 §6), copied verbatim from
 eSMS's documents (``esms-docs``: the two voice call pages, "Hàm lấy trạng thái cuộc gọi" and
 "Callback Url"), and the readings those pages state in words: ``SentResult`` "Kết quả gửi tin
 qua nhà mạng (0: thất bại, 1: thành công)" (the carrier's delivery of the call), and
@@ -13,8 +13,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from voicecall.jobs import Outcome
-from voicecall.results import ReportRefused, read_callback, read_voice, voice_outcome
+from voicecall.esms.results import ReportRefused, read_callback, read_voice, voice_outcome
+from voicecall.job.states import Outcome
 
 # The voice callback example of MakeCallRecord_V2 and MakeCallTemplate_V2 ("Ví dụ"):
 VOICE_EXAMPLE = (
@@ -82,7 +82,7 @@ def test_the_documents_status_example_is_answered() -> None:
 def test_sent_result_decides_delivery_and_call_status_decides_the_rest(
     call_status: str, sent_result: int, expected: Outcome
 ) -> None:
-    """Finished calls (SendStatus 5), read by the one table of voicecall.results."""
+    """Finished calls (SendStatus 5), read by the one table of voicecall.esms.results."""
     assert voice_outcome(call_status, 5, sent_result) is expected
     query = _query(VOICE_EXAMPLE) | {"CallStatus": call_status, "SentResult": str(sent_result)}
     report = read_callback(query)

@@ -1,4 +1,4 @@
-"""Retention without a timer per job (voicecall.retention), against a real Redis: a job that
+"""Retention without a timer per job (worker.retention), against a real Redis: a job that
 ended within the hour after its creation is purged by its place in the state index once
 ``created + retention + slack`` has passed; one that ended later keeps its own time in the
 due set and is left alone, and the scan steps over such jobs however many share a score."""
@@ -13,11 +13,13 @@ import redis
 
 from producer.intake import Intake
 from tests.fixtures import steps
-from voicecall import keys, lifecycle, retention
-from voicecall.jobs import CallRequestAdapter, Outcome, validation_context
-from voicecall.retention import RetentionScan
-from voicecall.settings import load_settings
-from voicecall.store import JobStore
+from voicecall.config.settings import load_settings
+from voicecall.job import keys, lifecycle
+from voicecall.job.contract import CallRequestAdapter, validation_context
+from voicecall.job.states import Outcome
+from voicecall.store.job_store import JobStore
+from worker import retention
+from worker.retention import RetentionScan
 
 HOUR = 3600.0
 

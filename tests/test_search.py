@@ -1,4 +1,4 @@
-"""Finding jobs (voicecall.search) against a real Redis, with jobs moved by the store's own
+"""Finding jobs (producer.search.walk) against a real Redis, with jobs moved by the store's own
 operations: filters, newest first, cursors that neither repeat nor skip while jobs change
 state, campaign counters, and indexes that leave with their job."""
 
@@ -12,14 +12,17 @@ import pytest
 import redis
 
 from producer.intake import Intake
+from producer.search import cursors, walk
+from producer.search.campaigns import campaign, campaigns
+from producer.search.filters import Filters
 from tests.fixtures import steps
-from voicecall import cursors, keys, lifecycle, search
+from voicecall.config.settings import load_settings
 from voicecall.errors import CampaignNotFound, SearchError
-from voicecall.jobs import CallRequestAdapter, Kind, Outcome, State, validation_context
-from voicecall.records import JobRecord
-from voicecall.search import Filters
-from voicecall.settings import load_settings
-from voicecall.store import JobStore
+from voicecall.job import keys, lifecycle
+from voicecall.job.contract import CallRequestAdapter, validation_context
+from voicecall.job.records import JobRecord
+from voicecall.job.states import Kind, Outcome, State
+from voicecall.store.job_store import JobStore
 
 CALLER = cursors.Caller("python", cursors.cursor_key(""))
 
@@ -50,7 +53,7 @@ def _all(store: JobStore, filters: Filters, limit: int) -> list[JobRecord]:
     found: list[JobRecord] = []
     cursor = None
     while True:
-        page = search.search(store, filters, CALLER, limit=limit, cursor=cursor)
+        page = walk.search(store, filters, CALLER, limit=limit, cursor=cursor)
         found += page.jobs
         if page.cursor is None:
             return found
@@ -89,7 +92,7 @@ def test_pages_neither_repeat_nor_skip_while_jobs_change_state(store: JobStore) 
     cursor = None
     moves = iter(ids)
     while True:
-        page = search.search(store, Filters(), CALLER, limit=3, cursor=cursor)
+        page = walk.search(store, Filters(), CALLER, limit=3, cursor=cursor)
         seen += [j.id for j in page.jobs]
         for _ in range(2):  # between pages, two jobs change state
             job_id = next(moves, None)
@@ -135,13 +138,13 @@ def test_bad_limits_and_cursors_are_refused(store: JobStore) -> None:
     _make(store, 3)
     for limit in (0, 501):
         with pytest.raises(SearchError, match="limit"):
-            search.search(store, Filters(), CALLER, limit=limit)
+            walk.search(store, Filters(), CALLER, limit=limit)
     with pytest.raises(SearchError, match="cursor"):
-        search.search(store, Filters(), CALLER, cursor="not-a-cursor")
-    page = search.search(store, Filters(), CALLER, limit=1)
+        walk.search(store, Filters(), CALLER, cursor="not-a-cursor")
+    page = walk.search(store, Filters(), CALLER, limit=1)
     assert page.cursor is not None
     with pytest.raises(SearchError, match="other filters"):
-        search.search(store, Filters(states=(State.QUEUED,)), CALLER, cursor=page.cursor)
+        walk.search(store, Filters(states=(State.QUEUED,)), CALLER, cursor=page.cursor)
 
 
 def test_campaign_figures_are_counters_kept_with_each_step(store: JobStore) -> None:
@@ -151,7 +154,7 @@ def test_campaign_figures_are_counters_kept_with_each_step(store: JobStore) -> N
     _complete(store, ids[1], Outcome.ANSWERED, 10, 800.5)
     _complete(store, ids[2], Outcome.NOT_ANSWERED, 0, 0.0)
     store.apply(lifecycle.cancel(ids[3], note="test"))
-    summary = search.campaign(store, "spring")
+    summary = campaign(store, "spring")
     assert summary is not None
     assert (summary.total, summary.finished, summary.answered) == (5, 4, 2)
     assert summary.by_state["completed"] == 3 and summary.by_state["queued"] == 1
@@ -170,8 +173,8 @@ def test_campaign_figures_are_counters_kept_with_each_step(store: JobStore) -> N
     assert summary.progress == 0.8
     assert summary.first_sent_at is not None and summary.last_sent_at is not None
     with pytest.raises(CampaignNotFound):
-        search.campaign(store, "nobody-named-this")
-    assert [c.name for c in search.campaigns(store)] == ["spring"]
+        campaign(store, "nobody-named-this")
+    assert [c.name for c in campaigns(store)] == ["spring"]
 
 
 def test_indexes_leave_with_their_job(store: JobStore, redis_client: redis.Redis) -> None:

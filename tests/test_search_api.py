@@ -14,12 +14,13 @@ from typing import Any
 import httpx
 import pytest
 
+from producer.search import export
 from tests.fixtures import steps
 from tests.fixtures.api import ApiServer
 from tests.fixtures.cursors import cursor_content, signed_cursor
-from voicecall import export, lifecycle
-from voicecall.jobs import Outcome
-from voicecall.store import JobStore
+from voicecall.job import lifecycle
+from voicecall.job.states import Outcome
+from voicecall.store.job_store import JobStore
 
 
 @pytest.fixture()

@@ -19,15 +19,16 @@ from hypothesis import HealthCheck, event, given, settings, target
 from hypothesis import strategies as st
 
 from producer.client import VoiceCallClient
+from producer.search import cursors, walk
+from producer.search.filters import Filters
 from tests.fixtures.api import ApiServer
 from tests.fixtures.cursors import cursor_content, sign, signed_cursor
-from voicecall import cursors, keys, search
-from voicecall.clients import bare_token_name
+from voicecall.config.clients import bare_token_name
+from voicecall.config.settings import load_settings
 from voicecall.errors import SearchError
-from voicecall.jobs import Kind, State
-from voicecall.search import Filters
-from voicecall.settings import load_settings
-from voicecall.store import JobStore
+from voicecall.job import keys
+from voicecall.job.states import Kind, State
+from voicecall.store.job_store import JobStore
 
 PHONE = "84901234567"
 
@@ -65,7 +66,7 @@ def test_ids_with_colons_are_found_once_by_phone_and_hide_nobody(
     paged: list[str] = []
     cursor = None
     while True:
-        page = search.search(store, Filters(phone=PHONE), client.caller, limit=1, cursor=cursor)
+        page = walk.search(store, Filters(phone=PHONE), client.caller, limit=1, cursor=cursor)
         paged += [job.id for job in page.jobs]
         if page.cursor is None:
             break
@@ -253,7 +254,7 @@ class CountingRedis:
 
     @property
     def work(self) -> int:
-        return self.calls * search.CALL_COST + self.entries
+        return self.calls * walk.CALL_COST + self.entries
 
     def reset(self) -> None:
         self.calls = self.entries = 0
@@ -282,11 +283,11 @@ def test_a_campaign_walk_over_empty_chunks_ends_pages_early_and_goes_on(
     pages = 0
     while True:
         counter.reset()
-        page = search.search(
+        page = walk.search(
             store, Filters(labels=(("campaign", "gaps"),)), client.caller, cursor=cursor
         )
         pages += 1
-        assert counter.work <= search.WORK_BUDGET, (pages, counter.calls, counter.entries)
+        assert counter.work <= walk.WORK_BUDGET, (pages, counter.calls, counter.entries)
         found += [job.id for job in page.jobs]
         if page.cursor is None:
             break
@@ -308,7 +309,7 @@ def test_a_page_over_many_jobs_that_do_not_match_ends_at_the_budget(
         job = client.enqueue({**call, "labels": labels})
         if labels:
             labelled.append(job.id)
-    monkeypatch.setattr(search, "WORK_BUDGET", 1_000)  # the rule at a smaller scale: fast
+    monkeypatch.setattr(walk, "WORK_BUDGET", 1_000)  # the rule at a smaller scale: fast
     counter = CountingRedis(store)
     # One band of the state index (queued record calls), a label three jobs have.
     filters = Filters(states=(State.QUEUED,), kinds=(Kind.RECORD_CALL,), labels=(("team", "x"),))
@@ -317,7 +318,7 @@ def test_a_page_over_many_jobs_that_do_not_match_ends_at_the_budget(
     pages = 0
     while pages < 12:
         counter.reset()
-        page = search.search(store, filters, client.caller, cursor=cursor)
+        page = walk.search(store, filters, client.caller, cursor=cursor)
         pages += 1
         assert counter.work <= 1_000
         found += [job.id for job in page.jobs]
@@ -331,9 +332,9 @@ def test_a_page_over_many_jobs_that_do_not_match_ends_at_the_budget(
 def test_the_budget_covers_the_first_step_of_the_widest_search() -> None:
     """Every page makes progress: the budget pays for one read of each band of the state
     index (a search with no filter merges them all) and one batch of documents."""
-    bands = len(search._bands(Filters()))
-    first_step = (bands + 1) * (search.CALL_COST + search._BATCH)
-    assert first_step * 2 < search.WORK_BUDGET
+    bands = len(walk._bands(Filters()))
+    first_step = (bands + 1) * (walk.CALL_COST + walk._BATCH)
+    assert first_step * 2 < walk.WORK_BUDGET
 
 
 # Arbitrary JSON, with the values that broke cursors before (NaN, infinities, huge numbers,
@@ -390,7 +391,7 @@ def test_any_signed_cursor_content_gets_a_page_or_422_within_the_budget(
         """Mostly a well-formed content for this search with an arbitrary position; else
         one field (or the whole) replaced by arbitrary JSON."""
         scoped = filters.scoped(caller.client)
-        index = search._plan(scoped)[0]
+        index = walk._plan(scoped)[0]
         data: Any = {
             "v": 2,
             "c": caller.client,
@@ -414,7 +415,7 @@ def test_any_signed_cursor_content_gets_a_page_or_422_within_the_budget(
         content = data.draw(contents(filters))
         counter.reset()
         try:
-            page = search.search(
+            page = walk.search(
                 store, filters, caller, limit=50, cursor=signed_cursor(content, caller.key)
             )
         except SearchError as exc:
@@ -424,6 +425,6 @@ def test_any_signed_cursor_content_gets_a_page_or_422_within_the_budget(
             assert page.cursor is None or len(page.cursor) <= cursors.MAX_CURSOR_LENGTH
             event("a page")
         target(float(counter.work), label="Redis work")  # steer towards the costliest
-        assert counter.work <= search.WORK_BUDGET, (counter.calls, counter.entries, content)
+        assert counter.work <= walk.WORK_BUDGET, (counter.calls, counter.entries, content)
 
     one()

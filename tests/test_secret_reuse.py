@@ -12,9 +12,9 @@ import sys
 
 import pytest
 
+from voicecall.config.secret_reuse import reused_secrets
+from voicecall.config.settings import load_settings
 from voicecall.errors import SettingsError
-from voicecall.secret_reuse import reused_secrets
-from voicecall.settings import load_settings
 
 CALLBACK = "callback-secret-0123456789abcdef"
 WEBHOOK = "whsec_" + base64.b64encode(b"an-unrelated-webhook-key-of-32-b").decode()

@@ -1,4 +1,4 @@
-"""A send message is acknowledged by its job's claim step, not by Dramatiq's ack (voicecall.broker).
+"""A send message is acknowledged by its job's claim step, not by Dramatiq's ack (worker.broker).
 
 The claim removes the message from the worker's acks and its body, as Dramatiq's dispatch.lua
 "ack" would, and the worker's consumer then skips its own ack. Checked against the pinned
@@ -17,9 +17,9 @@ from dramatiq.brokers.redis import MAINTENANCE_SCALE
 
 from tests.fixtures.stack import Stack, wait_until
 from tests.test_store_boundary import _Monitor
-from voicecall import keys
-from voicecall.broker import StepAckedBroker
-from voicecall.jobs import State
+from voicecall.job import keys
+from voicecall.job.states import State
+from worker.broker import StepAckedBroker
 
 
 def _leftovers(client: redis.Redis) -> dict[str, int]:

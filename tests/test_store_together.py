@@ -10,11 +10,14 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from producer.console import activity
 from tests.fixtures import steps
 from tests.test_lifecycle_guards import _create
-from voicecall import activity, keys, lifecycle
-from voicecall.jobs import State
-from voicecall.store import MAX_BATCH, AsyncJobStore, JobStore
+from voicecall.job import keys, lifecycle
+from voicecall.job.states import State
+from voicecall.job.steps import Op, Step
+from voicecall.store.job_store import AsyncJobStore, JobStore
+from voicecall.store.steps import MAX_BATCH
 
 N = 100  # more than MAX_BATCH: two batches at least
 
@@ -26,7 +29,7 @@ def store(redis_url: str) -> Iterator[JobStore]:
     job_store.close()
 
 
-def _submit(job_id: str) -> lifecycle.Op:
+def _submit(job_id: str) -> Op:
     return lifecycle.submit(
         job_id, smsid=f"S-{job_id}", code=100, poll_at=time.time() + 600, note="accepted"
     )
@@ -37,7 +40,7 @@ def _evalsha_calls(client: redis.Redis) -> int:
     return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
 
 
-async def _together(redis_url: str, ops: list[lifecycle.Op]) -> list[lifecycle.Step]:
+async def _together(redis_url: str, ops: list[Op]) -> list[Step]:
     async_store = AsyncJobStore.from_url(redis_url)
     try:
         return list(await asyncio.gather(*(async_store.apply_together(op) for op in ops)))
@@ -85,7 +88,7 @@ def test_a_failed_batch_fails_every_step_in_it(store: JobStore, redis_url: str) 
         _create(store, job_id, kind="record_call")
         steps.claim(store, job_id)
 
-    async def run() -> list[BaseException | lifecycle.Step]:
+    async def run() -> list[BaseException | Step]:
         dead = AsyncJobStore.from_url("redis://127.0.0.1:1/0")
         try:
             calls = (dead.apply_together(_submit(i)) for i in ids)

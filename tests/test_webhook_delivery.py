@@ -30,8 +30,9 @@ from tests.fixtures.webhook_receiver import (
     endless_body,
     trickle,
 )
-from voicecall.webhook_signing import WebhookSecret
-from voicecall.webhook_urls import WebhookDnsError, WebhookPolicy
+from voicecall.webhooks.policy import WebhookPolicy
+from voicecall.webhooks.signing import WebhookSecret
+from voicecall.webhooks.urls import WebhookDnsError
 from worker.webhooks import MAX_RESPONSE_BYTES, DeliveryResult, deliver, webhook_client
 
 SECRET = WebhookSecret.generate()

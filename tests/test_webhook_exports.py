@@ -6,8 +6,9 @@ import inspect
 import subprocess
 import sys
 
-import voicecall.webhook_signing
-import voicecall.webhook_urls
+import voicecall.webhooks.policy
+import voicecall.webhooks.signing
+import voicecall.webhooks.urls
 import worker.webhooks
 
 
@@ -15,22 +16,20 @@ def test_exported_members() -> None:
     """__all__ of each module is exactly this, and every name exists."""
     expected = {
         worker.webhooks: {"MAX_RESPONSE_BYTES", "DeliveryResult", "deliver", "webhook_client"},
-        voicecall.webhook_urls: {
+        voicecall.webhooks.urls: {
             "ADDRESS_RULES",
             "MAX_URL_LENGTH",
             "ResolvedTarget",
             "Resolver",
             "WebhookDnsError",
-            "WebhookPolicy",
             "WebhookTargetError",
             "WebhookUrlRefused",
             "check_at_intake",
-            "normalize_host",
-            "parse_allowed_hosts",
             "resolve_and_check",
             "system_resolver",
         },
-        voicecall.webhook_signing: {
+        voicecall.webhooks.policy: {"WebhookPolicy", "normalize_host", "parse_allowed_hosts"},
+        voicecall.webhooks.signing: {
             "SECRET_RULE",
             "WebhookSecret",
             "check_webhook_id",
@@ -59,12 +58,15 @@ def test_deliver_signature() -> None:
     keyword_only = [p.name for p in parameters.values() if p.kind is p.KEYWORD_ONLY]
     assert keyword_only == list(parameters)[2:]
     assert inspect.iscoroutinefunction(worker.webhooks.deliver)
-    assert inspect.iscoroutinefunction(voicecall.webhook_urls.resolve_and_check)
+    assert inspect.iscoroutinefunction(voicecall.webhooks.urls.resolve_and_check)
 
 
 def test_the_url_policy_never_imports_httpx() -> None:
-    """voicecall.webhook_urls stays importable by the producer without the HTTP client."""
-    code = "import sys, voicecall.webhook_urls, voicecall.webhook_signing; print('httpx' in sys.modules)"
+    """voicecall.webhooks stays importable by the producer without the HTTP client."""
+    code = (
+        "import sys, voicecall.webhooks.urls, voicecall.webhooks.policy, "
+        "voicecall.webhooks.signing; print('httpx' in sys.modules)"
+    )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )

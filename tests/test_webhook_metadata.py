@@ -17,15 +17,11 @@ from collections.abc import Callable, Sequence
 import pytest
 
 from tests.fixtures.api import ApiServer
+from voicecall.config.settings import load_settings
 from voicecall.errors import SettingsError
-from voicecall.settings import load_settings
-from voicecall.webhook_addresses import METADATA_ADDRESSES
-from voicecall.webhook_urls import (
-    WebhookPolicy,
-    WebhookUrlRefused,
-    check_at_intake,
-    resolve_and_check,
-)
+from voicecall.webhooks.addresses import METADATA_ADDRESSES
+from voicecall.webhooks.policy import WebhookPolicy
+from voicecall.webhooks.urls import WebhookUrlRefused, check_at_intake, resolve_and_check
 
 METADATA_V4 = {
     "169.254.169.254": "AWS, GCP, Azure IMDS, Oracle, DigitalOcean, Hetzner, OpenStack",

@@ -13,7 +13,7 @@ import pytest
 from tests.fixtures import raising_webhooks
 from tests.fixtures.stack import Stack, wait_until
 from tests.fixtures.webhook_receiver import Receiver, answer
-from voicecall import keys
+from voicecall.job import keys
 
 
 @pytest.fixture()

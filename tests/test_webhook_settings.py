@@ -7,7 +7,8 @@ import random
 
 import pytest
 
-from voicecall.settings import SettingsError, load_settings, webhook_retry_delay_s
+from voicecall.config.settings import SettingsError, load_settings
+from worker.timing import webhook_retry_delay_s
 
 WHSEC = "whsec_" + base64.b64encode(b"settings-test-webhook-secret-012").decode()
 

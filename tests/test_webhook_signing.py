@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 import standardwebhooks
 
-from voicecall.webhook_signing import (
+from voicecall.webhooks.signing import (
     SECRET_RULE,
     WebhookSecret,
     check_webhook_id,

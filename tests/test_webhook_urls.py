@@ -11,12 +11,12 @@ from collections.abc import Sequence
 
 import pytest
 
-from voicecall.settings import load_settings
-from voicecall.webhook_urls import (
+from voicecall.config.settings import load_settings
+from voicecall.webhooks.policy import WebhookPolicy
+from voicecall.webhooks.urls import (
     MAX_URL_LENGTH,
     ResolvedTarget,
     WebhookDnsError,
-    WebhookPolicy,
     WebhookUrlRefused,
     check_at_intake,
     resolve_and_check,
@@ -253,13 +253,13 @@ def test_require_https_refuses_plain_http() -> None:
 
 def test_policy_from_settings() -> None:
     """The policy reads WEBHOOK_ALLOW_PRIVATE, WEBHOOK_ALLOWED_HOSTS, WEBHOOK_REQUIRE_HTTPS."""
-    assert WebhookPolicy.from_settings(load_settings()) == WebhookPolicy()
+    assert load_settings().webhook_policy == WebhookPolicy()
     settings = load_settings(
         webhook_allow_private="true",
         webhook_allowed_hosts="hooks.example.com, *.corp.example,10.0.0.5",
         webhook_require_https="1",
     )
-    policy = WebhookPolicy.from_settings(settings)
+    policy = settings.webhook_policy
     assert policy == WebhookPolicy(
         allow_private=True,
         allowed_hosts=frozenset({"hooks.example.com", "*.corp.example", "10.0.0.5"}),

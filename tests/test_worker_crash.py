@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.fixtures.stack import Stack, producer_client, wait_until
-from voicecall.jobs import State
+from voicecall.job.states import State
 
 pytestmark = pytest.mark.slow
 

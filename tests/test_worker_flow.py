@@ -10,10 +10,11 @@ import httpx
 import pytest
 
 from tests.fixtures.stack import Stack, producer_client, wait_until
-from voicecall import keys
-from voicecall.jobs import Outcome, State
-from voicecall.retention import RetentionScan
-from voicecall.store import JobStore, StoreConfig
+from voicecall.job import keys
+from voicecall.job.states import Outcome, State
+from voicecall.store.job_store import JobStore
+from voicecall.store.steps import StoreConfig
+from worker.retention import RetentionScan
 
 
 def _history_states(stack: Stack, job_id: str) -> list[str]:

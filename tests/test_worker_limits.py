@@ -16,8 +16,8 @@ import standardwebhooks
 from tests.fixtures.redis import free_port
 from tests.fixtures.stack import Stack, producer_client, wait_until
 from tests.fixtures.webhook_receiver import Receiver, after, answer
-from voicecall import keys
-from voicecall.jobs import State
+from voicecall.job import keys
+from voicecall.job.states import State
 
 
 def _voicecall(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:

@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from tests.fixtures.stack import Stack
-from voicecall import keys
-from voicecall.jobs import State
+from voicecall.job import keys
+from voicecall.job.states import State
 
 
 def _gauge(url: str, name: str) -> float:

@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.fixtures.stack import Stack, producer_client, wait_until
-from voicecall import keys
-from voicecall.jobs import State
+from voicecall.job import keys
+from voicecall.job.states import State
 
 
 def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -208,7 +208,7 @@ def test_the_worker_refuses_a_redis_without_lpop_count(version: str, too_old: bo
 
 def test_the_worker_starts_on_this_redis(redis_url: str) -> None:
     """The check reads the real server's version and lets this one (≥ 6.2) through."""
-    from voicecall.settings import load_settings
+    from voicecall.config.settings import load_settings
     from worker.cli import _refuse_old_redis
 
     settings = load_settings(redis_url=redis_url)

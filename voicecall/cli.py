@@ -1,4 +1,10 @@
-"""The ``voicecall`` command: one entry point, each subcommand owned by its package.
+"""The ``voicecall`` command: one entry point; each package registers its own subcommands.
+
+A subcommand is a :class:`Command` that a package names under the ``voicecall.commands``
+entry-point group of its distribution (pyproject.toml), so this module knows none of them
+by name: ``voicecall COMMAND`` loads that one entry point, then imports its target lazily
+(``voicecall enqueue`` never pays for the worker or FastAPI); ``voicecall --help`` loads
+them all to list them.
 
 Subcommands parse their own arguments, so ``voicecall SUBCOMMAND --help`` documents each.
 A missing or invalid setting prints one line naming it and exits with code 2; so does a
@@ -9,14 +15,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import importlib.util
 import sys
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
-from voicecall.settings import SettingsError
+from voicecall.config.settings import SettingsError
 
 EXIT_USAGE = 2
+ENTRY_POINTS = "voicecall.commands"  # the entry-point group every command is registered in
 
 # The modules each extra of pyproject.toml installs; a command lists the extras it needs.
 # Without them the core serves only the producer side: settings, the job store, enqueueing.
@@ -28,60 +36,57 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
 
 
 class Command(NamedTuple):
-    target: str  # "module:function", imported lazily (`enqueue` must not pay for the worker)
+    """One subcommand, as a package registers it (the entry point names this object)."""
+
+    target: str  # "module:function", imported only when the command runs
     help: str
     extras: tuple[str, ...] = ()
 
 
-COMMANDS: dict[str, Command] = {
-    "api": Command(
-        "producer.server:main", "serve the HTTP API and the eSMS callback receiver", ("api",)
-    ),
-    "worker": Command(
-        "worker.cli:main",
-        "run Dramatiq workers (send, poll, webhooks) with the scheduler",
-        ("worker",),
-    ),
-    "scheduler": Command(
-        "worker.cli:scheduler_main", "run only the scheduler and sweeper", ("worker",)
-    ),
-    "esms-sim": Command("simulator.cli:main", "run the local eSMS simulator", ("sim",)),
-    "enqueue": Command("producer.cli:enqueue_main", "enqueue one call: otp | record | template"),
-    "status": Command("producer.cli:status_main", "show a job and its history"),
-    "cancel": Command("producer.cli:cancel_main", "cancel a job not yet handed to eSMS"),
-    "import": Command("producer.cli:import_main", "validate and enqueue the calls in a CSV file"),
-    "jobs": Command("producer.search_cli:jobs_main", "list jobs by state, label, phone, time"),
-    "campaign": Command("producer.search_cli:campaign_main", "campaigns: list | show NAME"),
-    "export": Command("producer.search_cli:export_main", "write the jobs a search finds as CSV"),
-    "dlq": Command("worker.dlq:main", "dead letters: list | show | requeue | purge"),
-    "demo": Command("voicecall.demo:main", "the `make run` demo", ("api", "worker", "sim")),
-    "check-settings": Command("voicecall.cli:check_settings_main", "validate settings for a role"),
-}
+def _load(entry: importlib.metadata.EntryPoint) -> Command:
+    command = entry.load()
+    if not isinstance(command, Command):
+        raise TypeError(f"entry point {entry.name} = {entry.value} is not a voicecall Command")
+    return command
+
+
+def commands() -> dict[str, Command]:
+    """Every registered subcommand, by name, in alphabetical order."""
+    found = importlib.metadata.entry_points(group=ENTRY_POINTS)
+    return {entry.name: _load(entry) for entry in sorted(found, key=lambda e: e.name)}
+
+
+def command(name: str) -> Command | None:
+    """The subcommand ``name`` (only its own entry point is loaded), or None."""
+    found = importlib.metadata.entry_points(group=ENTRY_POINTS, name=name)
+    return _load(next(iter(found))) if found else None
 
 
 def _usage() -> str:
-    width = max(len(name) for name in COMMANDS)
+    listed = commands()
+    if not listed:
+        return "usage: voicecall COMMAND [ARGS...]\n\nno command is registered: pip install -e ."
+    width = max(len(name) for name in listed)
     lines = ["usage: voicecall COMMAND [ARGS...]", "", "commands:"]
-    lines += [f"  {name.ljust(width)}  {command.help}" for name, command in COMMANDS.items()]
+    lines += [f"  {name.ljust(width)}  {found.help}" for name, found in listed.items()]
     return "\n".join(lines)
 
 
-def missing_extras(command: str) -> str | None:
-    """One line naming what ``command`` needs and is not installed, or None."""
-    extras = COMMANDS[command].extras
+def missing_extras(name: str, found: Command) -> str | None:
+    """One line naming what command ``name`` needs and is not installed, or None."""
     missing = sorted(
         {
             module
-            for extra in extras
+            for extra in found.extras
             for module in EXTRA_MODULES[extra]
             if importlib.util.find_spec(module) is None
         }
     )
     if not missing:
         return None
-    spec = f"voicecall[{','.join(extras)}]"
+    spec = f"voicecall[{','.join(found.extras)}]"
     return (
-        f"voicecall {command}: needs the optional dependencies of {spec} "
+        f"voicecall {name}: needs the optional dependencies of {spec} "
         f"({', '.join(missing)} not installed): pip install '{spec}'"
     )
 
@@ -93,14 +98,14 @@ def _resolve(target: str) -> Callable[[Sequence[str]], int]:
 
 def check_settings_main(argv: Sequence[str]) -> int:
     """``voicecall check-settings [ROLE]``: exit 0 when the settings for ROLE are valid."""
-    from voicecall.settings import REQUIRED_BY_ROLE, load_settings
+    from voicecall.config.settings import REQUIRED_BY_ROLE, load_settings
 
     parser = argparse.ArgumentParser(
         prog="voicecall check-settings",
         description="Validate the settings a role starts with (environment variables, or a "
         ".env file in the current directory) without starting it. Exit 0 when they are "
         "valid; exit 2 with one line naming the first missing or invalid setting.",
-        epilog="Every setting and its rule: voicecall/settings.py.",
+        epilog="Every setting and its rule: voicecall/config/settings.py.",
     )
     parser.add_argument(
         "role",
@@ -119,6 +124,10 @@ def check_settings_main(argv: Sequence[str]) -> int:
     return 0
 
 
+# The core's own command, registered like every other (pyproject.toml).
+CHECK_SETTINGS = Command("voicecall.cli:check_settings_main", "validate settings for a role")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help", "help"):
@@ -129,16 +138,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(f"voicecall {__version__}")
         return 0
-    command, rest = args[0], args[1:]
-    if command not in COMMANDS:
-        print(f"voicecall: unknown command {command!r}\n\n{_usage()}", file=sys.stderr)
+    name, rest = args[0], args[1:]
+    found = command(name)
+    if found is None:
+        print(f"voicecall: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return EXIT_USAGE
-    missing = missing_extras(command)
+    missing = missing_extras(name, found)
     if missing is not None:
         print(missing, file=sys.stderr)
         return EXIT_USAGE
     try:
-        return int(_resolve(COMMANDS[command].target)(rest) or 0)
+        return int(_resolve(found.target)(rest) or 0)
     except SettingsError as exc:
         print(f"voicecall: invalid setting: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -146,5 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # python -m voicecall.cli: run the imported module, whose Command
+    from voicecall import cli  # the packages' command tables use, not this __main__ copy
+
+    sys.exit(cli.main())

@@ -14,7 +14,7 @@
     │   └── CampaignNotFound              no job ever named this campaign
     ├── SearchError (ValueError)          a search filter, limit or cursor breaks its rule
     ├── FieldRefused (ValueError)         a value (e.g. a cancel reason) breaks its field's rule
-    ├── WebhookError                      an outbound webhook (voicecall.webhook_urls)
+    ├── WebhookError                      an outbound webhook (voicecall.webhooks.urls)
     │   └── WebhookTargetError            a webhook URL cannot be delivered to
     │       ├── WebhookUrlRefused (ValueError)  the URL breaks the webhook URL policy
     │       └── WebhookDnsError           its host did not resolve
@@ -31,11 +31,6 @@ table (``producer.errors.STATUS_BY_ERROR``); the worker decides retry or give up
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from voicecall.jobs import State
 
 
 class VoicecallError(Exception):
@@ -84,13 +79,13 @@ class JobNotFound(StoreError, LookupError):
 class CancelRefused(StoreError):
     """The job can no longer be cancelled: it was handed to eSMS or is final."""
 
-    def __init__(self, job_id: str, state: State) -> None:
+    def __init__(self, job_id: str, state: str) -> None:
         super().__init__(
-            f"job {job_id} is {state.value}: only a scheduled or queued job never yet handed "
+            f"job {job_id} is {state}: only a scheduled or queued job never yet handed "
             "to eSMS can be cancelled"
         )
         self.job_id = job_id
-        self.state = state
+        self.state = state  # a voicecall.job.states.State (a str), named here by its type only
 
 
 class ReopenRefused(StoreError):
@@ -129,4 +124,4 @@ class FieldRefused(VoicecallError, ValueError):
 
 
 class WebhookError(VoicecallError):
-    """Something about an outbound webhook (the classes are in voicecall.webhook_urls)."""
+    """Something about an outbound webhook (the classes are in voicecall.webhooks.urls)."""

@@ -6,7 +6,7 @@ at any subset (``voicecall worker --queues voicecall-otp``). Each queue also has
 in the engine, so a full bulk queue never holds OTP back.
 
 A send actor claims its job itself (one Lua step) before it returns, and that step also
-acknowledges the message (voicecall.broker): the message goes only once the job is claimed
+acknowledges the message (worker.broker): the message goes only once the job is claimed
 (it then carries this worker's lease) or needs no call; the engine makes the call. Polls and
 webhooks need no claim: the due sets bring them back if their message is lost.
 """
@@ -17,12 +17,12 @@ import functools
 
 import dramatiq
 
-from voicecall import keys, lifecycle
-from voicecall.broker import current_message_id, mark_acked
-from voicecall.logs import get_logger
-from voicecall.metrics import RATE_LIMITED
-from voicecall.store import now_s
+from voicecall.job import keys, lifecycle
+from voicecall.store.connection import now_s
+from voicecall.telemetry.logs import get_logger
+from voicecall.telemetry.metrics import RATE_LIMITED
 from worker import engine
+from worker.broker import current_message_id, mark_acked
 from worker.poll import poll_step
 from worker.send import claim_op, send_claimed, send_when_due, unclaimed_or_job
 from worker.webhook import deliver_step

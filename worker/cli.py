@@ -17,11 +17,11 @@ import sys
 import tempfile
 from collections.abc import Sequence
 
-from voicecall import keys
-from voicecall.settings import Settings, get_settings
+from voicecall.config.settings import Settings, get_settings
+from voicecall.job import keys
 
 QUEUE_PREFETCH = 64  # messages a worker process fetches ahead, per queue
-MIN_REDIS = (6, 2)  # LPOP with a count (voicecall/lua/dramatiq_fetch.lua)
+MIN_REDIS = (6, 2)  # LPOP with a count (voicecall/store/lua/dramatiq_fetch.lua)
 
 
 def redis_too_old(version: str) -> bool:
@@ -33,7 +33,7 @@ def redis_too_old(version: str) -> bool:
 def _refuse_old_redis(settings: Settings) -> str | None:
     """One line when REDIS_URL's server is too old for the worker; None otherwise (also when
     it cannot be reached now: the worker waits for it as usual)."""
-    from voicecall.store import JobStore
+    from voicecall.store.job_store import JobStore
 
     store = JobStore.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
     try:
@@ -114,8 +114,8 @@ def scheduler_main(argv: Sequence[str]) -> int:
         prog="voicecall scheduler", description="Run the scheduler and sweeper."
     )
     parser.parse_args(argv)
-    from voicecall.logs import configure_logging, get_logger
-    from voicecall.store import JobStore
+    from voicecall.store.job_store import JobStore
+    from voicecall.telemetry.logs import configure_logging, get_logger
     from worker.esms import EsmsClient
     from worker.scheduler import Scheduler
 

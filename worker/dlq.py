@@ -1,6 +1,6 @@
 """``voicecall dlq list|show|requeue|purge``: the dead letters, for operators.
 
-What a dead letter is, and what requeueing and purging do: :mod:`voicecall.dead_letters`
+What a dead letter is, and what requeueing and purging do: :mod:`voicecall.store.dead_letters`
 (the console uses the same logic).
 """
 
@@ -11,12 +11,12 @@ import json
 import sys
 from collections.abc import Sequence
 
-from voicecall import keys
-from voicecall.dead_letters import REQUEUE_MAX_AGE_S, SEND_QUEUES, DeadLetter, DeadLetters
+from voicecall.config.settings import get_settings
 from voicecall.errors import ReopenRefused
-from voicecall.records import JobView
-from voicecall.settings import get_settings
-from voicecall.store import JobStore
+from voicecall.job import keys
+from voicecall.job.records import JobView
+from voicecall.store.dead_letters import REQUEUE_MAX_AGE_S, SEND_QUEUES, DeadLetter, DeadLetters
+from voicecall.store.job_store import JobStore
 
 __all__ = ["REQUEUE_MAX_AGE_S", "SEND_QUEUES", "DeadLetter", "DeadLetters", "main"]
 

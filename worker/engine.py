@@ -37,11 +37,11 @@ from typing import Any, Protocol
 
 import httpx
 
-from voicecall import keys
-from voicecall.lifecycle import ClaimRules
-from voicecall.logs import get_logger
-from voicecall.settings import Settings
-from voicecall.store import AsyncJobStore, JobStore
+from voicecall.config.settings import Settings
+from voicecall.job import keys
+from voicecall.job.lifecycle import ClaimRules
+from voicecall.store.job_store import AsyncJobStore, JobStore
+from voicecall.telemetry.logs import get_logger
 from worker import webhooks
 from worker.esms import AsyncEsmsClient
 from worker.host_shares import HostShares

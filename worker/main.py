@@ -17,9 +17,9 @@ _PROM_DIR = os.environ.setdefault(
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", _PROM_DIR)
 os.makedirs(_PROM_DIR, exist_ok=True)
 
-from voicecall.logs import configure_logging  # noqa: E402
-from voicecall.metrics import mark_build  # noqa: E402
-from voicecall.settings import get_settings  # noqa: E402
+from voicecall.config.settings import get_settings  # noqa: E402
+from voicecall.telemetry.logs import configure_logging  # noqa: E402
+from voicecall.telemetry.metrics import mark_build  # noqa: E402
 from worker.setup import build_broker  # noqa: E402
 
 settings = get_settings().require("worker")

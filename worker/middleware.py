@@ -13,10 +13,10 @@ import structlog
 from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware
 
-from voicecall import keys
-from voicecall.logs import get_logger
-from voicecall.metrics import WORKER_THREADS
-from voicecall.settings import Settings
+from voicecall.config.settings import Settings
+from voicecall.job import keys
+from voicecall.telemetry.logs import get_logger
+from voicecall.telemetry.metrics import WORKER_THREADS
 
 log = get_logger(__name__)
 

@@ -6,7 +6,7 @@ and this step asks eSMS once: a final answer completes the job, anything else pl
 poll (backing off). A job already final (a callback came first) makes the poll a no-op, so
 with working callbacks no status request is made for a call that ended before its poll.
 With CALLBACK_CONFIRM=status (the default) a callback's final result only sends the poll at
-once (voicecall.lifecycle.confirm), and this answer, not the callback's, completes the job.
+once (voicecall.job.lifecycle.confirm), and this answer, not the callback's, completes the job.
 A poll asks only about the SMSID eSMS's send answer gave. A job without one (a 124 after a
 lost answer: eSMS offers no lookup by RequestId) cannot be polled or matched to a callback:
 it ends ``expired`` (reason ``smsid_unknown``) at the poll deadline.
@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import structlog
 
-from voicecall import lifecycle
-from voicecall.finish import observe_finished
-from voicecall.jobs import State
-from voicecall.logs import get_logger
-from voicecall.metrics import STATUS_REQUESTS
-from voicecall.records import JobRecord
-from voicecall.results import Report
-from voicecall.store import now_s
+from voicecall.esms.results import Report
+from voicecall.job import lifecycle
+from voicecall.job.records import JobRecord
+from voicecall.job.states import State
+from voicecall.store.connection import now_s
+from voicecall.telemetry.finish import observe_finished
+from voicecall.telemetry.logs import get_logger
+from voicecall.telemetry.metrics import STATUS_REQUESTS
 from worker.engine import Context
 from worker.esms import EsmsError, NotReady, RetryableError
 from worker.timing import next_poll_in_s

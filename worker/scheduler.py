@@ -11,13 +11,13 @@ Every ``SCHEDULER_INTERVAL_S``:
   whose worker is dead (or whose lease ended) and a job whose message was lost get their send
   message again, a submitted job its poll; a final job whose retention is over is purged with
   its index entries (one that ended within the hour after its creation has no time there:
-  voicecall.retention finds it by its place in the state index). A duplicate message is harmless: the claim is atomic and eSMS refuses a
+  worker.retention finds it by its place in the state index). A duplicate message is harmless: the claim is atomic and eSMS refuses a
   repeated RequestId (124).
 - **webhooks**: deliveries (and retries) whose time has come get their message.
 - **balance**: at most once per ``BALANCE_POLL_INTERVAL_S`` across all processes, GetBalance is
   read into ``vc:esms:balance``; the API's exporter serves it.
 
-Every step is an operation of voicecall.lifecycle, so any number of schedulers may run.
+Every step is an operation of voicecall.job.lifecycle, so any number of schedulers may run.
 It runs in a thread of every worker process (SchedulerMiddleware) and as
 ``voicecall scheduler`` for deployments that want it apart.
 """
@@ -27,14 +27,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from voicecall import keys, lifecycle
-from voicecall.jobs import State
-from voicecall.lifecycle import Op
-from voicecall.logs import get_logger
-from voicecall.retention import RetentionScan
-from voicecall.settings import Settings
-from voicecall.store import JobStore, now_s
+from voicecall.config.settings import Settings
+from voicecall.job import keys, lifecycle
+from voicecall.job.states import State
+from voicecall.job.steps import Op
+from voicecall.store.connection import now_s
+from voicecall.store.job_store import JobStore
+from voicecall.telemetry.logs import get_logger
 from worker.esms import EsmsClient
+from worker.retention import RetentionScan
 
 log = get_logger(__name__)
 

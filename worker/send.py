@@ -10,7 +10,7 @@ to the schedule; the global rate makes it wait; then ``→ sending`` with this w
 eSMS accepted the call leaves the job ``sending``; the sweeper re-drives it once the lease
 ends (or the worker stops beating), and eSMS answers 124 to the repeated RequestId. The
 record is the only step that sets a job's SMSID; it settles any callback report held while
-the SMSID was unknown (voicecall.callbacks).
+the SMSID was unknown (voicecall.esms.callbacks).
 """
 
 from __future__ import annotations
@@ -24,16 +24,16 @@ from typing import TypeVar
 import structlog
 import tenacity
 
-from voicecall import lifecycle
-from voicecall.callbacks import callback_url, count_held_endings
-from voicecall.finish import observe_finished
-from voicecall.jobs import Kind, ScheduleMode
-from voicecall.lifecycle import Op, Step
-from voicecall.logs import get_logger
-from voicecall.metrics import RATE_LIMITED, SEND_LATENESS, SEND_RETRIES
-from voicecall.records import JobRecord
-from voicecall.store import UNAVAILABLE, now_s
-from voicecall.timefmt import from_epoch
+from voicecall.esms.callbacks import callback_url, count_held_endings
+from voicecall.formats.timefmt import from_epoch
+from voicecall.job import lifecycle, steps
+from voicecall.job.records import JobRecord
+from voicecall.job.states import Kind, ScheduleMode
+from voicecall.job.steps import Op, Step
+from voicecall.store.connection import UNAVAILABLE, now_s
+from voicecall.telemetry.finish import observe_finished
+from voicecall.telemetry.logs import get_logger
+from voicecall.telemetry.metrics import RATE_LIMITED, SEND_LATENESS, SEND_RETRIES
 from worker.engine import MAX_RETRY_WINDOW_S, ClaimContext, Context
 from worker.esms import (
     InvalidParameter,
@@ -233,7 +233,7 @@ async def _retry_or_fail(
     log.info("send_retry", job_id=job.id, error=type(exc).__name__, delay_s=round(delay_s, 2))
 
 
-async def _durably(ctx: Context, op: lifecycle.Op, *, together: bool = False) -> Step:
+async def _durably(ctx: Context, op: steps.Op, *, together: bool = False) -> Step:
     """Apply ``op``, retrying through a short Redis outage (bounded by the lease): once eSMS
     has answered, losing what it said would cost a poll or a second request. ``together``:
     in one round trip with the same steps of other calls (AsyncJobStore.apply_together)."""

@@ -17,9 +17,9 @@ import dramatiq
 from dramatiq.middleware import CurrentMessage, Retries, ShutdownNotifications, TimeLimit
 from dramatiq.middleware.prometheus import Prometheus
 
-from voicecall.broker import make_broker
-from voicecall.settings import Settings
-from voicecall.store import UNAVAILABLE
+from voicecall.config.settings import Settings
+from voicecall.store.connection import UNAVAILABLE
+from worker.broker import make_broker
 from worker.middleware import (
     EngineMiddleware,
     LogContext,

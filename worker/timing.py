@@ -1,4 +1,5 @@
-"""Pure timing rules of the worker: quiet hours, retry backoff and the poll plan.
+"""Pure timing rules of the worker: quiet hours, retry backoff, the poll plan and the
+webhooks' retry delays.
 
 Poll plan (ARCHITECTURE decision 4). eSMS redials an unanswered callee ``MaxRetry`` times,
 ``WaitRetry`` s apart, and plays the recording ``MaxRepeat`` times once answered, so the call
@@ -20,9 +21,9 @@ import random
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from voicecall.jobs import OtpParams, RecordParams, TemplateParams
-from voicecall.settings import Settings
-from voicecall.timefmt import from_epoch
+from voicecall.config.settings import Settings
+from voicecall.formats.timefmt import from_epoch
+from voicecall.job.params import OtpParams, RecordParams, TemplateParams
 
 # eSMS's defaults when a job leaves MaxRetry / WaitRetry / MaxRepeat unset.
 ESMS_DEFAULT_MAX_RETRY = 0
@@ -81,3 +82,30 @@ def first_poll_at(
 def next_poll_in_s(polls_done: int, settings: Settings) -> float:
     base = max(1.0, settings.poll_margin_s or 1.0)
     return float(min(settings.poll_max_interval_s, base * settings.poll_backoff_factor**polls_done))
+
+
+def webhook_retry_delay_s(
+    retry: int,
+    settings: Settings,
+    *,
+    retry_after_s: float | None = None,
+    rng: random.Random | None = None,
+) -> float:
+    """Seconds to wait before webhook retry number ``retry`` (1 for the first retry).
+
+    ``WEBHOOK_RETRY_BASE_S * 4^(retry-1)``, capped at ``WEBHOOK_RETRY_MAX_S``, then jittered
+    down by up to half so that receivers recovering from an outage are not hit all at once;
+    the defaults (5 s base, 6 h cap) spread 8 retries over about 7 to 14 hours, as Standard
+    Webhooks recommends. A receiver's ``Retry-After`` lengthens the wait, never past the cap.
+    """
+    if retry < 1:
+        raise ValueError("retry counts from 1")
+    cap = settings.webhook_retry_max_s
+    delay = min(cap, settings.webhook_retry_base_s * 4.0 ** min(retry - 1, 64))
+    delay *= 1.0 - 0.5 * (rng or _jitter).random()
+    if retry_after_s is not None and retry_after_s > delay:
+        delay = min(cap, retry_after_s)
+    return delay
+
+
+_jitter = random.Random()

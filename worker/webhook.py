@@ -23,16 +23,16 @@ from urllib.parse import urlsplit
 
 import structlog
 
-from voicecall import lifecycle
-from voicecall.logs import get_logger
-from voicecall.metrics import WEBHOOKS
-from voicecall.records import JobRecord, JobView
-from voicecall.settings import webhook_retry_delay_s
-from voicecall.store import now_s
-from voicecall.webhook_signing import WebhookSecret, webhook_id_for
-from voicecall.webhook_urls import WebhookPolicy, normalize_host
+from voicecall.job import lifecycle
+from voicecall.job.records import JobRecord, JobView
+from voicecall.store.connection import now_s
+from voicecall.telemetry.logs import get_logger
+from voicecall.telemetry.metrics import WEBHOOKS
+from voicecall.webhooks.policy import normalize_host
+from voicecall.webhooks.signing import WebhookSecret, webhook_id_for
 from worker import webhooks
 from worker.engine import Context, Slot
+from worker.timing import webhook_retry_delay_s
 
 log = get_logger(__name__)
 
@@ -129,7 +129,7 @@ async def _attempt(ctx: Context, job: JobRecord, url: str) -> webhooks.DeliveryR
         body,
         webhook_id=job_webhook_id(job),
         secret=WebhookSecret.parse(settings.webhook_secret),
-        policy=WebhookPolicy.from_settings(settings),
+        policy=settings.webhook_policy,
         deadline_s=settings.webhook_timeout_s,
         client=ctx.webhooks,
     )

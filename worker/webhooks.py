@@ -2,11 +2,11 @@
 
 :func:`deliver` never raises for a failed delivery: it returns a :class:`DeliveryResult`
 (when, the HTTP status, a short reason code, how long it took) and the caller decides whether
-and when to retry (``result.retryable``, ``voicecall.settings.webhook_retry_delay_s``).
+and when to retry (``result.retryable``, ``worker.timing.webhook_retry_delay_s``).
 
 How one delivery goes:
 
-1. :func:`voicecall.webhook_urls.resolve_and_check` applies the URL policy, resolves the host
+1. :func:`voicecall.webhooks.urls.resolve_and_check` applies the URL policy, resolves the host
    once and checks every address returned.
 2. The request goes to that address (``https://203.0.113.7:443/path``) with the original
    ``Host`` header; for https the TLS handshake sends the host name as SNI and verifies the
@@ -43,14 +43,14 @@ from http.cookiejar import CookieJar, DefaultCookiePolicy
 import httpx
 
 from voicecall import __version__
-from voicecall.logs import get_logger
-from voicecall.webhook_signing import WebhookSecret, check_webhook_id, signature_headers
-from voicecall.webhook_urls import (
+from voicecall.telemetry.logs import get_logger
+from voicecall.webhooks.policy import WebhookPolicy
+from voicecall.webhooks.signing import WebhookSecret, check_webhook_id, signature_headers
+from voicecall.webhooks.urls import (
     ADDRESS_RULES,
     ResolvedTarget,
     Resolver,
     WebhookDnsError,
-    WebhookPolicy,
     WebhookUrlRefused,
     resolve_and_check,
     system_resolver,

@@ -13,7 +13,7 @@ import os
 
 from bench.core import Context, Row
 from bench.figures.paths import Run, full_path
-from voicecall.settings import Settings
+from voicecall.config.settings import Settings
 
 NUMBER, TITLE = "9d", "Isolation: throughput per worker process"
 LATENCIES_MS = (200.0, 2000.0)

@@ -24,9 +24,10 @@ import httpx
 from bench.core import Context, Row, fmt_bytes, percentile
 from bench.harness import API_TOKEN
 from producer.intake import Intake
-from voicecall import keys, lifecycle
-from voicecall.jobs import CallRequestAdapter, Outcome, validation_context
-from voicecall.settings import load_settings
+from voicecall.config.settings import load_settings
+from voicecall.job import keys, lifecycle
+from voicecall.job.contract import CallRequestAdapter, validation_context
+from voicecall.job.states import Outcome
 
 NUMBER, TITLE = "10", "Search"
 BATCH = 2000  # jobs per pipelined round of each operation

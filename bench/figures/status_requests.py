@@ -22,7 +22,7 @@ from typing import Any
 from bench.core import Context, Row, epoch, fmt_s, percentile, phone
 from bench.figures.paths import RECORD_ID
 from bench.harness import FINAL, BenchStack, wait_until
-from voicecall import keys
+from voicecall.job import keys
 
 NUMBER, TITLE = "4", "Status requests per completed call"
 TIME_SCALE = 0.01

@@ -38,14 +38,15 @@ from producer.console.web import (
     store_of,
 )
 from producer.errors import ApiError
-from voicecall import export, keys, search
-from voicecall.clients import CONSOLE_CLIENT
+from producer.search import export, walk
+from producer.search.query import FILTER_PARAMS, parse_filters
+from voicecall.config.clients import CONSOLE_CLIENT
 from voicecall.errors import CancelRefused, FieldRefused, JobNotFound, ReopenRefused
-from voicecall.jobs import check_cancel_reason
-from voicecall.logs import get_logger
-from voicecall.phones import mask_phone
-from voicecall.search_query import FILTER_PARAMS, parse_filters
-from voicecall.store import now_s
+from voicecall.formats.phones import mask_phone
+from voicecall.job import keys
+from voicecall.job.contract import check_cancel_reason
+from voicecall.store.connection import now_s
+from voicecall.telemetry.logs import get_logger
 
 log = get_logger("voicecall.console")
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -173,7 +174,7 @@ async def export_calls(request: Request) -> Response:
     wanted: dict[str, list[str]] = {}
     for name, value in pairs:
         wanted.setdefault(name, []).append(value)
-    docs = search.scan(store_of(request), filters, client=CONSOLE_CLIENT)
+    docs = walk.scan(store_of(request), filters, client=CONSOLE_CLIENT)
     chunks = export.chunks(_audited(docs, session, wanted, phones))
     first = await run_in_threadpool(next, chunks)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -202,7 +203,7 @@ def _audited(
             yield doc if phones == "full" else {**doc, "phone": mask_phone(doc["phone"])}
         complete = True
     finally:
-        # The redactor masks a phone filter's value in the line (voicecall.logs).
+        # The redactor masks a phone filter's value in the line (voicecall.telemetry.logs).
         audit(
             session, "console_export", filters=filters, phones=phones, rows=rows, complete=complete
         )

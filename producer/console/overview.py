@@ -1,16 +1,18 @@
 """What the console's overview shows, read from Redis as the metrics exporter reads it
-(voicecall.exporter): jobs by state, queue depths, dead letters, the schedule, workers alive,
+(producer.exporter): jobs by state, queue depths, dead letters, the schedule, workers alive,
 the eSMS balance a worker last read (never a call to eSMS per page view), and the last
-hour's sends and endings (voicecall.activity)."""
+hour's sends and endings (producer.console.activity)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from voicecall import activity, keys
-from voicecall.jobs import State
-from voicecall.store import JobStore, now_s
-from voicecall.timefmt import from_epoch
+from producer.console import activity
+from voicecall.formats.timefmt import from_epoch
+from voicecall.job import keys
+from voicecall.job.states import State
+from voicecall.store.connection import now_s
+from voicecall.store.job_store import JobStore
 
 
 def overview(store: JobStore, liveness_s: float) -> dict[str, Any]:

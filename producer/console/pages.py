@@ -15,13 +15,16 @@ from producer.console import timeline
 from producer.console.overview import overview
 from producer.console.session import Session
 from producer.console.web import current, page, store_of
-from voicecall import cursors, keys, search
-from voicecall.clients import CONSOLE_CLIENT
-from voicecall.dead_letters import DeadLetters
+from producer.search import cursors, walk
+from producer.search.campaigns import campaign, campaigns
+from producer.search.query import FILTER_PARAMS, PAGE_PARAMS, parse_filters
+from voicecall.config.clients import CONSOLE_CLIENT
+from voicecall.config.settings import Settings
 from voicecall.errors import CampaignNotFound, SearchError
-from voicecall.jobs import CANCEL_REASON_MAX_CHARS, Kind, Outcome, State
-from voicecall.search_query import FILTER_PARAMS, PAGE_PARAMS, parse_filters
-from voicecall.settings import Settings
+from voicecall.job import keys
+from voicecall.job.contract import CANCEL_REASON_MAX_CHARS
+from voicecall.job.states import Kind, Outcome, State
+from voicecall.store.dead_letters import DeadLetters
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 PAGE_SIZE = 50
@@ -69,7 +72,7 @@ def calls_page(request: Request) -> HTMLResponse:
     form = dict(pairs)
     try:
         filters, rest = parse_filters(pairs, allowed=FILTER_PARAMS + PAGE_PARAMS)
-        found = search.search(
+        found = walk.search(
             store_of(request), filters, _caller(request), limit=PAGE_SIZE, cursor=rest.get("cursor")
         )
     except SearchError as exc:
@@ -142,7 +145,7 @@ def cancel_view(
 @router.get("/campaigns", response_class=HTMLResponse)
 def campaigns_page(request: Request) -> HTMLResponse:
     session = current(request)
-    return page(request, "campaigns.html", session, campaigns=search.campaigns(store_of(request)))
+    return page(request, "campaigns.html", session, campaigns=campaigns(store_of(request)))
 
 
 @router.get("/campaign", response_class=HTMLResponse)
@@ -151,7 +154,7 @@ def campaign_page(request: Request, name: str = "") -> HTMLResponse:
     one such as ``..`` cannot be a path segment (browsers resolve it)."""
     session = current(request)
     try:
-        summary = search.campaign(store_of(request), name)
+        summary = campaign(store_of(request), name)
     except CampaignNotFound:
         return page(request, "missing.html", session, 404, what=f"campaign {name}")
     export_query = urlencode([("label", f"campaign:{name}")])
@@ -198,5 +201,5 @@ def purge_confirm(request: Request, queue: str, job_id: str) -> HTMLResponse:
 def scheduled_page(request: Request) -> HTMLResponse:
     session = current(request)
     filters, _ = parse_filters([("state", "scheduled")])
-    found = search.search(store_of(request), filters, _caller(request), limit=200)
+    found = walk.search(store_of(request), filters, _caller(request), limit=200)
     return page(request, "scheduled.html", session, jobs=found.jobs)

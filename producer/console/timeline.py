@@ -8,10 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from voicecall.phones import mask_phones_in_text
-from voicecall.records import JobRecord
-from voicecall.text import escape_controls
-from voicecall.timefmt import from_epoch
+from voicecall.formats.phones import mask_phones_in_text
+from voicecall.formats.text import escape_controls
+from voicecall.formats.timefmt import from_epoch
+from voicecall.job.records import JobRecord
 
 # History extras worth showing, with their label (the Lua steps record them).
 _EXTRAS = {

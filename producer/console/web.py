@@ -15,10 +15,11 @@ from starlette.concurrency import run_in_threadpool
 
 from producer.console import session as sessions
 from producer.errors import ApiError
-from voicecall.logs import get_logger
-from voicecall.phones import mask_phone
-from voicecall.store import JobStore, now_s
-from voicecall.timefmt import from_epoch
+from voicecall.formats.phones import mask_phone
+from voicecall.formats.timefmt import from_epoch
+from voicecall.store.connection import now_s
+from voicecall.store.job_store import JobStore
+from voicecall.telemetry.logs import get_logger
 
 
 def segment(value: str) -> str:

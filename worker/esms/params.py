@@ -14,7 +14,7 @@ the documents' own example requests (``../shared/esms-docs``), quirks included:
   every server decodes as a space), and ``CallbackUrl`` is fully URL-encoded as required.
 
 The bounds below are ours, not eSMS's (the documents give none): they keep a call sequence
-short enough to poll for (decision 4). They live in voicecall/esms_limits.py, which the job
+short enough to poll for (decision 4). They live in voicecall/job/esms_limits.py, which the job
 contract reads too, so intake and the eSMS client apply the same ones.
 """
 
@@ -29,7 +29,9 @@ from typing import Literal
 from urllib.parse import quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
-from voicecall.esms_limits import (
+from voicecall.formats.phones import PhoneError, national, normalize_phone
+from voicecall.formats.timefmt import format_send_date
+from voicecall.job.esms_limits import (
     IVR_RANGE,
     MAX_REPEAT_RANGE,
     MAX_RETRY_RANGE,
@@ -44,11 +46,9 @@ from voicecall.esms_limits import (
     WAIT_RETRY_RANGE_S,
     Voice,
 )
-from voicecall.phones import PhoneError, national, normalize_phone
-from voicecall.timefmt import format_send_date
 from worker.esms.errors import InvalidParameter
 
-__all__ = [  # Voice and the limits are the job contract's own (voicecall.esms_limits)
+__all__ = [  # Voice and the limits are the job contract's own (voicecall.job.esms_limits)
     "BALANCE", "CALL_STATUS", "ENDPOINTS", "IVR_MAX", "IVR_MIN", "MAKE_CALL_RECORD",
     "MAKE_CALL_TEMPLATE", "MAX_REPEAT_MAX", "MAX_REPEAT_MIN", "MAX_RETRY_MAX", "MAX_RETRY_MIN",
     "OTP_SMS_TYPE", "OTP_STATUS", "REQUEST_ID_MAX_LEN", "SMSID_MAX_LEN", "SPEED_MAX", "SPEED_MIN",
@@ -61,7 +61,7 @@ __all__ = [  # Voice and the limits are the job contract's own (voicecall.esms_l
     "validate_voice", "voice_otp",
 ]  # fmt: skip
 
-# The bounds are voicecall's, shared with the job contract (voicecall.esms_limits), so intake
+# The bounds are voicecall's, shared with the job contract (voicecall.job.esms_limits), so intake
 # and this client refuse exactly the same values; named here one by one for readers.
 MAX_REPEAT_MIN, MAX_REPEAT_MAX = MAX_REPEAT_RANGE  # plays of the recording in one call
 MAX_RETRY_MIN, MAX_RETRY_MAX = MAX_RETRY_RANGE  # redials by eSMS when nobody answers

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from voicecall.jobs import Outcome
-from voicecall.results import Report, read_sms, read_voice, to_float, to_int, to_str
+from voicecall.esms.results import Report, read_sms, read_voice, to_float, to_int, to_str
+from voicecall.job.states import Outcome
 from worker.esms.errors import CODE_DUPLICATE
 
 SEND_STATUS_FINISHED = 5  # then read SentResult (calls) or SendSuccess/SendFailed (OTP)
@@ -46,7 +46,7 @@ class Submission:
 
 @dataclass(frozen=True, slots=True)
 class CallStatusReport:
-    """voiceapi GetSendStatus: a record/template call's state, read by voicecall.results."""
+    """voiceapi GetSendStatus: a record/template call's state, read by voicecall.esms.results."""
 
     smsid: str | None
     send_status: int | None
@@ -72,7 +72,7 @@ class CallStatusReport:
 
 @dataclass(frozen=True, slots=True)
 class OtpStatusReport:
-    """rest GetSendStatus: a Voice OTP's state, read by voicecall.results."""
+    """rest GetSendStatus: a Voice OTP's state, read by voicecall.esms.results."""
 
     smsid: str | None
     send_status: int | None

@@ -34,9 +34,9 @@ from tenacity import (
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base, wait_random_exponential
 
-from voicecall.logs import get_logger
-from voicecall.metrics import ESMS_ATTEMPT_RETRIES
-from voicecall.settings import Settings
+from voicecall.config.settings import Settings
+from voicecall.telemetry.logs import get_logger
+from voicecall.telemetry.metrics import ESMS_ATTEMPT_RETRIES
 from worker.esms.errors import RateLimited, RetryableError, TransportError
 
 T = TypeVar("T")

@@ -1,0 +1,395 @@
+"""Every state change of a job, each one named operation: the arrows of the state diagram.
+
+::
+
+    create ─▶ scheduled ──release──▶ queued ──claim──▶ sending ──submit──▶ submitted ──complete──▶ completed
+                 ▲  │                 │   ▲              │  │                  │
+                 │  └── cancel ───────┴───┼──▶ cancelled │  ├─ reject ─▶ rejected      expire ─▶ expired
+                 └── hold (claim: quiet   │              │  ├─ fail ───▶ failed ──reopen──▶ queued
+                     hours, phone limit)  └─ retry_later ┘  └─ (claim: OTP past its TTL ─▶ expired)
+
+Each operation here builds an :class:`~voicecall.job.steps.Op`: a Lua script of
+``voicecall/store/lua/`` with the keys it touches (all built by :mod:`voicecall.job.keys`) and
+its parameters. The store runs it (:meth:`voicecall.store.job_store.JobStore.apply`, or the
+asyncio twin) as one atomic step that records the history, the state index (which also counts jobs by state), the due set (timers and
+retention) and any Dramatiq message the step sends. Nothing else writes a job's keys; a test
+(tests/test_store_boundary.py) and a ruff banned-api rule keep it so.
+
+Timer-only steps that move no state: ``redrive`` (a step that should have happened did not:
+send the message again), ``poll_pending``, ``record_delivery``, ``redeliver``,
+``webhook_due``, ``purge`` (retention is over); and ``confirm`` (CALLBACK_CONFIRM=status: a
+callback's result waits for the status poll it sends).
+
+Only ``submit`` (eSMS's send answer) sets a job's SMSID. A callback's report about a job whose
+SMSID is not known yet is held on the job by ``complete`` or ``confirm`` (lib.lua ``hold``) and
+settled by the ``submit`` that names the SMSID; a final step drops what is still held.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from voicecall.job import keys
+from voicecall.job.layout import phone_entry
+from voicecall.job.records import JobRecord
+from voicecall.job.states import Kind, Outcome, State
+from voicecall.job.steps import Op, counted_op, job_op
+
+# The callback hold (lib.lua ``hold``): at most this many distinct reports per job wait for
+# eSMS's send answer to name its SMSID, each at most ``hold_s`` (CALLBACK_HOLD_S).
+HOLD_MAX_REPORTS = 3
+DEFAULT_HOLD_S = 900.0  # CALLBACK_HOLD_S's default
+QUEUE_OF_KIND = {Kind.VOICE_OTP: keys.QUEUE_OTP}  # every other kind: the bulk queue
+DEAD_LETTER_KEYS = tuple(keys.dead_letters(q) for q in (*keys.SEND_QUEUES, keys.QUEUE_WEBHOOKS))
+
+
+def send_queue(kind: Kind) -> str:
+    return QUEUE_OF_KIND.get(kind, keys.QUEUE_BULK)
+
+
+def _states(states: Iterable[State]) -> list[str]:
+    return [s.value for s in states]
+
+
+# --- the arrows -----------------------------------------------------------------------
+
+
+def create(job: JobRecord, *, grace_s: float) -> Op:
+    """Intake: store a new job, index it, and either schedule it or send its message (whose
+    id, ``job.msg``, the job carries); ``grace_s`` past its due time the sweeper looks. A job
+    in a campaign carries the campaign's number and its place in it (``cid``, ``seq``), as
+    :func:`voicecall.store.job_store.JobStore.reserve_campaign` gave them."""
+    idem = keys.job(job.id)  # declared, unused, when the job has no key
+    if job.idempotency_key:
+        assert job.client is not None, "intake names the client of every job"
+        idem = keys.idempotency(job.client, job.idempotency_key)
+    chunk = (
+        keys.campaign_chunk(job.cid, job.seq)
+        if job.cid is not None and job.seq is not None
+        else keys.job(job.id)
+    )
+    op = job_op(
+        "create",
+        job.id,
+        [idem, keys.phone_bucket(job.phone), chunk],
+        kind=job.kind.value,
+        state=job.state.value,
+        created_at=job.created_at,
+        due_at=job.due_at,
+        idem=bool(job.idempotency_key) or None,
+        limit_key=job.limit_key,
+        msg=job.msg,
+        grace_s=grace_s,
+        phone_entry=phone_entry(job),
+        cid=job.cid,
+        seq=job.seq,
+    )
+    return Op(op.script, op.keys, op.params, job.document())
+
+
+@dataclass(frozen=True)
+class ClaimRules:
+    """What the claim step checks, from settings (see voicecall.config.settings)."""
+
+    owner: str  # the worker's id (its Dramatiq broker id)
+    lease_s: float
+    lease_check_s: float
+    liveness_ms: int
+    early_s: float
+    grace_s: float
+    max_retries: int
+    retry_window_s: float
+    max_window_s: float
+    global_rate: int
+    phone_limit: int
+    phone_window_s: float
+
+
+def claim(
+    job_id: str,
+    *,
+    rules: ClaimRules,
+    queue: str,
+    limit_key: str | None,
+    quiet_until: float,
+    message_id: str | None = None,
+) -> Op:
+    """Send step: check limits and holds, then ``queued|retrying → sending`` with a lease.
+
+    ``message_id``: the Dramatiq message (its ``redis_message_id``) this worker fetched for
+    the claim, acknowledged in the same step whatever the verdict (worker.broker): the
+    claim is the message's whole work, so Dramatiq's own ack would be two commands more."""
+    return counted_op(
+        "claim",
+        job_id,
+        [
+            keys.WORKERS,
+            keys.GLOBAL_LIMIT,
+            limit_key if (limit_key and rules.phone_limit) else keys.job(job_id),
+            keys.dead_letters(queue),
+            keys.dramatiq_acks(rules.owner, queue) if message_id else keys.job(job_id),
+        ],
+        queue=queue,
+        ack=message_id,
+        owner=rules.owner,
+        lease_s=rules.lease_s,
+        lease_check_s=rules.lease_check_s,
+        liveness_ms=rules.liveness_ms,
+        early_s=rules.early_s,
+        grace_s=rules.grace_s,
+        max_retries=rules.max_retries,
+        retry_window_s=rules.retry_window_s,
+        max_window_s=rules.max_window_s,
+        global_rate=rules.global_rate,
+        phone_limit=rules.phone_limit if limit_key else 0,
+        phone_window_s=rules.phone_window_s,
+        quiet_until=quiet_until,
+    )
+
+
+def submit(
+    job_id: str,
+    *,
+    smsid: str | None,
+    code: int,
+    poll_at: float,
+    note: str,
+    hold_s: float = DEFAULT_HOLD_S,
+    redrive_s: float = 30.0,
+) -> Op:
+    """eSMS accepted the call (100), or had accepted it before (124): ``→ submitted``. The
+    answer's SMSID settles the callback reports held for the job (``hold_s`` at most): the
+    first about it applies (verdict ``completed``), or with CALLBACK_CONFIRM=status sends its
+    status poll now (re-sent ``redrive_s`` later if lost); the others are refused."""
+    return counted_op(
+        "submit",
+        job_id,
+        [keys.smsid_bucket(smsid) if smsid else keys.job(job_id)],
+        smsid=smsid,
+        smsid_field=keys.smsid_field(smsid) if smsid else None,
+        code=code,
+        poll_at=poll_at,
+        note=note,
+        hold_s=hold_s,
+        redrive_s=redrive_s,
+    )
+
+
+def retry_later(job_id: str, *, error: Mapping[str, str], next_at: float, note: str) -> Op:
+    """An attempt failed but may succeed later: ``sending → retrying`` until ``next_at``."""
+    return job_op("retry", job_id, [], error=dict(error), next_at=next_at, note=note)
+
+
+def _end(
+    job_id: str,
+    to: State,
+    allowed: Iterable[State],
+    *,
+    note: str,
+    dead_letters: str | None = None,
+    unattempted: bool = False,
+    error: Mapping[str, str] | None = None,
+    reason: str | None = None,
+) -> Op:
+    return counted_op(
+        "end",
+        job_id,
+        [dead_letters or keys.job(job_id)],
+        to=to.value,
+        allowed=_states(allowed),
+        note=note,
+        dead=bool(dead_letters) or None,
+        unattempted=unattempted or None,
+        error=dict(error) if error else None,
+        reason=reason,
+    )
+
+
+def reject(job_id: str, *, error: Mapping[str, str], note: str) -> Op:
+    """eSMS refused the request for good: ``sending → rejected``."""
+    return _end(
+        job_id, State.REJECTED, [State.SENDING], note=note, error=error, reason="esms_refused"
+    )
+
+
+def fail(job_id: str, *, queue: str, error: Mapping[str, str], note: str) -> Op:
+    """Retries are spent: ``sending → failed``, and the job becomes a dead letter."""
+    return _end(
+        job_id,
+        State.FAILED,
+        [State.SENDING],
+        note=note,
+        error=error,
+        reason="retries_exhausted",
+        dead_letters=keys.dead_letters(queue),
+    )
+
+
+def expire(job_id: str, *, reason: str, note: str) -> Op:
+    """No result came by the deadline: ``submitted → expired``."""
+    return _end(job_id, State.EXPIRED, [State.SUBMITTED], note=note, reason=reason)
+
+
+def cancel(job_id: str, *, note: str) -> Op:
+    """``scheduled|queued → cancelled``, only for a job never handed to eSMS."""
+    return _end(
+        job_id,
+        State.CANCELLED,
+        [State.SCHEDULED, State.QUEUED],
+        note=note,
+        unattempted=True,
+    )
+
+
+def complete(
+    job_id: str,
+    *,
+    outcome: Outcome,
+    call: Mapping[str, Any],
+    source: str,
+    smsid: str | None,
+    nonce: str | None = None,
+    note: str | None = None,
+    hold_s: float = DEFAULT_HOLD_S,
+) -> Op:
+    """eSMS reported the result (``source``: callback or poll): ``→ completed``. A callback
+    about a job whose SMSID is not known yet is held (verdict ``held``), ``hold_s`` at most."""
+    return counted_op(
+        "complete",
+        job_id,
+        [keys.smsid_bucket(smsid) if smsid else keys.job(job_id)],
+        outcome=outcome.value,
+        call={k: v for k, v in call.items() if v is not None},
+        source=source,
+        smsid=smsid,
+        smsid_field=keys.smsid_field(smsid) if smsid else None,
+        nonce=nonce,
+        note=note or ("result by status poll" if source == "poll" else f"result by {source}"),
+        hold_s=hold_s,
+    )
+
+
+def confirm(
+    job_id: str,
+    *,
+    outcome: Outcome,
+    smsid: str | None,
+    nonce: str,
+    redrive_s: float,
+    hold_s: float = DEFAULT_HOLD_S,
+) -> Op:
+    """CALLBACK_CONFIRM=status: a callback's final result waits for one status poll (sent
+    now; the due set re-sends it ``redrive_s`` later if it is lost). No state changes. Held
+    as :func:`complete` holds it while the job's SMSID is not known."""
+    return job_op(
+        "confirm",
+        job_id,
+        [keys.smsid_bucket(smsid) if smsid else keys.job(job_id)],
+        outcome=outcome.value,
+        smsid=smsid,
+        smsid_field=keys.smsid_field(smsid) if smsid else None,
+        nonce=nonce,
+        redrive_s=redrive_s,
+        hold_s=hold_s,
+        confirm=True,
+    )
+
+
+def reopen(job_id: str, *, queue: str, max_age_s: float, redrive_s: float, note: str) -> Op:
+    """An operator requeues a dead letter: ``failed → queued``."""
+    return job_op(
+        "reopen",
+        job_id,
+        [keys.dead_letters(queue)],
+        max_age_s=max_age_s,
+        redrive_s=redrive_s,
+        note=note,
+    )
+
+
+def release(job_id: str, *, grace_s: float) -> Op:
+    """The scheduler: a scheduled job is near its time: ``scheduled → queued``."""
+    return job_op("release", job_id, [], grace_s=grace_s)
+
+
+# --- timer-only steps -------------------------------------------------------------------
+
+
+def poll_pending(job_id: str, *, next_at: float) -> Op:
+    return job_op("poll_pending", job_id, [], next_at=next_at)
+
+
+def postpone(job_id: str, *, at: float) -> Op:
+    """No worker slot was free: bring the queued job back at ``at``."""
+    return job_op("postpone", job_id, [], at=at)
+
+
+def redrive(
+    job_id: str,
+    *,
+    liveness_ms: int,
+    lease_check_s: float,
+    redrive_s: float,
+    force: bool = False,
+) -> Op:
+    """Send again the message a job needs (``force``: before its time in the due set, for a
+    job claimed by a worker found dead)."""
+    return job_op(
+        "redrive",
+        job_id,
+        [keys.WORKERS],
+        liveness_ms=liveness_ms,
+        lease_check_s=lease_check_s,
+        redrive_s=redrive_s,
+        force=force or None,
+    )
+
+
+def record_delivery(
+    job_id: str, *, delivery: Mapping[str, Any], result: str, next_at: float | None = None
+) -> Op:
+    """A webhook attempt: ``result`` is delivered, retry (at ``next_at``) or gave_up."""
+    return job_op(
+        "delivery",
+        job_id,
+        [keys.dead_letters(keys.QUEUE_WEBHOOKS)],
+        delivery={k: v for k, v in delivery.items() if v is not None},
+        result=result,
+        next_at=next_at,
+    )
+
+
+def dismiss(job_id: str, *, queue: str) -> Op:
+    """An operator purges a dead letter (the job stays until its retention ends)."""
+    return job_op("dismiss", job_id, [keys.dead_letters(queue)])
+
+
+def redeliver(job_id: str) -> Op:
+    return job_op("redeliver", job_id, [keys.dead_letters(keys.QUEUE_WEBHOOKS)])
+
+
+def webhook_due(job_id: str) -> Op:
+    return job_op("webhook_due", job_id, [])
+
+
+def purge(job: JobRecord | None, job_id: str) -> Op:
+    """Retention is over: the job and its index entries leave together. A final job's
+    record has no TTL, so it is here to name them (``job`` None: only after someone deleted
+    its record by hand; its state and due entries still go)."""
+    chunk = (
+        keys.campaign_chunk(job.cid, job.seq)
+        if job is not None and job.cid is not None and job.seq is not None
+        else keys.SCHEDULE  # a sorted set the job is no longer in
+    )
+    bucket = keys.phone_bucket(job.phone) if job is not None else keys.SCHEDULE
+    smsid = job.smsid if job is not None else None
+    return job_op(
+        "purge",
+        job_id,
+        [*DEAD_LETTER_KEYS, bucket, chunk, keys.smsid_bucket(smsid) if smsid else keys.job(job_id)],
+        phone_entry=phone_entry(job) if job is not None else None,
+        smsid=smsid,
+        smsid_field=keys.smsid_field(smsid) if smsid else None,
+    )

@@ -1,0 +1,103 @@
+"""Campaigns: each one's number (given on its first job) and places reserved in it, and the
+counters the lifecycle steps keep for it (lib.lua ``campaign_add``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import cast
+
+import redis
+import redis.asyncio
+from redis.commands.core import Script
+
+from voicecall.job import keys
+from voicecall.job.states import Outcome, State
+
+# The counters each campaign keeps (fields "{cid}:{name}" of keys.CAMPAIGN_STATS).
+CAMPAIGN_FIGURES: tuple[str, ...] = (
+    "total",
+    *(s.value for s in State),
+    *(f"outcome:{o.value}" for o in Outcome),
+    "duration_s",
+    "price_vnd",
+    "first_sent_at",
+    "last_sent_at",
+)
+
+# A campaign's number (assigned on its first job) and a range of places in it.
+# KEYS: campaigns (name → cid), names (cid → name), seq (cid → last place); ARGV: name, count
+RESERVE_CAMPAIGN = """
+local cid = redis.call('HGET', KEYS[1], ARGV[1])
+if not cid then
+  cid = redis.call('HINCRBY', KEYS[1], '\\0next', 1)
+  redis.call('HSET', KEYS[1], ARGV[1], cid)
+  redis.call('HSET', KEYS[2], cid, ARGV[1])
+end
+local last = redis.call('HINCRBY', KEYS[3], cid, tonumber(ARGV[2]))
+return {tonumber(cid), last - tonumber(ARGV[2]) + 1}
+"""
+
+
+class Campaigns:
+    """Campaign numbers, places and figures, for the blocking store."""
+
+    _redis: redis.Redis
+
+    def campaign_number(self, name: str) -> tuple[int, int] | None:
+        """(cid, places given so far) of the campaign ``name``, or None if unknown."""
+        cid = cast(str | None, self._redis.hget(keys.CAMPAIGNS, name))
+        if cid is None:
+            return None
+        last = cast(str | None, self._redis.hget(keys.CAMPAIGN_SEQ, cid))
+        return int(cid), int(last or 0)
+
+    def campaign_names(self) -> list[tuple[int, str]]:
+        """(cid, name) of every campaign, newest first."""
+        names = cast(dict[str, str], self._redis.hgetall(keys.CAMPAIGN_NAMES))
+        return sorted(((int(cid), name) for cid, name in names.items()), reverse=True)
+
+    def campaign_figures(self, cid: int) -> dict[str, float]:
+        return self.campaign_figures_many([cid])[0]
+
+    def campaign_figures_many(self, cids: Sequence[int]) -> list[dict[str, float]]:
+        """Each campaign's counters (lib.lua: campaign_add), by figure name."""
+        pipe = self._redis.pipeline(transaction=False)
+        for cid in cids:
+            pipe.hmget(keys.CAMPAIGN_STATS, [f"{cid}:{name}" for name in CAMPAIGN_FIGURES])
+        return [
+            {name: float(v) for name, v in zip(CAMPAIGN_FIGURES, values, strict=True) if v}
+            for values in pipe.execute()
+        ]
+
+    def reserve_campaign(self, name: str, count: int = 1) -> tuple[int, int]:
+        """(the campaign's number, the first of ``count`` places reserved in it), creating the
+        campaign on its first job. Places are never given twice (a gap is harmless)."""
+        cid, first = self._reserve(
+            keys=[keys.CAMPAIGNS, keys.CAMPAIGN_NAMES, keys.CAMPAIGN_SEQ], args=[name, count]
+        )
+        return int(cid), int(first)
+
+    @property
+    def _reserve(self) -> Script:
+        script = getattr(self, "_reserve_script", None)
+        if script is None:
+            script = self._redis.register_script(RESERVE_CAMPAIGN)
+            self._reserve_script = script
+        return script
+
+
+class AsyncCampaigns:
+    """Places in a campaign, for the asyncio store (intake)."""
+
+    _redis: redis.asyncio.Redis
+
+    async def reserve_campaign(self, name: str, count: int = 1) -> tuple[int, int]:
+        """See :meth:`JobStore.reserve_campaign`."""
+        script = getattr(self, "_reserve_script", None)
+        if script is None:
+            script = self._redis.register_script(RESERVE_CAMPAIGN)
+            self._reserve_script = script
+        cid, first = await script(
+            keys=[keys.CAMPAIGNS, keys.CAMPAIGN_NAMES, keys.CAMPAIGN_SEQ], args=[name, count]
+        )
+        return int(cid), int(first)

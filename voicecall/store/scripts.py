@@ -1,0 +1,124 @@
+"""The Lua steps' sources: each operation's script after lib.lua, with lib.lua's constants
+written from the Python enums and key names (one source), and the batch form of a script.
+
+The scripts live in ``lua/`` beside this module (package data); each one is a job step of
+voicecall.job.lifecycle, but ``quota.lua`` (an API client's quota) and ``dramatiq_fetch.lua``
+(the workers' broker).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from voicecall.job import keys
+from voicecall.job.layout import BAND_WIDTH, KINDS, RETENTION_SLACK_S, STATUSES
+from voicecall.job.lifecycle import HOLD_MAX_REPORTS
+from voicecall.job.states import FINAL_STATES
+
+LUA_DIR = Path(__file__).with_name("lua")
+SCRIPTS = (
+    "create",
+    "claim",
+    "submit",
+    "retry",
+    "end",
+    "complete",
+    "confirm",
+    "poll_pending",
+    "delivery",
+    "reopen",
+    "redeliver",
+    "release",
+    "redrive",
+    "webhook_due",
+    "purge",
+    "postpone",
+    "dismiss",
+)
+
+
+def _lua_table(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid Lua string literal here
+    if isinstance(value, Mapping):
+        return (
+            "{" + ", ".join(f"[{_lua_table(k)}] = {_lua_table(v)}" for k, v in value.items()) + "}"
+        )
+    raise TypeError(type(value))
+
+
+def constants() -> str:
+    """The Lua table ``C`` of lib.lua, from the Python enums and keys (one source)."""
+    return _lua_table(
+        {
+            "final": {s.value: True for s in FINAL_STATES},
+            "status_rank": {status: rank for rank, status in enumerate(STATUSES)},
+            "kind_rank": {kind.value: rank for rank, kind in enumerate(KINDS)},
+            "kinds": len(KINDS),
+            "band_width": BAND_WIDTH,
+            "retention_slack_s": RETENTION_SLACK_S,
+            "activity_ttl_s": keys.ACTIVITY_TTL_S,
+            "queues": len(keys.ALL_QUEUES),
+            "queue_slot": {q: slot for slot, q in enumerate(keys.ALL_QUEUES, start=1)},
+            "actor": dict(keys.ACTOR_BY_QUEUE),
+            "queue_otp": keys.QUEUE_OTP,
+            "queue_bulk": keys.QUEUE_BULK,
+            "queue_status": keys.QUEUE_STATUS,
+            "queue_webhooks": keys.QUEUE_WEBHOOKS,
+            "hold_max": HOLD_MAX_REPORTS,
+        }
+    )
+
+
+@cache
+def script_source(name: str) -> str:
+    """lib.lua (with its constants) followed by the operation's own script."""
+    return "local ACTIVITY = nil\n" + _lib_and(name)
+
+
+def _lib_and(name: str) -> str:
+    lib = (LUA_DIR / "lib.lua").read_text().replace("__CONSTANTS__", constants())
+    return lib + "\n" + (LUA_DIR / f"{name}.lua").read_text()
+
+
+# Operations the worker may run for several jobs in one script (AsyncJobStore.apply_together).
+BATCHABLE = ("submit",)
+
+
+def batch_source(name: str) -> str:
+    """One script that runs operation ``name`` for several jobs in turn, each step the same as
+    alone (its own KEYS and ARGV, its own atomic change), in one round trip. ARGV holds, per
+    step, its key count, its argument count and its arguments; KEYS every step's keys in
+    turn. The steps' activity counts are added once at the end, one HINCRBY per minute and
+    field rather than one per step."""
+    return f"""\
+local ACTIVITY = {{}}
+local function run(KEYS, ARGV)
+{_lib_and(name)}
+end
+local replies, k, a = {{}}, 1, 1
+while a <= #ARGV do
+  local nk, na = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+  local step_keys, step_args = {{}}, {{}}
+  for i = 1, nk do step_keys[i] = KEYS[k + i - 1] end
+  for i = 1, na do step_args[i] = ARGV[a + 1 + i] end
+  replies[#replies + 1] = run(step_keys, step_args)
+  k, a = k + nk, a + 2 + na
+end
+for key, fields in pairs(ACTIVITY) do
+  for field, n in pairs(fields) do
+    if redis.call('HINCRBY', key, field, n) == n then
+      redis.call('EXPIRE', key, {keys.ACTIVITY_TTL_S})
+    end
+  end
+end
+return replies
+"""

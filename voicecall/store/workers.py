@@ -1,0 +1,89 @@
+"""What worker processes keep in Redis beside the jobs: their heartbeats (a dead worker's
+messages go back on their queues) and the eSMS balance one of them last read."""
+
+from __future__ import annotations
+
+from typing import cast
+
+import redis
+from redis.commands.core import Script
+
+from voicecall.job import keys
+from voicecall.store.connection import now_s
+
+# Dramatiq's own maintenance (dispatch.lua) for one dead worker: its fetched but unacked
+# messages go back on their queues. Dramatiq does this only after a 60 s heartbeat timeout
+# and a 1-in-1,000 chance per command; voicecall's workers beat every second.
+RECOVER_WORKER = """
+local moved = 0
+for i = 3, #KEYS, 3 do
+  local ids = redis.call('SMEMBERS', KEYS[i])
+  for _, id in ipairs(ids) do
+    if redis.call('HEXISTS', KEYS[i + 2], id) == 1 then
+      redis.call('RPUSH', KEYS[i + 1], id)
+      moved = moved + 1
+    end
+  end
+  redis.call('DEL', KEYS[i])
+end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return moved
+"""
+
+
+def _recover_keys(worker_id: str) -> list[str]:
+    out = [keys.WORKERS, keys.HEARTBEATS]
+    for queue in keys.ALL_QUEUES:
+        out += [
+            keys.dramatiq_acks(worker_id, queue),
+            keys.dramatiq_queue(queue),
+            keys.dramatiq_messages(queue),
+        ]
+    return out
+
+
+class Workers:
+    """Worker liveness and the balance cache, for the blocking store."""
+
+    _redis: redis.Redis
+
+    def beat(self, worker_id: str, *, now: float | None = None) -> None:
+        """A worker process is alive (``vc:workers``, scored in ms)."""
+        self._redis.zadd(keys.WORKERS, {worker_id: int((now or now_s()) * 1000)})
+
+    def workers(self, *, since: float) -> list[str]:
+        """Worker ids with a heartbeat since ``since`` (epoch seconds)."""
+        return [str(w) for w in self._redis.zrangebyscore(keys.WORKERS, int(since * 1000), "+inf")]
+
+    def dead_workers(self, *, before: float, limit: int = 100) -> list[str]:
+        return [
+            str(w)
+            for w in self._redis.zrangebyscore(
+                keys.WORKERS, "-inf", int(before * 1000), start=0, num=limit
+            )
+        ]
+
+    def recover_worker(self, worker_id: str) -> int:
+        """Put a dead worker's unacknowledged Dramatiq messages back on their queues."""
+        return int(
+            self._recover(keys=_recover_keys(worker_id), args=[worker_id], client=self._redis)
+        )
+
+    @property
+    def _recover(self) -> Script:
+        script = getattr(self, "_recover_script", None)
+        if script is None:
+            script = self._redis.register_script(RECOVER_WORKER)
+            self._recover_script = script
+        return script
+
+    def save_balance(self, vnd: float) -> None:
+        self._redis.hset(keys.ESMS_BALANCE, mapping={"vnd": vnd, "at": now_s()})
+
+    def balance(self) -> dict[str, str]:
+        return cast(dict[str, str], self._redis.hgetall(keys.ESMS_BALANCE))
+
+    def take_balance_turn(self, interval_s: int) -> bool:
+        """True for one caller per ``interval_s`` across all processes."""
+        return bool(self._redis.set(keys.BALANCE_LOCK, "1", nx=True, ex=interval_s))
