@@ -28,6 +28,7 @@ from voicecall import __version__
 from voicecall.jobs import OtpParams, RecordParams, TemplateParams
 from voicecall.logs import Redactor, get_logger
 from voicecall.metrics import ESMS_LATENCY, ESMS_REQUESTS
+from voicecall.retry_after import parse_retry_after
 from voicecall.settings import Settings
 from worker.esms import params
 from worker.esms.errors import (
@@ -54,7 +55,6 @@ from worker.esms.responses import (
 )
 from worker.esms.retry import RetryPolicy, call_with_retries, call_with_retries_async
 from worker.esms.transport import AiohttpSender, Sender
-from worker.retry_after import parse_retry_after
 
 R = TypeVar("R")
 Body = dict[str, Any]
