@@ -22,7 +22,7 @@ EXIT_USAGE = 2
 # Without them the core serves only the producer side: settings, the job store, enqueueing.
 EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "api": ("fastapi", "uvicorn"),
-    "worker": ("httpx", "tenacity"),
+    "worker": ("dramatiq", "httpx", "tenacity"),
     "sim": ("fastapi", "uvicorn", "httpx"),
 }
 
