@@ -21,6 +21,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
 
+from tests.fixtures.api import ApiServer
+
 ROOT = Path(__file__).resolve().parents[1]
 LOCKS = ("dev.txt", "image.txt", "core.txt", "client.txt")
 SERVER_AND_CLIENT = {"fastapi", "starlette", "uvicorn", "httpx", "httpcore", "tenacity"}
@@ -197,6 +199,48 @@ def test_core_install_enqueues_and_refuses_server_commands_in_one_line(
                 f"voicecall {command}: needs the optional dependencies of {extra} ("
             )
             assert line.endswith(f"pip install '{extra}'")
+
+
+def test_a_client_only_install_calls_the_api_without_any_server_side_package(
+    tmp_path: Path, api_server: ApiServer
+) -> None:
+    """A fresh venv with only requirements/client.txt and voicecall (uv, its cache): no FastAPI, Starlette, uvicorn or Dramatiq installed; `import voicecall; voicecall.Client` loads no Redis client, FastAPI or Dramatiq module; both clients call the real API."""
+    uv = str(Path(sys.executable).parent / "uv")
+    source = _copy_source(tmp_path / "src")
+    venv = tmp_path / "venv"
+    python = str(venv / "bin" / "python")
+    for args in (
+        ["venv", "--quiet", "--python", sys.executable, str(venv)],
+        ["pip", "install", "--quiet", "--python", python, "--require-hashes",
+         "-r", str(ROOT / "requirements" / "client.txt")],
+        ["pip", "install", "--quiet", "--python", python, "--no-deps", str(source)],
+    ):  # fmt: skip
+        result = subprocess.run([uv, *args], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr[-3000:]
+    listed = subprocess.run([uv, "pip", "list", "--python", python], capture_output=True, text=True)
+    installed = {line.split()[0].lower() for line in listed.stdout.splitlines()[2:]}
+    assert "httpx" in installed and not SERVERS & installed
+
+    code = """
+import asyncio, json, sys
+import voicecall
+client_class = voicecall.Client
+from voicecall.client import verify_webhook
+loaded = sorted({m.split(".")[0] for m in sys.modules} & {"redis", "fastapi", "starlette", "dramatiq"})
+url, token = sys.argv[1], sys.argv[2]
+with voicecall.Client(url, token) as client:
+    job = client.create_otp_call("0901234567", "Ma 1")
+async def read() -> str:
+    async with voicecall.AsyncClient(url, token) as client:
+        return (await client.get_call(job.id)).state.value
+print(json.dumps({"loaded": loaded, "state": asyncio.run(read())}))
+"""
+    result = subprocess.run(
+        [python, "-c", code, api_server.base_url, api_server.token],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"loaded": [], "state": "queued"}
 
 
 def _copy_source(source: Path) -> Path:
