@@ -35,6 +35,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/mypy scripts/image_test.py
+	$(BIN)/mypy --strict examples/  # the client's examples, as a user's program
 
 unit: $(STAMP)
 	$(BIN)/pytest -m "not slow and not prometheus"

@@ -1,4 +1,6 @@
-"""The intake side of voicecall: what other systems import to enqueue call jobs.
+"""The intake side of voicecall: the HTTP API, and the in-cluster producer that enqueues jobs in
+Redis directly (:class:`VoiceCallClient`, for voicecall's own processes and tools). Other
+systems enqueue through the API with :class:`voicecall.Client`.
 
 >>> from producer import VoiceCallClient
 >>> client = VoiceCallClient.from_env()  # doctest: +SKIP

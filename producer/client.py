@@ -1,4 +1,8 @@
-"""The Python API: enqueue calls, look them up and cancel them, with only ``REDIS_URL``.
+"""The in-cluster, Redis-direct producer: enqueue calls, look them up and cancel them, with
+only ``REDIS_URL``, for voicecall's own processes and tools (the API, the CLI, the console).
+
+Other systems use the HTTP API's client, :class:`voicecall.Client`, instead: it goes through
+the API's tokens, quotas and client names, and needs no Redis address or credentials.
 
 >>> from producer import VoiceCallClient
 >>> client = VoiceCallClient.from_env()                       # doctest: +SKIP

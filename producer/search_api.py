@@ -243,7 +243,7 @@ CampaignName = Annotated[
 
 
 @router.get(
-    "/campaigns/{name}",
+    "/campaigns/{name:path}",  # a name may hold "/" (%2F arrives decoded)
     tags=["campaigns"],
     summary="A campaign's figures: states, outcomes, answer rate, duration, cost, progress",
     response_model=CampaignSummary,

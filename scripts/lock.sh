@@ -5,8 +5,9 @@
 #   requirements/dev.txt    every extra and the dev tools: `make` (.venv) and CI install this
 #   requirements/image.txt  the api, worker and sim extras: the Dockerfile installs this
 #   requirements/core.txt   the core alone: a system that only enqueues
+#   requirements/client.txt the core and the client extra: a system that calls the HTTP API
 #
-# image.txt and core.txt are constrained by dev.txt, so a package has the same version in all
+# image.txt, core.txt and client.txt are constrained by dev.txt, so a package has the same version in all
 # three. Existing pins are kept unless pyproject.toml needs otherwise; UPGRADE=1 moves every
 # pin to the newest version pyproject.toml allows. Usage: scripts/lock.sh [DIR] (default
 # requirements; tests/test_packaging.py regenerates into a copy to check they are current).
@@ -21,3 +22,4 @@ mkdir -p "$dir"
 "${compile[@]}" --all-extras -o "$dir/dev.txt"
 "${compile[@]}" --extra api --extra worker --extra sim -c "$dir/dev.txt" -o "$dir/image.txt"
 "${compile[@]}" -c "$dir/dev.txt" -o "$dir/core.txt"
+"${compile[@]}" --extra client -c "$dir/dev.txt" -o "$dir/client.txt"

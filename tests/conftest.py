@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.sim",
     "tests.fixtures.api",
     "tests.fixtures.stack",
+    "tests.fixtures.clients",
 ]

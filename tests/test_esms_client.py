@@ -19,6 +19,7 @@ from structlog.testing import capture_logs
 
 from tests.fixtures.sim import EsmsSim, free_port
 from voicecall.config.settings import Settings
+from voicecall.formats.retry_after import MAX_RETRY_AFTER_S
 from voicecall.job.states import Outcome
 from worker.esms import (
     AccountError,
@@ -35,7 +36,6 @@ from worker.esms import (
 )
 from worker.esms.errors import CODE_CLASSES, CODE_MEANINGS, error_for_code
 from worker.esms.retry import MIN_TRY_S, RetryPolicy, call_with_retries
-from worker.retry_after import MAX_RETRY_AFTER_S
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 KEYS = {"esms_api_key": "MOCKAPIKEY123", "esms_secret_key": "MOCKSECRET456"}

@@ -28,6 +28,7 @@ CORE_LAYERS = (
     "voicecall.telemetry",
     "voicecall.store",
     "voicecall.esms",
+    "voicecall.client",
     "voicecall.cli",
 )
 # Which package may import which (a back-arrow is any other import between them).

@@ -1,8 +1,9 @@
 """Packaging: the lock files, the extras, and what each command needs installed.
 
 The core (``pip install voicecall``) serves a system that only enqueues; ``[api]``, ``[worker]``
-and ``[sim]`` add what the servers need. ``make lock`` (scripts/lock.sh) writes
-requirements/dev.txt (CI and .venv), image.txt (the Dockerfile) and core.txt.
+and ``[sim]`` add what the servers need (Dramatiq only with the worker), ``[client]`` what the
+HTTP API's client needs. ``make lock`` (scripts/lock.sh) writes requirements/dev.txt (CI and
+.venv), image.txt (the Dockerfile), core.txt and client.txt.
 """
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
 
+from tests.fixtures.api import ApiServer
+
 ROOT = Path(__file__).resolve().parents[1]
-LOCKS = ("dev.txt", "image.txt", "core.txt")
+LOCKS = ("dev.txt", "image.txt", "core.txt", "client.txt")
 SERVER_AND_CLIENT = {"fastapi", "starlette", "uvicorn", "httpx", "httpcore", "tenacity"}
+SERVERS = {"fastapi", "starlette", "uvicorn", "dramatiq", "tenacity", "aiohttp"}
 DEV_TOOLS = {"pytest", "ruff", "mypy", "hypothesis", "schemathesis", "matplotlib", "uv"}
 # Each command that needs an extra, and the one line it answers without it.
 NEEDS_EXTRAS = {
@@ -73,15 +77,17 @@ def test_the_locks_are_what_make_lock_generates(tmp_path: Path) -> None:
 
 
 def test_each_lock_holds_only_what_it_serves() -> None:
-    """core.txt has no web server or HTTP client, image.txt no dev tool, none RabbitMQ's pika; shared packages have one version."""
-    dev, image, core = (_pins(ROOT / "requirements" / name) for name in LOCKS)
-    assert not SERVER_AND_CLIENT & set(core)
-    assert set(image) >= SERVER_AND_CLIENT
+    """core.txt has no web server, HTTP client or Dramatiq, client.txt httpx and no server, image.txt no dev tool, none RabbitMQ's pika; shared packages have one version."""
+    dev, image, core, client = (_pins(ROOT / "requirements" / name) for name in LOCKS)
+    assert not (SERVER_AND_CLIENT | {"dramatiq"}) & set(core)
+    assert set(client) >= set(core) | {"httpx", "standardwebhooks"}
+    assert not (SERVERS | DEV_TOOLS) & set(client)
+    assert set(image) >= SERVER_AND_CLIENT | {"dramatiq"}
     assert not DEV_TOOLS & set(image)
     assert set(dev) >= DEV_TOOLS
     assert "pika" not in dev
-    assert image == {name: dev[name] for name in image}
-    assert core == {name: dev[name] for name in core}
+    for lock in (image, core, client):
+        assert lock == {name: dev[name] for name in lock}
     for lock in LOCKS:
         for block in (ROOT / "requirements" / lock).read_text().split("\n\n"):
             assert "==" not in block or "--hash=sha256:" in block, f"{lock}: a pin without hashes"
@@ -112,7 +118,7 @@ def test_license_is_an_spdx_expression() -> None:
 def test_producer_side_imports_no_web_server_or_http_client() -> None:
     """Importing the producer library and the operator CLIs loads neither FastAPI, uvicorn, httpx nor tenacity."""
     code = (
-        "import sys, producer, producer.cli, voicecall.cli, worker.dlq, producer.exporter; "
+        "import sys, voicecall, producer, producer.cli, voicecall.cli, worker.dlq, producer.exporter; "
         f"print(sorted(m for m in {sorted(SERVER_AND_CLIENT)!r} if m in sys.modules))"
     )
     result = subprocess.run(
@@ -125,11 +131,7 @@ def test_producer_side_imports_no_web_server_or_http_client() -> None:
 def core_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh virtualenv with only requirements/core.txt and voicecall (no extra) installed."""
     root = tmp_path_factory.mktemp("core")
-    source = root / "src"
-    for name in ("voicecall", "producer", "worker", "simulator"):
-        shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(ROOT / name, source / name)
+    source = _copy_source(root / "src")
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
@@ -200,3 +202,54 @@ def test_core_install_enqueues_and_refuses_server_commands_in_one_line(
                 f"voicecall {command}: needs the optional dependencies of {extra} ("
             )
             assert line.endswith(f"pip install '{extra}'")
+
+
+def test_a_client_only_install_calls_the_api_without_any_server_side_package(
+    tmp_path: Path, api_server: ApiServer
+) -> None:
+    """A fresh venv with only requirements/client.txt and voicecall (uv, its cache): no FastAPI, Starlette, uvicorn or Dramatiq installed; `import voicecall; voicecall.Client` loads no Redis client, FastAPI or Dramatiq module; both clients call the real API."""
+    uv = str(Path(sys.executable).parent / "uv")
+    source = _copy_source(tmp_path / "src")
+    venv = tmp_path / "venv"
+    python = str(venv / "bin" / "python")
+    for args in (
+        ["venv", "--quiet", "--python", sys.executable, str(venv)],
+        ["pip", "install", "--quiet", "--python", python, "--require-hashes",
+         "-r", str(ROOT / "requirements" / "client.txt")],
+        ["pip", "install", "--quiet", "--python", python, "--no-deps", str(source)],
+    ):  # fmt: skip
+        result = subprocess.run([uv, *args], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr[-3000:]
+    listed = subprocess.run([uv, "pip", "list", "--python", python], capture_output=True, text=True)
+    installed = {line.split()[0].lower() for line in listed.stdout.splitlines()[2:]}
+    assert "httpx" in installed and not SERVERS & installed
+
+    code = """
+import asyncio, json, sys
+import voicecall
+client_class = voicecall.Client
+from voicecall.client import verify_webhook
+loaded = sorted({m.split(".")[0] for m in sys.modules} & {"redis", "fastapi", "starlette", "dramatiq"})
+url, token = sys.argv[1], sys.argv[2]
+with voicecall.Client(url, token) as client:
+    job = client.create_otp_call("0901234567", "Ma 1")
+async def read() -> str:
+    async with voicecall.AsyncClient(url, token) as client:
+        return (await client.get_call(job.id)).state.value
+print(json.dumps({"loaded": loaded, "state": asyncio.run(read())}))
+"""
+    result = subprocess.run(
+        [python, "-c", code, api_server.base_url, api_server.token],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"loaded": [], "state": "queued"}
+
+
+def _copy_source(source: Path) -> Path:
+    """The packages and metadata of this checkout, as pip would take them from a clone."""
+    for name in ("voicecall", "producer", "worker", "simulator"):
+        shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    return source

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from worker.retry_after import MAX_RETRY_AFTER_S, parse_retry_after
+from voicecall.formats.retry_after import MAX_RETRY_AFTER_S, parse_retry_after
 
 NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 

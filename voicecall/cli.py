@@ -30,7 +30,7 @@ ENTRY_POINTS = "voicecall.commands"  # the entry-point group every command is re
 # Without them the core serves only the producer side: settings, the job store, enqueueing.
 EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "api": ("fastapi", "uvicorn"),
-    "worker": ("httpx", "tenacity"),
+    "worker": ("dramatiq", "httpx", "tenacity"),
     "sim": ("fastapi", "uvicorn", "httpx"),
 }
 

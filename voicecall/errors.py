@@ -15,9 +15,15 @@
     ├── SearchError (ValueError)          a search filter, limit or cursor breaks its rule
     ├── FieldRefused (ValueError)         a value (e.g. a cancel reason) breaks its field's rule
     ├── WebhookError                      an outbound webhook (voicecall.webhooks.urls)
-    │   └── WebhookTargetError            a webhook URL cannot be delivered to
-    │       ├── WebhookUrlRefused (ValueError)  the URL breaks the webhook URL policy
-    │       └── WebhookDnsError           its host did not resolve
+    │   ├── WebhookTargetError            a webhook URL cannot be delivered to
+    │   │   ├── WebhookUrlRefused (ValueError)  the URL breaks the webhook URL policy
+    │   │   └── WebhookDnsError           its host did not resolve
+    │   └── InvalidWebhook (ValueError)   a received one's signature, time or body is refused
+    │                                     (voicecall.client.webhooks.verify_webhook)
+    ├── ClientError                       a request of the HTTP API's client (voicecall.Client)
+    │   ├── ConnectionFailed              failed; the tree in voicecall.client.errors
+    │   └── ApiError                      ValidationFailed, Unauthorized, NotFound, Conflict,
+    │                                     RateLimited, Unavailable, ServerError, RequestRefused
     └── EsmsError                         the eSMS provider layer (tree in worker.esms.errors)
         ├── InvalidParameter (ValueError)
         ├── NotReady

@@ -26,7 +26,7 @@ included), ``protocol_error`` (a malformed response), ``network_error`` (the con
 ``http_<status>`` for any non-2xx answer (``http_410``, the receiver asking to stop, is not
 retried), ``internal_error`` for any other exception (logged with its traceback, retried: a
 receiver's answer must never make an attempt go unrecorded). A receiver's ``Retry-After`` is
-read by :func:`worker.retry_after.parse_retry_after`: unreadable is no hint, never an error.
+read by :func:`voicecall.retry_after.parse_retry_after`: unreadable is no hint, never an error.
 
 Logs show the webhook id, ``scheme://host:port``, the address, the status and the reason:
 never the path, the query string or the body.
@@ -43,6 +43,7 @@ from http.cookiejar import CookieJar, DefaultCookiePolicy
 import httpx
 
 from voicecall import __version__
+from voicecall.formats.retry_after import parse_retry_after
 from voicecall.telemetry.logs import get_logger
 from voicecall.webhooks.policy import WebhookPolicy
 from voicecall.webhooks.signing import WebhookSecret, check_webhook_id, signature_headers
@@ -55,7 +56,6 @@ from voicecall.webhooks.urls import (
     resolve_and_check,
     system_resolver,
 )
-from worker.retry_after import parse_retry_after
 
 __all__ = ["MAX_RESPONSE_BYTES", "DeliveryResult", "deliver", "webhook_client"]
 

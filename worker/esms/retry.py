@@ -4,7 +4,7 @@ Only :class:`TransportError` (timeouts, connection errors, HTTP 5xx, a non-JSON 
 :class:`RateLimited` (HTTP 429, eSMS 160) are retried here: exponential backoff with full
 jitter (``ESMS_BACKOFF_BASE_S`` doubling up to ``ESMS_BACKOFF_MAX_S``), at most
 ``ESMS_ATTEMPT_TRIES`` tries and ``ESMS_ATTEMPT_BUDGET_S`` seconds in all, waits included.
-A ``Retry-After`` (read by :func:`worker.retry_after.parse_retry_after`: ASCII delta-seconds
+A ``Retry-After`` (read by :func:`voicecall.formats.retry_after.parse_retry_after`: ASCII delta-seconds
 or an HTTP-date, at most a day; anything else is no hint and the backoff decides) is waited
 exactly; when it (or any wait) would end past the budget, the
 last error is re-raised at once so Dramatiq reschedules the attempt instead of a worker

@@ -1,4 +1,4 @@
-"""``Retry-After`` from a peer (a webhook receiver, eSMS), read as hostile input.
+"""``Retry-After`` from a peer (a webhook receiver, eSMS, the voicecall API), read as hostile input.
 
 RFC 9110 §10.2.3 allows two forms: delta-seconds (one or more ASCII digits, nothing else) or
 an HTTP-date. Everything else is unreadable, and unreadable means "no hint" (``None``): the
