@@ -21,6 +21,12 @@ from voicecall.jobs import State
 pytestmark = pytest.mark.slow
 
 
+# eSMS timeouts as in production (15 s to read an answer, 20 s per attempt, a 60 s lease),
+# for tests whose answers must not be lost to a slow machine: the fast test settings' 2 s read
+# timeout turns a loaded machine's slow answers into lost ones (124 without the SMSID after).
+PATIENT_ESMS = {"esms_read_timeout_s": 15, "esms_attempt_budget_s": 20, "send_lease_s": 60}
+
+
 def _phones(n: int) -> list[str]:
     # Last digit 4-9: answered on the first dial by the simulator's default rules.
     return [f"09{i:07d}{4 + i % 6}" for i in range(n)]
@@ -180,4 +186,44 @@ def test_sigterm_forwarded_after_a_worker_process_began_stopping_is_not_a_kill(
     stack.start_worker(processes=1, threads=4)
     jobs = stack.wait_final(ids, timeout=60)
     assert {job.state for job in jobs.values()} == {State.COMPLETED}
+    _assert_one_call_per_job(stack, ids)
+
+
+def test_sigterm_gives_back_bulk_calls_still_waiting_for_their_esms_place(
+    stack_factory: Callable[..., Stack],
+) -> None:
+    """SIGTERM while 6 bulk calls share one place at eSMS (5 s answers): the call at eSMS
+    finishes, the waiting ones give their jobs back at once, uncalled and with their attempts
+    unspent (SEND_MAX_RETRIES=0); a new worker then calls each job once.
+
+    Left waiting, they would take their turns during the stop (25 s, past the 20 s shutdown
+    timeout here; in production a backlog outlasts SHUTDOWN_TIMEOUT_S and the requests under
+    way are cut, their answers lost)."""
+    stack = stack_factory(
+        bulk_send_concurrency=1, send_max_retries=0, shutdown_timeout_s=20, **PATIENT_ESMS
+    )
+    stack.sim.configure(latency_ms=5000, fault_scope="send")
+    worker = stack.start_worker(processes=1, threads=8)
+    ids = stack.post_record_calls("09012349", 6)
+    wait_until(
+        lambda: all(job and job.attempts == 1 for job in stack.store.get_many(ids)),
+        20,
+        what="all 6 claimed",
+    )
+    worker.signal(signal.SIGTERM)
+    assert worker.process is not None
+    assert worker.process.wait(timeout=40) == 0
+    called = {str(call["request_id"]) for call in stack.sim.calls()}
+    after_stop = {job.id: job for job in stack.store.get_many(ids) if job is not None}
+    given_back = {job_id for job_id, job in after_stop.items() if job.state is State.RETRYING}
+    assert given_back == set(ids) - called, stack.store.state_counts()
+    assert len(given_back) >= 4  # the stop took less than two turns (10 s), not all six
+    for job_id in given_back:
+        job = after_stop[job_id]
+        assert job.attempts == 0 and "no call made" in (job.history[-1].note or ""), job
+    stack.sim.configure(latency_ms=0)
+    stack.start_worker(processes=1, threads=4)
+    jobs = stack.wait_final(ids, timeout=60)
+    assert {job.state for job in jobs.values()} == {State.COMPLETED}
+    assert {job.attempts for job in jobs.values()} == {1}
     _assert_one_call_per_job(stack, ids)

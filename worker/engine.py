@@ -9,7 +9,8 @@ one slow receiver or provider cannot make other calls wait.
 - **Slots.** Each queue has its own pool of slots per process (``SEND_CONCURRENCY`` for each
   send queue, ``POLL_CONCURRENCY``, ``WEBHOOK_CONCURRENCY``). Of the bulk calls holding a
   slot (some wait for their due time), at most ``BULK_SEND_CONCURRENCY`` have a request at
-  eSMS at once: more would only queue at eSMS, where an OTP would wait behind them. A step
+  eSMS at once: more would only queue at eSMS, where an OTP would wait behind them. A call
+  waiting for one keeps its claim and renews its lease (worker.send), spending no retry. A step
   holds its slot until it ends. A send actor waits at most ``HANDOFF_WAIT_S`` for a slot; a send that finds none is
   postponed a second (in the due set) and the thread goes back to work, so a full bulk pool
   never holds the threads that OTP messages need. Webhooks never wait for a slot: their due
@@ -24,7 +25,8 @@ one slow receiver or provider cannot make other calls wait.
   treats a worker silent for ``WORKER_LIVENESS_S`` as dead: its leases end and its fetched
   messages go back on their queues at once (no 60 s Dramatiq heartbeat timeout).
 - **Shutdown.** On SIGTERM, steps in flight finish (within ``SHUTDOWN_TIMEOUT_S``); steps
-  waiting for a due time are dropped, and the due set brings their jobs back.
+  waiting for a due time are dropped, and the due set brings their jobs back; bulk calls
+  still waiting for their place at eSMS give their claimed jobs back (``unclaim``), uncalled.
 """
 
 from __future__ import annotations
@@ -95,6 +97,8 @@ class Context:
     bulk_requests: asyncio.Semaphore
     # Each receiver host's share of the webhook slots (WEBHOOK_HOST_CONCURRENCY).
     webhook_hosts: HostShares
+    # Set when the engine stops: a bulk call still waiting for its place gives its job back.
+    stopping: asyncio.Event
 
 
 Step = Callable[[Context], Coroutine[Any, Any, None]]
@@ -166,6 +170,7 @@ class Engine:
                 self.settings.webhook_host_concurrency,
                 self.settings.webhook_concurrency * WEBHOOKS_WAITING_PER_SLOT,
             ),
+            stopping=asyncio.Event(),
         )
 
     def _beat_loop(self) -> None:
@@ -201,6 +206,7 @@ class Engine:
     async def _drain(lane: _Lane, timeout_s: float) -> None:
         if lane.ctx is not None:
             lane.ctx.webhook_hosts.close()  # waiting deliveries end now; the due set has them
+            lane.ctx.stopping.set()  # bulk calls waiting for a place give their jobs back
         pending = {t for t in lane.tasks if not t.done()}
         if pending:
             log.info("engine_draining", steps=len(pending))
