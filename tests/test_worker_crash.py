@@ -81,9 +81,10 @@ def test_redis_restart_mid_run_loses_nothing_and_calls_nobody_twice(
 
     A call accepted just before the outage whose callback is lost during it and whose SMSID
     never reached the store (eSMS then answers 124 without one) can only end ``expired`` at
-    the poll deadline, shortened here to 60 s.
+    the poll deadline, shortened here to 60 s; a job with its SMSID never expires. The worker
+    waits for eSMS's answers as long as in production (see the SIGKILL test).
     """
-    stack = stack_factory(poll_deadline_s=60)
+    stack = stack_factory(poll_deadline_s=60, **PATIENT_ESMS)
     stack.sim.configure(accept_then_drop_rate=0.05, fault_scope="send")
     stack.start_worker(processes=2, threads=8)
     client = producer_client(stack)
@@ -92,9 +93,11 @@ def test_redis_restart_mid_run_loses_nothing_and_calls_nobody_twice(
     stack.redis.stop()
     time.sleep(2)
     stack.redis.start()
-    jobs = stack.wait_final(ids, timeout=150)
+    jobs = stack.wait_final(ids, timeout=300)
     states = Counter(job.state for job in jobs.values())
     assert set(states) <= {State.COMPLETED, State.EXPIRED}, states
+    expired = [job for job in jobs.values() if job.state is State.EXPIRED]
+    assert {(job.smsid, job.reason) for job in expired} <= {(None, "smsid_unknown")}
     assert states[State.COMPLETED] >= 240, states  # most complete; see the docstring for the rest
     _assert_one_call_per_job(stack, ids)
 
@@ -232,3 +235,30 @@ def test_sigterm_gives_back_bulk_calls_still_waiting_for_their_esms_place(
     assert {job.state for job in jobs.values()} == {State.COMPLETED}
     assert {job.attempts for job in jobs.values()} == {1}
     _assert_one_call_per_job(stack, ids)
+
+
+def test_a_status_answer_is_kept_through_a_redis_outage(
+    stack_factory: Callable[..., Stack],
+) -> None:
+    """Redis goes down while a status poll waits for eSMS's answer (3 s): the poll keeps the
+    answer until Redis is back and records it, so the job completes at once, not when the due
+    set next looks (REDRIVE_AFTER_S, 600 s here), nor expired at a short poll deadline."""
+    stack = stack_factory(redrive_after_s=600, **PATIENT_ESMS)
+    stack.sim.configure(latency_ms=3000)  # every eSMS request, the status ones included
+    stack.start_worker(processes=1, threads=4)
+    (job_id,) = stack.post_record_calls("09012350", 1)
+    smsid = wait_until(lambda: stack.job(job_id).smsid, 30, what="the call submitted")
+    wait_until(
+        lambda: stack.sim.stats()["requests"].get("voice.GetSendStatus", 0) >= 1,
+        30,
+        what="a status request at eSMS",
+    )
+    stack.redis.stop()
+    try:
+        wait_until(lambda: stack.sim.call(smsid)["status_requests"] >= 1, 10, what="answered")
+        time.sleep(0.5)  # the worker meets Redis down with eSMS's answer in hand
+    finally:
+        stack.redis.start()
+    jobs = stack.wait_final([job_id], timeout=60)
+    assert jobs[job_id].state is State.COMPLETED
+    _assert_one_call_per_job(stack, [job_id])

@@ -35,20 +35,22 @@ import asyncio
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import httpx
+import tenacity
 
 from voicecall import keys
 from voicecall.lifecycle import ClaimRules
 from voicecall.logs import get_logger
 from voicecall.settings import Settings
-from voicecall.store import AsyncJobStore, JobStore
+from voicecall.store import UNAVAILABLE, AsyncJobStore, JobStore
 from worker import webhooks
 from worker.esms import AsyncEsmsClient
 from worker.host_shares import HostShares
 
 log = get_logger(__name__)
+T = TypeVar("T")
 
 MAX_RETRY_WINDOW_S = 24 * 3600 - 600  # eSMS forgets a RequestId after 24 h
 # Webhook deliveries that may wait for their host's share, per webhook slot: a waiting one
@@ -102,6 +104,27 @@ class Context:
 
 
 Step = Callable[[Context], Coroutine[Any, Any, None]]
+
+
+async def durably(ctx: Context, call: Callable[[], Awaitable[T]], what: str) -> T:
+    """``call()`` (a job-store step or read), retried through a short Redis outage (bounded
+    by 0.8 × SEND_LEASE_S): once eSMS has answered, losing what it said would cost a poll or
+    a second request. A connection the restarted Redis closed fails once and is made anew."""
+    try:
+        return await call()
+    except UNAVAILABLE:
+        log.warning("store_unavailable", op=what)
+    retrying = tenacity.AsyncRetrying(
+        retry=tenacity.retry_if_exception_type(UNAVAILABLE),
+        wait=tenacity.wait_exponential(multiplier=0.1, max=2),
+        stop=tenacity.stop_after_delay(ctx.settings.send_lease_s * 0.8),
+        reraise=True,
+    )
+
+    async def again() -> T:  # tenacity awaits a coroutine function, not a lambda's result
+        return await call()
+
+    return await retrying(again)
 
 
 class _Lane:

@@ -23,7 +23,6 @@ from datetime import datetime
 from typing import Literal, TypeVar
 
 import structlog
-import tenacity
 
 from voicecall import lifecycle
 from voicecall.callbacks import callback_url, count_held_endings
@@ -33,9 +32,9 @@ from voicecall.lifecycle import Op, Step
 from voicecall.logs import get_logger
 from voicecall.metrics import RATE_LIMITED, SEND_LATENESS, SEND_RETRIES
 from voicecall.records import JobRecord
-from voicecall.store import UNAVAILABLE, now_s
+from voicecall.store import now_s
 from voicecall.timefmt import from_epoch
-from worker.engine import MAX_RETRY_WINDOW_S, ClaimContext, Context
+from worker.engine import MAX_RETRY_WINDOW_S, ClaimContext, Context, durably
 from worker.esms import (
     InvalidParameter,
     PermanentError,
@@ -315,22 +314,7 @@ async def _retry_or_fail(
 
 
 async def _durably(ctx: Context, op: lifecycle.Op, *, together: bool = False) -> Step:
-    """Apply ``op``, retrying through a short Redis outage (bounded by the lease): once eSMS
-    has answered, losing what it said would cost a poll or a second request. ``together``:
-    in one round trip with the same steps of other calls (AsyncJobStore.apply_together)."""
+    """Apply ``op`` through a short Redis outage (worker.engine.durably). ``together``: in one
+    round trip with the same steps of other calls (AsyncJobStore.apply_together)."""
     run = ctx.store.apply_together if together else ctx.store.apply
-    try:
-        return await run(op)
-    except UNAVAILABLE:
-        log.warning("store_unavailable", op=op.script)
-    retrying = tenacity.AsyncRetrying(
-        retry=tenacity.retry_if_exception_type(UNAVAILABLE),
-        wait=tenacity.wait_exponential(multiplier=0.1, max=2),
-        stop=tenacity.stop_after_delay(ctx.settings.send_lease_s * 0.8),
-        reraise=True,
-    )
-
-    async def apply() -> Step:
-        return await run(op)
-
-    return await retrying(apply)
+    return await durably(ctx, lambda: run(op), op.script)
