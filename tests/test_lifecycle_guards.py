@@ -1,7 +1,8 @@
 """The store's Lua steps at their edges, on a real Redis with the clock given to each step:
 the per-phone limit is a true sliding window (issue 10 §9), a report can never re-point
 another job's SMSID lookup (§8), and only eSMS's send answer sets a job's SMSID: a callback
-before it is held, bounded, and settled by it (issue 18 §3)."""
+before it is held, bounded, and settled by it (issue 18 §3). A claim's lease is renewed, or the
+claim given back uncounted, only by the worker and attempt that hold it."""
 
 from __future__ import annotations
 
@@ -249,6 +250,61 @@ def test_held_reports_wait_through_a_124_and_end_with_the_job(store: JobStore) -
     observe_finished(job)
     after = REGISTRY.get_sample_value("voicecall_callbacks_total", {"result": "held_dropped"})
     assert (after or 0) - (counted or 0) == 1
+
+
+def test_only_the_claims_own_worker_and_attempt_renew_its_lease(store: JobStore) -> None:
+    """A bulk call waiting for its place at eSMS renews its claim's lease (verdict renewed,
+    the new end as detail, nothing else changed). Hostile: another worker, a stale attempt
+    (the job was re-driven and claimed again), a job already submitted or gone: each is
+    ``lost`` and changes nothing."""
+    _create(store, "k", "record_call")
+    claimed = steps.claim(store, "k").job()
+    assert claimed is not None and claimed.lease is not None and claimed.attempts == 1
+    now = time.time() + 50
+    renew = lifecycle.renew_lease("k", owner=steps.RULES.owner, attempt=1, lease_s=60)
+    step = store.apply(renew, now=now)
+    assert (step.verdict, step.state) == ("renewed", "sending")
+    assert float(step.detail) == pytest.approx(now + 60, abs=0.01)
+    job = store.get("k")
+    assert job is not None and job.lease is not None and job.lease.until == float(step.detail)
+    assert job.history == claimed.history and job.attempts == 1
+    before = store.get("k")
+    for op in (
+        lifecycle.renew_lease("k", owner="another-worker", attempt=1, lease_s=60),
+        lifecycle.renew_lease("k", owner=steps.RULES.owner, attempt=2, lease_s=60),
+        lifecycle.renew_lease("nobody", owner=steps.RULES.owner, attempt=1, lease_s=60),
+    ):
+        assert store.apply(op, now=now + 1).verdict in ("lost", "absent")
+    assert store.get("k") == before
+    store.apply(_answer("k", "s-k", now + 2), now=now + 2)
+    assert store.apply(renew, now=now + 3).verdict == "lost"
+
+
+def test_a_claim_given_back_before_its_call_spends_no_attempt(
+    store: JobStore, redis_client: redis.Redis
+) -> None:
+    """A stopping worker gives back a claimed job whose call still waited for its place:
+    ``retrying``, due now, its attempt uncounted (the next claim is attempt 1 again), the
+    history saying why. Hostile: another worker or a stale attempt gives back nothing."""
+    _create(store, "m", "record_call")
+    steps.claim(store, "m")
+    note = "no call made"
+    for op in (
+        lifecycle.unclaim("m", owner="another-worker", attempt=1, note=note),
+        lifecycle.unclaim("m", owner=steps.RULES.owner, attempt=2, note=note),
+    ):
+        assert store.apply(op).verdict == "lost"
+    now = time.time()
+    mine = lifecycle.unclaim("m", owner=steps.RULES.owner, attempt=1, note=note)
+    step = store.apply(mine, now=now)
+    job = step.job()
+    assert step.verdict == "unclaimed" and job is not None
+    assert (job.state, job.attempts, job.window_attempts, job.lease) == (State.RETRYING, 0, 0, None)
+    assert (job.history[-1].state, job.history[-1].note) == (State.RETRYING, note)
+    assert redis_client.zscore(keys.DUE, "m") == pytest.approx(now, abs=0.01)
+    assert store.apply(mine).verdict == "lost"  # given back once
+    again = steps.claim(store, "m").job()
+    assert again is not None and (again.attempts, again.window_attempts) == (1, 1)
 
 
 def test_every_callback_result_is_counted_from_zero() -> None:

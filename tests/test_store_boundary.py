@@ -183,6 +183,9 @@ def _every_operation(store: JobStore) -> None:
     store.apply(lifecycle.redeliver("a"))
     store.apply(lifecycle.webhook_due("a"))
     steps.claim(store, "b")
+    store.apply(lifecycle.renew_lease("b", owner=steps.RULES.owner, attempt=1, lease_s=60))
+    store.apply(lifecycle.unclaim("b", owner=steps.RULES.owner, attempt=1, note="n"))
+    steps.claim(store, "b")
     store.apply(
         lifecycle.retry_later(
             "b", error={"code": "x", "message": "m"}, next_at=time.time(), note="n"

@@ -21,6 +21,12 @@ from voicecall.job.states import State
 pytestmark = pytest.mark.slow
 
 
+# eSMS timeouts as in production (15 s to read an answer, 20 s per attempt, a 60 s lease),
+# for tests whose answers must not be lost to a slow machine: the fast test settings' 2 s read
+# timeout turns a loaded machine's slow answers into lost ones (124 without the SMSID after).
+PATIENT_ESMS = {"esms_read_timeout_s": 15, "esms_attempt_budget_s": 20, "send_lease_s": 60}
+
+
 def _phones(n: int) -> list[str]:
     # Last digit 4-9: answered on the first dial by the simulator's default rules.
     return [f"09{i:07d}{4 + i % 6}" for i in range(n)]
@@ -41,8 +47,13 @@ def test_worker_sigkill_mid_run_loses_nothing_and_calls_nobody_twice(
     sent again; only eSMS's send answer names an SMSID, so such a job cannot be matched to
     its callback or polled: it ends ``expired`` (smsid_unknown) at the poll deadline,
     shortened here to 60 s. Every other job completes.
+
+    Answers are lost only where this test loses them (the simulator's cut responses, the
+    kill): the worker waits for eSMS's answers with production's timeouts. With the fast
+    settings' 2 s, a loaded machine's slow answers were lost too (more jobs expired than the
+    cuts and the kill explain; status polls timed out past the 60 s deadline).
     """
-    stack = stack_factory(poll_deadline_s=60)
+    stack = stack_factory(poll_deadline_s=60, **PATIENT_ESMS)
     stack.sim.configure(accept_then_drop_rate=0.1, fault_scope="send")
     worker = stack.start_worker(processes=2, threads=8)
     client = producer_client(stack)
@@ -51,7 +62,7 @@ def test_worker_sigkill_mid_run_loses_nothing_and_calls_nobody_twice(
     worker.kill()
     in_flight = {s: n for s, n in stack.store.state_counts().items() if n}
     stack.start_worker(processes=2, threads=8)
-    jobs = stack.wait_final(ids, timeout=180)
+    jobs = stack.wait_final(ids, timeout=300)
     states = Counter(job.state for job in jobs.values())
     assert set(states) <= {State.COMPLETED, State.EXPIRED}, (states, in_flight)
     unknown = [job for job in jobs.values() if job.smsid is None]
@@ -70,9 +81,10 @@ def test_redis_restart_mid_run_loses_nothing_and_calls_nobody_twice(
 
     A call accepted just before the outage whose callback is lost during it and whose SMSID
     never reached the store (eSMS then answers 124 without one) can only end ``expired`` at
-    the poll deadline, shortened here to 60 s.
+    the poll deadline, shortened here to 60 s; a job with its SMSID never expires. The worker
+    waits for eSMS's answers as long as in production (see the SIGKILL test).
     """
-    stack = stack_factory(poll_deadline_s=60)
+    stack = stack_factory(poll_deadline_s=60, **PATIENT_ESMS)
     stack.sim.configure(accept_then_drop_rate=0.05, fault_scope="send")
     stack.start_worker(processes=2, threads=8)
     client = producer_client(stack)
@@ -81,9 +93,11 @@ def test_redis_restart_mid_run_loses_nothing_and_calls_nobody_twice(
     stack.redis.stop()
     time.sleep(2)
     stack.redis.start()
-    jobs = stack.wait_final(ids, timeout=150)
+    jobs = stack.wait_final(ids, timeout=300)
     states = Counter(job.state for job in jobs.values())
     assert set(states) <= {State.COMPLETED, State.EXPIRED}, states
+    expired = [job for job in jobs.values() if job.state is State.EXPIRED]
+    assert {(job.smsid, job.reason) for job in expired} <= {(None, "smsid_unknown")}
     assert states[State.COMPLETED] >= 240, states  # most complete; see the docstring for the rest
     _assert_one_call_per_job(stack, ids)
 
@@ -181,3 +195,70 @@ def test_sigterm_forwarded_after_a_worker_process_began_stopping_is_not_a_kill(
     jobs = stack.wait_final(ids, timeout=60)
     assert {job.state for job in jobs.values()} == {State.COMPLETED}
     _assert_one_call_per_job(stack, ids)
+
+
+def test_sigterm_gives_back_bulk_calls_still_waiting_for_their_esms_place(
+    stack_factory: Callable[..., Stack],
+) -> None:
+    """SIGTERM while 6 bulk calls share one place at eSMS (5 s answers): the call at eSMS
+    finishes, the waiting ones give their jobs back at once, uncalled and with their attempts
+    unspent (SEND_MAX_RETRIES=0); a new worker then calls each job once.
+
+    Left waiting, they would take their turns during the stop (25 s, past the 20 s shutdown
+    timeout here; in production a backlog outlasts SHUTDOWN_TIMEOUT_S and the requests under
+    way are cut, their answers lost)."""
+    stack = stack_factory(
+        bulk_send_concurrency=1, send_max_retries=0, shutdown_timeout_s=20, **PATIENT_ESMS
+    )
+    stack.sim.configure(latency_ms=5000, fault_scope="send")
+    worker = stack.start_worker(processes=1, threads=8)
+    ids = stack.post_record_calls("09012349", 6)
+    wait_until(
+        lambda: all(job and job.attempts == 1 for job in stack.store.get_many(ids)),
+        20,
+        what="all 6 claimed",
+    )
+    worker.signal(signal.SIGTERM)
+    assert worker.process is not None
+    assert worker.process.wait(timeout=40) == 0
+    called = {str(call["request_id"]) for call in stack.sim.calls()}
+    after_stop = {job.id: job for job in stack.store.get_many(ids) if job is not None}
+    given_back = {job_id for job_id, job in after_stop.items() if job.state is State.RETRYING}
+    assert given_back == set(ids) - called, stack.store.state_counts()
+    assert len(given_back) >= 4  # the stop took less than two turns (10 s), not all six
+    for job_id in given_back:
+        job = after_stop[job_id]
+        assert job.attempts == 0 and "no call made" in (job.history[-1].note or ""), job
+    stack.sim.configure(latency_ms=0)
+    stack.start_worker(processes=1, threads=4)
+    jobs = stack.wait_final(ids, timeout=60)
+    assert {job.state for job in jobs.values()} == {State.COMPLETED}
+    assert {job.attempts for job in jobs.values()} == {1}
+    _assert_one_call_per_job(stack, ids)
+
+
+def test_a_status_answer_is_kept_through_a_redis_outage(
+    stack_factory: Callable[..., Stack],
+) -> None:
+    """Redis goes down while a status poll waits for eSMS's answer (3 s): the poll keeps the
+    answer until Redis is back and records it, so the job completes at once, not when the due
+    set next looks (REDRIVE_AFTER_S, 600 s here), nor expired at a short poll deadline."""
+    stack = stack_factory(redrive_after_s=600, **PATIENT_ESMS)
+    stack.sim.configure(latency_ms=3000)  # every eSMS request, the status ones included
+    stack.start_worker(processes=1, threads=4)
+    (job_id,) = stack.post_record_calls("09012350", 1)
+    smsid = wait_until(lambda: stack.job(job_id).smsid, 30, what="the call submitted")
+    wait_until(
+        lambda: stack.sim.stats()["requests"].get("voice.GetSendStatus", 0) >= 1,
+        30,
+        what="a status request at eSMS",
+    )
+    stack.redis.stop()
+    try:
+        wait_until(lambda: stack.sim.call(smsid)["status_requests"] >= 1, 10, what="answered")
+        time.sleep(0.5)  # the worker meets Redis down with eSMS's answer in hand
+    finally:
+        stack.redis.start()
+    jobs = stack.wait_final([job_id], timeout=60)
+    assert jobs[job_id].state is State.COMPLETED
+    _assert_one_call_per_job(stack, [job_id])

@@ -263,27 +263,43 @@ def test_bulk_requests_at_esms_are_capped_and_an_otp_does_not_wait_behind_them(
     assert accepted[otp] - stack.job(otp).created_at < 1.8  # not behind the bulk waves
 
 
-def test_a_bulk_call_waiting_for_an_esms_place_gives_up_within_its_lease(
+def test_bulk_calls_waiting_for_an_esms_place_keep_their_claim_and_spend_no_retry(
     stack_factory: Callable[..., Stack],
 ) -> None:
-    """One bulk place and eSMS answering in 3 s, with a 10 s lease and a 4 s request budget:
-    a call may wait at most 1 s for its place, then it is retried later with no call made.
-    Every job still ends with exactly one eSMS call. (The read timeout is above the 3 s, so
-    the answers arrive: a call whose answer timed out would get 124 without an SMSID and
-    could only expire at the poll deadline.)"""
+    """One bulk place, eSMS answering in 1 s, an 8 s lease and no retry allowed: 12 calls
+    wait their turn, the last past its first lease, renewing their leases. Each is claimed
+    once (never retried, never re-driven beside its waiting claim) and called once.
+
+    Waiting for a place once ended in a failed attempt with no call: with SEND_MAX_RETRIES=0
+    these jobs ended ``failed``, and a slow eSMS burnt any number of retries in seconds. (The
+    read timeout is well above the 1 s, so every answer arrives: a call whose answer timed out
+    would get 124 without an SMSID and could only expire at the poll deadline.)"""
+    from datetime import datetime
+
+    lease_s = 8
     stack = stack_factory(
         bulk_send_concurrency=1,
-        send_lease_s=10,
-        esms_attempt_budget_s=4,
-        esms_read_timeout_s=3.8,
-        send_max_retries=20,
+        send_lease_s=lease_s,
+        esms_attempt_budget_s=3,
+        esms_read_timeout_s=2.8,
+        send_max_retries=0,
     )
-    stack.sim.configure(latency_ms=3000)
-    stack.start_worker(threads=4)
-    ids = stack.post_record_calls("09012348", 3)
+    stack.sim.configure(latency_ms=1000, fault_scope="send")
+    stack.start_worker(threads=8)
+    ids = stack.post_record_calls("09012348", 12)
     jobs = stack.wait_final(ids, timeout=120)
-    assert all(job.state is State.COMPLETED for job in jobs.values())
+    assert {
+        job.id: (job.state, job.reason) for job in jobs.values() if job.state is not State.COMPLETED
+    } == {}
     calls = [str(c["request_id"]) for c in stack.sim.calls()]
     assert sorted(calls) == sorted(ids)  # one call each
-    gave_up = [j for j in jobs.values() if any(h.state is State.RETRYING for h in j.history)]
-    assert gave_up, "with one place and 3 s answers, some call must have stopped waiting"
+    assert {job.id: job.attempts for job in jobs.values()} == dict.fromkeys(ids, 1)
+    claimed = {
+        job.id: next(h.at for h in job.history if h.state is State.SENDING) for job in jobs.values()
+    }
+    accepted = {
+        str(c["request_id"]): datetime.fromisoformat(str(c["accepted_at"])).timestamp()
+        for c in stack.sim.calls()
+    }
+    waited = max(accepted[job_id] - claimed[job_id] for job_id in ids)
+    assert waited > lease_s, waited  # the last call's wait outlived the lease its claim gave

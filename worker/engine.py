@@ -9,7 +9,8 @@ one slow receiver or provider cannot make other calls wait.
 - **Slots.** Each queue has its own pool of slots per process (``SEND_CONCURRENCY`` for each
   send queue, ``POLL_CONCURRENCY``, ``WEBHOOK_CONCURRENCY``). Of the bulk calls holding a
   slot (some wait for their due time), at most ``BULK_SEND_CONCURRENCY`` have a request at
-  eSMS at once: more would only queue at eSMS, where an OTP would wait behind them. A step
+  eSMS at once: more would only queue at eSMS, where an OTP would wait behind them. A call
+  waiting for one keeps its claim and renews its lease (worker.send), spending no retry. A step
   holds its slot until it ends. A send actor waits at most ``HANDOFF_WAIT_S`` for a slot; a send that finds none is
   postponed a second (in the due set) and the thread goes back to work, so a full bulk pool
   never holds the threads that OTP messages need. Webhooks never wait for a slot: their due
@@ -24,7 +25,8 @@ one slow receiver or provider cannot make other calls wait.
   treats a worker silent for ``WORKER_LIVENESS_S`` as dead: its leases end and its fetched
   messages go back on their queues at once (no 60 s Dramatiq heartbeat timeout).
 - **Shutdown.** On SIGTERM, steps in flight finish (within ``SHUTDOWN_TIMEOUT_S``); steps
-  waiting for a due time are dropped, and the due set brings their jobs back.
+  waiting for a due time are dropped, and the due set brings their jobs back; bulk calls
+  still waiting for their place at eSMS give their claimed jobs back (``unclaim``), uncalled.
 """
 
 from __future__ import annotations
@@ -33,13 +35,15 @@ import asyncio
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import httpx
+import tenacity
 
 from voicecall.config.settings import Settings
 from voicecall.job import keys
 from voicecall.job.lifecycle import ClaimRules
+from voicecall.store.connection import UNAVAILABLE
 from voicecall.store.job_store import AsyncJobStore, JobStore
 from voicecall.telemetry.logs import get_logger
 from worker import webhooks
@@ -47,6 +51,7 @@ from worker.esms import AsyncEsmsClient
 from worker.host_shares import HostShares
 
 log = get_logger(__name__)
+T = TypeVar("T")
 
 MAX_RETRY_WINDOW_S = 24 * 3600 - 600  # eSMS forgets a RequestId after 24 h
 # Webhook deliveries that may wait for their host's share, per webhook slot: a waiting one
@@ -95,9 +100,32 @@ class Context:
     bulk_requests: asyncio.Semaphore
     # Each receiver host's share of the webhook slots (WEBHOOK_HOST_CONCURRENCY).
     webhook_hosts: HostShares
+    # Set when the engine stops: a bulk call still waiting for its place gives its job back.
+    stopping: asyncio.Event
 
 
 Step = Callable[[Context], Coroutine[Any, Any, None]]
+
+
+async def durably(ctx: Context, call: Callable[[], Awaitable[T]], what: str) -> T:
+    """``call()`` (a job-store step or read), retried through a short Redis outage (bounded
+    by 0.8 × SEND_LEASE_S): once eSMS has answered, losing what it said would cost a poll or
+    a second request. A connection the restarted Redis closed fails once and is made anew."""
+    try:
+        return await call()
+    except UNAVAILABLE:
+        log.warning("store_unavailable", op=what)
+    retrying = tenacity.AsyncRetrying(
+        retry=tenacity.retry_if_exception_type(UNAVAILABLE),
+        wait=tenacity.wait_exponential(multiplier=0.1, max=2),
+        stop=tenacity.stop_after_delay(ctx.settings.send_lease_s * 0.8),
+        reraise=True,
+    )
+
+    async def again() -> T:  # tenacity awaits a coroutine function, not a lambda's result
+        return await call()
+
+    return await retrying(again)
 
 
 class _Lane:
@@ -166,6 +194,7 @@ class Engine:
                 self.settings.webhook_host_concurrency,
                 self.settings.webhook_concurrency * WEBHOOKS_WAITING_PER_SLOT,
             ),
+            stopping=asyncio.Event(),
         )
 
     def _beat_loop(self) -> None:
@@ -201,6 +230,7 @@ class Engine:
     async def _drain(lane: _Lane, timeout_s: float) -> None:
         if lane.ctx is not None:
             lane.ctx.webhook_hosts.close()  # waiting deliveries end now; the due set has them
+            lane.ctx.stopping.set()  # bulk calls waiting for a place give their jobs back
         pending = {t for t in lane.tasks if not t.done()}
         if pending:
             log.info("engine_draining", steps=len(pending))

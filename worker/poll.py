@@ -7,7 +7,9 @@ poll (backing off). A job already final (a callback came first) makes the poll a
 with working callbacks no status request is made for a call that ended before its poll.
 With CALLBACK_CONFIRM=status (the default) a callback's final result only sends the poll at
 once (voicecall.job.lifecycle.confirm), and this answer, not the callback's, completes the job.
-A poll asks only about the SMSID eSMS's send answer gave. A job without one (a 124 after a
+Its store steps ride out a short Redis outage (worker.engine.durably): a poll's answer is
+not lost to one, nor a poll to a connection the restarted Redis closed. A poll asks only
+about the SMSID eSMS's send answer gave. A job without one (a 124 after a
 lost answer: eSMS offers no lookup by RequestId) cannot be polled or matched to a callback:
 it ends ``expired`` (reason ``smsid_unknown``) at the poll deadline.
 """
@@ -20,11 +22,12 @@ from voicecall.esms.results import Report
 from voicecall.job import lifecycle
 from voicecall.job.records import JobRecord
 from voicecall.job.states import State
+from voicecall.job.steps import Op, Step
 from voicecall.store.connection import now_s
 from voicecall.telemetry.finish import observe_finished
 from voicecall.telemetry.logs import get_logger
 from voicecall.telemetry.metrics import STATUS_REQUESTS
-from worker.engine import Context
+from worker.engine import Context, durably
 from worker.esms import EsmsError, NotReady, RetryableError
 from worker.timing import next_poll_in_s
 
@@ -36,7 +39,7 @@ RETRY_SOON_S = 30.0
 async def poll_step(ctx: Context, *, job_id: str) -> None:
     """The body behind the poll actor."""
     structlog.contextvars.bind_contextvars(job_id=job_id)
-    job = await ctx.store.get(job_id)
+    job = await durably(ctx, lambda: ctx.store.get(job_id), "get")
     if job is None or job.state is not State.SUBMITTED:
         return  # final already (callback first), or unknown: nothing to do
     structlog.contextvars.bind_contextvars(kind=job.kind.value, trace_id=job.trace_id)
@@ -82,7 +85,7 @@ async def poll_step(ctx: Context, *, job_id: str) -> None:
         smsid=smsid,
         note="result by status poll, confirming a callback" if job.reported else None,
     )
-    step = await ctx.store.apply(op)
+    step = await _apply(ctx, op)  # eSMS has answered: a Redis blip must not lose it
     if step.verdict == "accepted":
         observe_finished(step.job())
 
@@ -94,12 +97,16 @@ async def _ask(ctx: Context, job: JobRecord, smsid: str) -> Report:
     return (await ctx.esms.call_status(smsid)).report
 
 
+async def _apply(ctx: Context, op: Op) -> Step:
+    return await durably(ctx, lambda: ctx.store.apply(op), op.script)
+
+
 async def _expire(ctx: Context, job_id: str, reason: str, note: str) -> None:
-    step = await ctx.store.apply(lifecycle.expire(job_id, reason=reason, note=note))
+    step = await _apply(ctx, lifecycle.expire(job_id, reason=reason, note=note))
     if step.verdict == "ended":
         observe_finished(step.job())
 
 
 async def _plan(ctx: Context, job_id: str, delay_s: float, deadline: float) -> None:
     at = now_s() + min(delay_s, max(1.0, deadline - now_s()))
-    await ctx.store.apply(lifecycle.poll_pending(job_id, next_at=at))
+    await _apply(ctx, lifecycle.poll_pending(job_id, next_at=at))

@@ -8,9 +8,10 @@ to the schedule; the global rate makes it wait; then ``→ sending`` with this w
 ``rejected``; a retryable error → ``retrying`` until its next attempt is due, or ``failed``
 (a dead letter) once SEND_MAX_RETRIES or the retry window is spent. A worker that dies after
 eSMS accepted the call leaves the job ``sending``; the sweeper re-drives it once the lease
-ends (or the worker stops beating), and eSMS answers 124 to the repeated RequestId. The
-record is the only step that sets a job's SMSID; it settles any callback report held while
-the SMSID was unknown (voicecall.esms.callbacks).
+ends (or the worker stops beating), and eSMS answers 124 to the repeated RequestId. A bulk
+call waiting for its place at eSMS (BULK_SEND_CONCURRENCY) keeps its claim and renews its
+lease: waiting spends no retry. The record is the only step that sets a job's SMSID; it
+settles any callback report held while the SMSID was unknown (voicecall.esms.callbacks).
 """
 
 from __future__ import annotations
@@ -19,10 +20,9 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import structlog
-import tenacity
 
 from voicecall.esms.callbacks import callback_url, count_held_endings
 from voicecall.formats.timefmt import from_epoch
@@ -30,17 +30,16 @@ from voicecall.job import lifecycle, steps
 from voicecall.job.records import JobRecord
 from voicecall.job.states import Kind, ScheduleMode
 from voicecall.job.steps import Op, Step
-from voicecall.store.connection import UNAVAILABLE, now_s
+from voicecall.store.connection import now_s
 from voicecall.telemetry.finish import observe_finished
 from voicecall.telemetry.logs import get_logger
 from voicecall.telemetry.metrics import RATE_LIMITED, SEND_LATENESS, SEND_RETRIES
-from worker.engine import MAX_RETRY_WINDOW_S, ClaimContext, Context
+from worker.engine import MAX_RETRY_WINDOW_S, ClaimContext, Context, durably
 from worker.esms import (
     InvalidParameter,
     PermanentError,
     RetryableError,
     Submission,
-    TransportError,
 )
 from worker.timing import first_poll_at, quiet_window_end, retry_delay_s
 
@@ -82,6 +81,7 @@ async def send_claimed(ctx: Context, job: JobRecord, queue: str) -> None:
         # Bulk requests at eSMS are capped (BULK_SEND_CONCURRENCY): past what eSMS answers at
         # once they would only queue there, in front of any OTP sent meanwhile.
         async with _bulk_turn(ctx, job):
+            now = now_s()  # a bulk call may have waited for its place
             submission = await ctx.esms.send(
                 job.request,
                 phone=job.phone,
@@ -99,6 +99,12 @@ async def send_claimed(ctx: Context, job: JobRecord, queue: str) -> None:
         return
     except RetryableError as exc:
         await _retry_or_fail(ctx, job, queue, now, exc)
+        return
+    except ClaimLost as exc:
+        log.warning("send_abandoned", job_id=job.id, reason="claim_lost", state=str(exc))
+        return
+    except Stopping:
+        await _give_back(ctx, job)
         return
     await _record(ctx, job, submission, now)
 
@@ -119,30 +125,98 @@ async def send_when_due(
         await send_claimed(ctx, job, queue)
 
 
+class ClaimLost(Exception):
+    """The job is no longer this worker's claim: its lease lapsed while the call waited (the
+    process stalled) and the job was claimed again. No call is made; the job is its new
+    holder's."""
+
+
+class Stopping(Exception):
+    """The engine stops while the call waits for its place: no call is made."""
+
+
 @contextlib.asynccontextmanager
 async def _bulk_turn(ctx: Context, job: JobRecord) -> AsyncIterator[None]:
     """One of the BULK_SEND_CONCURRENCY places for a bulk call's eSMS request (OTP needs
-    none). The wait ends in time for the request's whole budget to fit in the claim's lease:
-    past that it fails as a retryable error that made no call, so a sweeper never re-drives
-    a job still waiting here."""
+    none). Waiting for it is back-pressure of this worker, not a failed attempt: the call
+    waits its turn (first come, first served) keeping its claim, and renews its lease before
+    the lease would leave less than the request's whole budget (plus LEASE_MARGIN_S), so no
+    sweeper re-drives a job still waiting here and no retry is spent on it. (Giving up and
+    retrying instead made a slow eSMS burn SEND_MAX_RETRIES in seconds: jobs ended failed,
+    some never called.) Its request starts with at least that much lease left, or half a
+    lease when leases are shorter, renewing once more if needed. Raises ClaimLost if the
+    claim is gone, Stopping if the engine stops first."""
     if job.kind is Kind.VOICE_OTP:
         yield
         return
     settings = ctx.settings
+    need_s = settings.esms_attempt_budget_s + LEASE_MARGIN_S
     lease_end = job.lease.until if job.lease else now_s() + settings.send_lease_s
-    wait_s = lease_end - settings.esms_attempt_budget_s - LEASE_MARGIN_S - now_s()
+    if ctx.stopping.is_set():
+        raise Stopping
+    if ctx.bulk_requests.locked():
+        lease_end = await _wait_for_place(ctx, job, lease_end, need_s)
+    else:
+        await ctx.bulk_requests.acquire()  # a place is free: no wait, no task
     try:
-        async with asyncio.timeout(max(0.0, wait_s)):
-            await ctx.bulk_requests.acquire()
-    except TimeoutError:
-        raise TransportError(
-            "no place for a bulk request at eSMS within the lease; no call made",
-            reason="bulk_busy",
-        ) from None
-    try:
+        if lease_end - now_s() < min(need_s, settings.send_lease_s / 2):
+            await _renew_lease(ctx, job)
         yield
     finally:
         ctx.bulk_requests.release()
+
+
+async def _wait_for_place(ctx: Context, job: JobRecord, lease_end: float, need_s: float) -> float:
+    """Wait in line for a bulk place, renewing the lease; returns (holding the place) the
+    lease's end."""
+    place = asyncio.ensure_future(ctx.bulk_requests.acquire())
+    stop = asyncio.ensure_future(ctx.stopping.wait())
+    try:
+        while not place.done():
+            left_s = lease_end - now_s()
+            await asyncio.wait(
+                (place, stop),
+                timeout=max(0.0, left_s - need_s, left_s / 2),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if place.done():
+                break
+            if stop.done():
+                raise Stopping
+            lease_end = await _renew_lease(ctx, job)
+    except BaseException:
+        _give_up_place(place, ctx.bulk_requests)
+        raise
+    finally:
+        stop.cancel()
+    return lease_end
+
+
+def _give_up_place(place: asyncio.Task[Literal[True]], places: asyncio.Semaphore) -> None:
+    """Stop waiting for a place, or give back the one that came meanwhile."""
+    if not place.done():
+        place.cancel()  # Semaphore.acquire hands on a place it was given as it is cancelled
+    elif not place.cancelled() and place.exception() is None:
+        places.release()
+
+
+async def _renew_lease(ctx: Context, job: JobRecord) -> float:
+    """Renew this worker's claim of ``job``; the lease's new end, or ClaimLost."""
+    op = lifecycle.renew_lease(
+        job.id, owner=ctx.owner, attempt=job.attempts, lease_s=ctx.settings.send_lease_s
+    )
+    step = await _durably(ctx, op)
+    if step.verdict != "renewed":
+        raise ClaimLost(step.state)
+    return float(step.detail)
+
+
+async def _give_back(ctx: Context, job: JobRecord) -> None:
+    """The engine stops before the call had its place: the job goes back, uncalled."""
+    note = "worker stopped while the call waited for its place at eSMS; no call made"
+    op = lifecycle.unclaim(job.id, owner=ctx.owner, attempt=job.attempts, note=note)
+    step = await _durably(ctx, op)
+    log.info("send_given_back", job_id=job.id, verdict=step.verdict)
 
 
 def unclaimed_or_job(step: Step, job_id: str) -> JobRecord | None:
@@ -225,31 +299,22 @@ async def _retry_or_fail(
         note = f"gave up after {job.window_attempts} attempts: {type(exc).__name__}"
         step = await _durably(ctx, lifecycle.fail(job.id, queue=queue, error=error, note=note))
         observe_finished(step.job())
-        log.warning("send_failed", job_id=job.id, error=type(exc).__name__)
+        log.warning("send_failed", job_id=job.id, error=type(exc).__name__, reason=exc.reason)
         return
     note = f"attempt {job.attempts} failed ({type(exc).__name__}); next in {delay_s:.1f} s"
     await _durably(ctx, lifecycle.retry_later(job.id, error=error, next_at=next_at, note=note))
     SEND_RETRIES.labels(kind=job.kind.value).inc()
-    log.info("send_retry", job_id=job.id, error=type(exc).__name__, delay_s=round(delay_s, 2))
+    log.info(
+        "send_retry",
+        job_id=job.id,
+        error=type(exc).__name__,
+        reason=exc.reason,
+        delay_s=round(delay_s, 2),
+    )
 
 
 async def _durably(ctx: Context, op: steps.Op, *, together: bool = False) -> Step:
-    """Apply ``op``, retrying through a short Redis outage (bounded by the lease): once eSMS
-    has answered, losing what it said would cost a poll or a second request. ``together``:
-    in one round trip with the same steps of other calls (AsyncJobStore.apply_together)."""
+    """Apply ``op`` through a short Redis outage (worker.engine.durably). ``together``: in one
+    round trip with the same steps of other calls (AsyncJobStore.apply_together)."""
     run = ctx.store.apply_together if together else ctx.store.apply
-    try:
-        return await run(op)
-    except UNAVAILABLE:
-        log.warning("store_unavailable", op=op.script)
-    retrying = tenacity.AsyncRetrying(
-        retry=tenacity.retry_if_exception_type(UNAVAILABLE),
-        wait=tenacity.wait_exponential(multiplier=0.1, max=2),
-        stop=tenacity.stop_after_delay(ctx.settings.send_lease_s * 0.8),
-        reraise=True,
-    )
-
-    async def apply() -> Step:
-        return await run(op)
-
-    return await retrying(apply)
+    return await durably(ctx, lambda: run(op), op.script)

@@ -7,6 +7,7 @@
                  │  └── cancel ───────┴───┼──▶ cancelled │  ├─ reject ─▶ rejected      expire ─▶ expired
                  └── hold (claim: quiet   │              │  ├─ fail ───▶ failed ──reopen──▶ queued
                      hours, phone limit)  └─ retry_later ┘  └─ (claim: OTP past its TTL ─▶ expired)
+                                             (or unclaim)
 
 Each operation here builds an :class:`~voicecall.job.steps.Op`: a Lua script of
 ``voicecall/store/lua/`` with the keys it touches (all built by :mod:`voicecall.job.keys`) and
@@ -17,8 +18,9 @@ retention) and any Dramatiq message the step sends. Nothing else writes a job's 
 
 Timer-only steps that move no state: ``redrive`` (a step that should have happened did not:
 send the message again), ``poll_pending``, ``record_delivery``, ``redeliver``,
-``webhook_due``, ``purge`` (retention is over); and ``confirm`` (CALLBACK_CONFIRM=status: a
-callback's result waits for the status poll it sends).
+``webhook_due``, ``purge`` (retention is over), ``renew_lease`` (a claimed bulk call still
+waits for its place at eSMS); and ``confirm`` (CALLBACK_CONFIRM=status: a callback's result
+waits for the status poll it sends).
 
 Only ``submit`` (eSMS's send answer) sets a job's SMSID. A callback's report about a job whose
 SMSID is not known yet is held on the job by ``complete`` or ``confirm`` (lib.lua ``hold``) and
@@ -182,6 +184,13 @@ def retry_later(job_id: str, *, error: Mapping[str, str], next_at: float, note: 
     return job_op("retry", job_id, [], error=dict(error), next_at=next_at, note=note)
 
 
+def unclaim(job_id: str, *, owner: str, attempt: int, note: str) -> Op:
+    """The worker holding the claim gives the job back before any call (it is stopping):
+    ``sending → retrying``, due now, the attempt not counted (verdict ``unclaimed``); a
+    claim that is no longer that worker's attempt is ``lost`` and changes nothing."""
+    return job_op("unclaim", job_id, [], owner=owner, attempt=attempt, note=note)
+
+
 def _end(
     job_id: str,
     to: State,
@@ -324,6 +333,13 @@ def poll_pending(job_id: str, *, next_at: float) -> Op:
 def postpone(job_id: str, *, at: float) -> Op:
     """No worker slot was free: bring the queued job back at ``at``."""
     return job_op("postpone", job_id, [], at=at)
+
+
+def renew_lease(job_id: str, *, owner: str, attempt: int, lease_s: float) -> Op:
+    """A claimed job still waits in its worker (for a place at eSMS): its lease runs
+    ``lease_s`` from now, if it is still that worker's claim of that attempt (verdict
+    ``renewed``, detail the new end), else verdict ``lost``."""
+    return job_op("renew", job_id, [], owner=owner, attempt=attempt, lease_s=lease_s)
 
 
 def redrive(

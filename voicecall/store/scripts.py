@@ -37,6 +37,8 @@ SCRIPTS = (
     "webhook_due",
     "purge",
     "postpone",
+    "renew",
+    "unclaim",
     "dismiss",
 )
 

@@ -1,0 +1,13 @@
+-- renew: the worker holding a claimed job that waits for a place at eSMS (a bulk call behind
+-- BULK_SEND_CONCURRENCY) keeps its claim: its lease runs P.lease_s from now. Only that
+-- claim's own worker and attempt may renew it: a job re-driven and claimed again meanwhile
+-- (by any worker) is 'lost' to the waiting one, which then makes no call.
+local job = load_job()
+if not job then return {'absent', '', ''} end
+if job.state ~= 'sending' or not job.lease or job.lease.owner ~= P.owner
+    or (job.attempts or 0) ~= P.attempt then
+  return {'lost', job.state, ''}
+end
+job.lease['until'] = NOW + P.lease_s
+redis.call('SET', KEYS[1], cjson.encode(job), 'KEEPTTL')
+return {'renewed', job.state, tostring(job.lease['until'])}
