@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fixtures.stack import Service, Stack, wait_until
 from tests.fixtures.webhook_receiver import Receiver, answer
-from voicecall.job import keys, lifecycle
+from voicecall.job import keys, upkeep
 from voicecall.job.states import Outcome, State
 
 RECORD = {"kind": "record_call", "record_id": "rec1"}
@@ -186,7 +186,7 @@ def test_an_old_url_dies_with_its_job(stack_factory: Callable[..., Stack]) -> No
     old = stack.wait_final(["reused-1"], timeout=20)["reused-1"]
     old_url = stack.callback_url("reused-1")
     assert "result by callback" in stack.notes("reused-1")
-    purge = lifecycle.purge(old, "reused-1")
+    purge = upkeep.purge(old, "reused-1")
     assert stack.store.apply(purge, now=time.time() + 10**9).verdict == "purged"
 
     stack.sim.reset()  # eSMS has forgotten the RequestId (its 24 h are over)

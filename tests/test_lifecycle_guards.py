@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY
 from tests.fixtures import steps
 from voicecall.config.settings import SettingsError, load_settings
 from voicecall.esms.callbacks import HELD_ENDINGS, CallbackResult
-from voicecall.job import keys, lifecycle
+from voicecall.job import keys, lifecycle, upkeep
 from voicecall.job.contract import CallRequestAdapter, params_of, validation_context
 from voicecall.job.records import HistoryEntry, JobRecord
 from voicecall.job.states import Outcome, State
@@ -261,7 +261,7 @@ def test_only_the_claims_own_worker_and_attempt_renew_its_lease(store: JobStore)
     claimed = steps.claim(store, "k").job()
     assert claimed is not None and claimed.lease is not None and claimed.attempts == 1
     now = time.time() + 50
-    renew = lifecycle.renew_lease("k", owner=steps.RULES.owner, attempt=1, lease_s=60)
+    renew = upkeep.renew_lease("k", owner=steps.RULES.owner, attempt=1, lease_s=60)
     step = store.apply(renew, now=now)
     assert (step.verdict, step.state) == ("renewed", "sending")
     assert float(step.detail) == pytest.approx(now + 60, abs=0.01)
@@ -270,9 +270,9 @@ def test_only_the_claims_own_worker_and_attempt_renew_its_lease(store: JobStore)
     assert job.history == claimed.history and job.attempts == 1
     before = store.get("k")
     for op in (
-        lifecycle.renew_lease("k", owner="another-worker", attempt=1, lease_s=60),
-        lifecycle.renew_lease("k", owner=steps.RULES.owner, attempt=2, lease_s=60),
-        lifecycle.renew_lease("nobody", owner=steps.RULES.owner, attempt=1, lease_s=60),
+        upkeep.renew_lease("k", owner="another-worker", attempt=1, lease_s=60),
+        upkeep.renew_lease("k", owner=steps.RULES.owner, attempt=2, lease_s=60),
+        upkeep.renew_lease("nobody", owner=steps.RULES.owner, attempt=1, lease_s=60),
     ):
         assert store.apply(op, now=now + 1).verdict in ("lost", "absent")
     assert store.get("k") == before

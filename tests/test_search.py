@@ -18,7 +18,7 @@ from producer.search.filters import Filters
 from tests.fixtures import steps
 from voicecall.config.settings import load_settings
 from voicecall.errors import CampaignNotFound, SearchError
-from voicecall.job import keys, lifecycle
+from voicecall.job import keys, lifecycle, upkeep
 from voicecall.job.contract import CallRequestAdapter, validation_context
 from voicecall.job.records import JobRecord
 from voicecall.job.states import Kind, Outcome, State
@@ -187,7 +187,7 @@ def test_indexes_leave_with_their_job(store: JobStore, redis_client: redis.Redis
     assert redis_client.zcard(chunk) == 1 and redis_client.zcard(bucket) == 1
     assert job.smsid and store.id_for_smsid(job.smsid) == job_id
     later = time.time() + store.config.retention_s + 10
-    assert store.apply(lifecycle.purge(job, job_id), now=later).verdict == "purged"
+    assert store.apply(upkeep.purge(job, job_id), now=later).verdict == "purged"
     assert redis_client.exists(keys.job(job_id)) == 0
     for key in (keys.STATE_INDEX, keys.DUE, chunk, bucket):
         assert redis_client.zcard(key) == 0, key

@@ -21,7 +21,7 @@ import redis
 
 from tests.fixtures import steps
 from voicecall.config.settings import load_settings
-from voicecall.job import keys, lifecycle
+from voicecall.job import keys, lifecycle, upkeep
 from voicecall.job.contract import CallRequestAdapter, params_of, validation_context
 from voicecall.job.records import HistoryEntry, JobRecord
 from voicecall.job.states import Kind, Outcome, ScheduleMode, State
@@ -164,7 +164,7 @@ def _every_operation(store: JobStore) -> None:
         ).verdict
         == "submitted"
     )
-    store.apply(lifecycle.poll_pending("a", next_at=poll_at))
+    store.apply(upkeep.poll_pending("a", next_at=poll_at))
     confirming = lifecycle.confirm(
         "a", outcome=Outcome.ANSWERED, smsid="s-a", nonce="n", redrive_s=1
     )
@@ -179,11 +179,11 @@ def _every_operation(store: JobStore) -> None:
     )
     assert store.apply(completed).verdict == "accepted"
     delivery = {"at": time.time(), "status": None, "error": "timeout"}
-    store.apply(lifecycle.record_delivery("a", delivery=delivery, result="gave_up"))
-    store.apply(lifecycle.redeliver("a"))
-    store.apply(lifecycle.webhook_due("a"))
+    store.apply(upkeep.record_delivery("a", delivery=delivery, result="gave_up"))
+    store.apply(upkeep.redeliver("a"))
+    store.apply(upkeep.webhook_due("a"))
     steps.claim(store, "b")
-    store.apply(lifecycle.renew_lease("b", owner=steps.RULES.owner, attempt=1, lease_s=60))
+    store.apply(upkeep.renew_lease("b", owner=steps.RULES.owner, attempt=1, lease_s=60))
     store.apply(lifecycle.unclaim("b", owner=steps.RULES.owner, attempt=1, note="n"))
     steps.claim(store, "b")
     store.apply(
@@ -191,21 +191,21 @@ def _every_operation(store: JobStore) -> None:
             "b", error={"code": "x", "message": "m"}, next_at=time.time(), note="n"
         )
     )
-    store.apply(lifecycle.redrive("b", liveness_ms=3000, lease_check_s=1, redrive_s=1))
+    store.apply(upkeep.redrive("b", liveness_ms=3000, lease_check_s=1, redrive_s=1))
     steps.claim(store, "b")
     store.apply(
         lifecycle.fail("b", queue=keys.QUEUE_BULK, error={"code": "x", "message": "m"}, note="n")
     )
     store.apply(lifecycle.reopen("b", queue=keys.QUEUE_BULK, max_age_s=3600, redrive_s=1, note="n"))
-    store.apply(lifecycle.postpone("b", at=time.time()))
-    store.apply(lifecycle.redrive("b", liveness_ms=3000, lease_check_s=1, redrive_s=1))
+    store.apply(upkeep.postpone("b", at=time.time()))
+    store.apply(upkeep.redrive("b", liveness_ms=3000, lease_check_s=1, redrive_s=1))
     store.apply(lifecycle.cancel("c", note="n"))
     steps.claim(store, "d")
     store.apply(lifecycle.reject("d", error={"code": "104", "message": "m"}, note="n"))
     store.apply(lifecycle.expire("d", reason="r", note="n"))
-    store.apply(lifecycle.dismiss("b", queue=keys.QUEUE_BULK))
+    store.apply(upkeep.dismiss("b", queue=keys.QUEUE_BULK))
     store.apply(lifecycle.release("c", grace_s=1))
-    store.apply(lifecycle.purge(store.get("c"), "c"), now=time.time() + 10**9)
+    store.apply(upkeep.purge(store.get("c"), "c"), now=time.time() + 10**9)
 
 
 def _declared_and_touched(events: list[tuple[str, list[str]]]) -> list[tuple[set[str], str, str]]:

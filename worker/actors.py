@@ -17,7 +17,7 @@ import functools
 
 import dramatiq
 
-from voicecall.job import keys, lifecycle
+from voicecall.job import keys, upkeep
 from voicecall.store.connection import now_s
 from voicecall.telemetry.logs import get_logger
 from voicecall.telemetry.metrics import RATE_LIMITED
@@ -61,7 +61,7 @@ def _send(queue: str, job_id: str, limit_key: str | None) -> None:
 
 def _postpone(running: engine.Engine, job_id: str, why: str) -> None:
     try:
-        running.sync_store.apply(lifecycle.postpone(job_id, at=now_s() + POSTPONE_S))
+        running.sync_store.apply(upkeep.postpone(job_id, at=now_s() + POSTPONE_S))
     except Exception as exc:
         log.warning("send_postpone_failed", job_id=job_id, error=type(exc).__name__)
         return

@@ -19,7 +19,7 @@ from __future__ import annotations
 import structlog
 
 from voicecall.esms.results import Report
-from voicecall.job import lifecycle
+from voicecall.job import lifecycle, upkeep
 from voicecall.job.records import JobRecord
 from voicecall.job.states import State
 from voicecall.job.steps import Op, Step
@@ -109,4 +109,4 @@ async def _expire(ctx: Context, job_id: str, reason: str, note: str) -> None:
 
 async def _plan(ctx: Context, job_id: str, delay_s: float, deadline: float) -> None:
     at = now_s() + min(delay_s, max(1.0, deadline - now_s()))
-    await _apply(ctx, lifecycle.poll_pending(job_id, next_at=at))
+    await _apply(ctx, upkeep.poll_pending(job_id, next_at=at))

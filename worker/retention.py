@@ -4,7 +4,7 @@ A job that ended within ``RETENTION_SLACK_S`` of its creation has no time in the
 would cost a sorted-set entry per job for 30 days). Its place in the state index says when
 it was created, so once ``created + retention + slack`` has passed it has surely been final
 for ``retention``. Each final band is read in creation order from a mark up to that cutoff;
-each job read is purged (``voicecall.job.lifecycle.purge``, which checks its end time again).
+each job read is purged (``voicecall.job.upkeep.purge``, which checks its end time again).
 Jobs that ended later keep their own time in the due set; the purge step leaves them alone
 (``noop``), and the mark steps over them, counting those that share the mark's score.
 
@@ -15,7 +15,7 @@ band, so a job skipped because a neighbour left between two reads is found withi
 
 from __future__ import annotations
 
-from voicecall.job import keys, layout, lifecycle
+from voicecall.job import keys, layout, upkeep
 from voicecall.store.job_store import JobStore
 
 SCAN_EVERY_S = 60.0
@@ -56,7 +56,7 @@ class RetentionScan:
                 break
             ids = [job_id for job_id, _ in rows]
             jobs = self.store.get_many(ids)
-            ops = [lifecycle.purge(job, job_id) for job, job_id in zip(jobs, ids, strict=True)]
+            ops = [upkeep.purge(job, job_id) for job, job_id in zip(jobs, ids, strict=True)]
             for (_, at), step in zip(rows, self.store.apply_many(ops, now=now), strict=True):
                 if at != score:
                     score, kept = at, 0

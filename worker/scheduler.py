@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable
 
 from voicecall.config.settings import Settings
-from voicecall.job import keys, lifecycle
+from voicecall.job import keys, lifecycle, upkeep
 from voicecall.job.states import State
 from voicecall.job.steps import Op
 from voicecall.store.connection import now_s
@@ -78,7 +78,7 @@ class Scheduler:
 
     def _redrive(self, job_id: str, *, force: bool = False) -> Op:
         settings = self.settings
-        return lifecycle.redrive(
+        return upkeep.redrive(
             job_id,
             liveness_ms=int(settings.worker_liveness_s * 1000),
             lease_check_s=settings.lease_check_s,
@@ -96,7 +96,7 @@ class Scheduler:
         # (their keys come from the job); any other job gets what it needs to move on.
         jobs = self.store.get_many([job_id for job_id, _ in due])
         ops = [
-            lifecycle.purge(job, job_id) if job is None or job.final else self._redrive(job_id)
+            upkeep.purge(job, job_id) if job is None or job.final else self._redrive(job_id)
             for (job_id, _), job in zip(due, jobs, strict=True)
         ]
         steps = self.store.apply_many(ops)
@@ -107,7 +107,7 @@ class Scheduler:
 
     def release_webhooks(self) -> int:
         due = self.store.due(keys.WEBHOOKS_DUE, now_s(), BATCH)
-        steps = self.store.apply_many([lifecycle.webhook_due(job_id) for job_id, _ in due])
+        steps = self.store.apply_many([upkeep.webhook_due(job_id) for job_id, _ in due])
         return sum(step.verdict == "sent" for step in steps)
 
     def update_balance(self, client_factory: Callable[[], EsmsClient] | None) -> None:

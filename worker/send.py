@@ -26,7 +26,7 @@ import structlog
 
 from voicecall.esms.callbacks import callback_url, count_held_endings
 from voicecall.formats.timefmt import from_epoch
-from voicecall.job import lifecycle, steps
+from voicecall.job import lifecycle, steps, upkeep
 from voicecall.job.records import JobRecord
 from voicecall.job.states import Kind, ScheduleMode
 from voicecall.job.steps import Op, Step
@@ -202,7 +202,7 @@ def _give_up_place(place: asyncio.Task[Literal[True]], places: asyncio.Semaphore
 
 async def _renew_lease(ctx: Context, job: JobRecord) -> float:
     """Renew this worker's claim of ``job``; the lease's new end, or ClaimLost."""
-    op = lifecycle.renew_lease(
+    op = upkeep.renew_lease(
         job.id, owner=ctx.owner, attempt=job.attempts, lease_s=ctx.settings.send_lease_s
     )
     step = await _durably(ctx, op)

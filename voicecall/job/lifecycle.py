@@ -16,11 +16,10 @@ asyncio twin) as one atomic step that records the history, the state index (whic
 retention) and any Dramatiq message the step sends. Nothing else writes a job's keys; a test
 (tests/test_store_boundary.py) and a ruff banned-api rule keep it so.
 
-Timer-only steps that move no state: ``redrive`` (a step that should have happened did not:
-send the message again), ``poll_pending``, ``record_delivery``, ``redeliver``,
-``webhook_due``, ``purge`` (retention is over), ``renew_lease`` (a claimed bulk call still
-waits for its place at eSMS); and ``confirm`` (CALLBACK_CONFIRM=status: a callback's result
-waits for the status poll it sends).
+The steps that keep a job going without moving its state (timers, leases, webhook attempts,
+retention) are in :mod:`voicecall.job.upkeep`. ``confirm`` moves none either
+(CALLBACK_CONFIRM=status: a callback's result waits for the status poll it sends) but belongs
+with ``complete``.
 
 Only ``submit`` (eSMS's send answer) sets a job's SMSID. A callback's report about a job whose
 SMSID is not known yet is held on the job by ``complete`` or ``confirm`` (lib.lua ``hold``) and
@@ -44,7 +43,6 @@ from voicecall.job.steps import Op, counted_op, job_op
 HOLD_MAX_REPORTS = 3
 DEFAULT_HOLD_S = 900.0  # CALLBACK_HOLD_S's default
 QUEUE_OF_KIND = {Kind.VOICE_OTP: keys.QUEUE_OTP}  # every other kind: the bulk queue
-DEAD_LETTER_KEYS = tuple(keys.dead_letters(q) for q in (*keys.SEND_QUEUES, keys.QUEUE_WEBHOOKS))
 
 
 def send_queue(kind: Kind) -> str:
@@ -321,91 +319,3 @@ def reopen(job_id: str, *, queue: str, max_age_s: float, redrive_s: float, note:
 def release(job_id: str, *, grace_s: float) -> Op:
     """The scheduler: a scheduled job is near its time: ``scheduled → queued``."""
     return job_op("release", job_id, [], grace_s=grace_s)
-
-
-# --- timer-only steps -------------------------------------------------------------------
-
-
-def poll_pending(job_id: str, *, next_at: float) -> Op:
-    return job_op("poll_pending", job_id, [], next_at=next_at)
-
-
-def postpone(job_id: str, *, at: float) -> Op:
-    """No worker slot was free: bring the queued job back at ``at``."""
-    return job_op("postpone", job_id, [], at=at)
-
-
-def renew_lease(job_id: str, *, owner: str, attempt: int, lease_s: float) -> Op:
-    """A claimed job still waits in its worker (for a place at eSMS): its lease runs
-    ``lease_s`` from now, if it is still that worker's claim of that attempt (verdict
-    ``renewed``, detail the new end), else verdict ``lost``."""
-    return job_op("renew", job_id, [], owner=owner, attempt=attempt, lease_s=lease_s)
-
-
-def redrive(
-    job_id: str,
-    *,
-    liveness_ms: int,
-    lease_check_s: float,
-    redrive_s: float,
-    force: bool = False,
-) -> Op:
-    """Send again the message a job needs (``force``: before its time in the due set, for a
-    job claimed by a worker found dead)."""
-    return job_op(
-        "redrive",
-        job_id,
-        [keys.WORKERS],
-        liveness_ms=liveness_ms,
-        lease_check_s=lease_check_s,
-        redrive_s=redrive_s,
-        force=force or None,
-    )
-
-
-def record_delivery(
-    job_id: str, *, delivery: Mapping[str, Any], result: str, next_at: float | None = None
-) -> Op:
-    """A webhook attempt: ``result`` is delivered, retry (at ``next_at``) or gave_up."""
-    return job_op(
-        "delivery",
-        job_id,
-        [keys.dead_letters(keys.QUEUE_WEBHOOKS)],
-        delivery={k: v for k, v in delivery.items() if v is not None},
-        result=result,
-        next_at=next_at,
-    )
-
-
-def dismiss(job_id: str, *, queue: str) -> Op:
-    """An operator purges a dead letter (the job stays until its retention ends)."""
-    return job_op("dismiss", job_id, [keys.dead_letters(queue)])
-
-
-def redeliver(job_id: str) -> Op:
-    return job_op("redeliver", job_id, [keys.dead_letters(keys.QUEUE_WEBHOOKS)])
-
-
-def webhook_due(job_id: str) -> Op:
-    return job_op("webhook_due", job_id, [])
-
-
-def purge(job: JobRecord | None, job_id: str) -> Op:
-    """Retention is over: the job and its index entries leave together. A final job's
-    record has no TTL, so it is here to name them (``job`` None: only after someone deleted
-    its record by hand; its state and due entries still go)."""
-    chunk = (
-        keys.campaign_chunk(job.cid, job.seq)
-        if job is not None and job.cid is not None and job.seq is not None
-        else keys.SCHEDULE  # a sorted set the job is no longer in
-    )
-    bucket = keys.phone_bucket(job.phone) if job is not None else keys.SCHEDULE
-    smsid = job.smsid if job is not None else None
-    return job_op(
-        "purge",
-        job_id,
-        [*DEAD_LETTER_KEYS, bucket, chunk, keys.smsid_bucket(smsid) if smsid else keys.job(job_id)],
-        phone_entry=phone_entry(job) if job is not None else None,
-        smsid=smsid,
-        smsid_field=keys.smsid_field(smsid) if smsid else None,
-    )

@@ -20,7 +20,7 @@ from typing import Any
 from voicecall.config.settings import Settings
 from voicecall.errors import ReopenRefused
 from voicecall.formats.timefmt import from_epoch
-from voicecall.job import keys, lifecycle
+from voicecall.job import keys, lifecycle, upkeep
 from voicecall.job.records import JobRecord
 from voicecall.store.job_store import JobStore
 
@@ -74,7 +74,7 @@ class DeadLetters:
     def requeue(self, letter: DeadLetter) -> str:
         """Reopen a failed send, or deliver a webhook again; ReopenRefused when unsafe."""
         if letter.queue == keys.QUEUE_WEBHOOKS:
-            step = self.store.apply(lifecycle.redeliver(letter.job_id))
+            step = self.store.apply(upkeep.redeliver(letter.job_id))
             if step.verdict != "redelivering":
                 raise ReopenRefused(letter.job_id, "no longer exists (past its retention)")
             return f"requeued webhook of {letter.job_id}"
@@ -99,6 +99,6 @@ class DeadLetters:
 
     def purge(self, letters: Sequence[DeadLetter]) -> int:
         steps = self.store.apply_many(
-            [lifecycle.dismiss(letter.job_id, queue=letter.queue) for letter in letters]
+            [upkeep.dismiss(letter.job_id, queue=letter.queue) for letter in letters]
         )
         return sum(step.verdict == "dismissed" for step in steps)
