@@ -68,9 +68,7 @@ async def poll_step(ctx: Context, *, job_id: str) -> None:
             await _plan(ctx, job_id, backoff_s, deadline)
         return
     except EsmsError as exc:
-        log.warning(
-            "poll_failed", job_id=job_id, error=type(exc).__name__, code=getattr(exc, "code", None)
-        )
+        log.warning("poll_failed", job_id=job_id, error=type(exc).__name__, code=exc.code)
         soon = isinstance(exc, RetryableError)
         await _plan(ctx, job_id, RETRY_SOON_S if soon else backoff_s, deadline)
         return

@@ -24,6 +24,7 @@ from typing import Literal, TypeVar
 
 import structlog
 
+from voicecall.errors import VoicecallError
 from voicecall.esms.callbacks import callback_url, count_held_endings
 from voicecall.formats.timefmt import from_epoch
 from voicecall.job import lifecycle, steps, upkeep
@@ -90,7 +91,7 @@ async def send_claimed(ctx: Context, job: JobRecord, queue: str) -> None:
                 send_date=_send_date(job, now),
             )
     except (PermanentError, InvalidParameter) as exc:
-        code = str(getattr(exc, "code", "") or "invalid_parameter")
+        code = str(exc.code or "invalid_parameter")
         error = {"code": code, "message": str(exc)[:500]}
         step = await _durably(
             ctx, lifecycle.reject(job.id, error=error, note=f"eSMS refused: {code}")
@@ -125,13 +126,13 @@ async def send_when_due(
         await send_claimed(ctx, job, queue)
 
 
-class ClaimLost(Exception):
+class ClaimLost(VoicecallError):
     """The job is no longer this worker's claim: its lease lapsed while the call waited (the
     process stalled) and the job was claimed again. No call is made; the job is its new
     holder's."""
 
 
-class Stopping(Exception):
+class Stopping(VoicecallError):
     """The engine stops while the call waits for its place: no call is made."""
 
 
@@ -292,7 +293,7 @@ async def _retry_or_fail(
     window_end = min(started + settings.send_retry_window_s, first + MAX_RETRY_WINDOW_S)
     next_at = now_s() + delay_s
     error = {
-        "code": str(getattr(exc, "code", "") or type(exc).__name__),
+        "code": str(exc.code or type(exc).__name__),
         "message": str(exc)[:500],
     }
     if job.window_attempts > settings.send_max_retries or next_at > window_end:
