@@ -38,6 +38,7 @@ from pydantic import ValidationError
 from producer.client import VoiceCallClient
 from producer.fields import field_errors
 from producer.intake import DuplicateJobId, IdempotencyConflict
+from voicecall.errors import VoicecallError
 from voicecall.job.contract import (
     CallRequestAdapter,
     RecordCall,
@@ -61,7 +62,7 @@ AnyCall = VoiceOtpCall | RecordCall | TemplateCall
 FieldErrors = list[dict[str, str]]
 
 
-class CsvFormatError(Exception):
+class CsvFormatError(VoicecallError):
     """The file cannot be imported at all (unreadable, or a bad header)."""
 
 

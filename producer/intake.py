@@ -26,7 +26,7 @@ from voicecall.job import keys, lifecycle, steps
 from voicecall.job.contract import CAMPAIGN_LABEL, AnyCall, VoiceOtpCall, params_of
 from voicecall.job.records import HistoryEntry, JobRecord
 from voicecall.job.states import Kind, ScheduleMode, State
-from voicecall.job.steps import Step
+from voicecall.job.steps import Step, Verdict
 from voicecall.store.connection import now_s
 from voicecall.store.job_store import AsyncJobStore, JobStore
 from voicecall.telemetry.metrics import JOBS_ENQUEUED
@@ -115,7 +115,7 @@ class Intake:
         place = self.store.reserve_campaign(campaign) if campaign else None
         job = self.record(request, client=client, trace_id=trace_id, now=now_s(), place=place)
         step = self.store.apply(self._create(job), now=job.created_at)
-        if step.verdict == "replay":
+        if step.verdict is Verdict.REPLAY:
             return self._replay(request, self.store.get(step.state), step.state)
         return self._created(job, step)
 
@@ -128,7 +128,7 @@ class Intake:
         place = await self.async_store.reserve_campaign(campaign) if campaign else None
         job = self.record(request, client=client, trace_id=trace_id, now=now_s(), place=place)
         step = await self.async_store.apply(self._create(job), now=job.created_at)
-        if step.verdict == "replay":
+        if step.verdict is Verdict.REPLAY:
             existing = await self.async_store.get(step.state)
             return self._replay(request, existing, step.state)
         return self._created(job, step)
@@ -140,7 +140,7 @@ class Intake:
 
     @staticmethod
     def _created(job: JobRecord, step: Step) -> Submitted:
-        if step.verdict == "exists":
+        if step.verdict is Verdict.EXISTS:
             raise DuplicateJobId(job.id)
         JOBS_ENQUEUED.labels(kind=job.kind.value).inc()
         return Submitted(job=job, replay=False)

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from producer.console import session as sessions
 from producer.errors import ApiError
+from voicecall.errors import VoicecallError
 from voicecall.formats.phones import mask_phone
 from voicecall.formats.timefmt import from_epoch
 from voicecall.store.connection import now_s
@@ -52,7 +53,7 @@ def audit(session: sessions.Session, event: str, **fields: Any) -> None:
     audit_log.info(event, operator=session.tid[:8], **fields)
 
 
-class LoginRequired(Exception):
+class LoginRequired(VoicecallError):
     """No valid session: a page answers with the login page (see install())."""
 
 

@@ -35,18 +35,13 @@ from typing import Any
 from voicecall.job import keys
 from voicecall.job.layout import phone_entry
 from voicecall.job.records import JobRecord
-from voicecall.job.states import Kind, Outcome, State
+from voicecall.job.states import Outcome, State
 from voicecall.job.steps import Op, counted_op, job_op
 
 # The callback hold (lib.lua ``hold``): at most this many distinct reports per job wait for
 # eSMS's send answer to name its SMSID, each at most ``hold_s`` (CALLBACK_HOLD_S).
 HOLD_MAX_REPORTS = 3
 DEFAULT_HOLD_S = 900.0  # CALLBACK_HOLD_S's default
-QUEUE_OF_KIND = {Kind.VOICE_OTP: keys.QUEUE_OTP}  # every other kind: the bulk queue
-
-
-def send_queue(kind: Kind) -> str:
-    return QUEUE_OF_KIND.get(kind, keys.QUEUE_BULK)
 
 
 def _states(states: Iterable[State]) -> list[str]:

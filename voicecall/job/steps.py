@@ -3,7 +3,7 @@
 
 Every operation of voicecall.job.lifecycle is built here (:func:`job_op`), so every one
 declares the keys all job steps share in the same places; the store runs an Op
-(voicecall.store) and reads its reply into a Step.
+(voicecall.store) and reads its reply into a Step, whose :class:`Verdict` says what it did.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from voicecall.job import keys
@@ -30,13 +31,72 @@ class Op:
     activity: bool = False
 
 
+class Verdict(StrEnum):
+    """What a step did: one member per verdict a Lua script of voicecall/store/lua/ answers
+    (tests/test_verdicts.py reads the scripts to keep it so)."""
+
+    # Every step
+    ABSENT = "absent"  # no such job
+    NOOP = "noop"  # the job's state does not allow the step; nothing changed
+    # create
+    CREATED = "created"
+    REPLAY = "replay"  # the idempotency key names an existing job (its id is the state field)
+    EXISTS = "exists"  # a job with this id exists already
+    # claim
+    CLAIMED = "claimed"
+    BUSY = "busy"  # claimed by a live worker
+    FINAL = "final"  # ended here (expired, rejected, failed), or already final (redrive)
+    HELD = "held"  # held back (quiet hours, a phone's rate); or a callback report held
+    WAIT = "wait"  # not due yet or over the global rate: the detail says how long
+    # renew, unclaim, retry, release, postpone, poll_pending
+    RENEWED = "renewed"
+    LOST = "lost"  # no longer this worker's claim
+    UNCLAIMED = "unclaimed"
+    RETRYING = "retrying"
+    RELEASED = "released"
+    POSTPONED = "postponed"
+    PLANNED = "planned"
+    # submit
+    SUBMITTED = "submitted"
+    LATE = "late"  # another worker's 124 came first, or the job has ended
+    COMPLETED = "completed"  # a held callback's result applied at once
+    # complete, confirm (a callback or status report)
+    ACCEPTED = "accepted"
+    CONFIRMING = "confirming"
+    UNKNOWN_JOB = "unknown_job"
+    FORGED = "forged"  # the callback's nonce is not the job's
+    REPEAT = "repeat"  # the job is final already
+    REFUSED = "refused"  # the job cannot take a report now
+    SMSID_MISMATCH = "smsid_mismatch"
+    HOLD_FULL = "hold_full"  # no room to hold one more report
+    # end
+    ENDED = "ended"
+    # redrive (the sweeper)
+    LEASED = "leased"
+    WAITING = "waiting"
+    REDRIVEN = "redriven"
+    POLLED = "polled"
+    # webhooks: webhook_due, delivery (its result is the Python side's), redeliver, dismiss
+    SENT = "sent"
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    GAVE_UP = "gave_up"
+    REDELIVERING = "redelivering"
+    DISMISSED = "dismissed"
+    # reopen, purge
+    REOPENED = "reopened"
+    NOT_FAILED = "not_failed"
+    TOO_OLD = "too_old"
+    PURGED = "purged"
+
+
 @dataclass(frozen=True)
 class Step:
     """What an operation did: its verdict, the job's state after it, a detail (the job as
     JSON when the step changed it, else a reason or nothing), and ``extra``: what a step that
     settles held callback reports counted (``{"smsid_mismatch": 1}``), else empty."""
 
-    verdict: str
+    verdict: Verdict
     state: str
     detail: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -46,7 +106,14 @@ class Step:
 
     @classmethod
     def of(cls, reply: Sequence[Any]) -> Step:
-        verdict, state, detail = (x.decode() if isinstance(x, bytes) else str(x) for x in reply[:3])
+        said, state, detail = (x.decode() if isinstance(x, bytes) else str(x) for x in reply[:3])
+        try:
+            verdict = Verdict(said)
+        except ValueError:
+            # The scripts and this code disagree (a bug, or two versions side by side).
+            raise RuntimeError(
+                f"a store script answered the verdict {said!r}, which Verdict does not know"
+            ) from None
         extra = json.loads(reply[3]) if len(reply) > 3 else {}
         return cls(verdict, state, detail, extra if isinstance(extra, dict) else {})
 

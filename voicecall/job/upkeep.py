@@ -18,7 +18,7 @@ from typing import Any
 from voicecall.job import keys
 from voicecall.job.layout import phone_entry
 from voicecall.job.records import JobRecord
-from voicecall.job.steps import Op, job_op
+from voicecall.job.steps import Op, Verdict, job_op
 
 DEAD_LETTER_KEYS = tuple(keys.dead_letters(q) for q in (*keys.SEND_QUEUES, keys.QUEUE_WEBHOOKS))
 
@@ -61,9 +61,9 @@ def redrive(
 
 
 def record_delivery(
-    job_id: str, *, delivery: Mapping[str, Any], result: str, next_at: float | None = None
+    job_id: str, *, delivery: Mapping[str, Any], result: Verdict, next_at: float | None = None
 ) -> Op:
-    """A webhook attempt: ``result`` is delivered, retry (at ``next_at``) or gave_up."""
+    """A webhook attempt: ``result`` is DELIVERED, RETRY (at ``next_at``) or GAVE_UP."""
     return job_op(
         "delivery",
         job_id,

@@ -27,7 +27,3 @@ def client_options(options: dict[str, Any]) -> dict[str, Any]:
     options.setdefault("socket_connect_timeout", 2)
     options.setdefault("health_check_interval", 10)
     return options
-
-
-def _decode(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -22,6 +22,7 @@ from voicecall.errors import ReopenRefused
 from voicecall.formats.timefmt import from_epoch
 from voicecall.job import keys, lifecycle, upkeep
 from voicecall.job.records import JobRecord
+from voicecall.job.steps import Verdict
 from voicecall.store.job_store import JobStore
 
 REQUEUE_MAX_AGE_S = 23 * 3600
@@ -75,7 +76,7 @@ class DeadLetters:
         """Reopen a failed send, or deliver a webhook again; ReopenRefused when unsafe."""
         if letter.queue == keys.QUEUE_WEBHOOKS:
             step = self.store.apply(upkeep.redeliver(letter.job_id))
-            if step.verdict != "redelivering":
+            if step.verdict is not Verdict.REDELIVERING:
                 raise ReopenRefused(letter.job_id, "no longer exists (past its retention)")
             return f"requeued webhook of {letter.job_id}"
         step = self.store.apply(
@@ -88,12 +89,12 @@ class DeadLetters:
             )
         )
         reasons = {
-            "absent": "no longer exists (past its retention)",
-            "not_failed": f"is {step.state}, not failed",
-            "too_old": "was first tried over 23 h ago; eSMS may have forgotten its RequestId, "
+            Verdict.ABSENT: "no longer exists (past its retention)",
+            Verdict.NOT_FAILED: f"is {step.state}, not failed",
+            Verdict.TOO_OLD: "was first tried over 23 h ago; eSMS may have forgotten its RequestId, "
             "so a requeue could call the person twice",
         }
-        if step.verdict != "reopened":
+        if step.verdict is not Verdict.REOPENED:
             raise ReopenRefused(letter.job_id, reasons.get(step.verdict, step.verdict))
         return f"requeued {letter.job_id} ({letter.queue})"
 
@@ -101,4 +102,4 @@ class DeadLetters:
         steps = self.store.apply_many(
             [upkeep.dismiss(letter.job_id, queue=letter.queue) for letter in letters]
         )
-        return sum(step.verdict == "dismissed" for step in steps)
+        return sum(step.verdict is Verdict.DISMISSED for step in steps)

@@ -5,6 +5,7 @@ trip (:meth:`AsyncSteps.apply_together`). The store's one way to change a job.""
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,8 +54,6 @@ class StoreConfig:
 
 
 def _args(op: Op, config: StoreConfig, now: float) -> list[str]:
-    import json
-
     params = {**config.common(), **op.params}
     if op.activity:
         params["activity"] = True  # the minute's hash is declared (see _keys)

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Collection
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
 import httpx
 
@@ -92,10 +92,11 @@ class _EsmsCore(Requests, HttpAnswers):
 
 
 class EsmsClient(_EsmsCore):
-    """Places calls and reads their state through eSMS (or the simulator), blocking.
+    """Reads calls' state and the balance through eSMS (or the simulator), blocking.
 
-    One pooled ``httpx.Client``, safe to share between threads. The worker's send engine
-    uses :class:`AsyncEsmsClient`; this one serves the CLI, the scheduler and tests.
+    One pooled ``httpx.Client``, safe to share between threads. Calls are placed only by the
+    worker's send engine, through :class:`AsyncEsmsClient`; this one serves the CLI and the
+    worker's scheduler (status lookups, the balance).
     """
 
     def __init__(self, settings: Settings, *, transport: httpx.BaseTransport | None = None) -> None:
@@ -108,18 +109,6 @@ class EsmsClient(_EsmsCore):
             headers=self._headers(),
         )
         self.sleep: Callable[[float], None] = time.sleep  # tests may replace it
-
-    def send_voice_otp(self, **options: Any) -> Submission:
-        """Voice OTP (SmsType 8); options as :meth:`voice_otp_request`."""
-        return self._exchange(self.voice_otp_request(**options), _SEND_CODES, parse_submission)
-
-    def make_call_record(self, **options: Any) -> Submission:
-        """MakeCallRecord_V2; options as :meth:`call_record_request`."""
-        return self._exchange(self.call_record_request(**options), _SEND_CODES, parse_submission)
-
-    def make_call_template(self, **options: Any) -> Submission:
-        """MakeCallTemplate_V2; options as :meth:`call_template_request`."""
-        return self._exchange(self.call_template_request(**options), _SEND_CODES, parse_submission)
 
     def call_status(self, smsid: str) -> CallStatusReport:
         """voiceapi GetSendStatus by SMSID; :class:`NotReady` (105) while not known yet."""

@@ -99,6 +99,7 @@ class HttpAnswers:
                 reason="http_429",
                 endpoint=endpoint,
                 retry_after_s=parse_retry_after(response.headers.get("Retry-After")),
+                code=None,  # HTTP's 429, not an eSMS code
             )
         if status >= 500 or status == 408:
             label = f"http_{status}"
