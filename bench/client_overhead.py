@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from voicecall.config.settings import Settings  # noqa: E402
+from voicecall.job.params import RecordParams  # noqa: E402
 from voicecall.telemetry.logs import configure_logging  # noqa: E402
 from worker.esms import EsmsClient  # noqa: E402
 
@@ -100,9 +101,10 @@ def main() -> None:
                 query = {**auth, "TemplateId": "R1", "Phone": "0901234567", "RequestID": f"r{i}"}
                 return raw.get(f"{voice}/MakeCallRecord_V2", params=query).json()
 
+            record = RecordParams(record_id="R1")
+
             def ours_record(i: int) -> object:
-                return client.make_call_record(phone="0901234567", record_id="R1",
-                                               request_id=f"c{i}")  # fmt: skip
+                return client.send(record, phone="0901234567", request_id=f"c{i}")
 
             pairs = {
                 "balance (POST JSON)": (lambda _: client.balance(), raw_balance),

@@ -20,6 +20,7 @@ from structlog.testing import capture_logs
 from tests.fixtures.sim import EsmsSim, free_port
 from voicecall.config.settings import Settings
 from voicecall.formats.retry_after import MAX_RETRY_AFTER_S
+from voicecall.job.params import OtpParams, RecordParams, TemplateParams
 from voicecall.job.states import Outcome
 from worker.esms import (
     AccountError,
@@ -92,7 +93,7 @@ def ok(body: dict[str, object], status: int = 200, **headers: str) -> httpx.Resp
 
 
 def send_record(client: EsmsClient, request_id: str = "job-1", phone: str = "0901234567"):
-    return client.make_call_record(phone=phone, record_id="R1", request_id=request_id)
+    return client.send(RecordParams(record_id="R1"), phone=phone, request_id=request_id)
 
 
 # --- error model ------------------------------------------------------------------------
@@ -196,11 +197,11 @@ def test_documented_101_body_under_the_100_tab_is_an_error() -> None:
     body = {"CodeResult": "101", "CountRegenerate": 0, "ErrorMessage": "Authorize Failed"}
     client, _ = mock_client(Script(ok(body)))
     with pytest.raises(ConfigurationError, match="Authorize Failed"):
-        client.send_voice_otp(phone="0901234567", content="Ma 1", request_id="r")
+        client.send(OtpParams(content="Ma 1"), phone="0901234567", request_id="r")
 
 
 def test_call_status_reads_the_documented_body_and_string_numbers() -> None:
-    """voiceapi GetSendStatus: the docs' example, numbers as strings, Ivr "" read as None."""
+    """voiceapi GetSendStatus: the docs' example, numbers as strings (and an empty Ivr)."""
     body = {
         "CallDuration": "13",
         "CallStatus": "ANSWERED",
@@ -213,8 +214,8 @@ def test_call_status_reads_the_documented_body_and_string_numbers() -> None:
     }
     client, _ = mock_client(Script(ok(body)))
     report = client.call_status("505139D7-54F8-48A9-88FA-9460A78731DD")
-    assert (report.send_status, report.sent_result, report.call_duration_s) == (5, 1, 13)
-    assert (report.ivr, report.price, report.answered, report.finished) == (None, 550.0, True, True)
+    assert (report.send_status, report.sent_result, report.duration_s) == (5, 1, 13)
+    assert (report.price_vnd, report.answered, report.finished) == (550.0, True, True)
 
 
 @pytest.mark.parametrize("spelling", ["NOANSWERED", "NO ANSWER", "no answer "])
@@ -248,7 +249,7 @@ def test_otp_status_and_balance_read_the_documented_bodies() -> None:
     balance = {"Balance": 36693, "CodeResponse": "100", "UserID": 9999}
     client, _ = mock_client(Script(ok(status), ok(balance)))
     report = client.otp_status("434a124c-7818-4f45-bdf2-7f7b07fff210100")
-    assert (report.send_success, report.send_failed, report.total_price) == (1, 0, 850.0)
+    assert (report.send_success, report.send_failed, report.price_vnd) == (1, 0, 850.0)
     assert report.delivered is True and report.finished
     got = client.balance()
     assert (got.balance_vnd, got.user_id) == (36693.0, 9999)
@@ -487,31 +488,32 @@ def other_client(esms_sim: EsmsSim, **overrides: object) -> EsmsClient:
 
 def test_sim_every_send_endpoint_is_accepted(sim_client: EsmsClient, esms_sim: EsmsSim) -> None:
     """OTP (POST and GET), record and template sends get 100 and a stripped SMSID."""
+    otp_by_get = other_client(esms_sim, esms_otp_method="get")
     results = [
-        sim_client.send_voice_otp(phone="+84 90 123 4567", content="Ma 1", request_id="otp-p"),
-        sim_client.send_voice_otp(
-            phone="0901234567", content="Ma 2", request_id="otp-g", method="get"
-        ),
-        sim_client.make_call_record(
+        sim_client.send(OtpParams(content="Ma 1"), phone="+84 90 123 4567", request_id="otp-p"),
+        otp_by_get.send(OtpParams(content="Ma 2"), phone="0901234567", request_id="otp-g"),
+        sim_client.send(
+            RecordParams(
+                record_id="R1",
+                number_forward="0912345678",
+                ivr=1,
+                max_retry=1,
+                wait_retry=30,
+                max_repeat=2,
+                time_wait_to_ivr=5,
+            ),
             phone="84901234567",
-            record_id="R1",
             request_id="rec",
-            number_forward="0912345678",
-            ivr=1,
-            max_retry=1,
-            wait_retry=30,
-            max_repeat=2,
-            time_wait_to_ivr=5,
         ),
-        sim_client.make_call_template(
+        sim_client.send(
+            TemplateParams(
+                template_id="T1", variables=["Trung", "20000"], voice="ngoclam", speed=2
+            ),
             phone="0901234567",
-            template_id="T1",
             request_id="tpl",
-            variables=["Trung", "20000"],
-            voice="ngoclam",
-            speed=2,
         ),
     ]
+    otp_by_get.close()
     for result in results:
         assert (result.code, result.duplicate) == (100, False)
         assert result.smsid and result.smsid == result.smsid.strip()
@@ -533,11 +535,11 @@ def test_sim_repeat_request_id_is_duplicate(sim_client: EsmsClient, esms_sim: Es
 def test_sim_both_send_date_formats(sim_client: EsmsClient, esms_sim: EsmsSim) -> None:
     """The simulator reads OTP and voice SendDate in their own formats as the same instant."""
     when = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
-    sim_client.send_voice_otp(
-        phone="0901234567", content="Ma 1", request_id="d-otp", send_date=when
+    sim_client.send(
+        OtpParams(content="Ma 1"), phone="0901234567", request_id="d-otp", send_date=when
     )
-    sim_client.make_call_record(
-        phone="0901234567", record_id="R", request_id="d-rec", send_date=when
+    sim_client.send(
+        RecordParams(record_id="R"), phone="0901234567", request_id="d-rec", send_date=when
     )
     ledger = {call["request_id"]: call for call in esms_sim.calls()}
     local = when.astimezone(VN)
@@ -565,9 +567,9 @@ def test_sim_error_codes_raise_their_class(
 ) -> None:
     """Blocked phone (99), unknown recording (106), no balance (103): one request, no call."""
     esms_sim.configure(**knobs)
-    args = {"phone": "0901234567", "record_id": "R1", "request_id": "e1", **call}
+    params = RecordParams(record_id=call.get("record_id", "R1"))
     with pytest.raises(expected) as info:
-        sim_client.make_call_record(**args)
+        sim_client.send(params, phone=call.get("phone", "0901234567"), request_id="e1")
     assert info.value.code == code  # type: ignore[attr-defined]
     assert esms_sim.calls() == []
     assert sum(esms_sim.stats()["results"]["voice.MakeCallRecord_V2"].values()) == 1
@@ -577,9 +579,7 @@ def test_sim_unknown_template_is_104(sim_client: EsmsClient, esms_sim: EsmsSim) 
     """An unknown TemplateId: PermanentError 104 with eSMS's message."""
     esms_sim.configure(templates=["T-known"])
     with pytest.raises(PermanentError) as info:
-        sim_client.make_call_template(
-            phone="0901234567", template_id="T-x", variables=[], request_id="t"
-        )
+        sim_client.send(TemplateParams(template_id="T-x"), phone="0901234567", request_id="t")
     assert info.value.code == 104 and "Template not found" in info.value.message
 
 
@@ -608,7 +608,7 @@ def test_sim_call_status_105_then_report(sim_client: EsmsClient, esms_sim: EsmsS
     report = sim_client.call_status(smsid)
     assert report.smsid == smsid and report.finished
     assert (report.sent_result, report.answered) == (1, True)
-    assert report.call_duration_s is not None and report.call_duration_s > 0
+    assert report.duration_s is not None and report.duration_s > 0
 
 
 def test_sim_unanswered_call_reads_not_answered(sim_client: EsmsClient, esms_sim: EsmsSim) -> None:
@@ -618,7 +618,7 @@ def test_sim_unanswered_call_reads_not_answered(sim_client: EsmsClient, esms_sim
     esms_sim.wait_finished(smsid)
     report = sim_client.call_status(smsid)
     assert (report.finished, report.sent_result, report.answered) == (True, 1, False)
-    assert report.report.outcome is Outcome.NOT_ANSWERED
+    assert report.outcome is Outcome.NOT_ANSWERED
 
 
 def test_sim_failed_call_reads_undelivered(sim_client: EsmsClient, esms_sim: EsmsSim) -> None:
@@ -628,18 +628,18 @@ def test_sim_failed_call_reads_undelivered(sim_client: EsmsClient, esms_sim: Esm
     esms_sim.wait_finished(smsid)
     report = sim_client.call_status(smsid)
     assert (report.sent_result, report.call_status) == (0, None)
-    assert report.report.outcome is Outcome.UNDELIVERED
+    assert report.outcome is Outcome.UNDELIVERED
 
 
 def test_sim_otp_status_105_then_delivered(sim_client: EsmsClient, esms_sim: EsmsSim) -> None:
     """Voice OTP status by RefId: 105 at first, then SendSuccess 1 and the price."""
-    smsid = sim_client.send_voice_otp(phone="0901234567", content="Ma 1", request_id="o").smsid
+    smsid = sim_client.send(OtpParams(content="Ma 1"), phone="0901234567", request_id="o").smsid
     assert smsid
     with pytest.raises(NotReady):
         sim_client.otp_status(smsid)
     esms_sim.wait_finished(smsid)
     report = sim_client.otp_status(smsid)
-    assert (report.finished, report.delivered, report.total_price) == (True, True, 850.0)
+    assert (report.finished, report.delivered, report.price_vnd) == (True, True, 850.0)
 
 
 def test_sim_balance(sim_client: EsmsClient, esms_sim: EsmsSim) -> None:
@@ -738,7 +738,7 @@ def test_sim_lost_answer_then_retry_is_duplicate_with_one_call(
 def test_sim_lost_otp_answer_is_duplicate_too(sim_client: EsmsClient, esms_sim: EsmsSim) -> None:
     """The same holds for Voice OTP over POST: one call, Submission(duplicate=True)."""
     esms_sim.configure(accept_then_drop_rate=1.0)
-    result = sim_client.send_voice_otp(phone="0901234567", content="Ma 1", request_id="otp-d")
+    result = sim_client.send(OtpParams(content="Ma 1"), phone="0901234567", request_id="otp-d")
     assert result.duplicate
     assert len(esms_sim.calls(request_id="otp-d")) == 1
 
@@ -748,8 +748,8 @@ def test_public_api_is_pinned() -> None:
     import worker.esms
 
     assert sorted(worker.esms.__all__) == [
-        "AccountError", "AsyncEsmsClient", "Balance", "CallStatusReport", "ConfigurationError", "EsmsClient",
-        "EsmsError", "InsufficientBalance", "InvalidParameter", "NotReady", "OtpStatusReport",
-        "PermanentError", "RateLimited", "RetryableError", "Speed", "Submission",
+        "AccountError", "AsyncEsmsClient", "Balance", "ConfigurationError", "EsmsClient",
+        "EsmsError", "InsufficientBalance", "InvalidParameter", "NotReady", "PermanentError",
+        "RateLimited", "Report", "RetryableError", "Speed", "Submission",
         "TransportError", "Voice",
     ]  # fmt: skip

@@ -18,6 +18,7 @@ import structlog
 
 from tests.fixtures.sim import EsmsSim
 from voicecall.config.settings import Settings
+from voicecall.job.params import OtpParams, RecordParams, TemplateParams
 from voicecall.telemetry import logs
 from voicecall.telemetry.logs import configure_logging, get_logger
 from worker.esms import EsmsClient, EsmsError
@@ -48,8 +49,12 @@ def captured() -> Iterator[io.StringIO]:
     structlog.reset_defaults()
 
 
-def flow(client: EsmsClient, sim: EsmsSim) -> None:
-    """Every endpoint, every fault, every refusal, with the errors logged as a worker would."""
+RECORD = RecordParams(record_id="R1")
+
+
+def flow(client: EsmsClient, by_get: EsmsClient, sim: EsmsSim) -> None:
+    """Every endpoint, every fault, every refusal, with the errors logged as a worker would
+    (``by_get`` sends Voice OTP by GET, ESMS_OTP_METHOD=get)."""
     log = get_logger("test.flow")
     cb = "https://voicecall.example.vn/v1/esms/callback/job-7/abcdef0123"
 
@@ -61,30 +66,33 @@ def flow(client: EsmsClient, sim: EsmsSim) -> None:
 
     attempt(
         "otp_post",
-        lambda: client.send_voice_otp(
-            phone="+84 90 123 4567", content="Ma OTP 482915", request_id="otp-1", callback_url=cb
+        lambda: client.send(
+            OtpParams(content="Ma OTP 482915"),
+            phone="+84 90 123 4567",
+            request_id="otp-1",
+            callback_url=cb,
         ),
     )
     attempt(
         "otp_get",
-        lambda: client.send_voice_otp(
-            phone="84901234567", content="Ma OTP 482915", request_id="otp-2", method="get"
+        lambda: by_get.send(
+            OtpParams(content="Ma OTP 482915"), phone="84901234567", request_id="otp-2"
         ),
     )
-    record = client.make_call_record(
+    record = client.send(
+        RecordParams(
+            record_id="R1", number_forward="0912345678", ivr=1, max_retry=1, wait_retry=30
+        ),
         phone="0901234567",
-        record_id="R1",
         request_id="rec-1",
         callback_url=cb,
-        number_forward="0912345678",
-        ivr=1,
-        max_retry=1,
-        wait_retry=30,
     )
     attempt(
         "template",
-        lambda: client.make_call_template(
-            phone="0901234561", template_id="T1", variables=["Trung", "20000"], request_id="tpl-1"
+        lambda: client.send(
+            TemplateParams(template_id="T1", variables=["Trung", "20000"]),
+            phone="0901234561",
+            request_id="tpl-1",
         ),
     )
     assert record.smsid
@@ -95,28 +103,26 @@ def flow(client: EsmsClient, sim: EsmsSim) -> None:
     attempt("balance", client.balance)
     attempt(
         "invalid",
-        lambda: client.make_call_record(phone="+84 90 123 456", record_id="R1", request_id="bad"),
+        lambda: client.send(RECORD, phone="+84 90 123 456", request_id="bad"),
     )
     attempt(
         "blocked",
-        lambda: client.make_call_record(phone="0900000099", record_id="R1", request_id="blk"),
+        lambda: client.send(RECORD, phone="0900000099", request_id="blk"),
     )
     sim.configure(error_rate=1.0)
     attempt(
         "http_500",
-        lambda: client.make_call_record(phone="0901234567", record_id="R1", request_id="e500"),
+        lambda: client.send(RECORD, phone="0901234567", request_id="e500"),
     )
     sim.configure(error_rate=0.0, accept_then_drop_rate=1.0)
     attempt(
         "lost_answer",
-        lambda: client.make_call_record(phone="0901234567", record_id="R1", request_id="lost"),
+        lambda: client.send(RECORD, phone="0901234567", request_id="lost"),
     )
     sim.configure(accept_then_drop_rate=0.0, timeout_rate=1.0, hang_s=1.0)
     attempt(
         "timeout",
-        lambda: client.send_voice_otp(
-            phone="0901234567", content="Ma 1", request_id="slow", method="get"
-        ),
+        lambda: by_get.send(OtpParams(content="Ma 1"), phone="0901234567", request_id="slow"),
     )
 
 
@@ -139,8 +145,9 @@ def test_no_credential_or_full_phone_in_any_log_line(
         esms_sandbox=False,
         timezone="Asia/Ho_Chi_Minh",
     )
-    with EsmsClient(settings) as client:
-        flow(client, sim)
+    by_get = settings.model_copy(update={"esms_otp_method": "get"})
+    with EsmsClient(settings) as client, EsmsClient(by_get) as get_client:
+        flow(client, get_client, sim)
 
     lines = captured.getvalue().splitlines()
     events = [json.loads(line) for line in lines]  # every line is one JSON object

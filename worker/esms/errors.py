@@ -18,7 +18,7 @@
 :class:`EsmsCodeError` (never raised itself), so each carries eSMS's ``.code`` and ``.message``.
 "The request failed" (:class:`TransportError`) is kept apart from "eSMS answered with an
 error code" (everything carrying ``.code``). Codes 100 and 124 are not errors: they become a
-:class:`~worker.esms.responses.Submission` (124 = accepted earlier under the same RequestId).
+:class:`~voicecall.esms.results.Submission` (124 = accepted earlier under the same RequestId).
 Tenacity retries :class:`TransportError` and :class:`RateLimited` inside one attempt (see
 :mod:`worker.esms.retry`); every other :class:`RetryableError` goes back to Dramatiq at once.
 """
