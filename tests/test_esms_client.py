@@ -184,6 +184,29 @@ def test_submission_reads_code_as_string_or_number_and_strips_smsid(body: dict) 
     assert result.smsid == "8eb2af6d-fb4c4814-b9cc-4c0e3ed32edf"
 
 
+@pytest.mark.parametrize("smsid", ["a b", "x" * 101, "id/../../x", "<script>", "ID\x00"])
+def test_a_send_answer_with_a_malformed_smsid_is_accepted_with_the_smsid_unknown(
+    smsid: str,
+) -> None:
+    """100 with an SMSID breaking the one SMSID rule: accepted (one request, no retry, so no
+    second call), its SMSID read as unknown, never stored as given."""
+    script = Script(ok({"CodeResult": "100", "SMSID": smsid}))
+    client, waits = mock_client(script)
+    result = send_record(client)
+    assert (result.code, result.smsid, result.duplicate) == (100, None, False)
+    assert (len(script.requests), waits) == (1, [])
+
+
+def test_otp_status_reads_totalprice_in_either_spelling() -> None:
+    """Report keys are read case-blind: eSMS's "Totalprice" is the "TotalPrice" rule."""
+    body = {"CodeResponse": "100", "SMSID": "abc", "SendStatus": 5, "SendSuccess": 1}
+    client, _ = mock_client(Script(ok({**body, "Totalprice": "850"})))
+    assert client.otp_status("abc").price_vnd == 850.0
+    client, _ = mock_client(Script(ok({**body, "Totalprice": -1})))
+    with pytest.raises(TransportError, match="TotalPrice"):
+        client.otp_status("abc")
+
+
 def test_duplicate_request_id_is_a_submission_not_an_error() -> None:
     """124 means "accepted earlier": Submission(duplicate=True), ErrorMessage kept."""
     client, _ = mock_client(Script(ok({"CodeResult": "124", "ErrorMessage": "Duplicate"})))

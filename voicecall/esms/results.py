@@ -294,11 +294,17 @@ class Balance:
 
 
 def read_submission(code: int, body: Mapping[str, Any], *, duplicate: bool) -> Submission:
-    """A send's body once its code is known to be an acceptance (ReportRefused: a bad SMSID);
-    ``duplicate``: the code says this RequestId was accepted earlier (eSMS's 124)."""
+    """A send's body once its code is known to be an acceptance; ``duplicate``: the code says
+    this RequestId was accepted earlier (eSMS's 124). The call was placed, so an SMSID that
+    breaks the rule is read as unknown, like a missing one (the job then waits for its poll
+    deadline): no key is named after it, and the send is not repeated."""
+    try:
+        smsid = read_smsid(body.get("SMSID"), "SMSID")
+    except ReportRefused:
+        smsid = None
     return Submission(
         code=code,
-        smsid=read_smsid(body.get("SMSID"), "SMSID"),
+        smsid=smsid,
         duplicate=duplicate,
         error_message=error_message(body),
     )
