@@ -257,6 +257,29 @@ def test_submission_reads_code_as_string_or_number_and_strips_smsid(body: dict) 
     assert result.smsid == "8eb2af6d-fb4c4814-b9cc-4c0e3ed32edf"
 
 
+@pytest.mark.parametrize("smsid", ["a b", "x" * 101, "id/../../x", "<script>", "ID\x00"])
+def test_a_send_answer_with_a_malformed_smsid_is_accepted_with_the_smsid_unknown(
+    smsid: str,
+) -> None:
+    """100 with an SMSID breaking the one SMSID rule: accepted (one request, no retry, so no
+    second call), its SMSID read as unknown, never stored as given."""
+    script = Script(ok({"CodeResult": "100", "SMSID": smsid}))
+    client, waits = mock_sending(script)
+    result = send_record(client)
+    assert (result.code, result.smsid, result.duplicate) == (100, None, False)
+    assert (len(script.requests), waits) == (1, [])
+
+
+def test_otp_status_reads_totalprice_in_either_spelling() -> None:
+    """Report keys are read case-blind: eSMS's "Totalprice" is the "TotalPrice" rule."""
+    body = {"CodeResponse": "100", "SMSID": "abc", "SendStatus": 5, "SendSuccess": 1}
+    client, _ = mock_client(Script(ok({**body, "Totalprice": "850"})))
+    assert client.otp_status("abc").price_vnd == 850.0
+    client, _ = mock_client(Script(ok({**body, "Totalprice": -1})))
+    with pytest.raises(TransportError, match="TotalPrice"):
+        client.otp_status("abc")
+
+
 def test_duplicate_request_id_is_a_submission_not_an_error() -> None:
     """124 means "accepted earlier": Submission(duplicate=True), ErrorMessage kept."""
     client, _ = mock_sending(Script(ok({"CodeResult": "124", "ErrorMessage": "Duplicate"})))
@@ -274,7 +297,7 @@ def test_documented_101_body_under_the_100_tab_is_an_error() -> None:
 
 
 def test_call_status_reads_the_documented_body_and_string_numbers() -> None:
-    """voiceapi GetSendStatus: the docs' example, numbers as strings, Ivr "" read as None."""
+    """voiceapi GetSendStatus: the docs' example, numbers as strings (and an empty Ivr)."""
     body = {
         "CallDuration": "13",
         "CallStatus": "ANSWERED",
@@ -287,8 +310,8 @@ def test_call_status_reads_the_documented_body_and_string_numbers() -> None:
     }
     client, _ = mock_client(Script(ok(body)))
     report = client.call_status("505139D7-54F8-48A9-88FA-9460A78731DD")
-    assert (report.send_status, report.sent_result, report.call_duration_s) == (5, 1, 13)
-    assert (report.ivr, report.price, report.answered, report.finished) == (None, 550.0, True, True)
+    assert (report.send_status, report.sent_result, report.duration_s) == (5, 1, 13)
+    assert (report.price_vnd, report.answered, report.finished) == (550.0, True, True)
 
 
 @pytest.mark.parametrize("spelling", ["NOANSWERED", "NO ANSWER", "no answer "])
@@ -322,7 +345,7 @@ def test_otp_status_and_balance_read_the_documented_bodies() -> None:
     balance = {"Balance": 36693, "CodeResponse": "100", "UserID": 9999}
     client, _ = mock_client(Script(ok(status), ok(balance)))
     report = client.otp_status("434a124c-7818-4f45-bdf2-7f7b07fff210100")
-    assert (report.send_success, report.send_failed, report.total_price) == (1, 0, 850.0)
+    assert (report.send_success, report.send_failed, report.price_vnd) == (1, 0, 850.0)
     assert report.delivered is True and report.finished
     got = client.balance()
     assert (got.balance_vnd, got.user_id) == (36693.0, 9999)
@@ -674,7 +697,7 @@ def test_sim_call_status_105_then_report(
     report = sim_client.call_status(smsid)
     assert report.smsid == smsid and report.finished
     assert (report.sent_result, report.answered) == (1, True)
-    assert report.call_duration_s is not None and report.call_duration_s > 0
+    assert report.duration_s is not None and report.duration_s > 0
 
 
 def test_sim_unanswered_call_reads_not_answered(
@@ -686,7 +709,7 @@ def test_sim_unanswered_call_reads_not_answered(
     esms_sim.wait_finished(smsid)
     report = sim_client.call_status(smsid)
     assert (report.finished, report.sent_result, report.answered) == (True, 1, False)
-    assert report.report.outcome is Outcome.NOT_ANSWERED
+    assert report.outcome is Outcome.NOT_ANSWERED
 
 
 def test_sim_failed_call_reads_undelivered(
@@ -698,7 +721,7 @@ def test_sim_failed_call_reads_undelivered(
     esms_sim.wait_finished(smsid)
     report = sim_client.call_status(smsid)
     assert (report.sent_result, report.call_status) == (0, None)
-    assert report.report.outcome is Outcome.UNDELIVERED
+    assert report.outcome is Outcome.UNDELIVERED
 
 
 def test_sim_otp_status_105_then_delivered(
@@ -711,7 +734,7 @@ def test_sim_otp_status_105_then_delivered(
         sim_client.otp_status(smsid)
     esms_sim.wait_finished(smsid)
     report = sim_client.otp_status(smsid)
-    assert (report.finished, report.delivered, report.total_price) == (True, True, 850.0)
+    assert (report.finished, report.delivered, report.price_vnd) == (True, True, 850.0)
 
 
 def test_sim_balance(sim_client: EsmsClient, sim_sending: Sending, esms_sim: EsmsSim) -> None:
@@ -820,8 +843,8 @@ def test_public_api_is_pinned() -> None:
     import worker.esms
 
     assert sorted(worker.esms.__all__) == [
-        "AccountError", "AsyncEsmsClient", "Balance", "CallStatusReport", "ConfigurationError", "EsmsClient",
-        "EsmsError", "InsufficientBalance", "InvalidParameter", "NotReady", "OtpStatusReport",
-        "PermanentError", "RateLimited", "RetryableError", "Speed", "Submission",
+        "AccountError", "AsyncEsmsClient", "Balance", "ConfigurationError", "EsmsClient",
+        "EsmsError", "InsufficientBalance", "InvalidParameter", "NotReady", "PermanentError",
+        "RateLimited", "Report", "RetryableError", "Speed", "Submission",
         "TransportError", "Voice",
     ]  # fmt: skip

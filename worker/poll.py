@@ -91,8 +91,8 @@ async def poll_step(ctx: Context, *, job_id: str) -> None:
 async def _ask(ctx: Context, job: JobRecord, smsid: str) -> Report:
     STATUS_REQUESTS.labels(kind=job.kind.value).inc()
     if job.kind.value == "voice_otp":
-        return (await ctx.esms.otp_status(smsid)).report
-    return (await ctx.esms.call_status(smsid)).report
+        return await ctx.esms.otp_status(smsid)
+    return await ctx.esms.call_status(smsid)
 
 
 async def _apply(ctx: Context, op: Op) -> Step:
