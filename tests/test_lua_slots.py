@@ -40,7 +40,7 @@ from voicecall.store.workers import recover_keys
 from worker.broker import fetch_keys
 
 LUA = scripts.LUA_DIR
-OWN_KEYS = re.compile(r"own_keys\(\{([^}]*)\}, \{([^}]*)\}\)")
+OWN_KEYS = re.compile(r"own_keys\(\{([^}]*)\},\s*\{([^}]*)\}\)")
 NAMED_SLOT = re.compile(r"(\w+) = KEYS\[([^\]]+)\]")
 QUEUES = len(keys.ALL_QUEUES)
 

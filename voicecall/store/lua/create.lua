@@ -1,8 +1,9 @@
 -- create: a new job (intake). Own keys: phone_bucket (its phone's bucket of the phone index),
 -- and when it has them: idempotency (its idempotency key), campaign_chunk (its campaign's chunk
--- of the campaign index). ARGV[3]: the job as JSON, written as it is. Refuses a known idempotency key (returns the existing id) or an existing id before
--- writing anything; then the record, its index entries, its campaign's counters, and either
--- its place in the schedule (scheduled) or its send message (queued).
+-- of the campaign index). ARGV[3]: the job as JSON, written as it is. Refuses a known
+-- idempotency key (returns the existing id) or an existing id before writing anything; then
+-- the record, its index entries, its campaign's counters, and either its place in the
+-- schedule (scheduled) or its send message (queued).
 own_keys({'phone_bucket'}, {'idempotency', 'campaign_chunk'})
 if K.idempotency then
   local existing = redis.call('GET', K.idempotency)
@@ -18,7 +19,8 @@ if P.cid then
   campaign_add(job, 'total', 1)
   campaign_add(job, P.state, 1)
 end
-if K.idempotency then  -- it outlives any job: its due time, then the longest life after it, retention
+-- The idempotency key outlives any job: its due time, then the longest life after it, retention.
+if K.idempotency then
   local ttl = math.ceil(math.max(P.due_at - NOW, 0) + P.after_due_s + P.retention_s)
   redis.call('SET', K.idempotency, P.id, 'EX', ttl)
 end

@@ -40,7 +40,9 @@ local function own_keys(needs, may)
   for _, name in ipairs(needs) do declared[name] = true end
   for _, name in ipairs(may) do declared[name] = true end
   local slots = P.slots or {}
-  if #KEYS ~= FIRST_OWN - 1 + #slots then error('keys: ' .. #KEYS .. ' for ' .. #slots .. ' slots') end
+  if #KEYS ~= FIRST_OWN - 1 + #slots then
+    error('keys: ' .. #KEYS .. ' for ' .. #slots .. ' slots')
+  end
   for i, name in ipairs(slots) do
     if not declared[name] then error('undeclared key slot: ' .. name) end
     K[name] = KEYS[FIRST_OWN + i - 1]

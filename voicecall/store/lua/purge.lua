@@ -3,7 +3,8 @@
 -- the webhooks), and those the job has, when its record is still there to name them:
 -- phone_bucket (its phone's bucket), campaign_chunk (its campaign's chunk), smsid_bucket (its
 -- SMSID's bucket of the lookup).
-own_keys({'dead_otp', 'dead_bulk', 'dead_webhooks'}, {'phone_bucket', 'campaign_chunk', 'smsid_bucket'})
+own_keys({'dead_otp', 'dead_bulk', 'dead_webhooks'},
+         {'phone_bucket', 'campaign_chunk', 'smsid_bucket'})
 local job = load_job()
 if job and not is_final(job.state) then return {'noop', job.state, ''} end
 if job and job.finished_at + P.retention_s > NOW + 1 then return {'noop', job.state, ''} end
