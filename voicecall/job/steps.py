@@ -1,16 +1,18 @@
 """A job step as the store runs it and answers it: :class:`Op`, one operation ready to run
 (its Lua script, the keys it declares, its parameters), and :class:`Step`, what it did.
 
-Every operation of voicecall.job.lifecycle is built here (:func:`job_op`), so every one
-declares the keys all job steps share in the same places; the store runs an Op
-(voicecall.store) and reads its reply into a Step, whose :class:`Verdict` says what it did.
+Every operation of voicecall.job.lifecycle and voicecall.job.upkeep is built here
+(:func:`job_op`), so every one declares the keys all job steps share in the same places, and
+names its own keys as its script does (voicecall/store/lua/lib.lua ``own_keys``); the store
+runs an Op (voicecall.store) and reads its reply into a Step, whose :class:`Verdict` says what
+it did.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -23,12 +25,15 @@ class Op:
     """One operation, ready to run: script name, declared keys, parameters."""
 
     script: str
+    # Every key the step touches: COMMON_KEYS, the message keys, then its own keys.
     keys: tuple[str, ...]
     params: Mapping[str, Any]
     document: str | None = None  # ARGV[3]: a whole job (create only)
-    # The step may send or end a job: the store names the minute's activity hash (from the
-    # step's time) just before the message keys (producer.console.activity).
+    # The step may send or end a job: the store adds the minute's activity hash (from the
+    # step's time) as its last own key, ``activity`` (producer.console.activity).
     activity: bool = False
+    # The names of the own keys, in order (lib.lua ``own_keys``, at the top of the script).
+    slots: tuple[str, ...] = ()
 
 
 class Verdict(StrEnum):
@@ -118,9 +123,15 @@ class Step:
         return cls(verdict, state, detail, extra if isinstance(extra, dict) else {})
 
 
-def job_op(script: str, job_id: str, own_keys: Iterable[str], **params: Any) -> Op:
-    """An operation on job ``job_id``: the keys every job step declares, then ``own_keys``,
-    then the Dramatiq message keys; parameters that are None are left out."""
+# The keys every job step declares first, by their names in lib.lua's ``K``.
+COMMON_KEYS = ("job", "state_index", "due", "webhooks_due", "schedule", "campaign_stats")
+
+
+def job_op(script: str, job_id: str, own_keys: Mapping[str, str | None], **params: Any) -> Op:
+    """An operation on job ``job_id``: the keys every job step declares (COMMON_KEYS), the
+    Dramatiq message keys, then ``own_keys`` by their names in the script (a key that is None
+    does not exist for this job and is left out); parameters that are None are left out."""
+    own = {name: key for name, key in own_keys.items() if key is not None}
     declared = (
         keys.job(job_id),
         keys.STATE_INDEX,
@@ -128,14 +139,13 @@ def job_op(script: str, job_id: str, own_keys: Iterable[str], **params: Any) -> 
         keys.WEBHOOKS_DUE,
         keys.SCHEDULE,
         keys.CAMPAIGN_STATS,
-        *own_keys,
         *keys.message_keys(),
+        *own.values(),
     )
     clean = {k: v for k, v in params.items() if v is not None}
-    return Op(script, declared, {"id": job_id, **clean})
+    return Op(script, declared, {"id": job_id, **clean}, slots=tuple(own))
 
 
-def counted_op(script: str, job_id: str, own_keys: Iterable[str], **params: Any) -> Op:
+def counted_op(script: str, job_id: str, own_keys: Mapping[str, str | None], **params: Any) -> Op:
     """An operation that may send or end the job, so counts it in the minute's activity."""
-    op = job_op(script, job_id, own_keys, **params)
-    return Op(op.script, op.keys, op.params, op.document, activity=True)
+    return replace(job_op(script, job_id, own_keys, **params), activity=True)

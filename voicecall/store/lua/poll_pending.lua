@@ -1,8 +1,9 @@
 -- poll pending: a status poll learned nothing final; count it and plan the next one.
+own_keys({}, {})
 local job = load_job()
 if not job then return {'absent', '', ''} end
 if job.state ~= 'submitted' then return {'noop', job.state, ''} end
 job.polls = (job.polls or 0) + 1
-redis.call('ZADD', KEYS[3], P.next_at, job.id)
-redis.call('SET', KEYS[1], cjson.encode(job))
+redis.call('ZADD', K.due, P.next_at, job.id)
+redis.call('SET', K.job, cjson.encode(job))
 return {'planned', job.state, ''}
