@@ -69,6 +69,10 @@ def _job_state(page: playwright_api.Page, base: str, job_id: str, want: str) -> 
 def test_console_in_a_browser(
     stack_factory: Callable[..., Stack], browser_page: playwright_api.Page, tmp_path: Path
 ) -> None:
+    """An operator's session in Chromium: log in (a wrong token refused), the overview follows a
+    new call, search opens a job's timeline, a scheduled job is cancelled, a dead letter is
+    requeued to completion, a form without its CSRF token is refused, and no page loads
+    anything from elsewhere or logs a script error."""
     expect = playwright_api.expect
     stack = stack_factory(send_max_retries=1)
     stack.start_worker()

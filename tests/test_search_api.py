@@ -175,6 +175,8 @@ def test_pages_neither_repeat_nor_skip_while_jobs_change_state(
 def test_bad_parameters_get_422_naming_them(
     http: httpx.Client, query: list[tuple[str, str]], param: str
 ) -> None:
+    """Each bad search parameter (unknown, malformed, out of range, repeated, too long) gets 422
+    validation_failed naming that parameter only."""
     _refused(http.get("/v1/calls", params=query), param)
 
 
@@ -193,6 +195,7 @@ def test_a_cursor_of_another_search_or_too_old_is_refused(http: httpx.Client) ->
 
 
 def test_search_routes_need_the_bearer_token(api_server: ApiServer) -> None:
+    """Listing, exporting and the campaign routes answer 401 without the bearer token."""
     with httpx.Client(base_url=api_server.base_url) as anonymous:
         for path in ("/v1/calls", "/v1/calls/export", "/v1/campaigns", "/v1/campaigns/x"):
             assert anonymous.get(path).status_code == 401, path
@@ -319,6 +322,8 @@ def test_campaign_figures_while_it_runs_and_after(http: httpx.Client, store: Job
 def test_a_bad_batch_campaign_refuses_the_whole_batch(
     http: httpx.Client, store: JobStore, campaign: Any, message: str
 ) -> None:
+    """A batch whose campaign is empty, too long, has a control character or is not a string is
+    refused whole (422 naming campaign) and creates no job."""
     call = {"kind": "record_call", "phone": "0901000001", "record_id": "r1"}
     answer = http.post("/v1/calls/batch", json={"campaign": campaign, "calls": [call]})
     _refused(answer, "campaign")

@@ -11,15 +11,14 @@
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
 from tests.fixtures import steps
+from tests.fixtures.redis_monitor import Monitor
 from voicecall.config.settings import load_settings
 from voicecall.job import keys, lifecycle, upkeep
 from voicecall.job.contract import CallRequestAdapter, params_of, validation_context
@@ -70,45 +69,6 @@ def test_no_script_builds_a_key_name() -> None:
     for script in scripts:
         text = script.read_text()
         assert "vc:" not in text and "dramatiq:" not in text, script.name
-
-
-_ARG = re.compile(r'"((?:[^"\\]|\\.)*)"')
-_LINE = re.compile(r"^[\d.]+ \[\d+ ([^\]]*)\] (.*)$")
-
-
-class _Monitor:
-    """Redis MONITOR in a thread, its raw lines kept: (source, [command, args...])."""
-
-    def __init__(self, url: str) -> None:
-        self.client = redis.Redis.from_url(url)
-        self.events: list[tuple[str, list[str]]] = []
-        self._stop = threading.Event()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        connection = self.client.connection_pool.get_connection()
-        connection.send_command("MONITOR")
-        connection.read_response()  # OK
-        self._ready.set()
-        while not self._stop.is_set():
-            raw = connection.read_response()
-            text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
-            match = _LINE.match(text)
-            if match:
-                words = [w.replace('\\"', '"') for w in _ARG.findall(match.group(2))]
-                self.events.append((match.group(1), words))
-        connection.disconnect()
-
-    def __enter__(self) -> _Monitor:
-        self._thread.start()
-        self._ready.wait(5)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self.client.ping()  # one more command wakes the reader
-        self._thread.join(5)
 
 
 def _job(job_id: str, kind: str = "record_call") -> JobRecord:
@@ -230,7 +190,7 @@ def _declared_and_touched(events: list[tuple[str, list[str]]]) -> list[tuple[set
 def test_every_key_a_script_touches_is_declared(redis_url: str, kind: str) -> None:
     """Under MONITOR: each command a lifecycle script runs names a key its EVALSHA declared."""
     store = JobStore.from_url(redis_url)
-    with _Monitor(redis_url) as monitor:
+    with Monitor(redis_url) as monitor:
         _every_operation(store)
         time.sleep(0.3)
     touched = _declared_and_touched(monitor.events)
