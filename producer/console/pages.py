@@ -5,29 +5,25 @@ producer.console.actions).
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from producer.console import timeline
+from producer.console import listing, timeline
 from producer.console.overview import overview
 from producer.console.session import Session
-from producer.console.web import current, page, store_of
-from producer.search import cursors, walk
+from producer.console.web import current, page, store_of, zone_of
 from producer.search.campaigns import campaign, campaigns
-from producer.search.query import FILTER_PARAMS, PAGE_PARAMS, parse_filters
-from voicecall.config.clients import CONSOLE_CLIENT
 from voicecall.config.settings import Settings
 from voicecall.errors import CampaignNotFound, SearchError
 from voicecall.job import keys
 from voicecall.job.contract import CANCEL_REASON_MAX_CHARS
-from voicecall.job.states import Kind, Outcome, State
 from voicecall.store.dead_letters import DeadLetters
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-PAGE_SIZE = 50
 
 
 def _liveness(request: Request) -> float:
@@ -43,7 +39,7 @@ def home() -> RedirectResponse:
 @router.get("/", response_class=HTMLResponse)
 def overview_page(request: Request) -> HTMLResponse:
     session = current(request)
-    data = overview(store_of(request), _liveness(request))
+    data = overview(store_of(request), _liveness(request), zone_of(request))
     return page(request, "overview.html", session, data=data)
 
 
@@ -51,48 +47,37 @@ def overview_page(request: Request) -> HTMLResponse:
 def overview_data(request: Request) -> JSONResponse:
     """The overview's figures, for its live refresh (console.js)."""
     current(request)
-    data = overview(store_of(request), _liveness(request))
+    data = overview(store_of(request), _liveness(request), zone_of(request))
     return JSONResponse(data, headers={"Cache-Control": "no-store"})
-
-
-def _caller(request: Request) -> cursors.Caller:
-    """The console searches as the client ``console`` (it makes no job of its own)."""
-    return cursors.Caller(CONSOLE_CLIENT, request.app.state.cursor_key)
 
 
 def search_query(request: Request) -> list[tuple[str, str]]:
     """The search form's fields that were filled in (an empty field is no filter)."""
-    return [(k, v) for k, v in request.query_params.multi_items() if v.strip() and k != "notice"]
+    return listing.filter_pairs(request)
+
+
+def list_view(
+    request: Request, template: str, pairs: list[tuple[str, str]], **context: Any
+) -> HTMLResponse:
+    """A list of jobs (Calls, Scheduled): a page of them with the total and paging, or the
+    form with the refused filter named (422)."""
+    session = current(request)
+    options = listing.options(request)
+    try:
+        found = listing.search(request, pairs)
+    except SearchError as exc:
+        form: dict[str, list[str]] = {}
+        for name, value in pairs:
+            form.setdefault(name, []).append(value)
+        return page(request, template, session, 422, form=form, list=None, error=exc,
+                    options=options, **context)  # fmt: skip
+    return page(request, template, session, form=found.form, list=found, options=options,
+                live=found.unfinished, **context)  # fmt: skip
 
 
 @router.get("/calls", response_class=HTMLResponse)
 def calls_page(request: Request) -> HTMLResponse:
-    session = current(request)
-    pairs = search_query(request)
-    form = dict(pairs)
-    try:
-        filters, rest = parse_filters(pairs, allowed=FILTER_PARAMS + PAGE_PARAMS)
-        found = walk.search(
-            store_of(request), filters, _caller(request), limit=PAGE_SIZE, cursor=rest.get("cursor")
-        )
-    except SearchError as exc:
-        return page(
-            request, "calls.html", session, 422, form=form, jobs=[], error=exc, options=_options()
-        )
-    more = None
-    if found.cursor:
-        more = urlencode([(k, v) for k, v in pairs if k != "cursor"] + [("cursor", found.cursor)])
-    return page(
-        request, "calls.html", session, form=form, jobs=found.jobs, more=more, options=_options()
-    )
-
-
-def _options() -> dict[str, list[str]]:
-    return {
-        "state": [s.value for s in State],
-        "kind": [k.value for k in Kind],
-        "outcome": [o.value for o in Outcome],
-    }
+    return list_view(request, "calls.html", search_query(request))
 
 
 @router.get("/calls/{job_id}", response_class=HTMLResponse)
@@ -171,11 +156,23 @@ async def dead_page(request: Request) -> HTMLResponse:
     return await dead_view(request, session)
 
 
+DEAD_PAGE = 50
+
+
 async def dead_view(
     request: Request, session: Session, *, notice: str = "", status_code: int = 200
 ) -> HTMLResponse:
-    letters = await run_in_threadpool(dead_letters(request).list, keys.ALL_QUEUES, 200)
-    return page(request, "dead.html", session, status_code, letters=letters, notice=notice)
+    """One queue's dead letters (``?queue=``; by default the first that has any), a page of
+    ``DEAD_PAGE`` from ``?offset=``, with the queue's total."""
+    counts = await run_in_threadpool(store_of(request).dead_letter_counts)
+    queue = request.query_params.get("queue", "")
+    if queue not in keys.ALL_QUEUES:
+        queue = next((q for q in keys.ALL_QUEUES if counts.get(q)), keys.ALL_QUEUES[0])
+    raw = request.query_params.get("offset", "0")
+    offset = min(int(raw), 10**9) if raw.isdigit() else 0
+    letters = await run_in_threadpool(dead_letters(request).list, [queue], DEAD_PAGE, offset)
+    return page(request, "dead.html", session, status_code, letters=letters, notice=notice,
+                queue=queue, counts=counts, offset=offset, size=DEAD_PAGE)  # fmt: skip
 
 
 @router.get("/dead/{queue}/{job_id}", response_class=HTMLResponse)
@@ -199,7 +196,7 @@ def purge_confirm(request: Request, queue: str, job_id: str) -> HTMLResponse:
 
 @router.get("/scheduled", response_class=HTMLResponse)
 def scheduled_page(request: Request) -> HTMLResponse:
-    session = current(request)
-    filters, _ = parse_filters([("state", "scheduled")])
-    found = walk.search(store_of(request), filters, _caller(request), limit=200)
-    return page(request, "scheduled.html", session, jobs=found.jobs)
+    """Scheduled jobs, narrowed by the form's other filters (a campaign, a client, ...)."""
+    pairs = [(k, v) for k, v in search_query(request) if k not in ("state", "outcome")]
+    return list_view(request, "scheduled.html", [("state", "scheduled"), *pairs], cancel=True,
+                     bulk_query=urlencode(pairs))  # fmt: skip

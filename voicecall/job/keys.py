@@ -140,6 +140,14 @@ def campaign_chunk(cid: int, seq: int) -> str:
     return f"{PREFIX}idx:c:{cid}:{seq // CAMPAIGN_CHUNK}"
 
 
+BULK_OP_TTL_S = 7 * 86400  # a bulk operation's record stays a week after its last change
+
+
+def bulk_op(op_id: str) -> str:
+    """A bulk action's record (voicecall.store.bulk_ops)."""
+    return f"{PREFIX}bulk:{op_id}"
+
+
 def dead_letters(queue: str) -> str:
     return f"{PREFIX}dead:{queue}"
 
