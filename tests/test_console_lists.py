@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from producer.console import timeline
 from tests.fixtures import steps
 from tests.fixtures.api import ApiServer
 from tests.test_console import _login
@@ -209,3 +210,33 @@ def _create_failed(store: JobStore, job_id: str) -> None:
     _create(store, job_id, "record_call")
     steps.claim(store, job_id)
     store.apply(lifecycle.fail(job_id, queue=keys.QUEUE_BULK, error={"code": "x"}, note="t"))
+
+
+def test_the_job_page_shows_the_request_masked_and_its_raw_json(api_server: ApiServer) -> None:
+    """An OTP job's page: what was asked without the code, the finish time (— until it
+    ends), the raw JSON of GET /v1/calls/{id} with the phone masked, and live updates on."""
+    with api_server.client() as api:
+        body = {"kind": "voice_otp", "phone": "0901234567", "content": "Ma OTP 482913",
+                "send_at": _tomorrow_local().isoformat()}  # fmt: skip
+        job = api.post("/v1/calls", json=body).json()
+    client, _ = _login(api_server)
+    with closing(client):
+        page = client.get(f"/console/calls/{job['id']}").text
+    assert "482913" not in page and "masked (an OTP" in page
+    assert 'id="job-finished">—<' in page and 'data-live="1"' in page
+    raw = html.unescape(re.search(r"<pre><code>(.*?)</code></pre>", page, re.S).group(1))  # type: ignore[union-attr]
+    view = json.loads(raw)
+    assert view["id"] == job["id"] and view["phone"] == "8490***4567"
+    assert "content" not in view["request"] and view["history"][0]["state"] == "scheduled"
+
+
+def test_the_last_error_shows_only_while_it_matters(redis_url: str) -> None:
+    store = JobStore.from_url(redis_url)
+    with closing(store):
+        _create(store, "err-1", "record_call")
+        steps.claim(store, "err-1")
+        store.apply(lifecycle.fail("err-1", queue=keys.QUEUE_BULK, error={"code": "x"}, note="t"))
+        failed = store.get("err-1")
+        assert failed is not None and timeline.matters(failed)  # why it failed
+        done = failed.model_copy(update={"state": State.COMPLETED})
+        assert not timeline.matters(done)

@@ -21,6 +21,8 @@ from voicecall.config.settings import Settings
 from voicecall.errors import CampaignNotFound, SearchError
 from voicecall.job import keys
 from voicecall.job.contract import CANCEL_REASON_MAX_CHARS
+from voicecall.job.records import JobRecord
+from voicecall.job.states import FINAL_STATES
 from voicecall.store.dead_letters import DeadLetters
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -98,17 +100,28 @@ def job_view(
     job = store_of(request).get(job_id)
     if job is None:
         return page(request, "missing.html", session, 404, what=f"job {job_id}")
+    view = timeline.raw_view(job, revealed=revealed)
     return page(
         request,
         "job.html",
         session,
         status_code,
         job=job,
+        view=view,
+        raw=timeline.raw_json(view),
+        error_matters=timeline.matters(job),
         events=timeline.events(job),
         source=timeline.result_source(job),
         revealed=revealed,
         notice=notice,
+        live=not revealed and (job.state not in FINAL_STATES or _webhook_pending(job)),
     )
+
+
+def _webhook_pending(job: JobRecord) -> bool:
+    """A webhook still to be delivered (or retried): the page follows it too."""
+    state = job.webhook.state if job.webhook else None
+    return job.webhook_url is not None and state in (None, "retry")
 
 
 @router.get("/calls/{job_id}/cancel", response_class=HTMLResponse)

@@ -60,7 +60,9 @@
         var region = document.getElementById("live-region");
         var next = fresh.getElementById("live-region");
         if (region && next && !paused()) {
+          var open = Array.from(region.querySelectorAll("details[open]")).map(function (d) { return d.id; });
           region.replaceChildren.apply(region, Array.from(next.childNodes).map(function (n) { return document.importNode(n, true); }));
+          open.forEach(function (id) { var d = document.getElementById(id); if (d) { d.open = true; } });
           showTimes(region);
           main.dataset.updated = String(Date.now());
         }
