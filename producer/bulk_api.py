@@ -125,7 +125,7 @@ def _accepted(op: bulk.BulkOperation) -> JSONResponse:
         ]
     },
 )
-def cancel_scheduled(request: Request) -> JSONResponse:
+def bulk_cancel_calls(request: Request) -> JSONResponse:
     pairs = [(k, v) for k, v in request.query_params.multi_items() if k != "reason"]
     reason = request.query_params.get("reason", DEFAULT_REASON)
     try:
@@ -163,7 +163,7 @@ def cancel_scheduled(request: Request) -> JSONResponse:
         ]
     },
 )
-def requeue_all(request: Request) -> JSONResponse:
+def bulk_requeue_dead_letters(request: Request) -> JSONResponse:
     queue = request.query_params.get("queue", "")
     extra = sorted(set(request.query_params) - {"queue"})
     if extra:
@@ -200,7 +200,7 @@ def requeue_all(request: Request) -> JSONResponse:
         **_COMMON,
     },
 )
-async def show(
+async def get_bulk_operation(
     request: Request, op_id: Annotated[str, Path(alias="id", max_length=64)]
 ) -> JSONResponse:
     op = await run_in_threadpool(bulk.read, _store(request), op_id)

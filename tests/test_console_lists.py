@@ -20,9 +20,10 @@ from tests.fixtures import steps
 from tests.fixtures.api import ApiServer
 from tests.test_console import _login
 from tests.test_lifecycle_guards import _create
+from voicecall.client import Client
 from voicecall.config.clients import bare_token_name
 from voicecall.job import keys, lifecycle
-from voicecall.job.states import State
+from voicecall.job.states import Outcome, State
 from voicecall.store.job_store import JobStore
 
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")  # TIMEZONE's default
@@ -240,3 +241,48 @@ def test_the_last_error_shows_only_while_it_matters(redis_url: str) -> None:
         assert failed is not None and timeline.matters(failed)  # why it failed
         done = failed.model_copy(update={"state": State.COMPLETED})
         assert not timeline.matters(done)
+
+
+def test_charts_are_server_rendered_svg_of_sends_endings_and_answer_rate(
+    api_server: ApiServer, redis_url: str
+) -> None:
+    store = JobStore.from_url(redis_url)
+    with closing(store):
+        for job_id, outcome in (("ch-1", Outcome.ANSWERED), ("ch-2", Outcome.NOT_ANSWERED)):
+            _create(store, job_id, "record_call")
+            steps.submit(store, job_id, f"sms-{job_id}")
+            call = {"status": "ANSWERED", "duration_s": 3, "price_vnd": 880.0}
+            op = lifecycle.complete(
+                job_id, outcome=outcome, call=call, source="poll", smsid=f"sms-{job_id}"
+            )
+            assert store.apply(op).verdict == "accepted"
+    client, _ = _login(api_server)
+    with closing(client):
+        page = client.get("/console/charts").text
+    for chart in ("chart-minutes", "chart-minute-rate", "chart-hours", "chart-hour-rate"):
+        assert f'<svg id="{chart}" class="chart"' in page
+    minutes = page[page.index('id="chart-minutes"') : page.index('id="chart-minute-rate"')]
+    assert re.search(r'<rect class="sent"[^>]*><title>[^<]*: sent 2</title>', minutes)
+    assert re.search(r'<rect class="ok"[^>]*><title>[^<]*: answered 1</title>', minutes)
+    assert re.search(r'<rect class="warn"[^>]*><title>[^<]*: not_answered 1</title>', minutes)
+    assert "50% answered" in page and "<script" not in page.split("</main>")[0]
+
+
+def test_the_client_library_runs_and_reads_bulk_actions(api_server: ApiServer) -> None:
+    with api_server.client() as api:
+        ids = _scheduled_batch(api, 4, "client-bulk", _tomorrow_local().isoformat())
+    with Client(api_server.base_url, api_server.token) as client:
+        op = client.cancel_scheduled_calls(labels={"campaign": "client-bulk"}, reason="by lib")
+        assert (op.action, op.total, op.target) == (
+            "cancel",
+            4,
+            "scheduled calls with label=campaign:client-bulk",
+        )
+        deadline = time.monotonic() + 20
+        while (op := client.get_bulk_operation(op.id)).state == "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert (op.state, op.changed) == ("done", 4)
+        assert client.get_call(ids[0]).state is State.CANCELLED
+        requeue = client.requeue_dead_letters(keys.QUEUE_OTP)
+        assert (requeue.action, requeue.total) == ("requeue", 0)

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from producer.console import listing, timeline
+from producer.console import activity, charts, listing, timeline
 from producer.console.overview import overview
 from producer.console.session import Session
 from producer.console.web import current, page, store_of, zone_of
@@ -43,6 +43,28 @@ def overview_page(request: Request) -> HTMLResponse:
     session = current(request)
     data = overview(store_of(request), _liveness(request), zone_of(request))
     return page(request, "overview.html", session, data=data)
+
+
+@router.get("/charts", response_class=HTMLResponse)
+def charts_page(request: Request) -> HTMLResponse:
+    """Sends and endings per minute over the last hour and per hour over the last day, and
+    the answer rate over each (server-rendered SVG; the page refreshes itself)."""
+    session = current(request)
+    zone = zone_of(request)
+    day = activity.recent(store_of(request), minutes=24 * 60)
+    hour = charts.buckets(day.minutes[-60:], 1)
+    hours = charts.buckets(day.minutes, 60)
+    figures = {
+        "minute_bars": charts.bars(hour, zone, title="Sent and endings per minute, last hour",
+                                   chart_id="chart-minutes"),
+        "minute_rate": charts.rate_line(hour, zone, title="Answer rate per minute, last hour",
+                                        chart_id="chart-minute-rate"),
+        "hour_bars": charts.bars(hours, zone, title="Sent and endings per hour, last day",
+                                 chart_id="chart-hours"),
+        "hour_rate": charts.rate_line(hours, zone, title="Answer rate per hour, last day",
+                                      chart_id="chart-hour-rate"),
+    }  # fmt: skip
+    return page(request, "charts.html", session, charts=figures, groups=charts.GROUPS, live=True)
 
 
 @router.get("/overview.json")
@@ -156,7 +178,13 @@ def campaign_page(request: Request, name: str = "") -> HTMLResponse:
     except CampaignNotFound:
         return page(request, "missing.html", session, 404, what=f"campaign {name}")
     export_query = urlencode([("label", f"campaign:{name}")])
-    return page(request, "campaign.html", session, c=summary, export_query=export_query)
+    chart = charts.share_bar(
+        charts.campaign_parts(summary.by_state, summary.by_outcome),
+        title=f"Jobs of campaign {name} by how they ended (in flight in blue)",
+        chart_id="chart-campaign",
+    )
+    return page(request, "campaign.html", session, c=summary, export_query=export_query,
+                chart=chart, live=summary.finished < summary.total)  # fmt: skip
 
 
 def dead_letters(request: Request) -> DeadLetters:

@@ -80,7 +80,7 @@ SMSID_BUCKETS = 4096  # small hashes of the SMSID lookup (the same sizing)
 GLOBAL_LIMIT = f"{PREFIX}limit:global"
 ESMS_BALANCE = f"{PREFIX}esms:balance"
 BALANCE_LOCK = f"{PREFIX}lock:balance"
-ACTIVITY_TTL_S = 2 * 3600  # the console shows the last hour; an hour of margin
+ACTIVITY_TTL_S = 26 * 3600  # the console charts the last day by hour; two hours of margin
 CONSOLE_SESSIONS_PER_TOKEN = 32  # open console sessions kept per API token; older ones end
 
 
