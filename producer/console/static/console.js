@@ -14,7 +14,7 @@
   // The server's short format (voicecall/formats/shown.py), in the browser's zone.
   function short(date) {
     var parts = {};
-    new Intl.DateTimeFormat("en-GB", {
+    new Intl.DateTimeFormat("en-US", {
       day: "2-digit", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit",
       second: "2-digit", hourCycle: "h23", timeZoneName: "short"
     }).formatToParts(date).forEach(function (p) { parts[p.type] = p.value; });
