@@ -23,6 +23,7 @@ from producer.search.filters import Filters
 from producer.search.query import FILTER_PARAMS, parse_filters
 from producer.search_api import FILTER_DOCS
 from voicecall.errors import FieldRefused
+from voicecall.formats.phones import mask_phones_in_text
 from voicecall.job.contract import check_cancel_reason
 from voicecall.job.keys import ALL_QUEUES
 from voicecall.job.states import State
@@ -73,8 +74,13 @@ def scheduled_ids(store: JobStore, filters: Filters, client: str) -> list[str]:
 
 
 def describe(pairs: list[tuple[str, str]]) -> str:
-    """The filters of a bulk cancel as one line (its record's ``target``)."""
-    asked = " ".join(f"{name}={value}" for name, value in pairs if name != "state")
+    """The filters of a bulk cancel as one line (its record's ``target``), a phone number in
+    them masked: the record is shown to every client and operator, and kept a week."""
+    asked = " ".join(
+        f"{name}={mask_phones_in_text(value) if name == 'phone' else value}"
+        for name, value in pairs
+        if name != "state"
+    )
     return f"scheduled calls with {asked}" if asked else "every scheduled call"
 
 

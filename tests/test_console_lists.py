@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from producer.bulk_api import describe
 from producer.console import timeline
 from tests.fixtures import steps
 from tests.fixtures.api import ApiServer
@@ -286,3 +287,10 @@ def test_the_client_library_runs_and_reads_bulk_actions(api_server: ApiServer) -
         assert client.get_call(ids[0]).state is State.CANCELLED
         requeue = client.requeue_dead_letters(keys.QUEUE_OTP)
         assert (requeue.action, requeue.total) == ("requeue", 0)
+
+
+def test_a_bulk_actions_target_masks_a_phone_filter() -> None:
+    """The record's target is shown to every client and kept a week: no full number in it."""
+    target = describe([("phone", "0901234567"), ("label", "campaign:x")])
+    assert target == "scheduled calls with phone=090***4567 label=campaign:x"
+    assert describe([]) == "every scheduled call"
