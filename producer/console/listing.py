@@ -21,7 +21,7 @@ from voicecall.job.records import JobRecord
 from voicecall.job.states import FINAL_STATES, Kind, Outcome, State
 
 PAGE_SIZE = 50
-MAX_BACK = 40  # pages one can go back through ("Previous" past them goes to the first)
+MAX_BACK = 20  # pages one can go back through ("Previous" past them goes to the first)
 COUNT_UNITS = 60_000  # Redis work to count matches when no index holds the number
 LIST_PARAMS = ("cursor", "back", "page", "notice")
 
