@@ -227,9 +227,8 @@ class VoiceCallClient:
         """Every campaign, newest first."""
         return campaigns(self.store)
 
-    @staticmethod
-    def _filters(filters: Mapping[str, Any]) -> Filters:
+    def _filters(self, filters: Mapping[str, Any]) -> Filters:
         unknown = sorted(set(filters) - set(FILTER_PARAMS) - {"labels"})
         if unknown:
             raise SearchError(unknown[0], "is not a filter (see producer.search.query)")
-        return parse_filters(filter_pairs(filters))[0]
+        return parse_filters(filter_pairs(filters), zone=self.settings.zone)[0]

@@ -16,19 +16,11 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.api import ApiServer
+from tests.fixtures.browser import CHROMIUM, CHROMIUM_ARGS, WAIT_MS
 from tests.fixtures.stack import Stack, wait_until
 from voicecall.job.states import State
 
 playwright_api = pytest.importorskip("playwright.sync_api")
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-WAIT_MS = 20_000  # the longest any one condition may take on a busy machine
 
 pytestmark = pytest.mark.skipif(
     shutil.which(CHROMIUM) is None, reason="needs Debian's chromium (make system-deps)"
