@@ -33,13 +33,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from producer.client import VoiceCallClient
-from producer.fields import field_errors
+from producer.fields import validate_call
 from producer.intake import DuplicateJobId, IdempotencyConflict
+from voicecall.errors import IntakeError
 from voicecall.job.contract import (
-    CallRequestAdapter,
     RecordCall,
     TemplateCall,
     VoiceOtpCall,
@@ -190,9 +188,9 @@ def validate_row(
         except ValueError as exc:
             problems.append({"field": "labels.campaign", "message": str(exc)})
     try:
-        call = CallRequestAdapter.validate_python(request, context=context)
-    except ValidationError as exc:
-        return None, problems + field_errors(exc.errors())
+        call = validate_call(request, context)
+    except IntakeError as exc:
+        return None, problems + exc.errors
     return (None, problems) if problems else (call, [])
 
 

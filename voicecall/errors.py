@@ -48,7 +48,13 @@ class SettingsError(VoicecallError):
 
 
 class IntakeError(VoicecallError):
-    """A call request was refused; nothing was stored."""
+    """A call request was refused; nothing was stored. When it broke the job contract,
+    ``errors`` names each field and rule in plain words (producer.fields), as a 422 does:
+    ``[{"field": "kind", "message": "is required: one of voice_otp, ..."}]``."""
+
+    def __init__(self, message: str, *, errors: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or []
 
 
 class IdempotencyConflict(IntakeError):
