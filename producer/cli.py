@@ -21,6 +21,7 @@ from producer.intake import DuplicateJobId, IdempotencyConflict
 from producer.progress import Progress
 from voicecall.config.clients import CLI_CLIENT
 from voicecall.errors import IntakeError
+from voicecall.formats.labels import LabelSyntaxError, parse_label
 from voicecall.formats.text import escape_controls
 from voicecall.job.contract import validation_context, with_campaign
 from voicecall.store.connection import RedisError
@@ -61,10 +62,10 @@ def _guarded(action: Callable[[], int]) -> int:
 
 
 def _label(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"{text!r} is not key=value")
-    return key, value
+    try:
+        return parse_label(text)
+    except LabelSyntaxError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _enqueue_parser() -> argparse.ArgumentParser:
