@@ -1,5 +1,5 @@
 """``voicecall jobs cancel [FILTERS] [--reason TEXT] [--yes]``: cancel every scheduled call the
-filters match (a campaign: ``--label campaign:NAME``), as ``POST /v1/bulk/cancel-calls`` and the
+filters match (a campaign: ``--label campaign=NAME``), as ``POST /v1/bulk/cancel-calls`` and the
 console do (voicecall.store.bulk). It states the count and asks before it starts (``--yes``
 answers for you; without a terminal it is required), works in chunks with progress on
 stderr, and prints one summary line. ``voicecall jobs list``: producer.search_cli.
@@ -18,7 +18,7 @@ from producer.bulk_api import CANCEL_PARAMS, describe, scheduled_ids
 from producer.cli import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, _fail, make_client
 from producer.progress import Progress
 from producer.search.query import parse_filters
-from producer.search_cli import _add_filters, _refusal, _values
+from producer.search_cli import _add_filters, _query_label, _refusal, _values
 from producer.search_cli import jobs_main as list_main
 from voicecall.config.clients import CLI_CLIENT
 from voicecall.errors import FieldRefused, SearchError
@@ -38,7 +38,7 @@ def cancel_main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="voicecall jobs cancel",
         description="Cancel every scheduled call the filters match (a campaign: "
-        "--label campaign:NAME). A call that leaves scheduled meanwhile is left alone.",
+        "--label campaign=NAME). A call that leaves scheduled meanwhile is left alone.",
         epilog="Exit codes: 0 done, 1 refused or stopped, 2 usage or settings.",
     )
     _add_filters(parser, CANCEL_PARAMS)
@@ -46,8 +46,12 @@ def cancel_main(argv: Sequence[str]) -> int:
     parser.add_argument("--yes", action="store_true", help="do not ask before cancelling")
     parser.add_argument("--no-progress", action="store_true", help="no progress on stderr")
     args = parser.parse_args(list(argv))
-    pairs = [(name, v) for name in CANCEL_PARAMS for v in _values(getattr(args, name))]
     try:
+        pairs = [
+            (name, _query_label(v) if name == "label" else v)
+            for name in CANCEL_PARAMS
+            for v in _values(getattr(args, name))
+        ]
         check_cancel_reason(args.reason)
         client = make_client()
         filters, _ = parse_filters(pairs, allowed=CANCEL_PARAMS, zone=client.settings.zone)

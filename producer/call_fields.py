@@ -17,6 +17,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from voicecall.formats.labels import LabelSyntaxError, parse_label
 from voicecall.job.contract import RecordCall, TemplateCall, VoiceOtpCall
 
 # The short names the CLI and the CSV file accept for each kind, and the kind's model.
@@ -130,7 +131,8 @@ def _plain(annotation: Any) -> Any:
 
 
 def _key_value(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"{text!r} is not key=value")
-    return key, value
+    """A label flag: ``key=value``, the one label form (voicecall.formats.labels)."""
+    try:
+        return parse_label(text)
+    except LabelSyntaxError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

@@ -27,15 +27,15 @@ from producer.errors import (
     request_id_of,
     validation_error,
 )
+from producer.fields import validate_call
 from producer.idempotency import IDEMPOTENCY_HEADER, IdempotencyHeader, with_header_key
 from producer.intake import Intake
-from voicecall.errors import DuplicateJobId, IdempotencyConflict
+from voicecall.errors import IntakeError
 from voicecall.formats.text import NO_CONTROL_PATTERN
 from voicecall.job.contract import (
     CANCEL_REASON_MAX_CHARS,
     JOB_ID_PATTERN,
     RESERVED_JOB_IDS,
-    CallRequestAdapter,
     validation_context,
     with_campaign,
 )
@@ -125,7 +125,7 @@ async def create_call(request: Request, idempotency_key: IdempotencyHeader = Non
     # hop, which is what made bursts queue (issue 14).
     data = with_header_key(await read_object(request), idempotency_key)
     settings = request.app.state.settings
-    call = CallRequestAdapter.validate_python(data, context=validation_context(settings))
+    call = validate_call(data, validation_context(settings))
     await quota.charge(request, 1)
     intake: Intake = request.app.state.intake
     submitted = await intake.submit_async(
@@ -247,8 +247,7 @@ def submit_batch(
             unavailable.message = "not attempted: the job store became unreachable; retry it"
             results.append(_item_error(index, unavailable))
             continue
-        except (ApiError, ValueError, IdempotencyConflict, DuplicateJobId) as exc:
-            # ValueError covers pydantic's ValidationError
+        except (ApiError, ValueError, IntakeError) as exc:
             results.append(_item_error(index, from_domain(exc)))
             continue
         accepted += 1

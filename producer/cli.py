@@ -15,14 +15,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from producer import call_fields, csv_import
 from producer.client import CancelRefused, FieldRefused, JobNotFound, VoiceCallClient
-from producer.fields import field_errors
 from producer.intake import DuplicateJobId, IdempotencyConflict
 from producer.progress import Progress
 from voicecall.config.clients import CLI_CLIENT
+from voicecall.errors import IntakeError
 from voicecall.formats.text import escape_controls
 from voicecall.job.contract import validation_context, with_campaign
 from voicecall.store.connection import RedisError
@@ -44,14 +42,14 @@ def _guarded(action: Callable[[], int]) -> int:
     """Run ``action``, turning the producer's refusals into a message and exit code 1."""
     try:
         return action()
-    except ValidationError as exc:
-        for err in field_errors(exc.errors()):
-            print(f"invalid {err['field']}: {err['message']}", file=sys.stderr)
-        return EXIT_REFUSED
     except (IdempotencyConflict, DuplicateJobId, CancelRefused) as exc:
         return _fail(str(exc))
     except FieldRefused as exc:
         return _fail(f"invalid {exc.field}: {exc.rule}")
+    except IntakeError as exc:  # the job contract's rules, in plain words (producer.fields)
+        for err in exc.errors:
+            print(f"invalid {err['field']}: {err['message']}", file=sys.stderr)
+        return EXIT_REFUSED
     except JobNotFound as exc:
         return _fail(f"no job {exc.args[0]!r}")
     except RedisError as exc:

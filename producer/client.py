@@ -29,6 +29,7 @@ from typing import Any, TextIO
 
 from pydantic import BaseModel, Field
 
+from producer.fields import validate_call
 from producer.intake import Intake
 from producer.search import cursors, export, walk
 from producer.search.campaigns import CampaignSummary, campaign, campaigns
@@ -44,7 +45,7 @@ from voicecall.errors import (
     SearchError,
 )
 from voicecall.job import lifecycle
-from voicecall.job.contract import CallRequestAdapter, check_cancel_reason, validation_context
+from voicecall.job.contract import check_cancel_reason, validation_context
 from voicecall.job.records import JobView
 from voicecall.job.states import State
 from voicecall.job.steps import Verdict
@@ -73,8 +74,8 @@ class CallPage(BaseModel):
 class VoiceCallClient:
     """Enqueue and manage call jobs from Python.
 
-    Invalid input raises ``pydantic.ValidationError`` naming each field and rule; nothing is
-    stored then.
+    Invalid input raises :class:`~voicecall.errors.IntakeError` whose ``errors`` name each
+    field and rule in plain words (as the API's 422 does); nothing is stored then.
     """
 
     def __init__(
@@ -108,9 +109,7 @@ class VoiceCallClient:
 
         >>> client.enqueue({"kind": "voice_otp", "phone": "0901234567", "content": "123456"})  # doctest: +SKIP
         """
-        call = CallRequestAdapter.validate_python(
-            dict(request), context=validation_context(self.settings)
-        )
+        call = validate_call(request, validation_context(self.settings))
         submitted = self.intake.submit(call, client=self.client_name, trace_id=trace_id)
         return JobView.of(submitted.job, history=False, replay=submitted.replay)
 

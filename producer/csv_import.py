@@ -20,15 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from producer.call_fields import COLUMNS, KIND_ALIASES, REQUIRED_COLUMNS
 from producer.client import VoiceCallClient
-from producer.fields import field_errors
+from producer.fields import validate_call
 from producer.intake import DuplicateJobId, IdempotencyConflict
-from voicecall.errors import VoicecallError
+from voicecall.errors import IntakeError, VoicecallError
+from voicecall.formats.labels import LabelSyntaxError, parse_label
 from voicecall.job.contract import (
-    CallRequestAdapter,
     RecordCall,
     TemplateCall,
     VoiceOtpCall,
@@ -141,26 +139,18 @@ def to_request(cells: dict[str, str]) -> tuple[dict[str, Any], FieldErrors]:
             else:
                 request[name] = value.split(VARIABLE_SEPARATOR)
         elif name == "labels":
-            labels, bad = _labels(value)
-            if bad:
-                problems.append({"field": name, "message": f"{bad!r} is not key=value (k=v;k=v)"})
-            else:
-                request[name] = labels
+            try:
+                request[name] = _labels(value)
+            except LabelSyntaxError as exc:
+                problems.append({"field": name, "message": f"{exc} (several: k=v;k=v)"})
         else:
             request[name] = value
     return request, problems
 
 
-def _labels(value: str) -> tuple[dict[str, str], str | None]:
-    labels: dict[str, str] = {}
-    for part in value.split(LABEL_SEPARATOR):
-        if not part.strip():
-            continue
-        key, sep, item = part.partition("=")
-        if not sep or not key.strip():
-            return {}, part
-        labels[key.strip()] = item.strip()
-    return labels, None
+def _labels(value: str) -> dict[str, str]:
+    """``k=v;k=v`` (voicecall.formats.labels: one form everywhere, ``;`` between labels)."""
+    return dict(parse_label(part) for part in value.split(LABEL_SEPARATOR) if part.strip())
 
 
 def validate_row(
@@ -175,9 +165,9 @@ def validate_row(
         except ValueError as exc:
             problems.append({"field": "labels.campaign", "message": str(exc)})
     try:
-        call = CallRequestAdapter.validate_python(request, context=context)
-    except ValidationError as exc:
-        return None, problems + field_errors(exc.errors())
+        call = validate_call(request, context)
+    except IntakeError as exc:
+        return None, problems + exc.errors
     return (None, problems) if problems else (call, [])
 
 

@@ -3,7 +3,7 @@
 Every error answer has the same shape (``request_id`` matches the ``X-Request-ID`` header)::
 
     {"error": "validation_failed", "message": "...", "request_id": "...",
-     "errors": [{"field": "phone", "message": "is not a valid Vietnamese number"}]}
+     "errors": [{"field": "send_at", "message": "must be an ISO 8601 date-time, e.g. ..."}]}
 
 ``errors`` appears only on 422. Codes and statuses:
 
@@ -16,7 +16,9 @@ Every error answer has the same shape (``request_id`` matches the ``X-Request-ID
 - 413 ``body_too_large``       more than ``API_MAX_BODY_BYTES``
 - 415 ``unsupported_media_type`` a body that is not ``application/json`` (producer.body)
 - 422 ``validation_failed``    field-level ``errors`` (field: dotted path, no union tag; on a
-                               search, the query parameter)
+                               search, the query parameter; message: the rule in plain
+                               words, producer.fields), ``message`` the first five as
+                               sentences ("kind is required: one of ...")
 - 429 ``quota_exceeded``       over the token's ``API_TOKEN_QUOTA`` (with ``Retry-After``;
                                producer.quota)
 - 503 ``redis_unavailable``    Redis unreachable (with ``Retry-After``); retry later
@@ -44,6 +46,7 @@ from voicecall.errors import (
     CancelRefused,
     DuplicateJobId,
     IdempotencyConflict,
+    IntakeError,
     JobNotFound,
     ReopenRefused,
     SearchError,
@@ -121,6 +124,13 @@ def _validation(exc: Exception) -> ApiError:
     return validation_error(field_errors(exc.errors()))
 
 
+def _intake(exc: Exception) -> ApiError:
+    assert isinstance(exc, IntakeError)
+    return (
+        validation_error(exc.errors) if exc.errors else ApiError(422, "validation_failed", str(exc))
+    )
+
+
 def _unavailable(_exc: Exception) -> ApiError:
     return ApiError(
         503,
@@ -155,6 +165,7 @@ STATUS_BY_ERROR: tuple[tuple[tuple[type[Exception], ...], Callable[[Exception], 
     ((ValidationError,), _validation),
     ((IdempotencyConflict,), _simple(409, "idempotency_conflict", job_id=lambda e: e.job_id)),
     ((DuplicateJobId,), _simple(409, "duplicate_id", job_id=lambda e: e.job_id)),
+    ((IntakeError,), _intake),
     ((CancelRefused,), _simple(409, "cancel_refused", state=lambda e: str(e.state))),
     ((ReopenRefused,), _simple(409, "requeue_refused", job_id=lambda e: e.job_id)),
     ((JobNotFound,), _not_found),

@@ -27,15 +27,18 @@ CALL_REQUEST_REF = {"$ref": "#/components/schemas/CallRequest"}
 
 
 class FieldError(BaseModel):
+    """One broken rule: ``field`` then ``message`` reads as a sentence (producer.fields), e.g.
+    ``kind`` + ``is required: one of voice_otp, record_call, template_call``."""
+
     field: str = Field(description="Dotted path of the field, e.g. `phone` or `labels.app`.")
-    message: str
+    message: str = Field(description="The rule it broke, in plain words.")
 
 
 class ErrorBody(BaseModel):
     """Every error answer."""
 
     error: str = Field(description="A stable code: validation_failed, not_found, ...")
-    message: str
+    message: str = Field(description="On 422: the first five errors as sentences (`field rule`).")
     request_id: str | None = Field(description="Also in the X-Request-ID header.")
     errors: list[FieldError] | None = Field(default=None, description="Only on 422.")
     job_id: str | None = Field(default=None, description="On 409: the job that holds the id/key.")

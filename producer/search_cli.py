@@ -25,6 +25,7 @@ from producer.search.filters import Filters
 from producer.search.query import FILTER_PARAMS, parse_filters
 from voicecall.errors import CampaignNotFound, SearchError
 from voicecall.formats import shown
+from voicecall.formats.labels import LabelSyntaxError, parse_label
 from voicecall.formats.phones import mask_phone
 from voicecall.job.records import JobView
 from voicecall.store.connection import RedisError
@@ -34,7 +35,7 @@ _HELP = {
     "state": "any of these states (repeat, or a,b)",
     "kind": "any of these kinds",
     "outcome": "any of these outcomes",
-    "label": "KEY:VALUE that must match (repeat for several)",
+    "label": "KEY=VALUE that must match (repeat for several)",
     "phone": "one phone number, in any form intake takes",
     "idempotency_key": "the job made with this key (by --client; default: cli)",
     "client": "the API client that made the job (a name of API_TOKENS, python or cli)",
@@ -55,8 +56,23 @@ def _add_filters(parser: argparse.ArgumentParser, names: Sequence[str] = FILTER_
 
 
 def _filters(args: argparse.Namespace, zone: tzinfo) -> Filters:
-    pairs = [(name, value) for name in FILTER_PARAMS for value in _values(getattr(args, name))]
+    pairs = [
+        (name, _query_label(value) if name == "label" else value)
+        for name in FILTER_PARAMS
+        for value in _values(getattr(args, name))
+    ]
     return parse_filters(pairs, zone=zone)[0]
+
+
+def _query_label(text: str) -> str:
+    """``--label key=value`` (the CLI's one label form) as GET /v1/calls's ``key:value``."""
+    try:
+        key, value = parse_label(text)
+    except LabelSyntaxError as exc:
+        raise SearchError("label", str(exc)) from None
+    if ":" in key:
+        raise SearchError("label", f"key {key!r} holds ':', which a search cannot match")
+    return f"{key}:{value}"
 
 
 def _values(value: str | list[str] | None) -> list[str]:
@@ -225,6 +241,8 @@ def export_main(argv: Sequence[str]) -> int:
         return _refusal(exc)
     except OSError as exc:
         progress.finish()
+        if args.output is None:  # stdout's reader went away: voicecall.cli ends it quietly
+            raise
         return _fail(f"cannot write {args.output}: {exc.strerror}")
     progress("exporting", rows, rows)
     progress.finish()
@@ -233,4 +251,7 @@ def export_main(argv: Sequence[str]) -> int:
 
 
 def _kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    return {name: getattr(args, name) for name in FILTER_PARAMS if getattr(args, name) is not None}
+    found = {name: getattr(args, name) for name in FILTER_PARAMS if getattr(args, name) is not None}
+    if "label" in found:
+        found["label"] = [_query_label(value) for value in found["label"]]
+    return found

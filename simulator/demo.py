@@ -25,6 +25,8 @@ from typing import Any
 
 import httpx
 
+from voicecall.config.env_files import DEMO_ENV_FILE
+
 TIME_SCALE = 0.05  # the simulator's clock runs 20x faster: a 30 s ring lasts 1.5 s
 TOKEN = "demo-token-0123456789abcdef"
 FINAL = {"completed", "failed", "rejected", "expired", "cancelled"}
@@ -74,7 +76,7 @@ class Processes:
 
 
 @contextlib.contextmanager
-def _stack(directory: Path) -> Iterator[tuple[str, str]]:
+def _stack(directory: Path) -> Iterator[tuple[str, str, str]]:
     redis_server = shutil.which("redis-server")
     if redis_server is None:
         raise SystemExit("redis-server is missing: apt-get install redis-server (see README)")
@@ -145,7 +147,7 @@ def _stack(directory: Path) -> Iterator[tuple[str, str]]:
             [sys.executable, "-m", "voicecall.cli", "worker", "--processes", "1", "--threads", "4"],
             env,
         )
-        yield api_url, sim_url
+        yield api_url, sim_url, env["REDIS_URL"]
     finally:
         processes.stop_all()
 
@@ -242,7 +244,7 @@ def main(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     directory = Path(tempfile.mkdtemp(prefix="voicecall-demo-"))
     print(f"voicecall demo: logs in {directory}")
-    with _stack(directory) as (api_url, sim_url):
+    with _stack(directory) as (api_url, sim_url, redis_url), _settings_file(api_url, redis_url):
         client = httpx.Client(
             base_url=api_url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
         )
@@ -292,9 +294,27 @@ def main(argv: Sequence[str]) -> int:
         return code
 
 
+@contextlib.contextmanager
+def _settings_file(api_url: str, redis_url: str) -> Iterator[None]:
+    """.env.demo in the current directory while the stack runs: the CLI, the Python clients
+    and a shell (``. ./.env.demo``) started here reach the demo (voicecall.config.env_files)."""
+    path = Path(DEMO_ENV_FILE)
+    path.write_text(
+        "# Written by `voicecall demo` (make run) while it runs, removed when it stops.\n"
+        f"REDIS_URL={redis_url}\nVOICECALL_URL={api_url}\nVOICECALL_TOKEN={TOKEN}\n"
+    )
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
 def _print_urls(api_url: str) -> None:
     print(
         f"\n  console:  {api_url}/console/\n  API docs: {api_url}/docs\n"
-        f"  token:    {TOKEN}   (log in to the console with it; Authorization: Bearer for the API)\n",
+        f"  token:    {TOKEN}   (log in to the console with it; Authorization: Bearer for the API)\n"
+        f"  settings: {DEMO_ENV_FILE} (REDIS_URL, VOICECALL_URL, VOICECALL_TOKEN) until the demo"
+        " stops: voicecall, voicecall.Client() and VoiceCallClient.from_env() run here use them;"
+        f" `. ./{DEMO_ENV_FILE}` in a shell\n",
         flush=True,
     )

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
-from pydantic import ValidationError
 
 import producer
 from producer import (
@@ -17,6 +16,7 @@ from producer import (
     VoiceCallClient,
 )
 from tests.fixtures import steps
+from voicecall.errors import IntakeError
 from voicecall.job import keys
 from voicecall.job.params import TemplateParams
 from voicecall.job.states import State
@@ -112,10 +112,11 @@ def test_far_future_job_waits_in_the_schedule(
 
 
 def test_invalid_input_raises_and_stores_nothing(client: VoiceCallClient) -> None:
-    """Invalid input raises pydantic's ValidationError naming the field; nothing is stored."""
-    with pytest.raises(ValidationError) as caught:
+    """Invalid input raises IntakeError naming the field and its rule in plain words (as the
+    API's 422 does); nothing is stored."""
+    with pytest.raises(IntakeError) as caught:
         client.enqueue_record("0901234567", "rec-1", max_retry=6)
-    assert caught.value.errors()[0]["loc"][-1] == "max_retry"
+    assert caught.value.errors == [{"field": "max_retry", "message": "must be at most 5"}]
     assert client.store.state_counts() == {}
 
 

@@ -9,6 +9,7 @@ them all to list them.
 Subcommands parse their own arguments, so ``voicecall SUBCOMMAND --help`` documents each.
 A missing or invalid setting prints one line naming it and exits with code 2; so does a
 command whose optional dependencies (``pip install 'voicecall[EXTRA]'``) are not installed.
+A reader that closes the output early (``| head``) ends the command quietly, exit 141.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import argparse
 import importlib
 import importlib.metadata
 import importlib.util
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
@@ -24,6 +26,7 @@ from typing import NamedTuple
 from voicecall.config.settings import SettingsError
 
 EXIT_USAGE = 2
+EXIT_CLOSED_PIPE = 128 + 13  # killed by SIGPIPE, as the shell reports it for other tools
 ENTRY_POINTS = "voicecall.commands"  # the entry-point group every command is registered in
 
 # The modules each extra of pyproject.toml installs; a command lists the extras it needs.
@@ -148,12 +151,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(missing, file=sys.stderr)
         return EXIT_USAGE
     try:
-        return int(_resolve(found.target)(rest) or 0)
+        code = int(_resolve(found.target)(rest) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's last flush
+        return code
     except SettingsError as exc:
         print(f"voicecall: invalid setting: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _closed_pipe()
+
+
+def _closed_pipe() -> int:
+    """The reader of stdout went away (``voicecall jobs list --json | head -1``): stop quietly,
+    as a tool killed by SIGPIPE does (exit 141), with no traceback. stdout goes to /dev/null so
+    the interpreter's own last flush of what is left does not fail again (Python's advice:
+    docs.python.org/3/library/signal.html#note-on-sigpipe)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_CLOSED_PIPE
 
 
 if __name__ == "__main__":  # python -m voicecall.cli: run the imported module, whose Command

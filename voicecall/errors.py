@@ -19,6 +19,7 @@ tests/test_error_tree.py checks this drawing against the code, both ways.
     ├── SearchError (ValueError)        a search filter, limit or cursor breaks its rule
     ├── FieldRefused (ValueError)       a value (e.g. a cancel reason) breaks its field's rule
     ├── PhoneError (ValueError)         not a Vietnamese phone number [voicecall.formats.phones]
+    ├── LabelSyntaxError (ValueError)   a label that is not key=value [voicecall.formats.labels]
     ├── ReportRefused (ValueError)      a callback or status report field breaks its rule
     │                                   [voicecall.esms.results]
     ├── WebhookError                    about an outbound webhook
@@ -89,7 +90,13 @@ class SettingsError(VoicecallError):
 
 
 class IntakeError(VoicecallError):
-    """A call request was refused; nothing was stored."""
+    """A call request was refused; nothing was stored. When it broke the job contract,
+    ``errors`` names each field and rule in plain words (producer.fields), as a 422 does:
+    ``[{"field": "kind", "message": "is required: one of voice_otp, ..."}]``."""
+
+    def __init__(self, message: str, *, errors: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or []
 
 
 class IdempotencyConflict(IntakeError):

@@ -38,6 +38,7 @@ from voicecall.client.errors import (
     Unavailable,
     ValidationFailed,
 )
+from voicecall.config.env_files import env_file_value
 from voicecall.errors import SettingsError
 from voicecall.formats.retry_after import parse_retry_after
 
@@ -64,7 +65,8 @@ class Connection:
 
     @classmethod
     def resolve(cls, base_url: str | None, token: str | None, timeout_s: float) -> Connection:
-        """From the arguments, else ``VOICECALL_URL`` and ``VOICECALL_TOKEN``; a missing or
+        """From the arguments, else ``VOICECALL_URL`` and ``VOICECALL_TOKEN`` (the environment,
+        else ``.env`` or ``.env.demo`` in the current directory); a missing or
         malformed one raises :class:`SettingsError` naming it (never the token's value)."""
         url = _setting(base_url, URL_ENV, "base_url")
         secret = _setting(token, TOKEN_ENV, "token")
@@ -90,9 +92,12 @@ class Connection:
 
 
 def _setting(value: str | None, env: str, argument: str) -> str:
-    found = value if value is not None else os.environ.get(env)
+    # The environment, else .env or .env.demo (written by `make run`) in the current directory.
+    found = value if value is not None else os.environ.get(env) or env_file_value(env)
     if not found:
-        raise SettingsError(f"{env}: not set (pass {argument}= or set the environment variable)")
+        raise SettingsError(
+            f"{env}: not set (pass {argument}= or set the environment variable, or put it in .env)"
+        )
     return found
 
 

@@ -1,4 +1,4 @@
-"""One validated settings object, read only from the environment (or ``.env``).
+"""One validated settings object, read only from the environment (or ``.env``, ``.env.demo``).
 
 A missing or invalid setting stops start-up with one line naming the setting and the rule
 (:class:`SettingsError`, exit code 2 from the CLI). Each role asks for what it needs with
@@ -17,6 +17,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from voicecall.config.clients import ApiToken, parse_api_tokens
+from voicecall.config.env_files import ENV_FILES
 from voicecall.config.secret_reuse import reused_settings
 from voicecall.config.values import (
     ip_address,
@@ -63,7 +64,8 @@ REQUIRED_BY_ROLE: dict[str, tuple[str, ...]] = {
 class Settings(BaseSettings):
     """Every setting voicecall reads. Environment names are the field names upper-cased."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+    # .env, then .env.demo while `make run` runs (voicecall.config.env_files); the environment wins
+    model_config = SettingsConfigDict(env_file=ENV_FILES, extra="ignore", case_sensitive=False)
 
     # Connections
     redis_url: str = DEFAULT_REDIS_URL
