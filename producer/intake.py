@@ -29,6 +29,7 @@ from voicecall.job.states import Kind, ScheduleMode, State
 from voicecall.job.steps import Step
 from voicecall.store.connection import now_s
 from voicecall.store.job_store import AsyncJobStore, JobStore
+from voicecall.telemetry import tracing
 from voicecall.telemetry.metrics import JOBS_ENQUEUED
 
 __all__ = ["DuplicateJobId", "IdempotencyConflict", "Intake", "Submitted", "body_hash"]
@@ -97,6 +98,7 @@ class Intake:
             body_hash=body_hash(request),
             webhook_url=str(request.webhook_url) if request.webhook_url else None,
             trace_id=trace_id,
+            trace_ctx=tracing.current_carrier(),
             limit_key=keys.phone_limit(request.phone),
             msg=None if later else uuid.uuid4().hex,
             callback_nonce=new_nonce(),

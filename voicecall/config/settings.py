@@ -17,6 +17,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from voicecall.config.clients import ApiToken, parse_api_tokens
+from voicecall.config.otel_env import check_environment
 from voicecall.config.secret_reuse import reused_settings
 from voicecall.config.values import (
     ip_address,
@@ -374,13 +375,15 @@ class Settings(BaseSettings):
 def load_settings(**overrides: object) -> Settings:
     """Read settings from the environment; one clear line on the first problem."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         err = exc.errors()[0]
         msg = str(err["msg"]).removeprefix("Value error, ")
         if not err["loc"]:  # a rule over several settings: its message names them
             raise SettingsError(msg) from None
         raise SettingsError(f"{str(err['loc'][0]).upper()}: {msg}") from None
+    check_environment()  # OTEL_*: tracing's standard variables
+    return settings
 
 
 @functools.cache

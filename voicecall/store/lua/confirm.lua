@@ -13,6 +13,6 @@ if job.reported then return {'confirming', job.state, ''} end  -- its poll is on
 job.reported = {outcome = P.outcome, smsid = P.smsid, at = NOW}
 record(job, job.state, 'callback reported ' .. P.outcome .. '; confirming with eSMS')
 redis.call('ZADD', KEYS[3], NOW + P.redrive_s, job.id)
-enqueue(C.queue_status, job.id)
+enqueue(C.queue_status, job)
 redis.call('SET', KEYS[1], cjson.encode(job), 'KEEPTTL')
 return {'confirming', job.state, ''}

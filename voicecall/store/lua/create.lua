@@ -10,7 +10,7 @@ if P.idem then
 end
 if not redis.call('SET', KEYS[1], ARGV[3], 'NX') then return {'exists', '', ''} end
 local job = {id = P.id, kind = P.kind, state = P.state, created_at = P.created_at,
-             limit_key = P.limit_key, cid = P.cid}
+             limit_key = P.limit_key, cid = P.cid, trace_ctx = P.trace_ctx}
 index(job)
 redis.call('ZADD', KEYS[8], 0, P.phone_entry)
 if P.cid then

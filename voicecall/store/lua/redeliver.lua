@@ -7,5 +7,5 @@ job.webhook = job.webhook or {}
 job.webhook.state = 'retry'
 redis.call('ZADD', KEYS[4], NOW + P.webhook_redrive_s, job.id)
 redis.call('SET', KEYS[1], cjson.encode(job), 'KEEPTTL')
-enqueue(C.queue_webhooks, job.id)
+enqueue(C.queue_webhooks, job)
 return {'redelivering', job.state, ''}

@@ -22,7 +22,7 @@ local function settle(job, verdict)
     job.reported = {outcome = match.outcome, smsid = match.smsid, at = match.at}
     record(job, job.state, 'callback reported ' .. match.outcome .. '; confirming with eSMS')
     redis.call('ZADD', KEYS[3], NOW + P.redrive_s, job.id)
-    enqueue(C.queue_status, job.id)
+    enqueue(C.queue_status, job)
   else
     redis.call('ZADD', KEYS[3], P.poll_at, job.id)
   end
