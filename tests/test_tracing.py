@@ -156,3 +156,22 @@ def test_a_log_line_carries_the_current_span_ids(in_memory: object) -> None:
     assert len(inside["span_id"]) == 16
     assert inside["request_id"] == "req-123"
     assert "span_id" not in outside
+
+
+def test_the_python_producer_api_stores_the_context_it_is_given(redis_url: str) -> None:
+    """``enqueue(trace_context=...)`` keeps the caller's trace with the job (the job view
+    names it) even in a process without tracing; a malformed one is refused by name and
+    nothing is stored."""
+    from producer import VoiceCallClient
+    from voicecall.errors import FieldRefused
+
+    client = VoiceCallClient.from_env(redis_url=redis_url)
+    body = {"kind": "record_call", "phone": "0912345678", "record_id": "r1"}
+    job = client.enqueue(body, trace_context={"traceparent": GOOD_PARENT})
+    assert job.otel_trace_id == GOOD_PARENT[3:35]
+    stored = client.store.get(job.id)
+    assert stored is not None and stored.trace_ctx == {"traceparent": GOOD_PARENT}
+    with pytest.raises(FieldRefused) as refused:
+        client.enqueue({**body, "id": "no-trace-1"}, trace_context={"traceparent": "00-bad"})
+    assert refused.value.field == "trace_context"
+    assert client.store.get("no-trace-1") is None

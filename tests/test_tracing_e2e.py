@@ -14,6 +14,7 @@ import secrets
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -26,7 +27,7 @@ from tests.fixtures.stack import (
     wait_until,
 )
 from tests.fixtures.webhook_receiver import Receiver, answer
-from voicecall.job.keys import QUEUE_OTP
+from voicecall.job.keys import QUEUE_BULK, QUEUE_OTP
 
 SERVER, CLIENT, CONSUMER = 2, 3, 5  # OTLP span kinds
 PHONE = "0912345678"
@@ -232,6 +233,43 @@ def test_a_send_redriven_after_a_worker_was_killed_mid_call_continues_the_trace(
     (esms,) = answered()
     sends = {s.span_id: s for s in _named(_in_trace(collector, trace_id), "send record_call")}
     assert esms.parent_span_id in sends
+
+
+def test_a_call_scheduled_for_later_starts_its_own_trace_linked_to_the_request(
+    stack_factory: Callable[..., Stack], collector: Collector
+) -> None:
+    """A call due after the schedule horizon waits in the schedule; when it is released, its
+    send is a trace of its own whose first span links to the request's trace."""
+    env = _otel_env(collector)
+    stack = stack_factory(api_env=env, schedule_horizon_s=1)
+    stack.start_worker(processes=1, threads=4, extra_env=env)
+    trace_id = secrets.token_hex(16)
+    send_at = (datetime.now(UTC) + timedelta(seconds=4)).isoformat()
+    with stack.http() as http:
+        posted = http.post(
+            "/v1/calls",
+            json={"kind": "record_call", "phone": PHONE, "record_id": "rec1", "send_at": send_at},
+            headers={"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"},
+        )
+    assert posted.json()["state"] == "scheduled", posted.text
+    job_id = posted.json()["id"]
+    stack.wait_final([job_id], timeout=60)
+
+    def linked() -> list[ExportedSpan]:
+        return [
+            s for s in collector.spans if s.name == f"process {QUEUE_BULK}" and trace_id in s.links
+        ]
+
+    wait_until(linked, 30, what="the released send's span")
+    (process,) = linked()
+    assert process.trace_id != trace_id
+    assert process.attributes["voicecall.job.id"] == job_id
+    sends = [
+        s
+        for s in collector.spans
+        if s.trace_id == process.trace_id and s.name == "send record_call"
+    ]
+    assert sends and sends[0].parent_span_id == process.span_id
 
 
 def test_with_tracing_off_voicecall_loads_no_opentelemetry_module() -> None:
