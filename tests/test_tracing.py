@@ -175,3 +175,32 @@ def test_the_python_producer_api_stores_the_context_it_is_given(redis_url: str) 
         client.enqueue({**body, "id": "no-trace-1"}, trace_context={"traceparent": "00-bad"})
     assert refused.value.field == "trace_context"
     assert client.store.get("no-trace-1") is None
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "jaeger/trace/{trace_id}",
+        "javascript:alert(1)//{trace_id}",
+        "http://jaeger/trace/",
+        "http://jaeger/{trace_id}/{trace_id}",
+        'http://jaeger/trace/{trace_id}"><script>',
+        "http://jaeger/trace/{trace_id}\n",
+    ],
+)
+def test_a_bad_trace_link_template_is_refused(template: str) -> None:
+    """TRACE_LINK_TEMPLATE must be an http(s) URL with {trace_id} once and nothing that could
+    break out of a link."""
+    from voicecall.config.settings import load_settings
+
+    with pytest.raises(SettingsError) as refused:
+        load_settings(trace_link_template=template)
+    assert str(refused.value).startswith("TRACE_LINK_TEMPLATE")
+
+
+def test_a_trace_link_template_is_kept() -> None:
+    """A Jaeger or Grafana link with {trace_id} passes as it is."""
+    from voicecall.config.settings import load_settings
+
+    template = "https://grafana.example/explore?traceId={trace_id}&orgId=1"
+    assert load_settings(trace_link_template=template).trace_link_template == template

@@ -25,6 +25,7 @@ from voicecall.config.values import (
     parse_quiet_hours,
     parse_quota,
     time_zone,
+    trace_link_template,
 )
 from voicecall.errors import SettingsError
 from voicecall.webhooks.policy import WebhookPolicy, parse_allowed_hosts
@@ -112,6 +113,8 @@ class Settings(BaseSettings):
     # or networks, comma-separated, or "*"; anyone else's are ignored. uvicorn's default.
     forwarded_allow_ips: str = "127.0.0.1,::1"
     timezone: str = DEFAULT_TIMEZONE
+    # The console links a trace id here ({trace_id} filled in), e.g. Jaeger's /trace/{trace_id}.
+    trace_link_template: str = ""
 
     # Jobs
     otp_ttl_s: int = Field(default=300, ge=10, le=3600)
@@ -261,6 +264,11 @@ class Settings(BaseSettings):
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
+
+    @field_validator("trace_link_template")
+    @classmethod
+    def _trace_link(cls, value: str) -> str:
+        return trace_link_template(value)
 
     @field_validator("api_tokens", mode="before")
     @classmethod
