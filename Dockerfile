@@ -10,7 +10,7 @@
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 # --- build: install voicecall and its dependencies into a virtualenv (wheels only) -------
-# The dependencies are exactly requirements/image.txt (the api, worker and sim extras; `make
+# The dependencies are exactly requirements/image.txt (the api, worker, sim and otel extras; `make
 # lock`), hash-checked, in a layer of their own that a rebuild reuses until the lock changes.
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \

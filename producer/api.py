@@ -39,7 +39,8 @@ from producer.search_api import router as search_router
 from voicecall import __version__
 from voicecall.config.settings import Settings, load_settings
 from voicecall.store.job_store import AsyncJobStore, JobStore
-from voicecall.telemetry.logs import configure_logging, get_logger
+from voicecall.telemetry import tracing
+from voicecall.telemetry.logs import configure_logging, get_logger, scrub
 from voicecall.telemetry.metrics import mark_build
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -149,6 +150,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(
         level=settings.log_level, fmt=settings.log_format, secrets=log_secrets(settings)
     )
+    tracing.setup("api")
     store = JobStore.from_settings(settings)
     async_store = AsyncJobStore.from_settings(settings)  # POST /v1/calls, on the event loop
     exporter_registry = CollectorRegistry(auto_describe=False)
@@ -190,4 +192,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     docs.install(app)
     console.install(app)
     app.add_middleware(RequestMiddleware, max_body_bytes=settings.api_max_body_bytes)
+    tracing.instrument_app(app, scrub)  # outermost: its span covers every answer, 413 and 5xx too
     return app

@@ -29,6 +29,7 @@ from voicecall.esms.callbacks import (
     handle_callback,
 )
 from voicecall.job.contract import JOB_ID_PATTERN
+from voicecall.telemetry import tracing
 from voicecall.telemetry.logs import get_logger
 
 router = APIRouter(tags=["esms-callbacks"])
@@ -89,6 +90,7 @@ def esms_callback(
     )
     result = outcome.result
     log.info("esms_callback", job_id=job_id, result=result.value)
+    tracing.set_attributes({"voicecall.job.id": job_id, "voicecall.callback.result": result.value})
     status = HTTP_STATUS.get(result, 200)
     request_id = getattr(request.state, "request_id", None)
     if result is CallbackResult.INVALID:

@@ -41,6 +41,7 @@ from voicecall.job.contract import (
 )
 from voicecall.job.esms_limits import REQUEST_ID_MAX_LEN
 from voicecall.job.records import JobView
+from voicecall.telemetry import tracing
 from voicecall.telemetry.logs import get_logger
 
 log = get_logger("voicecall.api")
@@ -132,6 +133,13 @@ async def create_call(request: Request, idempotency_key: IdempotencyHeader = Non
         call, client=client_name(request), trace_id=request_id_of(request)
     )
     job = JobView.of(submitted.job, history=False, replay=submitted.replay)
+    tracing.set_attributes(
+        {
+            "voicecall.job.id": job.id,
+            "voicecall.job.kind": job.kind.value,
+            "voicecall.idempotency.replay": bool(submitted.replay),
+        }
+    )
     return _job_response(job, 202)
 
 

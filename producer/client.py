@@ -50,6 +50,7 @@ from voicecall.job.records import JobView
 from voicecall.job.states import State
 from voicecall.job.steps import Verdict
 from voicecall.store.job_store import JobStore
+from voicecall.telemetry.carriers import checked_carrier
 
 __all__ = [
     "CallPage",
@@ -104,13 +105,28 @@ class VoiceCallClient:
         other.client_name = check_client_name(client_name)
         return other
 
-    def enqueue(self, request: Mapping[str, Any], *, trace_id: str | None = None) -> JobView:
+    def enqueue(
+        self,
+        request: Mapping[str, Any],
+        *,
+        trace_id: str | None = None,
+        trace_context: Mapping[str, str] | None = None,
+    ) -> JobView:
         """Enqueue any kind from a dict as the HTTP API takes it; ``replay`` says if it existed.
+        ``trace_context``: the W3C carrier (``traceparent``, ``tracestate``) of the trace the
+        job continues; by default the current OpenTelemetry span's, when tracing is on.
 
         >>> client.enqueue({"kind": "voice_otp", "phone": "0901234567", "content": "123456"})  # doctest: +SKIP
         """
         call = validate_call(request, validation_context(self.settings))
-        submitted = self.intake.submit(call, client=self.client_name, trace_id=trace_id)
+        carrier = None
+        if trace_context is not None:
+            carrier = checked_carrier(dict(trace_context))
+            if carrier is None:
+                raise FieldRefused("trace_context", "must hold a valid W3C traceparent")
+        submitted = self.intake.submit(
+            call, client=self.client_name, trace_id=trace_id, trace_ctx=carrier
+        )
         return JobView.of(submitted.job, history=False, replay=submitted.replay)
 
     def enqueue_otp(self, phone: str, content: str, **options: Any) -> JobView:

@@ -29,6 +29,8 @@ from voicecall.job.states import Kind, ScheduleMode, State
 from voicecall.job.steps import Step, Verdict
 from voicecall.store.connection import now_s
 from voicecall.store.job_store import AsyncJobStore, JobStore
+from voicecall.telemetry import tracing
+from voicecall.telemetry.carriers import Carrier
 from voicecall.telemetry.metrics import JOBS_ENQUEUED
 
 __all__ = ["DuplicateJobId", "IdempotencyConflict", "Intake", "Submitted", "body_hash"]
@@ -69,6 +71,7 @@ class Intake:
         trace_id: str | None,
         now: float,
         place: tuple[int, int] | None = None,
+        trace_ctx: Carrier | None = None,
     ) -> JobRecord:
         """The job a request of ``client`` (its name: voicecall.config.clients) makes, as intake
         writes it; ``place``: (cid, seq) in its campaign."""
@@ -97,6 +100,7 @@ class Intake:
             body_hash=body_hash(request),
             webhook_url=str(request.webhook_url) if request.webhook_url else None,
             trace_id=trace_id,
+            trace_ctx=trace_ctx or tracing.current_carrier(),
             limit_key=keys.phone_limit(request.phone),
             msg=None if later else uuid.uuid4().hex,
             callback_nonce=new_nonce(),
@@ -109,11 +113,21 @@ class Intake:
             seq=place[1] if place else None,
         )
 
-    def submit(self, request: AnyCall, *, client: str, trace_id: str | None = None) -> Submitted:
-        """Store the job ``client`` asks for, or find the one its idempotency key made."""
+    def submit(
+        self,
+        request: AnyCall,
+        *,
+        client: str,
+        trace_id: str | None = None,
+        trace_ctx: Carrier | None = None,
+    ) -> Submitted:
+        """Store the job ``client`` asks for, or find the one its idempotency key made;
+        ``trace_ctx``: the trace it continues (default: the current span's, tracing on)."""
         campaign = request.labels.get(CAMPAIGN_LABEL)
         place = self.store.reserve_campaign(campaign) if campaign else None
-        job = self.record(request, client=client, trace_id=trace_id, now=now_s(), place=place)
+        job = self.record(
+            request, client=client, trace_id=trace_id, now=now_s(), place=place, trace_ctx=trace_ctx
+        )
         step = self.store.apply(self._create(job), now=job.created_at)
         if step.verdict is Verdict.REPLAY:
             return self._replay(request, self.store.get(step.state), step.state)

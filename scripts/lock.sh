@@ -3,7 +3,7 @@
 # PyPI has for it, resolved for all platforms from Python 3.11 on (`uv pip compile --universal`).
 #
 #   requirements/dev.txt    every extra and the dev tools: `make` (.venv) and CI install this
-#   requirements/image.txt  the api, worker and sim extras: the Dockerfile installs this
+#   requirements/image.txt  the api, worker, sim and otel extras: the Dockerfile installs this
 #   requirements/core.txt   the core alone: a system that only enqueues
 #   requirements/client.txt the core and the client extra: a system that calls the HTTP API
 #
@@ -20,6 +20,6 @@ compile=("$uv" pip compile pyproject.toml --quiet --universal --python-version 3
 [ "${UPGRADE:-0}" = "1" ] && compile+=(--upgrade)
 mkdir -p "$dir"
 "${compile[@]}" --all-extras -o "$dir/dev.txt"
-"${compile[@]}" --extra api --extra worker --extra sim -c "$dir/dev.txt" -o "$dir/image.txt"
+"${compile[@]}" --extra api --extra worker --extra sim --extra otel -c "$dir/dev.txt" -o "$dir/image.txt"
 "${compile[@]}" -c "$dir/dev.txt" -o "$dir/core.txt"
 "${compile[@]}" --extra client -c "$dir/dev.txt" -o "$dir/client.txt"

@@ -18,6 +18,7 @@ os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", _PROM_DIR)
 os.makedirs(_PROM_DIR, exist_ok=True)
 
 from voicecall.config.settings import get_settings  # noqa: E402
+from voicecall.telemetry import tracing  # noqa: E402
 from voicecall.telemetry.logs import configure_logging  # noqa: E402
 from voicecall.telemetry.metrics import mark_build  # noqa: E402
 from worker.setup import build_broker  # noqa: E402
@@ -28,6 +29,7 @@ configure_logging(
     fmt=settings.log_format,
     secrets=(settings.esms_api_key, settings.esms_secret_key),
 )
+tracing.setup("worker")
 broker = build_broker(settings)
 mark_build()
 

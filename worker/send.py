@@ -32,6 +32,7 @@ from voicecall.job.records import JobRecord
 from voicecall.job.states import Kind, ScheduleMode
 from voicecall.job.steps import Op, Step, Verdict
 from voicecall.store.connection import now_s
+from voicecall.telemetry import tracing
 from voicecall.telemetry.finish import observe_finished
 from voicecall.telemetry.logs import get_logger
 from voicecall.telemetry.metrics import RATE_LIMITED, SEND_LATENESS, SEND_RETRIES
@@ -72,6 +73,18 @@ def claim_op(
 
 async def send_claimed(ctx: Context, job: JobRecord, queue: str) -> None:
     """Call eSMS for a job this worker has claimed, and record what eSMS answered."""
+    with tracing.span(
+        f"send {job.kind.value}",
+        attributes={
+            "voicecall.job.id": job.id,
+            "voicecall.job.kind": job.kind.value,
+            "voicecall.attempt": job.attempts,
+        },
+    ):
+        await _send_claimed(ctx, job, queue)
+
+
+async def _send_claimed(ctx: Context, job: JobRecord, queue: str) -> None:
     structlog.contextvars.bind_contextvars(
         job_id=job.id, kind=job.kind.value, trace_id=job.trace_id, attempt=job.attempts
     )

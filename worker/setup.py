@@ -17,6 +17,7 @@ from dramatiq.middleware.prometheus import Prometheus
 
 from voicecall.config.settings import Settings
 from voicecall.store.connection import UNAVAILABLE
+from voicecall.telemetry import tracing
 from worker.broker import make_broker
 from worker.middleware import (
     EngineMiddleware,
@@ -24,6 +25,7 @@ from worker.middleware import (
     RepeatedStopSignal,
     SchedulerMiddleware,
 )
+from worker.tracing import TraceContext
 
 HANDOFF_RETRIES = 10
 
@@ -52,6 +54,8 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
         LogContext(),
         RepeatedStopSignal(),
     ]
+    if tracing.enabled():  # no middleware, no cost, while tracing is off
+        middleware.append(TraceContext())
     # The engine starts before the worker threads (before_worker_boot) and stops after them
     # and after the scheduler (after_* hooks run last to first).
     if settings.scheduler_in_worker:

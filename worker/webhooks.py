@@ -44,6 +44,7 @@ import httpx
 
 from voicecall import __version__
 from voicecall.formats.retry_after import parse_retry_after
+from voicecall.telemetry import tracing
 from voicecall.telemetry.logs import get_logger
 from voicecall.webhooks.policy import WebhookPolicy
 from voicecall.webhooks.signing import WebhookSecret, check_webhook_id, signature_headers
@@ -135,9 +136,17 @@ async def deliver(
     attempt = _Attempt()
     owned = client is None
     http = webhook_client() if client is None else client
+    # A client span (tracing on) whose context the request carries as ``traceparent``: the
+    # receiver's trace continues the job's. No URL in it: a receiver's may hold a secret.
+    span = tracing.span(
+        "webhook POST",
+        kind="client",
+        attributes={"http.request.method": "POST", "voicecall.webhook.id": webhook_id},
+    )
     try:
-        async with asyncio.timeout(deadline_s):
-            await attempt.run(url, body, webhook_id, secret, policy, deadline_s, http, resolver)
+        with span:
+            async with asyncio.timeout(deadline_s):
+                await attempt.run(url, body, webhook_id, secret, policy, deadline_s, http, resolver)
     except WebhookUrlRefused as exc:
         attempt.error = "refused_address" if exc.rule in ADDRESS_RULES else "refused_url"
         attempt.detail = exc.rule
@@ -192,10 +201,12 @@ class _Attempt:
         resolver: Resolver,
     ) -> None:
         self.target = target = await resolve_and_check(url, policy, resolver)
+        tracing.set_attributes({"server.address": target.host, "url.scheme": target.scheme})
         request = _request(target, body, webhook_id, secret, deadline_s)
         response = await http.send(request, stream=True, auth=None, follow_redirects=False)
         try:
             self.status = response.status_code
+            tracing.set_attributes({"http.response.status_code": response.status_code})
             self.retry_after_s = parse_retry_after(response.headers.get("retry-after"))
             received = 0
             async for chunk in response.aiter_raw():
@@ -218,6 +229,7 @@ def _request(
         "connection": "close",
         **signature_headers(secret, webhook_id, int(time.time()), body),
     }
+    tracing.inject(headers)  # traceparent: the receiver's trace continues the job's
     extensions: dict[str, object] = {"timeout": httpx.Timeout(timeout_s).as_dict()}
     if target.scheme == "https" and not target.host_is_ip:
         extensions["sni_hostname"] = target.host

@@ -22,6 +22,7 @@ from bench.figures import (
     send_overhead,
     slow_webhooks,
     status_requests,
+    tracing_cost,
     webhook_hosts,
 )
 
@@ -39,5 +40,6 @@ ORDER: tuple[ModuleType, ...] = (
     webhook_hosts,
     crash_redrive,
     per_process,
+    tracing_cost,
     footprint,
 )

@@ -78,11 +78,19 @@ class RssSampler:
         return sorted(self.peak.values())
 
 
-def full_path(ctx: Context, processes: int, threads: int, n: int, **sim_knobs: object) -> Run:
-    """``n`` record calls through the Python API, a ``voicecall worker`` and the simulator."""
+def full_path(
+    ctx: Context,
+    processes: int,
+    threads: int,
+    n: int,
+    worker_env: dict[str, object] | None = None,
+    **sim_knobs: object,
+) -> Run:
+    """``n`` record calls through the Python API, a ``voicecall worker`` (``worker_env``:
+    extra settings by field name) and the simulator."""
     stack = ctx.stack
     stack.reset(**sim_knobs)
-    worker = stack.start_worker(processes, threads)
+    worker = stack.start_worker(processes, threads, **(worker_env or {}))
     rss = RssSampler(stack, worker, threads)
     meter = Meter(stack, worker)
     try:

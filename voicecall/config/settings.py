@@ -13,11 +13,12 @@ from datetime import time
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from voicecall.config.clients import ApiToken, parse_api_tokens
 from voicecall.config.env_files import ENV_FILES
+from voicecall.config.otel_env import check_environment
 from voicecall.config.secret_reuse import reused_settings
 from voicecall.config.values import (
     ip_address,
@@ -25,6 +26,7 @@ from voicecall.config.values import (
     parse_quiet_hours,
     parse_quota,
     time_zone,
+    trace_link,
 )
 from voicecall.errors import SettingsError
 from voicecall.webhooks.policy import WebhookPolicy, parse_allowed_hosts
@@ -113,6 +115,8 @@ class Settings(BaseSettings):
     # or networks, comma-separated, or "*"; anyone else's are ignored. uvicorn's default.
     forwarded_allow_ips: str = "127.0.0.1,::1"
     timezone: str = DEFAULT_TIMEZONE
+    # The console links a trace id here ({trace_id} filled in), e.g. Jaeger's /trace/{trace_id}.
+    trace_link_template: Annotated[str, AfterValidator(trace_link)] = ""
 
     # Jobs
     otp_ttl_s: int = Field(default=300, ge=10, le=3600)
@@ -376,13 +380,15 @@ class Settings(BaseSettings):
 def load_settings(**overrides: object) -> Settings:
     """Read settings from the environment; one clear line on the first problem."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         err = exc.errors()[0]
         msg = str(err["msg"]).removeprefix("Value error, ")
         if not err["loc"]:  # a rule over several settings: its message names them
             raise SettingsError(msg) from None
         raise SettingsError(f"{str(err['loc'][0]).upper()}: {msg}") from None
+    check_environment()  # OTEL_*: tracing's standard variables
+    return settings
 
 
 @functools.cache

@@ -64,3 +64,14 @@ def ip_address(value: str) -> str:
     except ValueError:
         raise ValueError("must be an IP address such as 127.0.0.1 or 0.0.0.0") from None
     return value
+
+
+def trace_link(value: str) -> str:
+    """``TRACE_LINK_TEMPLATE``: empty, or an http(s) URL holding ``{trace_id}`` once."""
+    if not value:
+        return value
+    if not value.startswith(("http://", "https://")) or value.count("{trace_id}") != 1:
+        raise ValueError("must be an http:// or https:// URL holding {trace_id} once")
+    if any(c in value for c in "<>\"' ") or not value.isprintable():
+        raise ValueError("must be a URL without spaces, quotes or control characters")
+    return value

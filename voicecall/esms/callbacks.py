@@ -33,6 +33,7 @@ from voicecall.esms.results import ReportRefused, read_callback
 from voicecall.job import lifecycle
 from voicecall.job.steps import Verdict
 from voicecall.store.job_store import JobStore
+from voicecall.telemetry import tracing
 from voicecall.telemetry.finish import observe_finished
 from voicecall.telemetry.metrics import CALLBACKS
 
@@ -164,6 +165,7 @@ def _handle(
             return Outcome(CallbackResult.UNKNOWN_JOB)
         if job.callback_nonce != nonce:
             return Outcome(CallbackResult.FORGED)
+        tracing.add_link(job.trace_ctx)
         if job.smsid and report.smsid != job.smsid:  # as complete.lua refuses a final one
             return Outcome(CallbackResult.MISMATCH)
         return Outcome(CallbackResult.PENDING)
@@ -188,6 +190,8 @@ def _handle(
         )
     step = store.apply(op)
     count_held_endings(step.extra)  # older held reports this step found past their time
+    if tracing.enabled() and (traced := store.get(job_id)) is not None:
+        tracing.add_link(traced.trace_ctx)  # eSMS sends no trace: link this one to the job's
     result = {
         Verdict.ACCEPTED: CallbackResult.ACCEPTED,
         Verdict.CONFIRMING: CallbackResult.CONFIRMING,

@@ -82,6 +82,7 @@ def create(job: JobRecord, *, grace_s: float) -> Op:
         phone_entry=phone_entry(job),
         cid=job.cid,
         seq=job.seq,
+        trace_ctx=job.trace_ctx,
     )
     return replace(op, document=job.document())
 

@@ -99,6 +99,9 @@ class JobRecord(_Stored):
     body_hash: str = ""
     webhook_url: str | None = None
     trace_id: str | None = None
+    # The W3C trace context of the request that made it (tracing on): every Dramatiq message
+    # of the job carries it (options.trace_ctx), so each step continues that trace.
+    trace_ctx: dict[str, str] | None = None
     limit_key: str | None = None
     msg: str | None = None  # the id of its current send message (Dramatiq's redis_message_id)
     cid: int | None = None  # its campaign's number (from its `campaign` label)
@@ -235,6 +238,11 @@ class JobView(BaseModel):
     webhook_url: str | None
     labels: dict[str, str]
     trace_id: str | None = Field(description="The X-Request-ID of the request that made it.")
+    otel_trace_id: str | None = Field(
+        default=None,
+        description="The OpenTelemetry trace id of the request that made it (tracing on): "
+        "every step of the job is in that trace.",
+    )
     smsid: str | None
     attempts: int
     error: ErrorView | None
@@ -278,6 +286,7 @@ class JobView(BaseModel):
             webhook_url=job.webhook_url,
             labels=job.labels,
             trace_id=job.trace_id,
+            otel_trace_id=job.trace_ctx["traceparent"][3:35] if job.trace_ctx else None,
             smsid=job.smsid,
             attempts=job.attempts,
             error=ErrorView(code=job.error.code, message=job.error.message) if job.error else None,

@@ -19,6 +19,7 @@ from voicecall.config.settings import Settings
 from voicecall.job import keys
 from voicecall.job.steps import Op, Step
 from voicecall.store.connection import now_s
+from voicecall.telemetry import tracing
 
 DAY_S = 86400
 MAX_BATCH = 64  # steps in one script of apply_together: a batch holds Redis ~1-2 ms at most
@@ -84,7 +85,7 @@ class Steps:
         reply = self._scripts[op.script](
             keys=_keys(op, at), args=_args(op, self.config, at), client=self._redis
         )
-        return Step.of(reply)
+        return _traced(op, Step.of(reply))
 
     def apply_many(self, ops: Sequence[Op], *, now: float | None = None) -> list[Step]:
         """Several operations in one round trip; each is atomic on its own."""
@@ -96,7 +97,7 @@ class Steps:
             self._scripts[op.script](
                 keys=_keys(op, at), args=_args(op, self.config, at), client=pipe
             )
-        return [Step.of(reply) for reply in pipe.execute()]
+        return [_traced(op, Step.of(reply)) for op, reply in zip(ops, pipe.execute(), strict=True)]
 
 
 class AsyncSteps:
@@ -110,7 +111,9 @@ class AsyncSteps:
     _flushes: dict[str, asyncio.Task[None]]
 
     async def apply(self, op: Op, *, now: float | None = None) -> Step:
-        at = now_s() if now is None else now
+        return _traced(op, await self._run(op, now_s() if now is None else now))
+
+    async def _run(self, op: Op, at: float) -> Step:
         reply = await self._scripts[op.script](
             keys=_keys(op, at), args=_args(op, self.config, at), client=self._redis
         )
@@ -125,7 +128,7 @@ class AsyncSteps:
         self._waiting.setdefault(op.script, []).append((op, future))
         if op.script not in self._flushes:
             self._flushes[op.script] = asyncio.create_task(self._flush(op.script))
-        return await future
+        return _traced(op, await future)  # in the caller's span, not the flushing task's
 
     async def _flush(self, script: str) -> None:
         try:
@@ -147,9 +150,9 @@ class AsyncSteps:
             del self._flushes[script]
 
     async def _apply_batch(self, script: str, ops: Sequence[Op]) -> list[Step]:
-        if len(ops) == 1:
-            return [await self.apply(ops[0])]
         at = now_s()
+        if len(ops) == 1:
+            return [await self._run(ops[0], at)]
         declared: list[str] = []
         args: list[Any] = []
         for op in ops:
@@ -158,3 +161,17 @@ class AsyncSteps:
             args += [len(op_keys), len(op_args), *op_args]
         replies = await self._batch_scripts[script](keys=declared, args=args, client=self._redis)
         return [Step.of(reply) for reply in replies]
+
+
+def _traced(op: Op, step: Step) -> Step:
+    """Each lifecycle step is an event of the current span (tracing on): its name and verdict."""
+    tracing.add_event(
+        "voicecall.step",
+        {
+            "db.system.name": "redis",
+            "db.operation.name": "EVALSHA",
+            "voicecall.step.name": op.script,
+            "voicecall.step.verdict": str(step.verdict),
+        },
+    )
+    return step

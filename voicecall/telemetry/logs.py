@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 
 from voicecall.formats.phones import mask_phone, mask_phones_in_text
+from voicecall.telemetry import tracing
 
 REDACTED = "***"
 _PHONE_KEYS = {"phone", "Phone", "phonenumber", "NumberForward", "number_forward"}
@@ -66,6 +67,20 @@ class Redactor:
 _redactor = Redactor()
 
 
+def add_trace_ids(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """With a current OpenTelemetry span, the line carries its ``trace_id`` and ``span_id``
+    (a job's X-Request-ID trace id, if bound, moves to ``request_id``)."""
+    ids = tracing.current_ids()
+    if ids is not None:
+        bound = event_dict.get("trace_id")
+        if bound is not None and bound != ids[0]:
+            event_dict.setdefault("request_id", bound)
+        event_dict["trace_id"], event_dict["span_id"] = ids
+    return event_dict
+
+
 def configure_logging(
     *, level: str = "INFO", fmt: str = "auto", secrets: Iterable[str] = (), stream: Any = None
 ) -> None:
@@ -76,6 +91,7 @@ def configure_logging(
     console = fmt == "console" or (fmt == "auto" and hasattr(stream, "isatty") and stream.isatty())
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        add_trace_ids,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -124,6 +140,11 @@ def _render_foreign_message(
     if isinstance(event, str):
         event_dict["event"] = _redactor.scrub(event)
     return event_dict
+
+
+def scrub(text: str) -> str:
+    """``text`` without the configured secrets, callback proofs and full phone numbers."""
+    return _redactor.scrub(text)
 
 
 def get_logger(name: str | None = None) -> Any:

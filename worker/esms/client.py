@@ -35,6 +35,7 @@ from voicecall.esms.results import (
     read_voice,
 )
 from voicecall.job.params import OtpParams, RecordParams, TemplateParams
+from voicecall.telemetry import tracing
 from voicecall.telemetry.logs import Redactor
 from worker.esms import params
 from worker.esms.errors import (
@@ -229,18 +230,46 @@ class AsyncEsmsClient(_EsmsCore):
         base = self._urls[request.endpoint]
         url = f"{base}?{request.query_string()}" if request.query else base
 
+        tries = 0
+
         async def once(left_s: float) -> R:
-            started = time.perf_counter()
-            try:
-                async with asyncio.timeout(left_s + self._policy.base_s):
-                    response = await self._sender.request(
-                        request.endpoint.method, url, request.body, self._timeout_for(left_s)
-                    )
-            except TimeoutError as exc:
-                timed_out = httpx.ReadTimeout("no complete answer within the attempt's budget")
-                raise self._transport_error(endpoint, timed_out, started) from exc
-            except httpx.TransportError as exc:
-                raise self._transport_error(endpoint, exc, started) from exc
-            return self._parse(request, parse, response, self._observed(endpoint, started), accept)
+            nonlocal tries
+            tries += 1
+            with tracing.span(
+                f"eSMS {endpoint}", kind="client", attributes=_span_attributes(request, base, tries)
+            ):
+                started = time.perf_counter()
+                try:
+                    async with asyncio.timeout(left_s + self._policy.base_s):
+                        response = await self._sender.request(
+                            request.endpoint.method, url, request.body, self._timeout_for(left_s)
+                        )
+                except TimeoutError as exc:
+                    timed_out = httpx.ReadTimeout("no complete answer within the attempt's budget")
+                    raise self._transport_error(endpoint, timed_out, started) from exc
+                except httpx.TransportError as exc:
+                    raise self._transport_error(endpoint, exc, started) from exc
+                tracing.set_attributes({"http.response.status_code": response.status_code})
+                answer = self._parse(
+                    request, parse, response, self._observed(endpoint, started), accept
+                )
+                tracing.set_attributes(
+                    {
+                        "voicecall.esms.code": getattr(answer, "code", None),
+                        "voicecall.esms.smsid": getattr(answer, "smsid", None),
+                    }
+                )
+                return answer
 
         return await call_with_retries_async(once, endpoint=endpoint, policy=self._policy)
+
+
+def _span_attributes(request: EsmsRequest, base: str, tries: int) -> dict[str, object]:
+    """An eSMS request's span (HTTP client conventions): no URL, whose query may hold the
+    credentials, and no parameter, which may hold a phone number or an OTP code."""
+    return {
+        "http.request.method": request.endpoint.method.upper(),
+        "server.address": httpx.URL(base).host,
+        "voicecall.esms.endpoint": request.endpoint.name,
+        "voicecall.esms.try": tries,
+    }

@@ -14,6 +14,6 @@ if job.reported then return {'confirming', job.state, ''} end  -- its poll is on
 job.reported = {outcome = P.outcome, smsid = P.smsid, at = NOW}
 record(job, job.state, 'callback reported ' .. P.outcome .. '; confirming with eSMS')
 redis.call('ZADD', K.due, NOW + P.redrive_s, job.id)
-enqueue(C.queue_status, job.id)
+enqueue(C.queue_status, job)
 redis.call('SET', K.job, cjson.encode(job), 'KEEPTTL')
 return {'confirming', job.state, ''}

@@ -11,7 +11,7 @@ if K.idempotency then
 end
 if not redis.call('SET', K.job, ARGV[3], 'NX') then return {'exists', '', ''} end
 local job = {id = P.id, kind = P.kind, state = P.state, created_at = P.created_at,
-             limit_key = P.limit_key, cid = P.cid}
+             limit_key = P.limit_key, cid = P.cid, trace_ctx = P.trace_ctx}
 index(job)
 redis.call('ZADD', K.phone_bucket, 0, P.phone_entry)
 if P.cid then

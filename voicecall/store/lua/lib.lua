@@ -125,13 +125,17 @@ end
 -- in the queue's .msgs hash under its redis_message_id, the id pushed on the queue's list.
 -- Tested against the pinned Dramatiq in tests/test_intake_message.py (the broker decodes and consumes a message a create step wrote).
 local sent = 0
-local function enqueue(queue, job_id, kwargs, mid)
+-- Each message carries the job's trace context (voicecall.telemetry.tracing), and
+-- ``linked`` when its span should link to that trace rather than continue it (a scheduled call).
+local function enqueue(queue, job, kwargs, mid, linked)
   local queue_keys = QUEUE_KEYS[queue]
   sent = sent + 1
   mid = mid or (P.token .. '-' .. sent)
+  local options = {redis_message_id = mid, trace_ctx = job.trace_ctx}
+  if linked and job.trace_ctx then options.trace_link = true end
   local body = cjson.encode({
-    queue_name = queue, actor_name = C.actor[queue], args = {job_id},
-    kwargs = kwargs or {}, options = {redis_message_id = mid},
+    queue_name = queue, actor_name = C.actor[queue], args = {job.id},
+    kwargs = kwargs or {}, options = options,
     message_id = mid, message_timestamp = math.floor(NOW * 1000),
   })
   redis.call('HSET', queue_keys.bodies, mid, body)
@@ -146,10 +150,10 @@ end
 
 -- A job's send message; its id is kept in the job (``msg``), so the sweeper can tell a
 -- message still waiting on its queue from one that was lost.
-local function enqueue_send(job, mid)
+local function enqueue_send(job, mid, linked)
   local kwargs = {}
   if job.limit_key then kwargs.limit_key = job.limit_key end
-  job.msg = enqueue(send_queue(job), job.id, kwargs, mid)
+  job.msg = enqueue(send_queue(job), job, kwargs, mid, linked)
   return job.msg
 end
 
@@ -277,7 +281,7 @@ local function finish(job, state, note, extra)
   end
   if job.webhook_url then
     redis.call('ZADD', K.webhooks_due, NOW + P.webhook_redrive_s, job.id)
-    enqueue(C.queue_webhooks, job.id)
+    enqueue(C.queue_webhooks, job)
   end
   index(job)
   return save(job)

@@ -8,5 +8,5 @@ job.webhook = job.webhook or {}
 job.webhook.state = 'retry'
 redis.call('ZADD', K.webhooks_due, NOW + P.webhook_redrive_s, job.id)
 redis.call('SET', K.job, cjson.encode(job), 'KEEPTTL')
-enqueue(C.queue_webhooks, job.id)
+enqueue(C.queue_webhooks, job)
 return {'redelivering', job.state, ''}

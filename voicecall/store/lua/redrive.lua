@@ -35,7 +35,7 @@ if state == 'queued' or state == 'retrying' or state == 'sending' then
 end
 if state == 'submitted' then
   redis.call('ZADD', K.due, NOW + P.redrive_s, job.id)
-  enqueue(C.queue_status, job.id)
+  enqueue(C.queue_status, job)
   return {'polled', state, ''}
 end
 return {'noop', state, ''}

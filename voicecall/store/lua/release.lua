@@ -13,7 +13,7 @@ end
 move(job, 'queued', 'released by scheduler')
 redis.call('ZREM', K.schedule, job.id)
 redis.call('ZADD', K.due, math.max(job.due_at, NOW) + P.grace_s, job.id)
-enqueue_send(job)
+enqueue_send(job, nil, true)  -- a call due later: its own trace, linked
 index(job)
 save(job)
 return {'released', 'queued', ''}

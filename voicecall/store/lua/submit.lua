@@ -24,7 +24,7 @@ local function settle(job, verdict)
     job.reported = {outcome = match.outcome, smsid = match.smsid, at = match.at}
     record(job, job.state, 'callback reported ' .. match.outcome .. '; confirming with eSMS')
     redis.call('ZADD', K.due, NOW + P.redrive_s, job.id)
-    enqueue(C.queue_status, job.id)
+    enqueue(C.queue_status, job)
   else
     redis.call('ZADD', K.due, P.poll_at, job.id)
   end

@@ -7,5 +7,5 @@ if not job or not job.webhook_url or state == 'delivered' or state == 'gave_up' 
   return {'absent', '', ''}
 end
 redis.call('ZADD', K.webhooks_due, NOW + P.webhook_redrive_s, job.id)
-enqueue(C.queue_webhooks, job.id)
+enqueue(C.queue_webhooks, job)
 return {'sent', job.state, ''}

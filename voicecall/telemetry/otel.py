@@ -1,0 +1,165 @@
+"""The OpenTelemetry SDK side of :mod:`voicecall.telemetry.tracing`, imported only when tracing
+is on: the tracer provider (sampler, resource and OTLP endpoint from the standard ``OTEL_*``
+variables, read by the SDK itself), FastAPI's official instrumentation, and spans made current
+with stored W3C carriers as parents or links.
+"""
+
+from __future__ import annotations
+
+import atexit
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SimpleSpanProcessor,
+    SpanExporter,
+)
+from opentelemetry.trace import Link, SpanKind
+
+from voicecall import __version__
+from voicecall.config.otel_env import TracingConfig
+from voicecall.telemetry.carriers import Carrier, checked_carrier
+
+_KINDS = {
+    "internal": SpanKind.INTERNAL,
+    "server": SpanKind.SERVER,
+    "client": SpanKind.CLIENT,
+    "producer": SpanKind.PRODUCER,
+    "consumer": SpanKind.CONSUMER,
+}
+_tracer: trace.Tracer | None = None
+_provider: TracerProvider | None = None
+
+
+def start(config: TracingConfig, role: str, exporter: SpanExporter | None = None) -> None:
+    global _tracer, _provider
+    # OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME are merged in by Resource.create.
+    resource = Resource.create(
+        {
+            SERVICE_NAME: config.service_name or f"voicecall-{role}",
+            "service.version": __version__,
+            "voicecall.role": role,
+        }
+    )
+    _provider = TracerProvider(resource=resource)  # sampler: OTEL_TRACES_SAMPLER(_ARG)
+    if exporter is None:
+        _provider.add_span_processor(BatchSpanProcessor(_exporter(config.exporter)))
+    else:
+        _provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(_provider)
+    _tracer = trace.get_tracer("voicecall", __version__)
+    atexit.register(shutdown)
+
+
+def _exporter(name: str) -> SpanExporter:
+    if name == "console":
+        return ConsoleSpanExporter()
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter()  # endpoint, headers, timeout: OTEL_EXPORTER_OTLP_*
+
+
+def tracer() -> trace.Tracer:
+    return _tracer or trace.get_tracer("voicecall", __version__)
+
+
+def current_carrier() -> Carrier | None:
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return checked_carrier(carrier)
+
+
+def _context_of(carrier: Carrier) -> otel_context.Context:
+    return propagate.extract(carrier)
+
+
+def _clean(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {k: v for k, v in (attributes or {}).items() if v is not None}
+
+
+@contextmanager
+def span(
+    name: str,
+    *,
+    kind: str,
+    attributes: Mapping[str, Any] | None,
+    parent: Carrier | None,
+    link: Carrier | None,
+) -> Iterator[trace.Span]:
+    links: list[Link] = []
+    if link is not None:
+        linked = trace.get_current_span(_context_of(link)).get_span_context()
+        if linked.is_valid:
+            links.append(Link(linked))
+    context = _context_of(parent) if parent is not None else None
+    with tracer().start_as_current_span(
+        name, context=context, kind=_KINDS[kind], attributes=_clean(attributes), links=links
+    ) as current:
+        yield current
+
+
+def set_attributes(attributes: Mapping[str, Any]) -> None:
+    trace.get_current_span().set_attributes(_clean(attributes))
+
+
+def add_link(carrier: Carrier) -> None:
+    linked = trace.get_current_span(_context_of(carrier)).get_span_context()
+    if linked.is_valid:
+        trace.get_current_span().add_link(linked)
+
+
+def add_event(name: str, attributes: Mapping[str, Any]) -> None:
+    trace.get_current_span().add_event(name, _clean(attributes))
+
+
+def current_ids() -> tuple[str, str] | None:
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return None
+    return format(context.trace_id, "032x"), format(context.span_id, "016x")
+
+
+@contextmanager
+def attached(carrier: Carrier) -> Iterator[None]:
+    token = otel_context.attach(_context_of(carrier))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
+def shutdown() -> None:
+    if _provider is not None:
+        _provider.shutdown()
+
+
+def instrument_app(app: Any, scrub: Callable[[str], str]) -> None:
+    """The official FastAPI instrumentation: a server span per request, continuing the
+    caller's ``traceparent``; its URL attributes pass ``scrub`` (an eSMS callback's path
+    carries its signature, a search's query a phone number)."""
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    def request_hook(span: trace.Span, scope: dict[str, Any]) -> None:
+        if not span.is_recording():
+            return
+        path = scope.get("path", "")
+        query = scope.get("query_string", b"").decode("latin-1")
+        attributes = getattr(span, "attributes", None) or {}
+        for name in ("http.target", "url.path", "url.query", "http.url", "url.full"):
+            if name in attributes:
+                value = {"url.path": path, "url.query": query}.get(name, str(attributes[name]))
+                span.set_attribute(name, scrub(value))
+
+    FastAPIInstrumentor.instrument_app(
+        app,
+        excluded_urls="healthz,readyz,metrics",
+        server_request_hook=request_hook,
+        exclude_spans=["receive", "send"],
+    )
