@@ -4,18 +4,11 @@ voicecall.errors). The worker acts on the type alone.
 Every :class:`EsmsError` carries ``.code``: eSMS's result code when eSMS answered one, else
 None (a request refused before it was made, or one that failed on the way).
 "The request failed" (:class:`TransportError`) is kept apart from "eSMS answered with an
-<<<<<<< HEAD
 error code" (:class:`EsmsCodeError` and 160's :class:`RateLimited`). Codes 100 and 124 are not
 errors: they become a :class:`~voicecall.esms.results.Submission` (124 = accepted earlier under
 the same RequestId). Tenacity retries :class:`TransportError` and :class:`RateLimited` inside
 one attempt (see :mod:`worker.esms.retry`); every other :class:`RetryableError` goes back to
 Dramatiq at once.
-=======
-error code" (everything carrying ``.code``). Codes 100 and 124 are not errors: they become a
-:class:`~voicecall.esms.results.Submission` (124 = accepted earlier under the same RequestId).
-Tenacity retries :class:`TransportError` and :class:`RateLimited` inside one attempt (see
-:mod:`worker.esms.retry`); every other :class:`RetryableError` goes back to Dramatiq at once.
->>>>>>> i19-params
 """
 
 from __future__ import annotations
