@@ -1,4 +1,5 @@
-"""The Dramatiq broker of the workers: Redis, on ``REDIS_URL`` (RabbitMQ, and a broker on
+"""The Dramatiq broker of the workers: Redis, on ``REDIS_URL`` or the primary the sentinels
+name, through the job store's one client factory (RabbitMQ, and a broker on
 another Redis, are refused by the settings: the job store writes messages in its own Redis).
 
 Producers and the API need no broker: the job store writes each job's messages itself, in the
@@ -39,15 +40,12 @@ from dramatiq.middleware import CurrentMessage, Middleware
 
 from voicecall.config.settings import Settings
 from voicecall.job import keys
+from voicecall.store.connection import redis_client
 from voicecall.store.scripts import LUA_DIR
 
 FETCH = (LUA_DIR / "dramatiq_fetch.lua").read_text()
 DELAY_QUEUE_POLL_MS = 1000  # an idle delay queue's longest poll interval
 HEARTBEAT_EVERY_S = 1.0  # Dramatiq's heartbeat from fetches (it counts a worker dead at 60 s)
-
-
-def broker_url(settings: Settings) -> str:
-    return settings.broker_url or settings.redis_url
 
 
 def make_broker(
@@ -56,7 +54,9 @@ def make_broker(
     """A Redis broker for ``settings``; ``middleware`` None keeps Dramatiq's defaults."""
     chosen = list(middleware) if middleware is not None else None
     return StepAckedBroker(
-        url=broker_url(settings), middleware=chosen, namespace=keys.DRAMATIQ_NAMESPACE
+        client=redis_client(settings, decode=False),  # the primary the sentinels name, or REDIS_URL
+        middleware=chosen,
+        namespace=keys.DRAMATIQ_NAMESPACE,
     )
 
 

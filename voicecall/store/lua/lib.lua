@@ -99,7 +99,8 @@ local function enqueue(queue, job_id, kwargs, mid)
     kwargs = kwargs or {}, options = {redis_message_id = mid},
     message_id = mid, message_timestamp = math.floor(NOW * 1000),
   })
-  redis.call('HSET', KEYS[base + 2 * slot], mid, body)
+  -- A body already there is this very step's, sent again after its reply was lost.
+  if redis.call('HSET', KEYS[base + 2 * slot], mid, body) == 0 then return mid end
   redis.call('RPUSH', KEYS[base + 2 * slot - 1], mid)
   return mid
 end

@@ -1,0 +1,248 @@
+"""Riding through a Redis failover: which errors mean "no primary answers now", the clients
+that retry those with bounded backoff inside one deadline, and the sentinels' choice of the
+primary (with the metrics of what this process uses).
+
+A command or pipeline sent again after its reply was lost may have run already: every job
+step is safe to run twice (tests/test_failover_steps.py), and a read is a read.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import redis
+import redis.asyncio
+import redis.asyncio.client
+import redis.asyncio.sentinel
+import redis.client
+import redis.sentinel
+import tenacity
+
+from voicecall.telemetry.logs import get_logger
+from voicecall.telemetry.metrics import REDIS_PRIMARY_CHANGES, REDIS_ROLE
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+# Answers of a demoted or isolated primary: the write may go through on the new one.
+_TRANSIENT_REPLIES = ("READONLY", "NOREPLICAS", "MASTERDOWN", "LOADING")
+BACKOFF_FIRST_S = 0.05
+BACKOFF_MAX_S = 1.0
+
+
+class PrimaryUnavailable(redis.ConnectionError):
+    """No primary took the command within the failover deadline (also a demoted primary's
+    READONLY or an isolated one's NOREPLICAS): retry later, nothing is wrong with it."""
+
+
+class ReplicationTimeout(PrimaryUnavailable):
+    """``WAIT`` saw fewer replicas than asked for: the write may be lost in a failover."""
+
+
+def transient(exc: BaseException) -> bool:
+    """True for an error a new primary may not give: sent again, it may go through."""
+    if isinstance(exc, ReplicationTimeout):
+        return False  # WAIT's own answer: the caller decides
+    if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+        return True
+    return isinstance(exc, redis.ResponseError) and str(exc).startswith(_TRANSIENT_REPLIES)
+
+
+def _as_unavailable(exc: BaseException) -> BaseException:
+    if isinstance(exc, redis.ResponseError) and transient(exc):
+        return PrimaryUnavailable(str(exc))
+    return exc
+
+
+def _retrying(deadline_s: float) -> dict[str, Any]:
+    return {
+        "retry": tenacity.retry_if_exception(transient),
+        "wait": tenacity.wait_exponential(multiplier=BACKOFF_FIRST_S, max=BACKOFF_MAX_S)
+        + tenacity.wait_random(0, BACKOFF_FIRST_S),
+        "stop": tenacity.stop_after_delay(deadline_s),
+        "reraise": True,
+    }
+
+
+def ride_out(call: Callable[[], T], deadline_s: float, before_retry: Callable[[], None]) -> T:
+    """``call()``, sent again on a transient error until ``deadline_s`` has passed."""
+    if deadline_s <= 0:
+        return call()
+    attempt = 0
+    try:
+        for attempt_state in tenacity.Retrying(**_retrying(deadline_s)):
+            with attempt_state:
+                if attempt:
+                    before_retry()
+                attempt += 1
+                return call()
+    except Exception as exc:
+        raise _as_unavailable(exc) from exc
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def ride_out_async(
+    call: Callable[[], Awaitable[T]], deadline_s: float, before_retry: Callable[[], Awaitable[None]]
+) -> T:
+    if deadline_s <= 0:
+        return await call()
+    attempt = 0
+    try:
+        async for attempt_state in tenacity.AsyncRetrying(**_retrying(deadline_s)):
+            with attempt_state:
+                if attempt:
+                    await before_retry()
+                attempt += 1
+                return await call()
+    except Exception as exc:
+        raise _as_unavailable(exc) from exc
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+class RidingRedis(redis.Redis):
+    """A client whose commands and pipelines ride out a failover (``ride_out_s`` > 0)."""
+
+    ride_out_s: float = 0.0
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        return ride_out(
+            lambda: super(RidingRedis, self).execute_command(*args, **options),  # type: ignore[no-untyped-call]
+            self.ride_out_s,
+            self._drop_idle,
+        )
+
+    def _drop_idle(self) -> None:
+        # Idle connections may still point at a demoted primary: the next ones ask again.
+        self.connection_pool.disconnect(inuse_connections=False)
+
+    def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> Any:
+        pipe = RidingPipeline(
+            self.connection_pool, self.response_callbacks, transaction, shard_hint
+        )
+        pipe.ride_out_s = self.ride_out_s
+        return pipe
+
+
+class RidingPipeline(redis.client.Pipeline):
+    ride_out_s: float = 0.0
+
+    def execute(self, raise_on_error: bool = True) -> list[Any]:
+        stack, scripts = list(self.command_stack), set(self.scripts)
+
+        def run() -> list[Any]:
+            self.command_stack, self.scripts = list(stack), set(scripts)
+            return super(RidingPipeline, self).execute(raise_on_error)
+
+        def drop_idle() -> None:
+            self.connection_pool.disconnect(inuse_connections=False)
+
+        return ride_out(run, self.ride_out_s, drop_idle)
+
+
+class RidingAsyncRedis(redis.asyncio.Redis):
+    ride_out_s: float = 0.0
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        async def run() -> Any:
+            return await super(RidingAsyncRedis, self).execute_command(*args, **options)  # type: ignore[no-untyped-call]
+
+        return await ride_out_async(run, self.ride_out_s, self._drop_idle)
+
+    async def _drop_idle(self) -> None:
+        await self.connection_pool.disconnect(inuse_connections=False)
+
+    def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> Any:
+        pipe = RidingAsyncPipeline(
+            self.connection_pool, self.response_callbacks, transaction, shard_hint
+        )
+        pipe.ride_out_s = self.ride_out_s
+        return pipe
+
+
+class RidingAsyncPipeline(redis.asyncio.client.Pipeline):
+    ride_out_s: float = 0.0
+
+    async def execute(self, raise_on_error: bool = True) -> list[Any]:
+        stack, scripts = list(self.command_stack), set(self.scripts)
+
+        async def run() -> list[Any]:
+            self.command_stack, self.scripts = list(stack), set(scripts)
+            return await super(RidingAsyncPipeline, self).execute(raise_on_error)
+
+        async def drop_idle() -> None:
+            await self.connection_pool.disconnect(inuse_connections=False)
+
+        return await ride_out_async(run, self.ride_out_s, drop_idle)
+
+
+# --- which primary ---------------------------------------------------------------------------
+
+_lock = threading.Lock()
+_in_use: tuple[str, str] | None = None  # (role, "host:port") this process uses now
+
+
+def note_address(role: str, address: str) -> None:
+    """The Redis this process uses now (voicecall_redis_role); a new primary is counted."""
+    global _in_use
+    with _lock:
+        before, _in_use = _in_use, (role, address)
+        if before == _in_use:
+            return
+        if before is not None:
+            REDIS_ROLE.labels(role=before[0], address=before[1]).set(0)
+            if role == "primary" and before[0] == "primary":
+                REDIS_PRIMARY_CHANGES.inc()
+                log.warning("redis_primary_changed", before=before[1], now=address)
+        REDIS_ROLE.labels(role=role, address=address).set(1)
+
+
+def _freshest(answers: list[dict[str, Any]], service: str) -> tuple[str, int] | None:
+    """Of the sentinels' views of ``service`` that see a healthy primary, the one with the
+    highest configuration epoch: the sentinel that led the last failover knows first."""
+    healthy = [
+        state
+        for masters in answers
+        if (state := masters.get(service))
+        and state["is_master"]
+        and not state["is_sdown"]
+        and not state["is_odown"]
+    ]
+    if not healthy:
+        return None
+    best = max(healthy, key=lambda state: int(state.get("config-epoch", 0)))
+    return str(best["ip"]), int(best["port"])
+
+
+def _found(service: str, address: tuple[str, int] | None, errors: list[str]) -> tuple[str, int]:
+    if address is None:
+        raise redis.sentinel.MasterNotFoundError(f"No master found for {service!r}: {errors}")
+    note_address("primary", f"{address[0]}:{address[1]}")
+    return address
+
+
+class Sentinels(redis.sentinel.Sentinel):
+    """redis-py's Sentinel, asking every sentinel and trusting the freshest view."""
+
+    def discover_master(self, service_name: str) -> tuple[str, int]:
+        answers: list[Any] = []
+        errors: list[str] = []
+        for sentinel in self.sentinels:
+            try:
+                answers.append(sentinel.sentinel_masters())
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                errors.append(repr(exc))
+        return _found(service_name, _freshest(answers, service_name), errors)
+
+
+class AsyncSentinels(redis.asyncio.sentinel.Sentinel):
+    async def discover_master(self, service_name: str) -> tuple[str, int]:
+        answers: list[Any] = []
+        errors: list[str] = []
+        for sentinel in self.sentinels:
+            try:
+                answers.append(await sentinel.sentinel_masters())
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                errors.append(repr(exc))
+        return _found(service_name, _freshest(answers, service_name), errors)
