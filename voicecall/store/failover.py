@@ -8,6 +8,7 @@ step is safe to run twice (tests/test_failover_steps.py), and a read is a read.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -27,7 +28,7 @@ log = get_logger(__name__)
 T = TypeVar("T")
 
 # Answers of a demoted or isolated primary: the write may go through on the new one.
-_TRANSIENT_REPLIES = ("READONLY", "NOREPLICAS", "MASTERDOWN", "LOADING")
+_TRANSIENT_REPLY = re.compile(r"(?:^|caused error: \(')(?:READONLY|NOREPLICAS|MASTERDOWN|LOADING) ")
 BACKOFF_FIRST_S = 0.05
 BACKOFF_MAX_S = 1.0
 
@@ -47,7 +48,8 @@ def transient(exc: BaseException) -> bool:
         return False  # WAIT's own answer: the caller decides
     if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
         return True
-    return isinstance(exc, redis.ResponseError) and str(exc).startswith(_TRANSIENT_REPLIES)
+    # A pipeline quotes the reply: "Command # 1 (EVALSHA ...) caused error: ('NOREPLICAS ..."
+    return isinstance(exc, redis.ResponseError) and bool(_TRANSIENT_REPLY.search(str(exc)))
 
 
 def _as_unavailable(exc: BaseException) -> BaseException:
@@ -101,12 +103,27 @@ async def ride_out_async(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _behind(pool: Any) -> bool:
+    """True (once) when another client of this process has seen a new primary since this
+    pool last looked: its connections to the old one must go too, for a demoted primary may
+    take writes for seconds that its new role then discards."""
+    if getattr(pool, "_voicecall_generation", 0) == _generation:
+        return False
+    pool._voicecall_generation = _generation
+    return True
+
+
 class RidingRedis(redis.Redis):
     """A client whose commands and pipelines ride out a failover (``ride_out_s`` > 0)."""
 
     ride_out_s: float = 0.0
 
+    def _follow(self) -> None:
+        if _behind(self.connection_pool):
+            self.connection_pool.disconnect()
+
     def execute_command(self, *args: Any, **options: Any) -> Any:
+        self._follow()
         return ride_out(
             lambda: super(RidingRedis, self).execute_command(*args, **options),  # type: ignore[no-untyped-call]
             self.ride_out_s,
@@ -118,6 +135,7 @@ class RidingRedis(redis.Redis):
         self.connection_pool.disconnect(inuse_connections=False)
 
     def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> Any:
+        self._follow()
         pipe = RidingPipeline(
             self.connection_pool, self.response_callbacks, transaction, shard_hint
         )
@@ -129,6 +147,8 @@ class RidingPipeline(redis.client.Pipeline):
     ride_out_s: float = 0.0
 
     def execute(self, raise_on_error: bool = True) -> list[Any]:
+        if _behind(self.connection_pool):
+            self.connection_pool.disconnect()
         stack, scripts = list(self.command_stack), set(self.scripts)
 
         def run() -> list[Any]:
@@ -145,6 +165,9 @@ class RidingAsyncRedis(redis.asyncio.Redis):
     ride_out_s: float = 0.0
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
+        if _behind(self.connection_pool):
+            await self.connection_pool.disconnect()
+
         async def run() -> Any:
             return await super(RidingAsyncRedis, self).execute_command(*args, **options)  # type: ignore[no-untyped-call]
 
@@ -165,6 +188,8 @@ class RidingAsyncPipeline(redis.asyncio.client.Pipeline):
     ride_out_s: float = 0.0
 
     async def execute(self, raise_on_error: bool = True) -> list[Any]:
+        if _behind(self.connection_pool):
+            await self.connection_pool.disconnect()
         stack, scripts = list(self.command_stack), set(self.scripts)
 
         async def run() -> list[Any]:
@@ -181,11 +206,12 @@ class RidingAsyncPipeline(redis.asyncio.client.Pipeline):
 
 _lock = threading.Lock()
 _in_use: tuple[str, str] | None = None  # (role, "host:port") this process uses now
+_generation = 0  # primaries this process has seen: every client follows a change
 
 
 def note_address(role: str, address: str) -> None:
     """The Redis this process uses now (voicecall_redis_role); a new primary is counted."""
-    global _in_use
+    global _in_use, _generation
     with _lock:
         before, _in_use = _in_use, (role, address)
         if before == _in_use:
@@ -193,26 +219,31 @@ def note_address(role: str, address: str) -> None:
         if before is not None:
             REDIS_ROLE.labels(role=before[0], address=before[1]).set(0)
             if role == "primary" and before[0] == "primary":
+                _generation += 1
                 REDIS_PRIMARY_CHANGES.inc()
                 log.warning("redis_primary_changed", before=before[1], now=address)
         REDIS_ROLE.labels(role=role, address=address).set(1)
 
 
-def _freshest(answers: list[dict[str, Any]], service: str) -> tuple[str, int] | None:
-    """Of the sentinels' views of ``service`` that see a healthy primary, the one with the
-    highest configuration epoch: the sentinel that led the last failover knows first."""
-    healthy = [
-        state
-        for masters in answers
-        if (state := masters.get(service))
-        and state["is_master"]
-        and not state["is_sdown"]
-        and not state["is_odown"]
-    ]
-    if not healthy:
+def _freshest(answers: list[tuple[dict[str, Any], Any]]) -> tuple[str, int] | None:
+    """Of the sentinels' answers (``SENTINEL MASTER``, ``GET-MASTER-ADDR-BY-NAME``), the
+    address named by the one with the highest configuration epoch: the sentinel leading a
+    failover names the promoted replica as soon as it answers as a primary, before the
+    others hear of it. A primary the sentinel sees down is no answer."""
+    named = []
+    for state, address in answers:
+        if not address:
+            continue
+        host = address[0].decode() if isinstance(address[0], bytes) else str(address[0])
+        port = int(address[1])
+        down = state["is_sdown"] or state["is_odown"]
+        if down and (str(state["ip"]), int(state["port"])) == (host, port):
+            continue
+        named.append((int(state.get("config-epoch", 0)), host, port))
+    if not named:
         return None
-    best = max(healthy, key=lambda state: int(state.get("config-epoch", 0)))
-    return str(best["ip"]), int(best["port"])
+    _, host, port = max(named)
+    return host, port
 
 
 def _found(service: str, address: tuple[str, int] | None, errors: list[str]) -> tuple[str, int]:
@@ -230,10 +261,11 @@ class Sentinels(redis.sentinel.Sentinel):
         errors: list[str] = []
         for sentinel in self.sentinels:
             try:
-                answers.append(sentinel.sentinel_masters())
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                state = sentinel.sentinel_master(service_name)
+                answers.append((state, sentinel.sentinel_get_master_addr_by_name(service_name)))
+            except redis.RedisError as exc:
                 errors.append(repr(exc))
-        return _found(service_name, _freshest(answers, service_name), errors)
+        return _found(service_name, _freshest(answers), errors)
 
 
 class AsyncSentinels(redis.asyncio.sentinel.Sentinel):
@@ -242,7 +274,9 @@ class AsyncSentinels(redis.asyncio.sentinel.Sentinel):
         errors: list[str] = []
         for sentinel in self.sentinels:
             try:
-                answers.append(await sentinel.sentinel_masters())
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                state = await sentinel.sentinel_master(service_name)
+                address = await sentinel.sentinel_get_master_addr_by_name(service_name)
+                answers.append((state, address))
+            except redis.RedisError as exc:
                 errors.append(repr(exc))
-        return _found(service_name, _freshest(answers, service_name), errors)
+        return _found(service_name, _freshest(answers), errors)
