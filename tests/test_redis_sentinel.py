@@ -16,13 +16,16 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 
+import httpx
 import pytest
 import redis
 from prometheus_client import REGISTRY
 
 from tests.fixtures.sentinel import Topology
+from tests.test_api import restore_logging  # noqa: F401 (a fixture)
 from voicecall.config.settings import Settings, load_settings
 from voicecall.errors import SettingsError
 from voicecall.store.connection import UNAVAILABLE, async_redis_client, redis_client
@@ -179,3 +182,36 @@ def test_a_replica_answering_readonly_is_unavailable_not_an_error(
     with pytest.raises(UNAVAILABLE):
         client.set("x", 1)
     assert isinstance(redis.ReadOnlyError("x"), UNAVAILABLE)
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_the_api_answers_503_with_retry_after_while_no_primary_answers(
+    sentinel_topology: Callable[..., Topology],
+) -> None:
+    """Every data node down, the sentinels still naming the dead primary: POST /v1/calls
+    rides out API_RIDE_OUT_S, then answers 503 + Retry-After (never 500)."""
+    from producer.api import API_RIDE_OUT_S, create_app
+
+    topology = sentinel_topology(min_replicas_to_write=0)
+    settings = _sentinel_settings(topology, api_tokens="t" * 16, callback_secret="c" * 16)
+    app = create_app(settings)
+    for port in topology.data_ports:
+        topology.processes[port].kill()
+        topology.processes[port].wait(10)
+
+    async def post() -> tuple[httpx.Response, float]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            started = time.monotonic()
+            answer = await client.post(
+                "/v1/calls",
+                json={"kind": "voice_otp", "phone": "0901234567", "content": "Ma 1"},
+                headers={"Authorization": "Bearer " + "t" * 16, "Idempotency-Key": "k"},
+            )
+            return answer, time.monotonic() - started
+
+    response, took = asyncio.run(post())
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"] == "2"
+    assert response.json()["error"] == "redis_unavailable"
+    assert took >= API_RIDE_OUT_S * 0.9  # it waited for a new primary first
