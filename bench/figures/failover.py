@@ -70,8 +70,8 @@ def run(ctx: Context) -> list[Row]:
 
 
 def _measure(ctx: Context, stack: Stack, topology: Topology) -> list[Row]:
-    stack.start_api()
-    stack.start_worker(processes=2, threads=4)
+    api = stack.start_api()
+    worker = stack.start_worker(processes=2, threads=4)
     stream = Stream(stack.api_url, stack.token)
     faults = run_failovers(stack, topology, stream)
     acked = stream.acked()
@@ -101,6 +101,8 @@ def _measure(ctx: Context, stack: Stack, topology: Topology) -> list[Row]:
                      f"{len(acked)} acknowledged, {unfinished} not final after 120 s; "
                      f"API answers {dict(statuses)}",
                      lost=lost, doubled=doubled, acknowledged=len(acked)))  # fmt: skip
+    worker.stop()  # as figure 6: no worker runs while intake is measured
+    api.stop()
     rows.append(_intake_with_and_without_replica(ctx, stack, topology))
     return rows
 
