@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -242,7 +243,8 @@ def _freshest(answers: list[tuple[dict[str, Any], Any]]) -> tuple[str, int] | No
         named.append((int(state.get("config-epoch", 0)), host, port))
     if not named:
         return None
-    _, host, port = max(named)
+    votes = Counter((host, port) for _, host, port in named)  # a tie: the majority's view
+    _, host, port = max(named, key=lambda n: (n[0], votes[(n[1], n[2])]))
     return host, port
 
 
