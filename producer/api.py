@@ -27,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 from producer import console, docs, errors, openapi
 from producer.auth import require_metrics_token
+from producer.bulk_api import router as bulk_router
 from producer.callback_api import router as callback_router
 from producer.calls_api import router as calls_router
 from producer.client import VoiceCallClient
@@ -188,6 +189,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(search_router)  # before /v1/calls/{job_id}, which would take "export"
     app.include_router(calls_router)
     app.include_router(callback_router)
+    app.include_router(bulk_router)
     app.include_router(ops)
     openapi.install(app)
     docs.install(app)

@@ -20,12 +20,15 @@ from typing import Any
 from fastapi import Request
 
 from producer.errors import ApiError, validation_error
+from voicecall.errors import VoicecallError
 
 MAX_DEPTH = 32  # a call is 3 levels deep (body, labels); far more is an attack, not a call
 _TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)  # a string, or a bracket
 
 
-class DuplicateKey(ValueError):
+class DuplicateKey(VoicecallError, ValueError):
+    """A JSON object names ``key`` twice (read while parsing, answered 422 naming it)."""
+
     def __init__(self, key: str) -> None:
         super().__init__(key)
         self.key = key

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from producer import csv_import
+from producer import call_fields, csv_import
 from producer.client import CancelRefused, FieldRefused, JobNotFound, VoiceCallClient
 from producer.fields import field_errors
 from producer.intake import DuplicateJobId, IdempotencyConflict
@@ -28,7 +28,6 @@ from voicecall.job.contract import validation_context, with_campaign
 from voicecall.store.connection import RedisError
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
-KINDS = {"otp": "voice_otp", "record": "record_call", "template": "template_call"}
 
 
 def make_client() -> VoiceCallClient:
@@ -62,58 +61,26 @@ def _guarded(action: Callable[[], int]) -> int:
 # --- enqueue -------------------------------------------------------------------------------
 
 
-def _label(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"{text!r} is not key=value")
-    return key, value
-
-
 def _enqueue_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--phone", required=True, help="0901234567, 84901234567 or +84 90 ...")
-    common.add_argument("--id", help="the job id (eSMS RequestId); generated when absent")
-    common.add_argument("--send-at", help="ISO-8601; a naive time is read in TIMEZONE")
-    common.add_argument("--schedule", choices=("worker", "provider"))
-    common.add_argument("--idempotency-key")
-    common.add_argument("--webhook-url")
-    common.add_argument(
-        "--label", action="append", type=_label, default=[], metavar="K=V", help="repeatable"
-    )
+    """A subcommand per kind, its flags the job contract's fields (producer.call_fields)."""
     parser = argparse.ArgumentParser(
         prog="voicecall enqueue",
         description="Enqueue one call and print the job as JSON.",
         epilog="Exit codes: 0 enqueued (or replayed), 1 refused, 2 usage or settings.",
     )
     kinds = parser.add_subparsers(dest="kind", required=True, metavar="otp|record|template")
-    otp = kinds.add_parser("otp", parents=[common], help="a Voice OTP call reading --content")
-    otp.add_argument("--content", required=True)
-    otp.add_argument("--unicode", dest="is_unicode", action="store_true", default=None)
-    otp.add_argument("--ttl-s", type=int)
-    otp.add_argument("--brandname")
-    record = kinds.add_parser("record", parents=[common], help="a call playing a recording")
-    record.add_argument("--record-id", required=True)
-    for name in ("--max-retry", "--max-repeat", "--wait-retry", "--ivr", "--time-wait-to-ivr"):
-        record.add_argument(name, type=int)
-    record.add_argument("--number-forward")
-    template = kinds.add_parser("template", parents=[common], help="a text-to-speech call")
-    template.add_argument("--template-id", required=True)
-    template.add_argument(
-        "--var", dest="variables", action="append", default=None, help="repeatable, in order"
-    )
-    template.add_argument("--voice")
-    template.add_argument("--speed", type=int)
+    for short, model in call_fields.KIND_MODELS.items():
+        about = (model.__doc__ or "").split("\n", 1)[0]
+        sub = kinds.add_parser(short, help=about, description=about)
+        call_fields.add_flags(sub, model, call_fields.COMMON_FIELDS)
+        call_fields.add_flags(sub, model, call_fields.PARAMETER_FIELDS[short])
     return parser
 
 
 def enqueue_main(argv: Sequence[str]) -> int:
     """``voicecall enqueue otp|record|template --phone ... [options]``"""
     args = vars(_enqueue_parser().parse_args(list(argv)))
-    request: dict[str, Any] = {"kind": KINDS[args.pop("kind")]}
-    labels = dict(args.pop("label"))
-    if labels:
-        request["labels"] = labels
-    request.update({name: value for name, value in args.items() if value is not None})
+    request = call_fields.request_of(args.pop("kind"), args)
 
     def run() -> int:
         job = make_client().enqueue(request, trace_id=None).json_body()
@@ -234,7 +201,9 @@ def _import_parser() -> argparse.ArgumentParser:
         description="Validate every row of a CSV file of calls, then enqueue the good ones.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=(csv_import.__doc__ or "").split("\n\n", 1)[1]
-        + "\nExit codes: 0 every row imported, 1 some rows bad or refused, 2 usage or settings.",
+        + "\nColumns:\n"
+        + call_fields.columns_help()
+        + "\n\nExit codes: 0 every row imported, 1 some rows bad or refused, 2 usage or settings.",
     )
 
 

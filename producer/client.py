@@ -47,6 +47,7 @@ from voicecall.job import lifecycle
 from voicecall.job.contract import CallRequestAdapter, check_cancel_reason, validation_context
 from voicecall.job.records import JobView
 from voicecall.job.states import State
+from voicecall.job.steps import Verdict
 from voicecall.store.job_store import JobStore
 
 __all__ = [
@@ -168,9 +169,9 @@ class VoiceCallClient:
         """Cancel a job not yet handed to eSMS; raises :class:`CancelRefused` otherwise, and
         :class:`FieldRefused` for a reason with control characters or over 200 characters."""
         step = self.store.apply(lifecycle.cancel(job_id, note=check_cancel_reason(reason)))
-        if step.verdict == "absent":
+        if step.verdict is Verdict.ABSENT:
             raise JobNotFound(job_id)
-        if step.verdict != "ended":
+        if step.verdict is not Verdict.ENDED:
             raise CancelRefused(job_id, State(step.state))
         return self.get(job_id)
 
@@ -226,9 +227,8 @@ class VoiceCallClient:
         """Every campaign, newest first."""
         return campaigns(self.store)
 
-    @staticmethod
-    def _filters(filters: Mapping[str, Any]) -> Filters:
+    def _filters(self, filters: Mapping[str, Any]) -> Filters:
         unknown = sorted(set(filters) - set(FILTER_PARAMS) - {"labels"})
         if unknown:
             raise SearchError(unknown[0], "is not a filter (see producer.search.query)")
-        return parse_filters(filter_pairs(filters))[0]
+        return parse_filters(filter_pairs(filters), zone=self.settings.zone)[0]

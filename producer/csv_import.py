@@ -1,23 +1,10 @@
 """Import call jobs from a CSV file: validate every row first, then enqueue the good ones.
 
-Columns (header row required, any order; only ``kind`` and ``phone`` must be present; an
-empty cell means "not set"):
-
-    kind              voice_otp | record_call | template_call (or otp | record | template)
-    phone             Vietnamese number: 0901234567, 84901234567, +84 90 123 4567
-    content           voice_otp: the text read out
-    record_id         record_call: the recording's id
-    template_id       template_call: the script's id
-    variables         template_call: the script's variables in order, separated by |
-    send_at           ISO-8601; a naive time is read in TIMEZONE
-    schedule          worker | provider
-    idempotency_key   importing the file again then replays instead of duplicating
-    ttl_s             voice_otp
-    max_retry max_repeat wait_retry ivr number_forward time_wait_to_ivr    record_call
-    voice speed       template_call
-    webhook_url       where the final result is POSTed
-    labels            k=v;k=v (``--campaign NAME`` sets the campaign label of every row)
-    id is_unicode     optional extras: the job id (eSMS RequestId), voice_otp's IsUnicode
+A header row is required, columns in any order; only ``kind`` and ``phone`` must be present.
+The columns are the job contract's fields (producer.call_fields lists them from its models,
+and ``voicecall import --help`` prints them). An empty cell means "not set"; ``variables``
+are separated by ``|``, ``labels`` written ``k=v;k=v`` (``--campaign NAME`` sets the campaign
+label of every row).
 
 The file is read twice, streaming (never held in memory): pass 1 validates every row with the
 job contract and reports bad rows by line number; pass 2 re-validates with the same clock and
@@ -35,9 +22,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from producer.call_fields import COLUMNS, KIND_ALIASES, REQUIRED_COLUMNS
 from producer.client import VoiceCallClient
 from producer.fields import field_errors
 from producer.intake import DuplicateJobId, IdempotencyConflict
+from voicecall.errors import VoicecallError
 from voicecall.job.contract import (
     CallRequestAdapter,
     RecordCall,
@@ -46,14 +35,10 @@ from voicecall.job.contract import (
     with_campaign,
 )
 
-COLUMNS = (
-    "kind", "phone", "content", "record_id", "template_id", "variables", "send_at", "schedule",
-    "idempotency_key", "ttl_s", "max_retry", "max_repeat", "wait_retry", "ivr",
-    "number_forward", "time_wait_to_ivr", "voice", "speed", "webhook_url", "labels",
-)  # fmt: skip
-EXTRA_COLUMNS = ("id", "is_unicode")
-REQUIRED_COLUMNS = ("kind", "phone")
-KIND_ALIASES = {"otp": "voice_otp", "record": "record_call", "template": "template_call"}
+__all__ = [  # COLUMNS: the contract's fields (producer.call_fields)
+    "COLUMNS", "BadRow", "CsvFormatError", "Importer", "Summary", "read_rows", "to_request",
+    "validate_row",
+]  # fmt: skip
 VARIABLE_SEPARATOR = "|"
 LABEL_SEPARATOR = ";"
 
@@ -61,7 +46,7 @@ AnyCall = VoiceOtpCall | RecordCall | TemplateCall
 FieldErrors = list[dict[str, str]]
 
 
-class CsvFormatError(Exception):
+class CsvFormatError(VoicecallError):
     """The file cannot be imported at all (unreadable, or a bad header)."""
 
 
@@ -91,10 +76,10 @@ class Summary:
 
 def _header(raw: list[str]) -> list[str]:
     names = [name.strip().lower() for name in raw]
-    unknown = [n for n in names if n not in COLUMNS and n not in EXTRA_COLUMNS]
+    unknown = [n for n in names if n not in COLUMNS]
     if unknown:
         raise CsvFormatError(
-            f"unknown column(s) {', '.join(map(repr, unknown))}; known: {', '.join(COLUMNS + EXTRA_COLUMNS)}"
+            f"unknown column(s) {', '.join(map(repr, unknown))}; known: {', '.join(COLUMNS)}"
         )
     missing = [n for n in REQUIRED_COLUMNS if n not in names]
     if missing:

@@ -47,6 +47,7 @@ from voicecall.errors import (
     JobNotFound,
     ReopenRefused,
     SearchError,
+    VoicecallError,
 )
 from voicecall.store.connection import UNAVAILABLE
 from voicecall.telemetry.logs import get_logger
@@ -66,7 +67,7 @@ _HTTP_CODES = {
 }
 
 
-class ApiError(Exception):
+class ApiError(VoicecallError):
     """An answer other than success, raised anywhere in a request and rendered as JSON."""
 
     def __init__(

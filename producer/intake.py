@@ -32,7 +32,7 @@ from voicecall.job import keys, lifecycle, steps
 from voicecall.job.contract import CAMPAIGN_LABEL, AnyCall, VoiceOtpCall, params_of
 from voicecall.job.records import HistoryEntry, JobRecord
 from voicecall.job.states import Kind, ScheduleMode, State
-from voicecall.job.steps import Step
+from voicecall.job.steps import Step, Verdict
 from voicecall.store.connection import now_s
 from voicecall.store.job_store import AsyncJobStore, JobStore
 from voicecall.telemetry.metrics import JOBS_ENQUEUED
@@ -138,7 +138,7 @@ class Intake:
         step = self.store.apply_replicated(
             self._create(job), replicas=self.settings.wait_replicas, now=job.created_at
         )
-        if step.verdict == "replay":
+        if step.verdict is Verdict.REPLAY:
             return self._replay(request, self.store.get(step.state), step.state)
         if self._refound(request, job, step):
             return self._replay(request, self.store.get(job.id), job.id)
@@ -155,7 +155,7 @@ class Intake:
         step = await self.async_store.apply_replicated(
             self._create(job), replicas=self.settings.wait_replicas, now=job.created_at
         )
-        if step.verdict == "replay":
+        if step.verdict is Verdict.REPLAY:
             existing = await self.async_store.get(step.state)
             return self._replay(request, existing, step.state)
         if self._refound(request, job, step):
@@ -165,7 +165,11 @@ class Intake:
     @staticmethod
     def _refound(request: AnyCall, job: JobRecord, step: Step) -> bool:
         """The key's job is there but not its idempotency record: a replay all the same."""
-        return step.verdict == "exists" and request.id is None and job.idempotency_key is not None
+        return (
+            step.verdict is Verdict.EXISTS
+            and request.id is None
+            and job.idempotency_key is not None
+        )
 
     def _create(self, job: JobRecord) -> steps.Op:
         # A new job's message waits its turn on its queue: the sweeper looks only after
@@ -174,7 +178,7 @@ class Intake:
 
     @staticmethod
     def _created(job: JobRecord, step: Step) -> Submitted:
-        if step.verdict == "exists":
+        if step.verdict is Verdict.EXISTS:
             raise DuplicateJobId(job.id)
         JOBS_ENQUEUED.labels(kind=job.kind.value).inc()
         return Submitted(job=job, replay=False)

@@ -62,7 +62,8 @@ def caller(request: Request) -> cursors.Caller:
 
 
 def _query(request: Request, allowed: tuple[str, ...]) -> tuple[Filters, dict[str, str]]:
-    return parse_filters(request.query_params.multi_items(), allowed=allowed)
+    zone = request.app.state.settings.zone  # a time without an offset: TIMEZONE, as intake
+    return parse_filters(request.query_params.multi_items(), allowed=allowed, zone=zone)
 
 
 def _limit(raw: str | None) -> int:
@@ -106,7 +107,7 @@ FILTER_DOCS = [
            {"type": "string", "pattern": NAME_PATTERN, "examples": ["billing"]}),
     *[
         _param(f"{what}_{end}", f"{what} time {'at or after' if end == 'from' else 'at or before'}"
-               " this (RFC 3339 with an offset, or epoch seconds).", _TIME)
+               " this (ISO 8601, read in TIMEZONE without an offset; or epoch seconds).", _TIME)
         for what in ("created", "due", "finished") for end in ("from", "to")
     ],
 ]  # fmt: skip

@@ -13,7 +13,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from producer.search.campaigns import CampaignSummary
 from producer.search.filters import Filters
 from producer.search.query import FILTER_PARAMS, parse_filters
 from voicecall.errors import CampaignNotFound, SearchError
+from voicecall.formats import shown
 from voicecall.formats.phones import mask_phone
 from voicecall.job.records import JobView
 from voicecall.store.connection import RedisError
@@ -40,20 +41,22 @@ _HELP = {
 }
 
 
-def _add_filters(parser: argparse.ArgumentParser) -> None:
+def _add_filters(parser: argparse.ArgumentParser, names: Sequence[str] = FILTER_PARAMS) -> None:
     group = parser.add_argument_group("filters (those of GET /v1/calls)")
-    for name in FILTER_PARAMS:
+    for name in names:
         option = "--" + name.replace("_", "-")
         if name in _REPEATABLE:
             group.add_argument(option, dest=name, action="append", help=_HELP[name])
         else:
-            help_text = _HELP.get(name, "a time: RFC 3339 with an offset, or epoch seconds")
+            help_text = _HELP.get(
+                name, "a time: ISO 8601 (in TIMEZONE without an offset), or epoch seconds"
+            )
             group.add_argument(option, dest=name, help=help_text)
 
 
-def _filters(args: argparse.Namespace) -> Filters:
+def _filters(args: argparse.Namespace, zone: tzinfo) -> Filters:
     pairs = [(name, value) for name in FILTER_PARAMS for value in _values(getattr(args, name))]
-    return parse_filters(pairs)[0]
+    return parse_filters(pairs, zone=zone)[0]
 
 
 def _values(value: str | list[str] | None) -> list[str]:
@@ -73,13 +76,13 @@ def _refusal(exc: Exception) -> int:
 # --- jobs list -------------------------------------------------------------------------------
 
 
-def _time(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+def _time(moment: datetime | None, zone: tzinfo) -> str:
+    return shown.short(moment, zone) if moment else "-"
 
 
-def format_table(jobs: Sequence[JobView]) -> str:
-    """Jobs as a table, phone numbers masked (times in UTC)."""
-    header = ("ID", "CLIENT", "KIND", "STATE", "OUTCOME", "PHONE", "CREATED (UTC)", "LABELS")
+def format_table(jobs: Sequence[JobView], zone: tzinfo = UTC) -> str:
+    """Jobs as a table, phone numbers masked, times in ``zone`` (the console's format)."""
+    header = ("ID", "CLIENT", "KIND", "STATE", "OUTCOME", "PHONE", "CREATED", "LABELS")
     rows = [
         (
             job.id,
@@ -88,7 +91,7 @@ def format_table(jobs: Sequence[JobView]) -> str:
             job.state.value,
             job.outcome.value if job.outcome else "-",
             mask_phone(job.phone),
-            _time(job.created_at),
+            _time(job.created_at, zone),
             ",".join(f"{k}={v}" for k, v in job.labels.items()) or "-",
         )
         for job in jobs
@@ -112,7 +115,11 @@ def jobs_main(argv: Sequence[str]) -> int:
     try:
         client = make_client()
         page = walk.search(
-            client.store, _filters(args), client.caller, limit=args.limit, cursor=args.cursor
+            client.store,
+            _filters(args, client.settings.zone),
+            client.caller,
+            limit=args.limit,
+            cursor=args.cursor,
         )
     except (SearchError, RedisError) as exc:
         return _refusal(exc)
@@ -121,7 +128,7 @@ def jobs_main(argv: Sequence[str]) -> int:
         body = {"data": [job.json_body() for job in jobs], "next_cursor": page.cursor}
         print(json.dumps(body, indent=2, ensure_ascii=False))
         return EXIT_OK
-    print(format_table(jobs) if jobs else "no jobs match")
+    print(format_table(jobs, client.settings.zone) if jobs else "no jobs match")
     if page.cursor:
         print(f"more: add --cursor {page.cursor}", file=sys.stderr)
     return EXIT_OK
@@ -130,7 +137,7 @@ def jobs_main(argv: Sequence[str]) -> int:
 # --- campaign list | show ----------------------------------------------------------------------
 
 
-def format_campaign(summary: CampaignSummary) -> str:
+def format_campaign(summary: CampaignSummary, zone: tzinfo = UTC) -> str:
     """A campaign's figures for a person to read."""
 
     def share(part: float | None) -> str:
@@ -148,8 +155,8 @@ def format_campaign(summary: CampaignSummary) -> str:
         ("duration", f"{summary.duration_s} s in all, {average if average is not None else '-'} s"
                      " per answered call"),
         ("cost", f"{summary.cost_vnd:,.0f} VND"),
-        ("first sent", _time(summary.first_sent_at) + " UTC" if summary.first_sent_at else "-"),
-        ("last sent", _time(summary.last_sent_at) + " UTC" if summary.last_sent_at else "-"),
+        ("first sent", _time(summary.first_sent_at, zone) if summary.first_sent_at else "-"),
+        ("last sent", _time(summary.last_sent_at, zone) if summary.last_sent_at else "-"),
     ]  # fmt: skip
     return "\n".join(f"{name:<11}{value}" for name, value in rows)
 
@@ -175,7 +182,7 @@ def campaign_main(argv: Sequence[str]) -> int:
         data: Any = [summary.model_dump(mode="json") for summary in found]
         print(json.dumps(data[0] if args.action == "show" else {"data": data}, indent=2))
     elif args.action == "show":
-        print(format_campaign(found[0]))
+        print(format_campaign(found[0], client.settings.zone))
     else:
         for summary in found:
             print(
@@ -203,7 +210,7 @@ def export_main(argv: Sequence[str]) -> int:
     progress = Progress(enabled=not args.no_progress)
     try:
         client = make_client()
-        filters = _filters(args)
+        filters = _filters(args, client.settings.zone)
         total = walk.count(client.store, filters)
         out = args.output.open("w", newline="", encoding="utf-8") if args.output else sys.stdout
         try:

@@ -1,6 +1,8 @@
-"""Take the README's screenshot of the console (``make console-screenshot``): start the demo
+"""Take the README's screenshots of the console (``make console-screenshot``): start the demo
 stack (``voicecall demo --serve``), log in to the console in Debian's chromium, save the
-overview as a PNG, stop the demo. Usage: scripts/console_screenshot.py OUT.png"""
+overview as OUT.png and, beside it, a job's page (console-job.png), a campaign's page
+(console-campaign.png) and the narrow layout of the calls list at 390 px
+(console-narrow.png); stop the demo. Usage: scripts/console_screenshot.py OUT.png"""
 
 from __future__ import annotations
 
@@ -9,9 +11,12 @@ import re
 import signal
 import subprocess
 import sys
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from playwright.sync_api import expect, sync_playwright
+import httpx
+from playwright.sync_api import Page, expect, sync_playwright
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -49,13 +54,50 @@ def main(out: Path) -> int:
             page.get_by_label("API token").fill(token)
             page.get_by_role("button", name="Log in").click()
             expect(page.get_by_role("heading", name="Overview", exact=True)).to_be_visible()
+            _campaign(console, token)
+            page.reload()
             page.screenshot(path=str(out), full_page=True)
+            _more(page, console, out)
             browser.close()
-        print(f"saved {out}")
+        print(f"saved {out} and the pages beside it")
         return 0
     finally:
         os.killpg(demo.pid, signal.SIGINT)
         demo.wait(timeout=60)
+
+
+def _campaign(console: str, token: str) -> None:
+    """A small campaign for its page (the demo makes none): 16 calls now, 6 tomorrow."""
+    base = console.split("/console")[0]
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    calls = [
+        {"kind": "record_call", "phone": f"09050{i:05d}", "record_id": "rec-welcome",
+         **({"send_at": tomorrow} if i >= 16 else {})}
+        for i in range(22)
+    ]  # fmt: skip
+    answer = httpx.post(
+        f"{base}/v1/calls/batch",
+        json={"calls": calls, "campaign": "spring-reminders"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    answer.raise_for_status()
+    time.sleep(15)  # the simulator answers most of them meanwhile
+
+
+def _more(page: Page, console: str, out: Path) -> None:
+    """A job's page, a campaign's page, and the calls list in a phone-sized window."""
+    page.goto(console.rstrip("/") + "/calls?state=completed")
+    page.locator("table.jobs tbody a").first.click()
+    expect(page.locator("#job-state")).to_be_visible()
+    page.screenshot(path=str(out.with_name("console-job.png")), full_page=True)
+    page.goto(console.rstrip("/") + "/campaigns")
+    page.locator("table tbody a").first.click()
+    expect(page.locator("#chart-campaign")).to_be_visible()
+    page.screenshot(path=str(out.with_name("console-campaign.png")), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(console.rstrip("/") + "/calls")
+    page.screenshot(path=str(out.with_name("console-narrow.png")), full_page=True)
 
 
 if __name__ == "__main__":

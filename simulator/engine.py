@@ -93,7 +93,6 @@ class Simulator:
 
     async def _life(self, record: CallRecord) -> None:
         await asyncio.sleep(max(0.0, record.plan.ends_at - time.time()))
-        record.settled = True
         if not record.sent_ok:
             self.state.balance += record.price  # a call that did not go through is not charged
         log.info("finished smsid=%s answered=%s", record.smsid, record.sent_ok)

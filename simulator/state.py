@@ -65,7 +65,6 @@ class CallRecord:
     callbacks: list[CallbackAttempt] = field(default_factory=list)
     callback_fate: str = ""  # "", "dropped", "duplicated"
     status_requests: int = 0
-    settled: bool = False  # the end of its life was processed (refund, callback)
 
     @property
     def sent_ok(self) -> bool:

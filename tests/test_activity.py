@@ -11,7 +11,6 @@ import redis
 
 from producer.console import activity
 from tests.fixtures import steps
-from tests.test_lifecycle_guards import _create
 from voicecall.job import keys, lifecycle
 from voicecall.job.states import Outcome
 from voicecall.store.job_store import JobStore
@@ -31,7 +30,7 @@ def test_sends_and_endings_are_counted_in_the_minute_of_their_step(
     minute of each step holds sent=2, outcome:answered=1, failed=1, cancelled=1; a step
     given another time counts in that time's minute; each hash expires within 2 h."""
     for job_id in ("a", "b", "c", "e"):
-        _create(store, job_id, "record_call")
+        steps.create(store, job_id, "record_call")
     steps.submit(store, "a", "s-a")
     steps.submit(store, "b", "s-b")
     done = lifecycle.complete(
@@ -56,7 +55,7 @@ def test_sends_and_endings_are_counted_in_the_minute_of_their_step(
 
 def test_a_late_step_counts_nothing(store: JobStore) -> None:
     """A submit that finds the job already past sending (a late 124) is not a second send."""
-    _create(store, "d", "record_call")
+    steps.create(store, "d", "record_call")
     steps.submit(store, "d", "s-d")
     late = lifecycle.submit("d", smsid="s-d", code=124, poll_at=0, note="again")
     assert store.apply(late).verdict == "late"

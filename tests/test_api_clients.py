@@ -19,8 +19,8 @@ import pytest
 
 from producer.client import VoiceCallClient
 from tests.fixtures.api import CALLBACK_SECRET, REPO_ROOT, ApiServer, running
+from tests.fixtures.console import login
 from tests.fixtures.redis import RedisServer
-from tests.test_console import _login
 from voicecall.cli import main
 from voicecall.config.clients import bare_token_name, parse_api_tokens
 from voicecall.config.settings import load_settings
@@ -297,7 +297,7 @@ def test_the_console_shows_the_client_and_filters_by_it(named: ApiServer) -> Non
         job = crm.post("/v1/calls", json=OTP).json()
     with named.client(BILLING) as billing:
         other = billing.post("/v1/calls", json=OTP).json()
-    console, _ = _login(named)
+    console, _ = login(named)
     try:
         page = console.get(f"/console/calls/{job['id']}")
         assert '<dd id="job-client">crm</dd>' in page.text

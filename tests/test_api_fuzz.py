@@ -189,6 +189,7 @@ def test_operation_ids_are_readable_and_unique(document: dict[str, Any]) -> None
 def test_each_route_documents_every_status_it_answers(
     document: dict[str, Any], method: str, path: str, codes: set[str]
 ) -> None:
+    """Each route's OpenAPI responses are exactly the status codes it can answer, no more, no fewer."""
     operation = document["paths"][path][method.lower()]
     assert set(operation["responses"]) == codes
 

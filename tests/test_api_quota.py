@@ -187,11 +187,13 @@ def test_a_batch_over_the_whole_quota_is_refused_naming_calls(
 
 @pytest.mark.parametrize("value", ["10", "0/60", "10/0", "ten/60", "10/100000"])
 def test_a_bad_quota_setting_is_refused_naming_it(value: str) -> None:
+    """API_TOKEN_QUOTA not of the form CALLS/SECONDS (or out of range) stops start-up naming it."""
     with pytest.raises(SettingsError, match="API_TOKEN_QUOTA: must be CALLS/SECONDS"):
         load_settings(api_token_quota=value)
 
 
 def test_quota_settings_read() -> None:
+    """API_TOKEN_QUOTA reads as (calls, seconds); `off` and unset both mean no quota."""
     assert load_settings(api_token_quota="600/60").api_token_quota == (600, 60)
     assert load_settings(api_token_quota="off").api_token_quota is None
     assert load_settings().api_token_quota is None

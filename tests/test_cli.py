@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from tests.fixtures import steps
 from voicecall.cli import commands
 from voicecall.config.settings import REQUIRED_BY_ROLE
 
@@ -114,12 +115,11 @@ def test_status_prints_a_stored_reason_with_its_control_characters_escaped(
 ) -> None:
     """A job stored before the rule, its cancel note full of terminal controls: `voicecall
     status` prints each as an escape (never raw), `--json` is valid JSON with the same text."""
-    from tests.test_lifecycle_guards import _create
     from voicecall.job import lifecycle
     from voicecall.store.job_store import JobStore
 
     store = JobStore.from_url(redis_url)
-    _create(store, "hostile-note", "record_call")
+    steps.create(store, "hostile-note", "record_call")
     assert store.apply(lifecycle.cancel("hostile-note", note=STORED_HOSTILE)).verdict == "ended"
     store.close()
     env = {**_no_settings(), "REDIS_URL": redis_url}
@@ -139,11 +139,10 @@ def test_status_prints_a_stored_reason_with_its_control_characters_escaped(
 @pytest.mark.parametrize("reason", ["\x1b[31m", "two\nlines", "\u202eevil", "x" * 201])
 def test_cancel_refuses_the_reasons_the_api_refuses(redis_url: str, reason: str) -> None:
     """`voicecall cancel --reason` takes the API's rule: exit 1 naming reason, job unchanged."""
-    from tests.test_lifecycle_guards import _create
     from voicecall.store.job_store import JobStore
 
     store = JobStore.from_url(redis_url)
-    _create(store, "cli-cancel", "record_call")
+    steps.create(store, "cli-cancel", "record_call")
     result = _voicecall(
         "cancel", "cli-cancel", "--reason", reason, env={**_no_settings(), "REDIS_URL": redis_url}
     )

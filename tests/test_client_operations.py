@@ -24,6 +24,7 @@ from voicecall.client import (
     AsyncClient,
     BatchItem,
     BatchResult,
+    BulkOperation,
     CallPage,
     CampaignSummary,
     Client,
@@ -102,7 +103,8 @@ def _shape(schema: Any) -> Any:
 
 
 @pytest.mark.parametrize(
-    "model", [CallPage, BatchResult, BatchItem, ItemError, FieldError, CampaignSummary]
+    "model",
+    [CallPage, BatchResult, BatchItem, ItemError, FieldError, CampaignSummary, BulkOperation],
 )
 def test_the_clients_own_models_are_the_documents_schemas(
     document: dict[str, Any], model: type[BaseModel]
@@ -143,7 +145,8 @@ def test_the_public_names() -> None:
     assert voicecall.__all__ == ["AsyncClient", "Client", "__version__"]
     assert (voicecall.Client, voicecall.AsyncClient) == (Client, AsyncClient)
     assert voicecall.client.__all__ == [
-        "ApiError", "AsyncClient", "BatchItem", "BatchResult", "CallOptions", "CallPage",
+        "ApiError", "AsyncClient", "BatchItem", "BatchResult", "BulkOperation", "CallOptions",
+        "CallPage",
         "CampaignSummary", "Client", "ClientError", "Conflict", "ConnectionFailed", "Filters",
         "InvalidWebhook", "ItemError", "JobView", "NotFound", "OtpOptions", "RateLimited",
         "RecordOptions", "RequestRefused", "RetryPolicy", "ServerError", "TemplateOptions",

@@ -9,7 +9,6 @@ environment, in an empty directory (so no ``.env`` file is read).
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,34 +17,12 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.test_dockerfile_commands import dockerfile_stages
+from tests.fixtures.deploy import dockerfile_stages, interpolate
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "deploy" / "docker-compose.yml"
 # Roles whose settings `check-settings` knows; the simulator reads none of voicecall's settings.
 ROLES_WITH_SETTINGS = {"api", "worker", "scheduler"}
-# ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, ${VAR?error}, $VAR, and $$ (a dollar).
-VARIABLE = re.compile(
-    r"\$(?:(?P<dollar>\$)|\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}|(?P<bare>\w+))"
-)
-
-
-def interpolate(value: str, variables: dict[str, str]) -> str:
-    """``value`` with Compose's variable syntax replaced, given the shell ``variables``."""
-
-    def replace(match: re.Match[str]) -> str:
-        if match["dollar"]:
-            return "$"
-        name = match["name"] or match["bare"]
-        op, arg = match["op"] or "", match["arg"] or ""
-        unset = name not in variables or (op.startswith(":") and variables[name] == "")
-        if op.endswith("?") and unset:
-            raise ValueError(f"required variable {name} is not set: {arg}")
-        if op.endswith("-") and unset:
-            return arg
-        return variables.get(name, "")
-
-    return VARIABLE.sub(replace, value)
 
 
 def service_environment(service: dict[str, Any], variables: dict[str, str]) -> dict[str, str]:

@@ -16,7 +16,7 @@ import pytest
 from producer.console import session as sessions
 from tests.fixtures import steps
 from tests.fixtures.api import ApiServer
-from tests.test_lifecycle_guards import _create
+from tests.fixtures.console import login, login_csrf
 from voicecall.job import keys, lifecycle
 from voicecall.store.job_store import JobStore
 
@@ -47,12 +47,15 @@ def test_a_session_reads_back_and_names_its_token_by_an_hmac_only() -> None:
     ],
 )
 def test_a_tampered_cookie_is_no_session(tamper: object) -> None:
+    """A session cookie with its signature or payload changed, cut, or empty reads as no session."""
     value, _ = sessions.issue(KEY, TOKENS[0], now=1000.0)
     assert callable(tamper)
     assert sessions.read(tamper(value), KEY, TOKENS, now=1001.0) is None
 
 
 def test_a_session_ends_at_its_expiry_and_when_its_token_is_removed() -> None:
+    """A session is refused once it reaches its maximum age, under the key of another token
+    list, and once its API token is no longer configured."""
     value, _ = sessions.issue(KEY, TOKENS[1], now=1000.0)
     assert sessions.read(value, KEY, TOKENS, now=1000.0 + sessions.MAX_AGE_S) is None
     # The key is derived from every token: another token list cannot read it...
@@ -62,6 +65,7 @@ def test_a_session_ends_at_its_expiry_and_when_its_token_is_removed() -> None:
 
 
 def test_csrf_matches_only_the_sessions_own_token() -> None:
+    """A session's CSRF check passes with its own token only: not another session's, none or empty."""
     _, one = sessions.issue(KEY, TOKENS[0], now=1000.0)
     _, two = sessions.issue(KEY, TOKENS[0], now=1000.0)
     assert sessions.check_csrf(one, one.csrf)
@@ -73,36 +77,15 @@ def test_csrf_matches_only_the_sessions_own_token() -> None:
 # --- against a real API process -----------------------------------------------------------
 
 
-def _login_csrf(client: httpx.Client) -> str:
-    """Open the login form (it sets its CSRF cookie) and read its csrf field."""
-    found = re.search(r'name="csrf" value="([^"]+)"', client.get("/console/login").text)
-    assert found
-    return found.group(1)
-
-
-def _login(server: ApiServer) -> tuple[httpx.Client, str]:
-    """A logged-in browser-like client and the CSRF token of its session."""
-    client = httpx.Client(base_url=server.base_url, timeout=10)
-    answer = client.post(
-        "/console/login", data={"token": server.token, "csrf": _login_csrf(client)}
-    )
-    assert answer.status_code == 303, answer.text
-    page = client.get("/console/")
-    assert page.status_code == 200
-    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert found
-    return client, found.group(1)
-
-
 def test_login_sets_an_httponly_samesite_strict_cookie(api_server: ApiServer) -> None:
+    """A wrong token gets 401 naming API_TOKENS; the right one sets an HttpOnly, SameSite=Strict
+    cookie scoped to /console that does not hold the token."""
     with httpx.Client(base_url=api_server.base_url, timeout=10) as client:
-        refused = client.post(
-            "/console/login", data={"token": "wrong", "csrf": _login_csrf(client)}
-        )
+        refused = client.post("/console/login", data={"token": "wrong", "csrf": login_csrf(client)})
         assert refused.status_code == 401
         assert "not one of API_TOKENS" in refused.text
         answer = client.post(
-            "/console/login", data={"token": api_server.token, "csrf": _login_csrf(client)}
+            "/console/login", data={"token": api_server.token, "csrf": login_csrf(client)}
         )
         assert answer.status_code == 303
         [cookie] = [
@@ -119,7 +102,7 @@ def test_a_login_without_its_forms_csrf_token_is_refused(api_server: ApiServer) 
     with httpx.Client(base_url=api_server.base_url, timeout=10) as client:
         bare = client.post("/console/login", data={"token": api_server.token})
         assert (bare.status_code, bare.json()["error"]) == (403, "csrf_failed")
-        _login_csrf(client)  # the cookie is set, but the form's field is another
+        login_csrf(client)  # the cookie is set, but the form's field is another
         forged = client.post("/console/login", data={"token": api_server.token, "csrf": "x" * 32})
         assert (forged.status_code, forged.json()["error"]) == (403, "csrf_failed")
         assert sessions.COOKIE not in client.cookies
@@ -127,6 +110,7 @@ def test_a_login_without_its_forms_csrf_token_is_refused(api_server: ApiServer) 
 
 
 def test_pages_need_a_session(api_server: ApiServer) -> None:
+    """Console pages redirect to the login page without a session; a bearer token is no session."""
     with httpx.Client(base_url=api_server.base_url, timeout=10) as client:
         answer = client.get("/console/calls")
         assert answer.status_code == 303
@@ -153,8 +137,8 @@ def test_a_state_changing_request_without_the_csrf_token_is_refused(
                 "send_at": TOMORROW,
             },
         ).json()
-    client, csrf = _login(api_server)
-    other_client, other = _login(api_server)
+    client, csrf = login(api_server)
+    other_client, other = login(api_server)
     other_client.close()
     with closing(client):
         for form in ({"confirm": "yes"}, {"confirm": "yes", "csrf": other}):
@@ -185,7 +169,7 @@ def test_a_reveal_shows_the_number_and_logs_it_masked(api_server: ApiServer) -> 
                 "send_at": TOMORROW,
             },
         ).json()
-    client, csrf = _login(api_server)
+    client, csrf = login(api_server)
     with closing(client):
         page = client.get(f"/console/calls/{job['id']}")
         assert "84901234567" not in page.text and "8490***4567" in page.text
@@ -212,6 +196,7 @@ def test_a_reveal_shows_the_number_and_logs_it_masked(api_server: ApiServer) -> 
 
 
 def test_swagger_ui_loads_only_local_assets(api_server: ApiServer) -> None:
+    """/docs loads each of its scripts and styles from the API itself, none from a CDN."""
     with httpx.Client(base_url=api_server.base_url, timeout=10) as client:
         docs = client.get("/docs")
         assert docs.status_code == 200
@@ -228,10 +213,10 @@ def test_purge_asks_for_confirmation_then_takes_the_dead_letter_off(
     """A purge posted without confirm=yes only leads to the confirmation page; confirmed, the
     dead letter leaves its list (the job stays)."""
     store = JobStore.from_url(redis_url)
-    _create(store, "dead-1", "record_call")
+    steps.create(store, "dead-1", "record_call")
     steps.claim(store, "dead-1")
     store.apply(lifecycle.fail("dead-1", queue=keys.QUEUE_BULK, error={"code": "x"}, note="t"))
-    client, csrf = _login(api_server)
+    client, csrf = login(api_server)
     url = f"/console/dead/{keys.QUEUE_BULK}/dead-1/purge"
     with closing(client), closing(store):
         listed = client.get("/console/dead")
@@ -255,7 +240,7 @@ def test_campaign_page_has_a_csv_export_of_its_calls(api_server: ApiServer) -> N
             json={"kind": "record_call", "phone": PHONE, "record_id": "r1",
                   "labels": {"campaign": "spring"}},
         ).json()  # fmt: skip
-    client, csrf = _login(api_server)
+    client, csrf = login(api_server)
     with closing(client):
         page = client.get("/console/campaign", params={"name": "spring"})
         assert page.status_code == 200
@@ -268,7 +253,8 @@ def test_campaign_page_has_a_csv_export_of_its_calls(api_server: ApiServer) -> N
 
 
 def test_a_bad_search_filter_is_named_on_the_page(api_server: ApiServer) -> None:
-    client, _ = _login(api_server)
+    """An unknown state in the console's search gets 422 and a page naming the field and value."""
+    client, _ = login(api_server)
     with closing(client):
         answer = client.get("/console/calls", params={"state": "sleeping"})
         assert answer.status_code == 422

@@ -33,6 +33,7 @@ import redis
 from producer.console import session as sessions
 from producer.console.web import segment
 from tests.fixtures.api import ApiServer
+from tests.fixtures.console import login
 from voicecall.config.settings import load_settings
 from voicecall.errors import SettingsError
 from voicecall.job import keys
@@ -42,19 +43,6 @@ PHONE = "0901234567"
 FULL = "84901234567"
 MASKED = "8490***4567"
 TOMORROW = datetime.fromtimestamp(time.time() + 86400, UTC).isoformat()
-CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
-
-
-def _login(server: ApiServer) -> tuple[httpx.Client, str]:
-    """A logged-in browser-like client and its session's CSRF token."""
-    client = httpx.Client(base_url=server.base_url, timeout=10)
-    form = CSRF_FIELD.search(client.get("/console/login").text)
-    assert form
-    answer = client.post("/console/login", data={"token": server.token, "csrf": form.group(1)})
-    assert answer.status_code == 303, answer.text
-    found = CSRF_FIELD.search(client.get("/console/").text)
-    assert found
-    return client, found.group(1)
 
 
 def _scheduled(server: ApiServer, **extra: Any) -> str:
@@ -97,7 +85,7 @@ def test_a_copied_cookie_opens_nothing_after_logout(api_server: ApiServer) -> No
     after the operator logs out, the copy gets the login page for pages, the live figures
     and a state-changing form (which changes nothing)."""
     job_id = _scheduled(api_server)
-    operator, csrf = _login(api_server)
+    operator, csrf = login(api_server)
     copied = operator.cookies[sessions.COOKIE]
     with closing(operator), httpx.Client(base_url=api_server.base_url, timeout=10) as thief:
         thief.cookies.set(sessions.COOKIE, copied)
@@ -197,7 +185,7 @@ def test_the_console_refuses_a_reason_the_api_refuses(api_server: ApiServer, nam
         refused = api.delete(f"/v1/calls/{job_id}", params={"reason": reason})
         assert refused.status_code == 422, refused.text
         assert [e["field"] for e in refused.json()["errors"]] == ["reason"]
-    client, csrf = _login(api_server)
+    client, csrf = login(api_server)
     with closing(client):
         answer = client.post(
             f"/console/calls/{job_id}/cancel",
@@ -217,7 +205,7 @@ def test_a_plain_reason_is_kept_by_both(api_server: ApiServer) -> None:
         kept = api.delete(f"/v1/calls/{first}", params={"reason": reason})
         assert kept.status_code == 200
         assert kept.json()["history"][-1]["note"] == reason
-    client, csrf = _login(api_server)
+    client, csrf = login(api_server)
     with closing(client):
         done = client.post(
             f"/console/calls/{second}/cancel",
@@ -248,7 +236,7 @@ def test_the_export_masks_phones_unless_full_ones_are_asked_for_and_is_audited(
     since = len(api_server.logs())
     ids = [_scheduled(api_server, labels={"campaign": "audit-me"}) for _ in range(3)]
     _scheduled(api_server, labels={"campaign": "other"})
-    client, csrf = _login(api_server)
+    client, csrf = login(api_server)
     with closing(client):
         page = client.get("/console/campaign", params={"name": "audit-me"}).text
         assert 'name="phones" value="masked" checked' in page
@@ -286,7 +274,7 @@ def test_the_reveal_is_audited_the_same_way(api_server: ApiServer) -> None:
     """A reveal writes console_phone_revealed with the same operator id as an export."""
     since = len(api_server.logs())
     job_id = _scheduled(api_server)
-    client, csrf = _login(api_server)
+    client, csrf = login(api_server)
     with closing(client):
         assert FULL in client.post(f"/console/calls/{job_id}/reveal", data={"csrf": csrf}).text
     key = sessions.signing_key([api_server.token.encode(), api_server.other_token.encode()])
@@ -303,7 +291,7 @@ PHISHING = "Session expired. Log in again at https://evil.example/console"
 def test_the_banner_never_shows_the_urls_words(api_server: ApiServer) -> None:
     """?notice= with any text shows no banner on any page; a known code shows its own text."""
     job_id = _scheduled(api_server)
-    client, _ = _login(api_server)
+    client, _ = login(api_server)
     pages = ["/console/", "/console/calls", "/console/dead", "/console/scheduled",
              f"/console/calls/{job_id}", "/console/campaigns"]  # fmt: skip
     with closing(client):
@@ -335,7 +323,7 @@ def test_every_campaign_name_links_to_its_own_page(api_server: ApiServer) -> Non
     page (the href resolved as RFC 3986 says, dot segments and all), and that page shows them."""
     for name in HOSTILE_CAMPAIGNS:
         _scheduled(api_server, labels={"campaign": name})
-    client, _ = _login(api_server)
+    client, _ = login(api_server)
     with closing(client):
         links = _links(client.get("/console/campaigns").text)
         assert sorted(links) == sorted(HOSTILE_CAMPAIGNS)

@@ -16,19 +16,11 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.api import ApiServer
+from tests.fixtures.browser import CHROMIUM, CHROMIUM_ARGS, WAIT_MS
 from tests.fixtures.stack import Stack, wait_until
 from voicecall.job.states import State
 
 playwright_api = pytest.importorskip("playwright.sync_api")
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-WAIT_MS = 20_000  # the longest any one condition may take on a busy machine
 
 pytestmark = pytest.mark.skipif(
     shutil.which(CHROMIUM) is None, reason="needs Debian's chromium (make system-deps)"
@@ -69,6 +61,10 @@ def _job_state(page: playwright_api.Page, base: str, job_id: str, want: str) -> 
 def test_console_in_a_browser(
     stack_factory: Callable[..., Stack], browser_page: playwright_api.Page, tmp_path: Path
 ) -> None:
+    """An operator's session in Chromium: log in (a wrong token refused), the overview follows a
+    new call, search opens a job's timeline, a scheduled job is cancelled, a dead letter is
+    requeued to completion, a form without its CSRF token is refused, and no page loads
+    anything from elsewhere or logs a script error."""
     expect = playwright_api.expect
     stack = stack_factory(send_max_retries=1)
     stack.start_worker()

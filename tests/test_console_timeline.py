@@ -38,6 +38,8 @@ def _job() -> JobRecord:
 
 
 def test_the_story_holds_every_step_and_delivery_in_time_order() -> None:
+    """Every state change and webhook delivery appears once, oldest first, with what eSMS said
+    (code, SMSID), the result's source and each delivery's status, error and duration."""
     events = timeline.events(_job())
     assert [(e.at, e.title) for e in events] == [
         (100.0, "queued"),
@@ -56,6 +58,7 @@ def test_the_story_holds_every_step_and_delivery_in_time_order() -> None:
 
 
 def test_a_phone_number_in_a_note_is_masked() -> None:
+    """A phone number inside a history note is shown masked, never in full."""
     retrying = timeline.events(_job())[2]
     assert "0901234568" not in retrying.note
     assert "***" in retrying.note

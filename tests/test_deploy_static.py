@@ -1,8 +1,8 @@
 """Static checks of deploy/: Prometheus config and rules (promtool), alert unit tests, the
 Grafana dashboards, the Dockerfile (hadolint), docker-compose and the Kubernetes manifests.
 
-The helpers at the top (dashboard targets, alert rules, Grafana variable substitution) are
-shared with tests/test_prometheus_e2e.py, which sends the same expressions to a real Prometheus.
+The dashboards' targets and the alert rules are read by tests/fixtures/deploy.py, shared with
+tests/test_prometheus_e2e.py, which sends the same expressions to a real Prometheus.
 """
 
 from __future__ import annotations
@@ -15,97 +15,32 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-DEPLOY = ROOT / "deploy"
-PROM_DIR = DEPLOY / "prometheus"
-GRAFANA_DIR = DEPLOY / "grafana"
-DASHBOARD_DIR = GRAFANA_DIR / "dashboards"
+from tests.fixtures.deploy import (
+    DEPLOY,
+    GRAFANA_DIR,
+    PROM_DIR,
+    ROOT,
+    alert_rules,
+    dashboard_panels,
+    dashboard_targets,
+    dashboards,
+    interpolate,
+)
+
 K8S_DIR = DEPLOY / "k8s"
 RUNBOOK = ROOT / "docs" / "runbook.md"
 METRICS_DOC = ROOT / "docs" / "metrics.md"
-KINDS = ("voice_otp", "record_call", "template_call")
-
-# Grafana's variables, replaced as Grafana would for a short test window; $kind as "All".
-GRAFANA_VARIABLES = {
-    "$__rate_interval": "1m",
-    "$__interval": "15s",
-    "$__range": "5m",
-    "$kind": "|".join(KINDS),
-}
 PROMQL_FUNCTIONS_AND_KEYWORDS = {
     "sum", "max", "min", "avg", "count", "rate", "increase", "delta", "deriv", "by", "without",
     "histogram_quantile", "vector", "absent", "and", "or", "unless", "on", "ignoring",
     "group_left", "group_right", "offset", "round", "scalar", "clamp_min", "bool", "le",
 }  # fmt: skip
-
-
-# --- shared helpers ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PanelTarget:
-    dashboard: str
-    panel: str
-    ref_id: str
-    expr: str  # as written in the dashboard
-
-    @property
-    def promql(self) -> str:
-        return grafana_to_promql(self.expr)
-
-
-@dataclass(frozen=True)
-class AlertRule:
-    name: str
-    expr: str
-    labels: dict[str, str]
-    annotations: dict[str, str]
-
-
-def grafana_to_promql(expr: str) -> str:
-    """``expr`` with Grafana's variables replaced (longest names first)."""
-    for name in sorted(GRAFANA_VARIABLES, key=len, reverse=True):
-        expr = expr.replace(name, GRAFANA_VARIABLES[name])
-    assert "$" not in expr.replace("$1", ""), f"unknown variable in {expr!r}"
-    return expr
-
-
-def dashboards() -> dict[str, dict[str, Any]]:
-    return {
-        path.name: json.loads(path.read_text()) for path in sorted(DASHBOARD_DIR.glob("*.json"))
-    }
-
-
-def dashboard_panels() -> Iterator[tuple[str, dict[str, Any]]]:
-    for dashboard in dashboards().values():
-        for panel in dashboard["panels"]:
-            if panel["type"] != "row":
-                yield dashboard["title"], panel
-
-
-def dashboard_targets() -> list[PanelTarget]:
-    return [
-        PanelTarget(title, panel["title"], target["refId"], target["expr"])
-        for title, panel in dashboard_panels()
-        for target in panel["targets"]
-    ]
-
-
-def alert_rules() -> list[AlertRule]:
-    document = yaml.safe_load((PROM_DIR / "alerts.yml").read_text())
-    return [
-        AlertRule(rule["alert"], rule["expr"], rule.get("labels", {}), rule.get("annotations", {}))
-        for group in document["groups"]
-        for rule in group["rules"]
-    ]
 
 
 def recording_rules() -> dict[str, str]:
@@ -797,8 +732,6 @@ def _forwarded_networks(value: str) -> list[ipaddress.IPv4Network | ipaddress.IP
 def test_compose_api_names_whom_it_believes_proxy_headers_from() -> None:
     """The compose api sets FORWARDED_ALLOW_IPS (loopback unless told: never *) and the
     console cookie setting, each overridable from deploy/.env."""
-    from tests.test_compose_settings import interpolate
-
     environment = _compose()["services"]["api"]["environment"]
     assert environment["FORWARDED_ALLOW_IPS"] == "${FORWARDED_ALLOW_IPS:-127.0.0.1,::1}"
     default = interpolate(environment["FORWARDED_ALLOW_IPS"], {})

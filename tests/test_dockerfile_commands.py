@@ -23,6 +23,7 @@ from types import ModuleType
 import httpx
 import pytest
 
+from tests.fixtures.deploy import dockerfile_stages
 from tests.fixtures.redis import free_port
 from tests.fixtures.sim import EsmsSim
 from tests.fixtures.stack import API_TOKEN, CALLBACK_SECRET, WEBHOOK_SECRET, wait_until
@@ -43,32 +44,6 @@ EXERCISED = {
     "CMD": [["api", "--host", "0.0.0.0", "--port", "8000"]],
     "HEALTHCHECK": [["python", "/usr/local/bin/voicecall-healthcheck"]],
 }
-
-
-@dataclass
-class Stage:
-    env: dict[str, str]
-    instructions: list[tuple[str, str]]  # (keyword, arguments)
-
-
-def dockerfile_stages() -> list[Stage]:
-    text = re.sub(r"\\\n\s*", " ", (ROOT / "Dockerfile").read_text())
-    stages: list[Stage] = []
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        keyword, _, arguments = line.partition(" ")
-        keyword = keyword.upper()
-        if keyword == "FROM":
-            stages.append(Stage({}, []))
-        if not stages:
-            continue
-        stages[-1].instructions.append((keyword, arguments.strip()))
-        if keyword == "ENV":
-            for name, value in re.findall(r"(\w+)=(\S+)", arguments):
-                stages[-1].env[name] = value
-    return stages
 
 
 def dockerfile_commands() -> dict[str, list[object]]:

@@ -1,14 +1,18 @@
 """The eSMS client: its error model, tolerant reading and retries, then the simulator over HTTP.
 
-The first part answers from an ``httpx.MockTransport`` (codes the simulator never gives:
-102, 140, 143, HTTP 429, a 200 HTML page); the second talks to the real simulator process
-(``esms_sim``) with every fault it can inject.
+Sends go the worker's way, through :meth:`AsyncEsmsClient.send` with a job's typed
+parameters; status lookups and the balance through the blocking :class:`EsmsClient`. The
+first part answers from a script (codes the simulator never gives: 102, 140, 143, HTTP 429, a
+200 HTML page), the second talks to the real simulator process (``esms_sim``) over HTTP, with
+every fault it can inject.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -20,9 +24,11 @@ from structlog.testing import capture_logs
 from tests.fixtures.sim import EsmsSim, free_port
 from voicecall.config.settings import Settings
 from voicecall.formats.retry_after import MAX_RETRY_AFTER_S
+from voicecall.job.params import OtpParams, RecordParams, TemplateParams
 from voicecall.job.states import Outcome
 from worker.esms import (
     AccountError,
+    AsyncEsmsClient,
     ConfigurationError,
     EsmsClient,
     EsmsError,
@@ -32,10 +38,12 @@ from worker.esms import (
     PermanentError,
     RateLimited,
     RetryableError,
+    Submission,
     TransportError,
 )
 from worker.esms.errors import CODE_CLASSES, CODE_MEANINGS, error_for_code
 from worker.esms.retry import MIN_TRY_S, RetryPolicy, call_with_retries
+from worker.esms.transport import Sender
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 KEYS = {"esms_api_key": "MOCKAPIKEY123", "esms_secret_key": "MOCKSECRET456"}
@@ -87,12 +95,78 @@ def mock_client(script: Script, **overrides: object) -> tuple[EsmsClient, list[f
     return client, waits
 
 
+class ScriptSender:
+    """The asyncio client's Sender answering from a Script, as ``httpx.MockTransport`` does."""
+
+    def __init__(self, script: Script) -> None:
+        self.script = script
+
+    async def request(
+        self, method: str, url: str, body: object | None, timeout: httpx.Timeout
+    ) -> httpx.Response:
+        return self.script(httpx.Request(method, url, json=body))
+
+    async def aclose(self) -> None:
+        return None
+
+
+@dataclass
+class Sending:
+    """How :func:`send` reaches eSMS: the settings, and a sender (None: aiohttp, real HTTP).
+    With ``waits`` set, the retries' waits are recorded there instead of slept."""
+
+    settings: Settings
+    sender: Sender | None = None
+    waits: list[float] | None = field(default=None)
+
+
+def mock_sending(script: Script, **overrides: object) -> tuple[Sending, list[float]]:
+    """Sends answered by ``script``, their waits recorded, not slept."""
+    waits: list[float] = []
+    return Sending(make_settings(**overrides), ScriptSender(script), waits), waits
+
+
+RECORD = RecordParams(record_id="R1")
+
+
+def send(
+    sending: Sending,
+    call: OtpParams | RecordParams | TemplateParams = RECORD,
+    *,
+    request_id: str = "job-1",
+    phone: str = "0901234567",
+    send_date: datetime | None = None,
+) -> Submission:
+    """One send the worker's way (AsyncEsmsClient.send), in a loop of its own."""
+
+    async def run() -> Submission:
+        client = AsyncEsmsClient(sending.settings, sender=sending.sender)
+        try:
+            return await client.send(
+                call, phone=phone, request_id=request_id, callback_url=None, send_date=send_date
+            )
+        finally:
+            await client.close()
+
+    if sending.waits is None:
+        return asyncio.run(run())
+    waits, slept = sending.waits, asyncio.sleep
+
+    async def recorded(seconds: float) -> None:
+        waits.append(seconds)
+        await slept(0)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(asyncio, "sleep", recorded)  # tenacity's wait between tries
+        return asyncio.run(run())
+
+
+def send_record(sending: Sending, request_id: str = "job-1", phone: str = "0901234567"):
+    return send(sending, request_id=request_id, phone=phone)
+
+
 def ok(body: dict[str, object], status: int = 200, **headers: str) -> httpx.Response:
     return httpx.Response(status, json=body, headers=headers)
-
-
-def send_record(client: EsmsClient, request_id: str = "job-1", phone: str = "0901234567"):
-    return client.make_call_record(phone=phone, record_id="R1", request_id=request_id)
 
 
 # --- error model ------------------------------------------------------------------------
@@ -147,7 +221,7 @@ def test_error_tree_has_one_root_and_the_documented_branches() -> None:
 def test_each_error_code_raises_its_class_through_the_client(code: int) -> None:
     """A send answered with an error code raises its class with .code and .message kept."""
     script = Script(ok({"CodeResult": str(code), "ErrorMessage": f"message {code}"}))
-    client, _ = mock_client(script, esms_attempt_tries=1)
+    client, _ = mock_sending(script, esms_attempt_tries=1)
     with pytest.raises(EXPECTED_CLASS[code]) as info:  # type: ignore[arg-type]
         send_record(client)
     assert info.value.code == code  # type: ignore[union-attr]
@@ -157,7 +231,7 @@ def test_each_error_code_raises_its_class_through_the_client(code: int) -> None:
 
 def test_unknown_code_is_permanent_with_code_and_message_kept() -> None:
     """A code outside the table (e.g. 110) is a PermanentError carrying eSMS's own message."""
-    client, _ = mock_client(Script(ok({"CodeResult": "110", "ErrorMessage": "Invalid data"})))
+    client, _ = mock_sending(Script(ok({"CodeResult": "110", "ErrorMessage": "Invalid data"})))
     with pytest.raises(PermanentError) as info:
         send_record(client)
     assert type(info.value) is PermanentError
@@ -177,15 +251,38 @@ def test_unknown_code_is_permanent_with_code_and_message_kept() -> None:
 )
 def test_submission_reads_code_as_string_or_number_and_strips_smsid(body: dict) -> None:
     """100 under CodeResult or CodeResponse, string or number; the SMSID is stripped."""
-    client, _ = mock_client(Script(ok(body)))
+    client, _ = mock_sending(Script(ok(body)))
     result = send_record(client)
     assert (result.code, result.duplicate) == (100, False)
     assert result.smsid == "8eb2af6d-fb4c4814-b9cc-4c0e3ed32edf"
 
 
+@pytest.mark.parametrize("smsid", ["a b", "x" * 101, "id/../../x", "<script>", "ID\x00"])
+def test_a_send_answer_with_a_malformed_smsid_is_accepted_with_the_smsid_unknown(
+    smsid: str,
+) -> None:
+    """100 with an SMSID breaking the one SMSID rule: accepted (one request, no retry, so no
+    second call), its SMSID read as unknown, never stored as given."""
+    script = Script(ok({"CodeResult": "100", "SMSID": smsid}))
+    client, waits = mock_sending(script)
+    result = send_record(client)
+    assert (result.code, result.smsid, result.duplicate) == (100, None, False)
+    assert (len(script.requests), waits) == (1, [])
+
+
+def test_otp_status_reads_totalprice_in_either_spelling() -> None:
+    """Report keys are read case-blind: eSMS's "Totalprice" is the "TotalPrice" rule."""
+    body = {"CodeResponse": "100", "SMSID": "abc", "SendStatus": 5, "SendSuccess": 1}
+    client, _ = mock_client(Script(ok({**body, "Totalprice": "850"})))
+    assert client.otp_status("abc").price_vnd == 850.0
+    client, _ = mock_client(Script(ok({**body, "Totalprice": -1})))
+    with pytest.raises(TransportError, match="TotalPrice"):
+        client.otp_status("abc")
+
+
 def test_duplicate_request_id_is_a_submission_not_an_error() -> None:
     """124 means "accepted earlier": Submission(duplicate=True), ErrorMessage kept."""
-    client, _ = mock_client(Script(ok({"CodeResult": "124", "ErrorMessage": "Duplicate"})))
+    client, _ = mock_sending(Script(ok({"CodeResult": "124", "ErrorMessage": "Duplicate"})))
     result = send_record(client)
     assert (result.code, result.smsid, result.duplicate) == (124, None, True)
     assert result.error_message == "Duplicate"
@@ -194,13 +291,13 @@ def test_duplicate_request_id_is_a_submission_not_an_error() -> None:
 def test_documented_101_body_under_the_100_tab_is_an_error() -> None:
     """The Voice OTP page's "100" tab shows a 101 body: it is read as ConfigurationError."""
     body = {"CodeResult": "101", "CountRegenerate": 0, "ErrorMessage": "Authorize Failed"}
-    client, _ = mock_client(Script(ok(body)))
+    client, _ = mock_sending(Script(ok(body)))
     with pytest.raises(ConfigurationError, match="Authorize Failed"):
-        client.send_voice_otp(phone="0901234567", content="Ma 1", request_id="r")
+        send(client, OtpParams(content="Ma 1"), request_id="r")
 
 
 def test_call_status_reads_the_documented_body_and_string_numbers() -> None:
-    """voiceapi GetSendStatus: the docs' example, numbers as strings, Ivr "" read as None."""
+    """voiceapi GetSendStatus: the docs' example, numbers as strings (and an empty Ivr)."""
     body = {
         "CallDuration": "13",
         "CallStatus": "ANSWERED",
@@ -213,8 +310,8 @@ def test_call_status_reads_the_documented_body_and_string_numbers() -> None:
     }
     client, _ = mock_client(Script(ok(body)))
     report = client.call_status("505139D7-54F8-48A9-88FA-9460A78731DD")
-    assert (report.send_status, report.sent_result, report.call_duration_s) == (5, 1, 13)
-    assert (report.ivr, report.price, report.answered, report.finished) == (None, 550.0, True, True)
+    assert (report.send_status, report.sent_result, report.duration_s) == (5, 1, 13)
+    assert (report.price_vnd, report.answered, report.finished) == (550.0, True, True)
 
 
 @pytest.mark.parametrize("spelling", ["NOANSWERED", "NO ANSWER", "no answer "])
@@ -248,7 +345,7 @@ def test_otp_status_and_balance_read_the_documented_bodies() -> None:
     balance = {"Balance": 36693, "CodeResponse": "100", "UserID": 9999}
     client, _ = mock_client(Script(ok(status), ok(balance)))
     report = client.otp_status("434a124c-7818-4f45-bdf2-7f7b07fff210100")
-    assert (report.send_success, report.send_failed, report.total_price) == (1, 0, 850.0)
+    assert (report.send_success, report.send_failed, report.price_vnd) == (1, 0, 850.0)
     assert report.delivered is True and report.finished
     got = client.balance()
     assert (got.balance_vnd, got.user_id) == (36693.0, 9999)
@@ -271,7 +368,7 @@ HTML = "<html><head><title>Runtime Error</title></head><body><h1>Server Error</h
 def test_html_body_with_200_is_a_transport_error_with_excerpt() -> None:
     """A 200 HTML page is no crash: TransportError naming the status, with a short excerpt."""
     script = Script(httpx.Response(200, text=HTML))
-    client, _ = mock_client(script)
+    client, _ = mock_sending(script)
     with pytest.raises(TransportError) as info:
         send_record(client)
     assert info.value.reason == "bad_body"
@@ -292,7 +389,7 @@ def test_html_4xx_is_a_configuration_error_not_retried() -> None:
 def test_error_excerpt_never_holds_credentials_or_phones() -> None:
     """An error page echoing the request is scrubbed before it reaches the message."""
     echo = f"<p>bad: ?ApiKey={KEYS['esms_api_key']}&Phone=0901234567 {KEYS['esms_secret_key']}</p>"
-    client, _ = mock_client(Script(httpx.Response(503, text=echo)))
+    client, _ = mock_sending(Script(httpx.Response(503, text=echo)))
     with pytest.raises(TransportError) as info:
         send_record(client)
     text = str(info.value)
@@ -303,7 +400,7 @@ def test_error_excerpt_never_holds_credentials_or_phones() -> None:
 def test_500_then_100_is_retried_to_success_with_a_retry_event() -> None:
     """A 5xx is retried inside the attempt; each retry is one `esms_retry` event, no URL."""
     script = Script(httpx.Response(500, text=HTML), ok({"CodeResult": "100", "SMSID": "s1"}))
-    client, waits = mock_client(script)
+    client, waits = mock_sending(script)
     before = sample(
         "voicecall_esms_retries_in_attempt_total", endpoint="record_call", reason="http_500"
     )
@@ -332,7 +429,7 @@ def test_429_waits_exactly_retry_after() -> None:
         httpx.Response(429, headers={"Retry-After": "1"}),
         ok({"CodeResult": "100", "SMSID": "s"}),
     )
-    client, waits = mock_client(script)
+    client, waits = mock_sending(script)
     assert send_record(client).smsid == "s"
     assert waits == [1.0]
 
@@ -356,7 +453,7 @@ def test_an_unreadable_retry_after_from_esms_falls_back_to_backoff(value: str) -
         httpx.Response(429, headers=[(b"Retry-After", value.encode("latin-1"))]),
         ok({"CodeResult": "100", "SMSID": "s"}),
     )
-    client, waits = mock_client(script)
+    client, waits = mock_sending(script)
     assert send_record(client).smsid == "s"
     assert len(waits) == 1 and 0 <= waits[0] <= 0.05  # within ESMS_BACKOFF_MAX_S
 
@@ -366,7 +463,7 @@ def test_a_huge_retry_after_from_esms_is_clamped_to_a_day(value: str) -> None:
     """A Retry-After of 5,000 digits or the year 9999 is clamped to MAX_RETRY_AFTER_S (a
     day): past the budget, so RateLimited goes to Dramatiq at once with that clamped hint."""
     script = Script(httpx.Response(429, headers={"Retry-After": value}))
-    client, waits = mock_client(script, esms_attempt_budget_s=5)
+    client, waits = mock_sending(script, esms_attempt_budget_s=5)
     with pytest.raises(RateLimited) as info:
         send_record(client)
     assert info.value.retry_after_s == MAX_RETRY_AFTER_S
@@ -376,7 +473,7 @@ def test_a_huge_retry_after_from_esms_is_clamped_to_a_day(value: str) -> None:
 def test_retry_after_beyond_the_budget_gives_up_at_once() -> None:
     """A Retry-After longer than the budget left re-raises RateLimited for Dramatiq."""
     script = Script(httpx.Response(429, headers={"Retry-After": "120"}))
-    client, waits = mock_client(script, esms_attempt_budget_s=5)
+    client, waits = mock_sending(script, esms_attempt_budget_s=5)
     with pytest.raises(RateLimited) as info:
         send_record(client)
     assert info.value.retry_after_s == 120
@@ -386,7 +483,7 @@ def test_retry_after_beyond_the_budget_gives_up_at_once() -> None:
 def test_160_is_retried_then_raised_as_rate_limited() -> None:
     """eSMS 160 (TPS) is retried with backoff; when tries run out, RateLimited(code=160)."""
     script = Script(ok({"CodeResult": "160", "ErrorMessage": "TPS"}))
-    client, waits = mock_client(script, esms_attempt_tries=4)
+    client, waits = mock_sending(script, esms_attempt_tries=4)
     with pytest.raises(RateLimited) as info:
         send_record(client)
     assert info.value.code == 160 and info.value.retry_after_s is None
@@ -396,7 +493,7 @@ def test_160_is_retried_then_raised_as_rate_limited() -> None:
 def test_backoff_is_full_jitter_exponential_and_capped() -> None:
     """Waits are drawn from [0, min(max, base·2^n)]: full jitter, capped by ESMS_BACKOFF_MAX_S."""
     script = Script(httpx.Response(502))
-    client, waits = mock_client(
+    client, waits = mock_sending(
         script, esms_attempt_tries=8, esms_backoff_base_s=0.1, esms_backoff_max_s=0.3
     )
     with pytest.raises(TransportError):
@@ -410,7 +507,7 @@ def test_backoff_is_full_jitter_exponential_and_capped() -> None:
 def test_permanent_and_balance_errors_are_not_retried(answer: httpx.Response) -> None:
     """Permanent codes and 103 go straight back to the caller: one request, no wait."""
     script = Script(answer)
-    client, waits = mock_client(script)
+    client, waits = mock_sending(script)
     with pytest.raises(EsmsError):
         send_record(client)
     assert len(script.requests) == 1 and waits == []
@@ -462,19 +559,7 @@ def test_client_refuses_to_start_without_credentials() -> None:
 # --- against the simulator, over real HTTP ---------------------------------------------------
 
 
-@pytest.fixture
-def sim_client(esms_sim: EsmsSim) -> Iterator[EsmsClient]:
-    settings = make_settings(
-        esms_api_key=esms_sim.api_key,
-        esms_secret_key=esms_sim.secret_key,
-        esms_rest_url=esms_sim.rest_url,
-        esms_voice_url=esms_sim.voice_url,
-    )
-    with EsmsClient(settings) as client:
-        yield client
-
-
-def other_client(esms_sim: EsmsSim, **overrides: object) -> EsmsClient:
+def sim_settings(esms_sim: EsmsSim, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "esms_api_key": esms_sim.api_key,
         "esms_secret_key": esms_sim.secret_key,
@@ -482,35 +567,42 @@ def other_client(esms_sim: EsmsSim, **overrides: object) -> EsmsClient:
         "esms_voice_url": esms_sim.voice_url,
     }
     values.update(overrides)
-    return EsmsClient(make_settings(**values))
+    return make_settings(**values)
 
 
-def test_sim_every_send_endpoint_is_accepted(sim_client: EsmsClient, esms_sim: EsmsSim) -> None:
+@pytest.fixture
+def sim_client(esms_sim: EsmsSim) -> Iterator[EsmsClient]:
+    """The blocking client (status lookups, balance) on the simulator."""
+    with EsmsClient(sim_settings(esms_sim)) as client:
+        yield client
+
+
+@pytest.fixture
+def sim_sending(esms_sim: EsmsSim) -> Sending:
+    """Sends to the simulator the worker's way, over real HTTP (aiohttp)."""
+    return Sending(sim_settings(esms_sim))
+
+
+def test_sim_every_send_endpoint_is_accepted(sim_sending: Sending, esms_sim: EsmsSim) -> None:
     """OTP (POST and GET), record and template sends get 100 and a stripped SMSID."""
+    otp_get = Sending(sim_settings(esms_sim, esms_otp_method="get"))
+    record = RecordParams(
+        record_id="R1",
+        number_forward="0912345678",
+        ivr=1,
+        max_retry=1,
+        wait_retry=30,
+        max_repeat=2,
+        time_wait_to_ivr=5,
+    )
+    template = TemplateParams(
+        template_id="T1", variables=["Trung", "20000"], voice="ngoclam", speed=2
+    )
     results = [
-        sim_client.send_voice_otp(phone="+84 90 123 4567", content="Ma 1", request_id="otp-p"),
-        sim_client.send_voice_otp(
-            phone="0901234567", content="Ma 2", request_id="otp-g", method="get"
-        ),
-        sim_client.make_call_record(
-            phone="84901234567",
-            record_id="R1",
-            request_id="rec",
-            number_forward="0912345678",
-            ivr=1,
-            max_retry=1,
-            wait_retry=30,
-            max_repeat=2,
-            time_wait_to_ivr=5,
-        ),
-        sim_client.make_call_template(
-            phone="0901234567",
-            template_id="T1",
-            request_id="tpl",
-            variables=["Trung", "20000"],
-            voice="ngoclam",
-            speed=2,
-        ),
+        send(sim_sending, OtpParams(content="Ma 1"), phone="+84 90 123 4567", request_id="otp-p"),
+        send(otp_get, OtpParams(content="Ma 2"), request_id="otp-g"),
+        send(sim_sending, record, phone="84901234567", request_id="rec"),
+        send(sim_sending, template, request_id="tpl"),
     ]
     for result in results:
         assert (result.code, result.duplicate) == (100, False)
@@ -522,23 +614,19 @@ def test_sim_every_send_endpoint_is_accepted(sim_client: EsmsClient, esms_sim: E
     assert {call["phone"] for call in ledger.values()} == {"0901234567"}
 
 
-def test_sim_repeat_request_id_is_duplicate(sim_client: EsmsClient, esms_sim: EsmsSim) -> None:
+def test_sim_repeat_request_id_is_duplicate(sim_sending: Sending, esms_sim: EsmsSim) -> None:
     """The same RequestId twice: the second answer is 124 → duplicate, and one call exists."""
-    first = send_record(sim_client, "job-dup")
-    second = send_record(sim_client, "job-dup")
+    first = send_record(sim_sending, "job-dup")
+    second = send_record(sim_sending, "job-dup")
     assert (first.duplicate, second.duplicate, second.code) == (False, True, 124)
     assert len(esms_sim.calls(request_id="job-dup")) == 1
 
 
-def test_sim_both_send_date_formats(sim_client: EsmsClient, esms_sim: EsmsSim) -> None:
+def test_sim_both_send_date_formats(sim_sending: Sending, esms_sim: EsmsSim) -> None:
     """The simulator reads OTP and voice SendDate in their own formats as the same instant."""
     when = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
-    sim_client.send_voice_otp(
-        phone="0901234567", content="Ma 1", request_id="d-otp", send_date=when
-    )
-    sim_client.make_call_record(
-        phone="0901234567", record_id="R", request_id="d-rec", send_date=when
-    )
+    send(sim_sending, OtpParams(content="Ma 1"), request_id="d-otp", send_date=when)
+    send(sim_sending, RecordParams(record_id="R"), request_id="d-rec", send_date=when)
     ledger = {call["request_id"]: call for call in esms_sim.calls()}
     local = when.astimezone(VN)
     assert ledger["d-otp"]["params"]["SendDate"] == local.strftime("%Y-%m-%d %H:%M:%S")
@@ -556,7 +644,7 @@ def test_sim_both_send_date_formats(sim_client: EsmsClient, esms_sim: EsmsSim) -
     ],
 )
 def test_sim_error_codes_raise_their_class(
-    sim_client: EsmsClient,
+    sim_sending: Sending,
     esms_sim: EsmsSim,
     knobs: dict,
     call: dict,
@@ -565,30 +653,29 @@ def test_sim_error_codes_raise_their_class(
 ) -> None:
     """Blocked phone (99), unknown recording (106), no balance (103): one request, no call."""
     esms_sim.configure(**knobs)
-    args = {"phone": "0901234567", "record_id": "R1", "request_id": "e1", **call}
+    record = RecordParams(record_id=call.get("record_id", "R1"))
     with pytest.raises(expected) as info:
-        sim_client.make_call_record(**args)
-    assert info.value.code == code  # type: ignore[attr-defined]
+        send(sim_sending, record, phone=call.get("phone", "0901234567"), request_id="e1")
+    assert info.value.code == code
     assert esms_sim.calls() == []
     assert sum(esms_sim.stats()["results"]["voice.MakeCallRecord_V2"].values()) == 1
 
 
-def test_sim_unknown_template_is_104(sim_client: EsmsClient, esms_sim: EsmsSim) -> None:
+def test_sim_unknown_template_is_104(sim_sending: Sending, esms_sim: EsmsSim) -> None:
     """An unknown TemplateId: PermanentError 104 with eSMS's message."""
     esms_sim.configure(templates=["T-known"])
     with pytest.raises(PermanentError) as info:
-        sim_client.make_call_template(
-            phone="0901234567", template_id="T-x", variables=[], request_id="t"
-        )
+        send(sim_sending, TemplateParams(template_id="T-x"), request_id="t")
     assert info.value.code == 104 and "Template not found" in info.value.message
 
 
 def test_sim_wrong_keys_are_a_configuration_error(esms_sim: EsmsSim) -> None:
     """Wrong SecretKey: 101 → ConfigurationError on sends, status and balance alike."""
-    with other_client(esms_sim, esms_secret_key="wrong-secret") as client:
-        with pytest.raises(ConfigurationError) as info:
-            send_record(client)
-        assert info.value.code == 101
+    settings = sim_settings(esms_sim, esms_secret_key="wrong-secret")
+    with pytest.raises(ConfigurationError) as info:
+        send_record(Sending(settings))
+    assert info.value.code == 101
+    with EsmsClient(settings) as client:
         with pytest.raises(ConfigurationError):
             client.call_status("abc")
         with pytest.raises(ConfigurationError):
@@ -597,9 +684,11 @@ def test_sim_wrong_keys_are_a_configuration_error(esms_sim: EsmsSim) -> None:
             client.balance()
 
 
-def test_sim_call_status_105_then_report(sim_client: EsmsClient, esms_sim: EsmsSim) -> None:
+def test_sim_call_status_105_then_report(
+    sim_client: EsmsClient, sim_sending: Sending, esms_sim: EsmsSim
+) -> None:
     """Right after a send the status is 105 (NotReady); once finished, a full report."""
-    smsid = send_record(sim_client, "st-1").smsid
+    smsid = send_record(sim_sending, "st-1").smsid
     assert smsid
     with pytest.raises(NotReady):
         sim_client.call_status(smsid)
@@ -608,56 +697,62 @@ def test_sim_call_status_105_then_report(sim_client: EsmsClient, esms_sim: EsmsS
     report = sim_client.call_status(smsid)
     assert report.smsid == smsid and report.finished
     assert (report.sent_result, report.answered) == (1, True)
-    assert report.call_duration_s is not None and report.call_duration_s > 0
+    assert report.duration_s is not None and report.duration_s > 0
 
 
-def test_sim_unanswered_call_reads_not_answered(sim_client: EsmsClient, esms_sim: EsmsSim) -> None:
+def test_sim_unanswered_call_reads_not_answered(
+    sim_client: EsmsClient, sim_sending: Sending, esms_sim: EsmsSim
+) -> None:
     """A number ending in 1 rings unanswered: SentResult 1, NOANSWERED, not_answered."""
-    smsid = send_record(sim_client, "st-2", phone="0901234561").smsid
+    smsid = send_record(sim_sending, "st-2", phone="0901234561").smsid
     assert smsid
     esms_sim.wait_finished(smsid)
     report = sim_client.call_status(smsid)
     assert (report.finished, report.sent_result, report.answered) == (True, 1, False)
-    assert report.report.outcome is Outcome.NOT_ANSWERED
+    assert report.outcome is Outcome.NOT_ANSWERED
 
 
-def test_sim_failed_call_reads_undelivered(sim_client: EsmsClient, esms_sim: EsmsSim) -> None:
+def test_sim_failed_call_reads_undelivered(
+    sim_client: EsmsClient, sim_sending: Sending, esms_sim: EsmsSim
+) -> None:
     """A number ending in 2 is not delivered by the carrier: SentResult 0 → undelivered."""
-    smsid = send_record(sim_client, "st-3", phone="0901234562").smsid
+    smsid = send_record(sim_sending, "st-3", phone="0901234562").smsid
     assert smsid
     esms_sim.wait_finished(smsid)
     report = sim_client.call_status(smsid)
     assert (report.sent_result, report.call_status) == (0, None)
-    assert report.report.outcome is Outcome.UNDELIVERED
+    assert report.outcome is Outcome.UNDELIVERED
 
 
-def test_sim_otp_status_105_then_delivered(sim_client: EsmsClient, esms_sim: EsmsSim) -> None:
+def test_sim_otp_status_105_then_delivered(
+    sim_client: EsmsClient, sim_sending: Sending, esms_sim: EsmsSim
+) -> None:
     """Voice OTP status by RefId: 105 at first, then SendSuccess 1 and the price."""
-    smsid = sim_client.send_voice_otp(phone="0901234567", content="Ma 1", request_id="o").smsid
+    smsid = send(sim_sending, OtpParams(content="Ma 1"), request_id="o").smsid
     assert smsid
     with pytest.raises(NotReady):
         sim_client.otp_status(smsid)
     esms_sim.wait_finished(smsid)
     report = sim_client.otp_status(smsid)
-    assert (report.finished, report.delivered, report.total_price) == (True, True, 850.0)
+    assert (report.finished, report.delivered, report.price_vnd) == (True, True, 850.0)
 
 
-def test_sim_balance(sim_client: EsmsClient, esms_sim: EsmsSim) -> None:
+def test_sim_balance(sim_client: EsmsClient, sim_sending: Sending, esms_sim: EsmsSim) -> None:
     """GetBalance_json reads the balance, and it drops by the price of an accepted call."""
     start = sim_client.balance()
-    send_record(sim_client, "bal")
+    send_record(sim_sending, "bal")
     assert start.user_id == 9999
     assert sim_client.balance().balance_vnd == start.balance_vnd - 850
 
 
 def test_sim_500_pages_are_retried_then_transport_error(
-    sim_client: EsmsClient, esms_sim: EsmsSim
+    sim_sending: Sending, esms_sim: EsmsSim
 ) -> None:
     """Always HTTP 500 (IIS HTML): each try counted, then TransportError with an excerpt."""
     esms_sim.configure(error_rate=1.0)
     before = sample("voicecall_esms_requests_total", endpoint="record_call", code="http_500")
     with pytest.raises(TransportError) as info:
-        send_record(sim_client)
+        send_record(sim_sending)
     assert info.value.http_status == 500 and info.value.reason == "http_500"
     assert "HTTP 500" in str(info.value) and "Internal server error" in str(info.value)
     assert esms_sim.stats()["faults"]["http_500"] == 3
@@ -669,8 +764,8 @@ def test_sim_500_pages_are_retried_then_transport_error(
 def test_sim_intermittent_500_recovers(esms_sim: EsmsSim) -> None:
     """Half the requests fail with 500: retries inside the attempt still get every call placed."""
     esms_sim.configure(error_rate=0.5)
-    with other_client(esms_sim, esms_attempt_tries=10) as client:
-        results = [send_record(client, f"flaky-{i}") for i in range(6)]
+    sending = Sending(sim_settings(esms_sim, esms_attempt_tries=10))
+    results = [send_record(sending, f"flaky-{i}") for i in range(6)]
     assert all(r.code == 100 for r in results)
     assert esms_sim.stats()["faults"]["http_500"] > 0
     assert len(esms_sim.calls()) == 6
@@ -679,10 +774,10 @@ def test_sim_intermittent_500_recovers(esms_sim: EsmsSim) -> None:
 def test_sim_timeouts_are_retried_within_the_budget(esms_sim: EsmsSim) -> None:
     """A hanging server: read timeouts, retried, then TransportError(timeout) within budget."""
     esms_sim.configure(timeout_rate=1.0, hang_s=3.0)
-    with other_client(esms_sim, esms_read_timeout_s=0.3, esms_attempt_tries=2) as client:
-        started = time.monotonic()
-        with pytest.raises(TransportError) as info:
-            send_record(client)
+    sending = Sending(sim_settings(esms_sim, esms_read_timeout_s=0.3, esms_attempt_tries=2))
+    started = time.monotonic()
+    with pytest.raises(TransportError) as info:
+        send_record(sending)
     assert info.value.reason == "timeout"
     assert time.monotonic() - started < 1.5
     assert esms_sim.stats()["faults"]["timeout"] == 2
@@ -691,10 +786,10 @@ def test_sim_timeouts_are_retried_within_the_budget(esms_sim: EsmsSim) -> None:
 def test_sim_budget_cuts_a_slow_try_short(esms_sim: EsmsSim) -> None:
     """A try never outlives the attempt's budget, whatever the read timeout."""
     esms_sim.configure(timeout_rate=1.0, hang_s=3.0)
-    with other_client(esms_sim, esms_read_timeout_s=10, esms_attempt_budget_s=0.6) as client:
-        started = time.monotonic()
-        with pytest.raises(TransportError):
-            send_record(client)
+    sending = Sending(sim_settings(esms_sim, esms_read_timeout_s=10, esms_attempt_budget_s=0.6))
+    started = time.monotonic()
+    with pytest.raises(TransportError):
+        send_record(sending)
     assert time.monotonic() - started < 1.2
 
 
@@ -702,18 +797,18 @@ def test_sim_tps_limit_160_is_retried_until_accepted(esms_sim: EsmsSim) -> None:
     """Over the TPS limit eSMS answers 160; backoff inside the attempt gets every send through."""
     esms_sim.configure(tps_limit=2)
     # waits of up to 0.3, 0.6, then 1 s: nine of them outlast the 1 s TPS window for sure
-    with other_client(
-        esms_sim,
-        esms_attempt_tries=10,
-        esms_attempt_budget_s=8,
-        esms_backoff_base_s=0.3,
-        esms_backoff_max_s=1.0,
-    ) as client:
-        before = sample(
-            "voicecall_esms_retries_in_attempt_total", endpoint="record_call", reason="160"
+    sending = Sending(
+        sim_settings(
+            esms_sim,
+            esms_attempt_tries=10,
+            esms_attempt_budget_s=8,
+            esms_backoff_base_s=0.3,
+            esms_backoff_max_s=1.0,
         )
-        with capture_logs() as logs:
-            results = [send_record(client, f"tps-{i}") for i in range(4)]
+    )
+    before = sample("voicecall_esms_retries_in_attempt_total", endpoint="record_call", reason="160")
+    with capture_logs() as logs:
+        results = [send_record(sending, f"tps-{i}") for i in range(4)]
     assert all(r.code == 100 for r in results)
     assert esms_sim.stats()["faults"]["tps_rejected"] > 0
     retries = [e for e in logs if e["event"] == "esms_retry"]
@@ -724,21 +819,21 @@ def test_sim_tps_limit_160_is_retried_until_accepted(esms_sim: EsmsSim) -> None:
 
 @pytest.mark.parametrize("drop_mode", ["reset", "502"])
 def test_sim_lost_answer_then_retry_is_duplicate_with_one_call(
-    sim_client: EsmsClient, esms_sim: EsmsSim, drop_mode: str
+    sim_sending: Sending, esms_sim: EsmsSim, drop_mode: str
 ) -> None:
     """eSMS accepts but the answer is lost: the retried send gets 124, and ONE call exists."""
     esms_sim.configure(accept_then_drop_rate=1.0, drop_mode=drop_mode)
-    result = send_record(sim_client, f"drop-{drop_mode}")
+    result = send_record(sim_sending, f"drop-{drop_mode}")
     assert (result.code, result.duplicate) == (124, True)
     calls = esms_sim.calls(request_id=f"drop-{drop_mode}")
     assert len(calls) == 1
     assert esms_sim.stats()["faults"]["accept_then_drop"] == 1
 
 
-def test_sim_lost_otp_answer_is_duplicate_too(sim_client: EsmsClient, esms_sim: EsmsSim) -> None:
+def test_sim_lost_otp_answer_is_duplicate_too(sim_sending: Sending, esms_sim: EsmsSim) -> None:
     """The same holds for Voice OTP over POST: one call, Submission(duplicate=True)."""
     esms_sim.configure(accept_then_drop_rate=1.0)
-    result = sim_client.send_voice_otp(phone="0901234567", content="Ma 1", request_id="otp-d")
+    result = send(sim_sending, OtpParams(content="Ma 1"), request_id="otp-d")
     assert result.duplicate
     assert len(esms_sim.calls(request_id="otp-d")) == 1
 
@@ -748,8 +843,8 @@ def test_public_api_is_pinned() -> None:
     import worker.esms
 
     assert sorted(worker.esms.__all__) == [
-        "AccountError", "AsyncEsmsClient", "Balance", "CallStatusReport", "ConfigurationError", "EsmsClient",
-        "EsmsError", "InsufficientBalance", "InvalidParameter", "NotReady", "OtpStatusReport",
-        "PermanentError", "RateLimited", "RetryableError", "Speed", "Submission",
+        "AccountError", "AsyncEsmsClient", "Balance", "ConfigurationError", "EsmsClient",
+        "EsmsError", "InsufficientBalance", "InvalidParameter", "NotReady", "PermanentError",
+        "RateLimited", "Report", "RetryableError", "Speed", "Submission",
         "TransportError", "Voice",
     ]  # fmt: skip

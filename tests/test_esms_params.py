@@ -1,8 +1,9 @@
 """The eSMS client's requests, compared with the documents' own example requests (no network).
 
 The example URLs and bodies below are copied from ``esms-docs`` (and the seed pages); each
-test builds the real request through :class:`EsmsClient` on an ``httpx.MockTransport`` and
-compares parameter names, their order, spelling and value formats with the document.
+test builds the real request from the job's typed parameters (voicecall.job.params) through
+:class:`~tests.fixtures.esms_sends.BlockingSends` (the worker's send) on an ``httpx.MockTransport`` and compares parameter names, their order,
+spelling and value formats with the document.
 """
 
 from __future__ import annotations
@@ -11,15 +12,19 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
+from tests.fixtures.esms_sends import BlockingSends
 from voicecall.config.settings import Settings
 from voicecall.job import esms_limits
-from worker.esms import EsmsClient, InvalidParameter, Speed, Voice
+from voicecall.job.params import CallParamsAdapter, OtpParams, RecordParams, TemplateParams
+from worker.esms import InvalidParameter, Speed, Voice
 from worker.esms import params as p
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -131,8 +136,8 @@ def rec() -> Recorder:
 
 
 @pytest.fixture
-def client(rec: Recorder) -> Iterator[EsmsClient]:
-    with EsmsClient(make_settings(), transport=rec.transport) as c:
+def client(rec: Recorder) -> Iterator[BlockingSends]:
+    with BlockingSends(make_settings(), transport=rec.transport) as c:
         yield c
 
 
@@ -143,17 +148,16 @@ WHEN = datetime(2017, 12, 12, 14, 0, tzinfo=VN)
 # --- names, order, spelling ----------------------------------------------------------
 
 
-def test_otp_get_matches_seed_url(client: EsmsClient, rec: Recorder) -> None:
+def test_otp_get_matches_seed_url(rec: Recorder) -> None:
     """Voice OTP GET sends exactly the seed curl's parameters, in its order, at its path."""
-    client.send_voice_otp(
-        phone="0901234567",
-        content="Ma OTP 123456",
-        request_id="job-1",
-        method="get",
-        callback_url=CALLBACK,
-        send_date=datetime(2022, 8, 3, 10, tzinfo=VN),
-        brandname="VOICECALL",
-    )
+    with BlockingSends(make_settings(esms_otp_method="get"), transport=rec.transport) as get:
+        get.send(
+            OtpParams(content="Ma OTP 123456", brandname="VOICECALL"),
+            phone="0901234567",
+            request_id="job-1",
+            callback_url=CALLBACK,
+            send_date=datetime(2022, 8, 3, 10, tzinfo=VN),
+        )
     assert rec.last.method == "GET"
     assert rec.last.url.path == doc_path(DOC_OTP_GET)
     assert [k for k, _ in rec.query()] == doc_names(DOC_OTP_GET)
@@ -164,18 +168,21 @@ def test_otp_get_matches_seed_url(client: EsmsClient, rec: Recorder) -> None:
     assert q["Phone"] == "0901234567"
 
 
-def test_otp_post_matches_documented_body(client: EsmsClient, rec: Recorder) -> None:
+def test_otp_post_matches_documented_body(client: BlockingSends, rec: Recorder) -> None:
     """Voice OTP POST sends the documented JSON keys (plus the seed's Brandname) with their types."""
-    client.send_voice_otp(
-        phone="+84 90 123 4567",
+    call = OtpParams(
         content="Mã OTP của bạn là 123456",
-        request_id="job-2",
-        callback_url=CALLBACK,
-        send_date=datetime(2022, 8, 3, 10, tzinfo=VN),
         is_unicode=True,
         brandname="VOICECALL",
         sandbox=True,
         campaign_id="otp-login",
+    )
+    client.send(
+        call,
+        phone="+84 90 123 4567",
+        request_id="job-2",
+        callback_url=CALLBACK,
+        send_date=datetime(2022, 8, 3, 10, tzinfo=VN),
     )
     assert rec.last.method == "POST"
     assert rec.last.url.path == "/MainService.svc/json/SendMultipleMessage_V4_post_json/"
@@ -193,30 +200,29 @@ def test_otp_post_matches_documented_body(client: EsmsClient, rec: Recorder) -> 
 def test_otp_method_and_sandbox_default_to_settings(rec: Recorder) -> None:
     """Without per-call arguments, ESMS_OTP_METHOD, ESMS_SANDBOX and ESMS_BRANDNAME apply."""
     settings = make_settings(esms_otp_method="get", esms_brandname="BRAND")
-    with EsmsClient(settings, transport=rec.transport) as c:
-        c.send_voice_otp(phone="0901234567", content="Ma 1", request_id="r1")
+    with BlockingSends(settings, transport=rec.transport) as c:
+        c.send(OtpParams(content="Ma 1"), phone="0901234567", request_id="r1")
     assert rec.last.method == "GET"
     assert dict(rec.query())["Brandname"] == "BRAND"
-    with EsmsClient(make_settings(esms_sandbox=True), transport=rec.transport) as c:
-        c.send_voice_otp(phone="0901234567", content="Ma 1", request_id="r2")
+    with BlockingSends(make_settings(esms_sandbox=True), transport=rec.transport) as c:
+        c.send(OtpParams(content="Ma 1"), phone="0901234567", request_id="r2")
     assert rec.body()["Sandbox"] == 1
     assert "Brandname" not in rec.body()
 
 
-def test_record_call_matches_doc_url_with_RequestID(client: EsmsClient, rec: Recorder) -> None:
+def test_record_call_matches_doc_url_with_RequestID(client: BlockingSends, rec: Recorder) -> None:
     """MakeCallRecord_V2 sends the documented names in order, spelling the id RequestID."""
-    client.make_call_record(
-        phone="84901234567",
+    call = RecordParams(
         record_id="12345",
-        request_id="job-3",
-        callback_url=CALLBACK,
-        send_date=WHEN,
         number_forward="0912 345 678",
         max_repeat=2,
         max_retry=1,
         ivr=1,
         time_wait_to_ivr=10,
         wait_retry=60,
+    )
+    client.send(
+        call, phone="84901234567", request_id="job-3", callback_url=CALLBACK, send_date=WHEN
     )
     assert rec.last.method == "GET"
     assert rec.last.url.path == doc_path(DOC_RECORD)
@@ -241,18 +247,12 @@ def test_record_call_matches_doc_url_with_RequestID(client: EsmsClient, rec: Rec
     }
 
 
-def test_template_call_matches_doc_url(client: EsmsClient, rec: Recorder) -> None:
+def test_template_call_matches_doc_url(client: BlockingSends, rec: Recorder) -> None:
     """MakeCallTemplate_V2 sends the documented names in order, VariableListStr joined by ||."""
-    client.make_call_template(
-        phone="0901234567",
-        template_id="T1",
-        variables=["Trung", "20000"],
-        request_id="job-4",
-        callback_url=CALLBACK,
-        send_date=WHEN,
-        voice=Voice.HATIEUMAI,
-        speed=Speed.SLOW,
+    call = TemplateParams(
+        template_id="T1", variables=["Trung", "20000"], voice=Voice.HATIEUMAI, speed=Speed.SLOW
     )
+    client.send(call, phone="0901234567", request_id="job-4", callback_url=CALLBACK, send_date=WHEN)
     assert rec.last.url.path == doc_path(DOC_TEMPLATE)
     assert [k for k, _ in rec.query()] == doc_names(DOC_TEMPLATE)
     q = dict(rec.query())
@@ -263,9 +263,9 @@ def test_template_call_matches_doc_url(client: EsmsClient, rec: Recorder) -> Non
     assert q["RequestId"] == "job-4"
 
 
-def test_optional_parameters_are_left_out(client: EsmsClient, rec: Recorder) -> None:
+def test_optional_parameters_are_left_out(client: BlockingSends, rec: Recorder) -> None:
     """Parameters not given are not sent at all (eSMS: "do not pass SendDate to send now")."""
-    client.make_call_template(phone="0901234567", template_id="T1", variables=[], request_id="r")
+    client.send(TemplateParams(template_id="T1"), phone="0901234567", request_id="r")
     assert [k for k, _ in rec.query()] == [
         "ApiKey",
         "SecretKey",
@@ -273,11 +273,11 @@ def test_optional_parameters_are_left_out(client: EsmsClient, rec: Recorder) -> 
         "Phone",
         "RequestId",
     ]
-    client.send_voice_otp(phone="0901234567", content="Ma 1", request_id="r")
+    client.send(OtpParams(content="Ma 1"), phone="0901234567", request_id="r")
     assert "SendDate" not in rec.body() and "CallbackUrl" not in rec.body()
 
 
-def test_status_endpoints_match_doc_urls(client: EsmsClient, rec: Recorder) -> None:
+def test_status_endpoints_match_doc_urls(client: BlockingSends, rec: Recorder) -> None:
     """Call status uses voiceapi ReferenceId=; OTP status uses rest RefId=, each in doc order."""
     rec.answer = {"CodeResponse": "100", "SendStatus": 5}
     client.call_status(" 505139D7-54F8-48A9-88FA-9460A78731DD ")
@@ -294,7 +294,7 @@ def test_status_endpoints_match_doc_urls(client: EsmsClient, rec: Recorder) -> N
     assert [k for k, _ in rec.query()] == doc_names(DOC_OTP_STATUS)
 
 
-def test_balance_is_a_json_post(client: EsmsClient, rec: Recorder) -> None:
+def test_balance_is_a_json_post(client: BlockingSends, rec: Recorder) -> None:
     """GetBalance_json is a POST with exactly {ApiKey, SecretKey} as its JSON body."""
     rec.answer = {"Balance": 36693, "CodeResponse": "100", "UserID": 9999}
     client.balance()
@@ -307,17 +307,17 @@ def test_balance_is_a_json_post(client: EsmsClient, rec: Recorder) -> None:
 # --- encoding -------------------------------------------------------------------------
 
 
-def test_query_is_percent_encoded_with_no_plus_for_space(client: EsmsClient, rec: Recorder) -> None:
+def test_query_is_percent_encoded_with_no_plus_for_space(rec: Recorder) -> None:
     """Spaces travel as %20, '+' as %2B, and CallbackUrl is fully URL-encoded (documented)."""
     cb = "https://api.example.vn/cb/job-5/sig?a=1&b=2"
-    client.send_voice_otp(
-        phone="0901234567",
-        content="Ma + OTP 1",
-        request_id="job-5",
-        method="get",
-        callback_url=cb,
-        send_date=datetime(2022, 8, 3, 10, tzinfo=VN),
-    )
+    with BlockingSends(make_settings(esms_otp_method="get"), transport=rec.transport) as get:
+        get.send(
+            OtpParams(content="Ma + OTP 1"),
+            phone="0901234567",
+            request_id="job-5",
+            callback_url=cb,
+            send_date=datetime(2022, 8, 3, 10, tzinfo=VN),
+        )
     raw = rec.last.url.query.decode("ascii")
     assert "+" not in raw
     assert "SendDate=2022-08-03%2010%3A00%3A00" in raw
@@ -326,12 +326,11 @@ def test_query_is_percent_encoded_with_no_plus_for_space(client: EsmsClient, rec
     assert dict(rec.query())["CallbackUrl"] == cb
 
 
-def test_unicode_content_round_trips_in_query(client: EsmsClient, rec: Recorder) -> None:
+def test_unicode_content_round_trips_in_query(rec: Recorder) -> None:
     """Vietnamese text with diacritics is UTF-8 percent-encoded and decodes to itself."""
     text = "Mã xác thực của bạn là 482915"
-    client.send_voice_otp(
-        phone="0901234567", content=text, request_id="u", method="get", is_unicode=True
-    )
+    with BlockingSends(make_settings(esms_otp_method="get"), transport=rec.transport) as get:
+        get.send(OtpParams(content=text, is_unicode=True), phone="0901234567", request_id="u")
     assert dict(rec.query())["Content"] == text
     assert dict(rec.query())["IsUnicode"] == "1"
 
@@ -360,84 +359,111 @@ def test_send_date_format_and_zone(moment: datetime, otp: bool, expected: str) -
 
 def test_send_date_follows_configured_zone(rec: Recorder) -> None:
     """TIMEZONE decides the zone SendDate is written in."""
-    with EsmsClient(make_settings(timezone="UTC"), transport=rec.transport) as c:
-        c.make_call_record(phone="0901234567", record_id="1", request_id="z", send_date=WHEN)
+    with BlockingSends(make_settings(timezone="UTC"), transport=rec.transport) as c:
+        c.send(RecordParams(record_id="1"), phone="0901234567", request_id="z", send_date=WHEN)
     assert dict(rec.query())["SendDate"] == "2017/12/12 07:00:00"
 
 
-# --- validation before any request --------------------------------------------------------
+# --- validation: the contract's models once, the job's own fields before any request -----
 
-BASE_RECORD = {"phone": "0901234567", "record_id": "1", "request_id": "r"}
-BASE_TEMPLATE = {"phone": "0901234567", "template_id": "T", "variables": ["a"], "request_id": "r"}
-BASE_OTP = {"phone": "0901234567", "content": "Ma 1", "request_id": "r"}
+BASE_TARGET: dict[str, object] = {"phone": "0901234567", "request_id": "r"}
 
-INVALID = [
-    ("otp", {"phone": "12345"}, "Phone"),
-    ("otp", {"phone": "+1 212 555 0100"}, "Phone"),
-    ("otp", {"phone": ""}, "Phone"),
-    ("otp", {"content": "  "}, "Content"),
-    ("otp", {"content": "Mã 1"}, "Content"),  # diacritics need is_unicode
-    ("otp", {"content": "x" * 161}, "Content"),
-    ("otp", {"content": "Ma\x001"}, "Content"),
-    ("otp", {"request_id": "x" * 51}, "RequestId"),
-    ("otp", {"request_id": ""}, "RequestId"),
-    ("otp", {"request_id": "has space"}, "RequestId"),
-    ("otp", {"callback_url": "ftp://x/y"}, "CallbackUrl"),
-    ("otp", {"callback_url": "/relative/path"}, "CallbackUrl"),
-    ("otp", {"send_date": datetime(2022, 8, 3, 10)}, "SendDate"),  # naive
-    ("otp", {"method": "get", "sandbox": True}, "Sandbox"),
-    ("otp", {"method": "get", "campaign_id": "c"}, "campaignid"),
-    ("record", {"request_id": "x" * 51}, "RequestID"),
-    ("record", {"record_id": ""}, "TemplateId"),
-    ("record", {"record_id": "r" * 51}, "TemplateId"),
-    ("record", {"max_retry": 6}, "MaxRetry"),
-    ("record", {"max_retry": -1}, "MaxRetry"),
-    ("record", {"max_repeat": 0}, "MaxRepeat"),
-    ("record", {"max_repeat": True}, "MaxRepeat"),
-    ("record", {"wait_retry": 29}, "WaitRetry"),
-    ("record", {"wait_retry": 3601}, "WaitRetry"),
-    ("record", {"number_forward": "0912345678", "ivr": 10}, "Ivr"),
-    ("record", {"ivr": 1}, "Ivr"),
-    ("record", {"time_wait_to_ivr": 61}, "TimeWaitToIvr"),
-    ("record", {"number_forward": "abc", "ivr": 1}, "NumberForward"),
-    ("template", {"variables": ["a||b"]}, "VariableListStr"),
-    ("template", {"variables": "Trung"}, "VariableListStr"),
-    ("template", {"variables": ["v"] * 21}, "VariableListStr"),
-    ("template", {"variables": ["v" * 201]}, "VariableListStr"),
-    ("template", {"voice": "robot"}, "Voice"),
-    ("template", {"speed": 4}, "Speed"),
-    ("template", {"speed": -4}, "Speed"),
-    ("template", {"template_id": " "}, "TemplateId"),
+INVALID_TARGET = [
+    ({"phone": "12345"}, "Phone"),
+    ({"phone": "+1 212 555 0100"}, "Phone"),
+    ({"phone": ""}, "Phone"),
+    ({"request_id": "x" * 51}, "RequestId"),
+    ({"request_id": ""}, "RequestId"),
+    ({"request_id": "has space"}, "RequestId"),
+    ({"callback_url": "ftp://x/y"}, "CallbackUrl"),
+    ({"callback_url": "/relative/path"}, "CallbackUrl"),
+    ({"send_date": datetime(2022, 8, 3, 10)}, "SendDate"),  # naive
 ]
 
 
-@pytest.mark.parametrize(("kind", "change", "param"), INVALID)
-def test_invalid_parameters_are_refused_before_any_request(
-    client: EsmsClient, rec: Recorder, kind: str, change: dict[str, object], param: str
+@pytest.mark.parametrize(("change", "param"), INVALID_TARGET)
+def test_invalid_job_fields_are_refused_before_any_request(
+    client: BlockingSends, rec: Recorder, change: dict[str, object], param: str
 ) -> None:
-    """A broken rule raises InvalidParameter naming the parameter, and nothing is sent."""
-    base, method = {
-        "otp": (BASE_OTP, client.send_voice_otp),
-        "record": (BASE_RECORD, client.make_call_record),
-        "template": (BASE_TEMPLATE, client.make_call_template),
-    }[kind]
+    """A phone, RequestId, CallbackUrl or SendDate breaking its rule raises InvalidParameter
+    naming the eSMS parameter, and nothing is sent."""
+    target: dict[str, Any] = {**BASE_TARGET, **change}
     with pytest.raises(InvalidParameter) as info:
-        method(**{**base, **change})
+        client.send(OtpParams(content="Ma 1"), **target)
     assert info.value.param == param
     assert str(info.value).startswith(param)
     assert isinstance(info.value, ValueError)
     assert rec.requests == []
 
 
-def test_invalid_parameter_message_never_holds_the_value(client: EsmsClient) -> None:
+def test_record_call_names_its_RequestID(client: BlockingSends, rec: Recorder) -> None:
+    """MakeCallRecord_V2's refusal names the id as that endpoint spells it."""
+    with pytest.raises(InvalidParameter) as info:
+        client.send(RecordParams(record_id="1"), phone="0901234567", request_id="x" * 51)
+    assert info.value.param == "RequestID"
+    assert rec.requests == []
+
+
+def test_an_erased_otp_code_is_never_sent(client: BlockingSends, rec: Recorder) -> None:
+    """An OTP whose spoken code was erased is refused naming Content; nothing is sent."""
+    with pytest.raises(InvalidParameter) as info:
+        client.send(OtpParams(content=None), phone="0901234567", request_id="r")
+    assert info.value.param == "Content"
+    assert rec.requests == []
+
+
+BASE_PARAMS: dict[str, dict[str, object]] = {
+    "voice_otp": {"kind": "voice_otp", "content": "Ma 1"},
+    "record_call": {"kind": "record_call", "record_id": "1"},
+    "template_call": {"kind": "template_call", "template_id": "T", "variables": ["a"]},
+}
+INVALID_PARAMS = [
+    ("voice_otp", {"content": "  "}, "content"),
+    ("voice_otp", {"content": "Mã 1"}, "is_unicode"),  # diacritics need is_unicode
+    ("voice_otp", {"content": "x" * 161}, "content"),
+    ("voice_otp", {"content": "Ma\x001"}, "content"),
+    ("record_call", {"record_id": ""}, "record_id"),
+    ("record_call", {"record_id": "r" * 51}, "record_id"),
+    ("record_call", {"max_retry": 6}, "max_retry"),
+    ("record_call", {"max_retry": -1}, "max_retry"),
+    ("record_call", {"max_repeat": 0}, "max_repeat"),
+    ("record_call", {"wait_retry": 29}, "wait_retry"),
+    ("record_call", {"wait_retry": 3601}, "wait_retry"),
+    ("record_call", {"number_forward": "0912345678", "ivr": 10}, "ivr"),
+    ("record_call", {"ivr": 1}, "number_forward"),
+    ("record_call", {"time_wait_to_ivr": 61}, "time_wait_to_ivr"),
+    ("record_call", {"number_forward": "abc", "ivr": 1}, "number_forward"),
+    ("template_call", {"variables": ["a||b"]}, "variables"),
+    ("template_call", {"variables": "Trung"}, "variables"),
+    ("template_call", {"variables": ["v"] * 21}, "variables"),
+    ("template_call", {"variables": ["v" * 201]}, "variables"),
+    ("template_call", {"voice": "robot"}, "voice"),
+    ("template_call", {"speed": 4}, "speed"),
+    ("template_call", {"speed": -4}, "speed"),
+    ("template_call", {"template_id": " "}, "template_id"),
+]
+
+
+@pytest.mark.parametrize(("kind", "change", "field"), INVALID_PARAMS)
+def test_invalid_call_parameters_are_refused_by_their_model(
+    kind: str, change: dict[str, object], field: str
+) -> None:
+    """A call parameter breaking its rule is refused by the one validation, the job
+    contract's model (so no such value reaches the eSMS builders), naming the field."""
+    with pytest.raises(ValidationError) as info:
+        CallParamsAdapter.validate_python({**BASE_PARAMS[kind], **change})
+    assert field in str(info.value)
+
+
+def test_invalid_parameter_message_never_holds_the_value(client: BlockingSends) -> None:
     """The refusal names the parameter and the rule but never echoes the (personal) value."""
     with pytest.raises(InvalidParameter) as info:
-        client.send_voice_otp(phone="0901234", content="x", request_id="r")
+        client.send(OtpParams(content="x"), phone="0901234", request_id="r")
     assert "0901234" not in str(info.value)
 
 
 @pytest.mark.parametrize("smsid", ["", "   ", "a b", "x" * 101])
-def test_status_refuses_a_bad_smsid(client: EsmsClient, rec: Recorder, smsid: str) -> None:
+def test_status_refuses_a_bad_smsid(client: BlockingSends, rec: Recorder, smsid: str) -> None:
     """A blank or malformed SMSID is refused before the status request."""
     with pytest.raises(InvalidParameter):
         client.call_status(smsid)
@@ -446,37 +472,19 @@ def test_status_refuses_a_bad_smsid(client: EsmsClient, rec: Recorder, smsid: st
     assert rec.requests == []
 
 
-def test_bounds_are_exported_as_named_constants() -> None:
-    """The contract layer reuses the documented bounds; they are what this module enforces."""
-    assert (p.MAX_RETRY_MIN, p.MAX_RETRY_MAX) == (0, 5)
-    assert (p.MAX_REPEAT_MIN, p.MAX_REPEAT_MAX) == (1, 5)
-    assert (p.WAIT_RETRY_MIN_S, p.WAIT_RETRY_MAX_S) == (30, 3600)
-    assert (p.TIME_WAIT_TO_IVR_MIN_S, p.TIME_WAIT_TO_IVR_MAX_S) == (1, 60)
-    assert (p.IVR_MIN, p.IVR_MAX) == (0, 9)
-    assert [s.value for s in Speed] == list(range(p.SPEED_MIN, p.SPEED_MAX + 1))
-    assert p.REQUEST_ID_MAX_LEN == 50
+def test_speeds_and_voices_are_the_contracts() -> None:
+    """Speed's members are exactly the contract's speed range; the voices are the four
+    documented ones, the contract's own enum."""
+    low, high = esms_limits.SPEED_RANGE
+    assert [s.value for s in Speed] == list(range(low, high + 1))
+    assert Voice is esms_limits.Voice
     assert {v.value for v in Voice} == {"male", "female", "hatieumai", "ngoclam"}
 
 
-def test_client_and_job_contract_share_one_set_of_limits() -> None:
-    """The client enforces voicecall.job.esms_limits, the same module the job contract uses."""
-    assert Voice is esms_limits.Voice
-    assert (p.MAX_RETRY_MIN, p.MAX_RETRY_MAX) == esms_limits.MAX_RETRY_RANGE
-    assert (p.MAX_REPEAT_MIN, p.MAX_REPEAT_MAX) == esms_limits.MAX_REPEAT_RANGE
-    assert (p.WAIT_RETRY_MIN_S, p.WAIT_RETRY_MAX_S) == esms_limits.WAIT_RETRY_RANGE_S
-    assert (p.TIME_WAIT_TO_IVR_MIN_S, p.TIME_WAIT_TO_IVR_MAX_S) == (
-        esms_limits.TIME_WAIT_TO_IVR_RANGE_S
-    )
-    assert (p.IVR_MIN, p.IVR_MAX) == esms_limits.IVR_RANGE
-    assert (p.SPEED_MIN, p.SPEED_MAX) == esms_limits.SPEED_RANGE
-
-
-def test_options_the_contract_allows_alone_are_sent(client: EsmsClient, rec: Recorder) -> None:
+def test_options_the_contract_allows_alone_are_sent(client: BlockingSends, rec: Recorder) -> None:
     """NumberForward without Ivr and TimeWaitToIvr alone pass, as the job contract allows."""
-    client.make_call_record(
-        phone="0901234567", record_id="1", request_id="r", number_forward="84912345678",
-        time_wait_to_ivr=5,
-    )  # fmt: skip
+    call = RecordParams(record_id="1", number_forward="84912345678", time_wait_to_ivr=5)
+    client.send(call, phone="0901234567", request_id="r")
     q = dict(rec.query())
     assert (q["NumberForward"], q["TimeWaitToIvr"]) == ("0912345678", "5")
     assert "Ivr" not in q
@@ -484,18 +492,20 @@ def test_options_the_contract_allows_alone_are_sent(client: EsmsClient, rec: Rec
 
 def test_sandbox_or_campaign_goes_by_post_whatever_the_method_setting(rec: Recorder) -> None:
     """Sandbox and campaignid exist only on the POST form: asking for them selects POST."""
-    with EsmsClient(make_settings(esms_otp_method="get"), transport=rec.transport) as c:
-        c.send_voice_otp(phone="0901234567", content="Ma 1", request_id="s1", sandbox=True)
+    with BlockingSends(make_settings(esms_otp_method="get"), transport=rec.transport) as c:
+        c.send(OtpParams(content="Ma 1", sandbox=True), phone="0901234567", request_id="s1")
         assert rec.last.method == "POST" and rec.body()["Sandbox"] == 1
-        c.send_voice_otp(phone="0901234567", content="Ma 1", request_id="s2", campaign_id="c")
+        c.send(OtpParams(content="Ma 1", campaign_id="c"), phone="0901234567", request_id="s2")
         assert rec.last.method == "POST" and rec.body()["campaignid"] == "c"
-        c.send_voice_otp(phone="0901234567", content="Ma 1", request_id="s3")
+        c.send(OtpParams(content="Ma 1"), phone="0901234567", request_id="s3")
         assert rec.last.method == "GET"
 
 
-def test_request_id_of_exactly_50_characters_is_accepted(client: EsmsClient, rec: Recorder) -> None:
+def test_request_id_of_exactly_50_characters_is_accepted(
+    client: BlockingSends, rec: Recorder
+) -> None:
     """RequestId may be 50 characters long (the documented maximum)."""
-    client.make_call_record(phone="0901234567", record_id="1", request_id="x" * 50)
+    client.send(RecordParams(record_id="1"), phone="0901234567", request_id="x" * 50)
     assert dict(rec.query())["RequestID"] == "x" * 50
 
 

@@ -18,61 +18,25 @@ call.
 from __future__ import annotations
 
 import re
-import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime
 
 import httpx
 import pytest
 
-from tests.fixtures.failover_load import Stream, Submission
+from tests.fixtures.failover_load import SETTINGS, Stream, Submission, run_failovers
 from tests.fixtures.sentinel import Topology
 from tests.fixtures.stack import FINAL, Stack, wait_until
 from voicecall.config.settings import load_settings
 from voicecall.job import keys
 from voicecall.store.job_store import JobStore
 
-KILL_AT_S = 5.0
-PLANNED_AT_S = 15.0
-STREAM_S = 24.0
-# Patient eSMS timeouts (as tests/test_worker_crash.py): a slow answer on a loaded machine
-# must not turn into a lost one.
-# A submit step lost with the killed primary's last unreplicated writes (workers do not WAIT)
-# makes a re-send that eSMS refuses (124) without the SMSID: such a job ends expired at the
-# poll deadline, here one minute on.
-SETTINGS = {
-    "esms_read_timeout_s": 15,
-    "esms_attempt_budget_s": 20,
-    "send_lease_s": 60,
-    "poll_deadline_s": 60,
-}
-
-
-def run_failovers(stack: Stack, topology: Topology, stream: Stream) -> dict[str, float]:
-    """The stream with both faults; returns when each fault was inflicted (epoch s)."""
-    began = time.time()
-    stream.start()
-    time.sleep(KILL_AT_S)
-    faults = {"kill": time.time()}
-    killed = topology.kill_primary()
-    topology.wait_new_primary(killed)
-    topology.restart(killed)  # back as a replica: two replicas again for the planned failover
-    topology.wait_replicas(2)
-    time.sleep(max(0.0, began + PLANNED_AT_S - time.time()))
-    faults["planned"] = time.time()
-    before = topology.primary_port()
-    topology.planned_failover()
-    topology.wait_new_primary(before)
-    time.sleep(max(0.0, began + STREAM_S - time.time()))
-    stream.stop()
-    return faults
-
 
 @pytest.mark.timeout(300)
 def test_failovers_lose_no_acknowledged_call_and_place_none_twice(
     stack_factory: Callable[..., Stack], sentinel_topology: Callable[..., Topology]
 ) -> None:
+    """See the module docstring: kill -9, then SENTINEL FAILOVER, under a stream of calls."""
     # The conditions under which a planned failover too loses nothing: every replica has a
     # write before it counts (the servers' min-replicas-to-write, and intake's WAIT).
     topology = sentinel_topology(min_replicas_to_write=2)
@@ -138,16 +102,3 @@ def _explain(stack: Stack, acked: list[Submission], faults: dict[str, float]) ->
             print("missing", sub.key, "acknowledged after", since, sub.statuses)
         elif job.state.value not in FINAL:
             print("unfinished", sub.key, job.state.value, since, stack.notes(job.id))
-
-
-def scheduled_lateness_s(stack: Stack, stream: Stream) -> list[float]:
-    """For the scheduled calls: the simulator's acceptance minus the due time."""
-    accepted = {
-        str(c["request_id"]): datetime.fromisoformat(str(c["accepted_at"])).timestamp()
-        for c in stack.sim.calls()
-    }
-    return [
-        max(0.0, accepted[str(sub.job_id)] - sub.send_at)
-        for sub in stream.acked()
-        if sub.send_at is not None and str(sub.job_id) in accepted
-    ]

@@ -12,7 +12,7 @@ from typing import Any
 
 import redis
 
-from tests.test_store_boundary import _every_operation
+from tests.fixtures.lifecycle_run import every_operation
 from voicecall.job.steps import Op, Step
 from voicecall.store.connection import now_s
 from voicecall.store.job_store import JobStore
@@ -70,9 +70,10 @@ class _SentTwice(JobStore):
 
 
 def test_every_step_sent_twice_changes_nothing_the_second_time(redis_url: str) -> None:
+    """Each step, sent again byte for byte right after it ran, leaves Redis unchanged."""
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     store = _SentTwice(client)
-    _every_operation(store)
+    every_operation(store)
     assert len(set(store.ran)) >= 18, sorted(set(store.ran))  # the life ran through them
     assert store.changed == {}
 
@@ -81,10 +82,10 @@ def test_scripts_missing_on_a_new_primary_are_loaded_again(redis_url: str) -> No
     """A promoted replica may not hold the scripts (SCRIPT FLUSH stands in for it): the
     store loads them again instead of failing on NOSCRIPT."""
     store = JobStore.from_url(redis_url)
-    _every_operation(store)  # loads every script
+    every_operation(store)  # loads every script
     client = redis.Redis.from_url(redis_url)
     client.flushall()
     client.script_flush()
-    _every_operation(store)  # the same life again, each script loaded anew on NOSCRIPT
+    every_operation(store)  # the same life again, each script loaded anew on NOSCRIPT
     assert store.get("a") is not None
     store.close()

@@ -18,15 +18,12 @@ from tests.fixtures import steps
 from voicecall.config.settings import SettingsError, load_settings
 from voicecall.esms.callbacks import HELD_ENDINGS, CallbackResult
 from voicecall.job import keys, lifecycle, upkeep
-from voicecall.job.contract import CallRequestAdapter, params_of, validation_context
-from voicecall.job.records import HistoryEntry, JobRecord
 from voicecall.job.states import Outcome, State
 from voicecall.job.steps import Op
 from voicecall.store.job_store import JobStore
 from voicecall.telemetry.finish import observe_finished
 from voicecall.telemetry.metrics import _CALLBACK_RESULTS
 
-PHONE = "0901234567"
 LIMIT = 5
 WINDOW_S = 600
 
@@ -36,32 +33,6 @@ def store(redis_url: str) -> Iterator[JobStore]:
     job_store = JobStore.from_url(redis_url)
     yield job_store
     job_store.close()
-
-
-def _create(store: JobStore, job_id: str, kind: str = "voice_otp") -> None:
-    examples = {
-        "voice_otp": {"kind": "voice_otp", "phone": PHONE, "content": "Ma 1"},
-        "record_call": {"kind": "record_call", "phone": PHONE, "record_id": "r1"},
-    }
-    request = CallRequestAdapter.validate_python(
-        examples[kind], context=validation_context(load_settings())
-    )
-    now = round(time.time(), 3)
-    job = JobRecord(
-        id=job_id,
-        kind=request.kind,
-        phone=request.phone,
-        state=State.QUEUED,
-        request=params_of(request),
-        limit_key=keys.phone_limit(request.phone),
-        msg=f"m-{job_id}",
-        callback_nonce="n",
-        created_at=now,
-        updated_at=now,
-        due_at=now,
-        history=[HistoryEntry(state=State.QUEUED, at=now)],
-    )
-    assert store.apply(lifecycle.create(job, grace_s=30)).verdict == "created"
 
 
 def _claim_at(store: JobStore, job_id: str, at: float) -> str:
@@ -86,7 +57,7 @@ def test_phone_limit_holds_across_a_fixed_window_edge(store: JobStore) -> None:
     edge = math.ceil(time.time() / WINDOW_S) * WINDOW_S + WINDOW_S
     times = [edge - 2.5 + 0.5 * i for i in range(5)] + [edge + 0.5 + 0.5 * i for i in range(5)]
     for i in range(12):
-        _create(store, f"otp-{i}")
+        steps.create(store, f"otp-{i}")
     verdicts = [_claim_at(store, f"otp-{i}", at) for i, at in enumerate(times)]
     assert verdicts == ["claimed"] * 5 + ["rejected"] * 5
     assert all(store.get(f"otp-{i}").reason == "rate_limited" for i in range(5, 10))  # type: ignore[union-attr]
@@ -102,8 +73,8 @@ def test_a_report_cannot_repoint_another_jobs_smsid(
     refused (smsid_mismatch), by complete and confirm alike; the lookup keeps naming the other
     job. A report about its own SMSID is held, not taken: the lookup names it only once the
     send answer does."""
-    _create(store, "c", "record_call")
-    _create(store, "d", "record_call")
+    steps.create(store, "c", "record_call")
+    steps.create(store, "d", "record_call")
     steps.submit(store, "c", "s-c")
     steps.claim(store, "d")
     for op in (
@@ -148,7 +119,7 @@ def test_a_report_before_the_send_answer_never_sets_the_smsid(store: JobStore) -
     forged SMSID is held, never kept as the SMSID. eSMS's answer then names the real SMSID:
     the job is submitted with it, the forged report is refused (counted smsid_mismatch, said
     in the history), nothing of its figures is kept, and the due set holds the first poll."""
-    _create(store, "e", "record_call")
+    steps.create(store, "e", "record_call")
     steps.claim(store, "e")
     now = time.time()
     assert store.apply(_report("e", None), now=now).verdict == "smsid_mismatch"
@@ -176,7 +147,7 @@ def test_a_held_report_about_the_named_smsid_applies_once(
     the step that records eSMS's answer (verdict completed, held_applied 1), once: a repeat
     held beside it is not kept twice, and a report after the end is a repeat. With
     CALLBACK_CONFIRM=status the same report only sends the status poll, in that step."""
-    _create(store, "f", "record_call")
+    steps.create(store, "f", "record_call")
     steps.claim(store, "f")
     now = time.time()
     assert store.apply(_report("f", "real-f"), now=now).verdict == "held"
@@ -191,7 +162,7 @@ def test_a_held_report_about_the_named_smsid_applies_once(
     ]
     assert store.apply(_report("f", "real-f"), now=now + 2).verdict == "repeat"
 
-    _create(store, "g", "record_call")
+    steps.create(store, "g", "record_call")
     steps.claim(store, "g")
     confirm = lifecycle.confirm(
         "g", outcome=Outcome.ANSWERED, smsid="real-g", nonce="n", redrive_s=30, hold_s=60
@@ -210,7 +181,7 @@ def test_the_hold_is_bounded_in_count_and_time(store: JobStore) -> None:
     """Hostile: a leaked URL floods a sending job with distinct reports: 3 are held, the
     4th gets hold_full and is not kept. One held longer than hold_s is dropped (counted
     held_expired) when a later step meets it, never applied."""
-    _create(store, "h", "record_call")
+    steps.create(store, "h", "record_call")
     steps.claim(store, "h")
     now = time.time()
     for i in range(lifecycle.HOLD_MAX_REPORTS):
@@ -233,7 +204,7 @@ def test_held_reports_wait_through_a_124_and_end_with_the_job(store: JobStore) -
     drops them, and its final history entry says how many (voicecall.telemetry.finish counts them)."""
     now = time.time()
     for job_id in ("i", "j"):
-        _create(store, job_id, "record_call")
+        steps.create(store, job_id, "record_call")
         steps.claim(store, job_id)
         assert store.apply(_report(job_id, f"real-{job_id}"), now=now).verdict == "held"
         step = store.apply(_answer(job_id, None, now + 1), now=now + 1)
@@ -257,7 +228,7 @@ def test_only_the_claims_own_worker_and_attempt_renew_its_lease(store: JobStore)
     the new end as detail, nothing else changed). Hostile: another worker, a stale attempt
     (the job was re-driven and claimed again), a job already submitted or gone: each is
     ``lost`` and changes nothing."""
-    _create(store, "k", "record_call")
+    steps.create(store, "k", "record_call")
     claimed = steps.claim(store, "k").job()
     assert claimed is not None and claimed.lease is not None and claimed.attempts == 1
     now = time.time() + 50
@@ -286,7 +257,7 @@ def test_a_claim_given_back_before_its_call_spends_no_attempt(
     """A stopping worker gives back a claimed job whose call still waited for its place:
     ``retrying``, due now, its attempt uncounted (the next claim is attempt 1 again), the
     history saying why. Hostile: another worker or a stale attempt gives back nothing."""
-    _create(store, "m", "record_call")
+    steps.create(store, "m", "record_call")
     steps.claim(store, "m")
     note = "no call made"
     for op in (

@@ -1,13 +1,16 @@
-"""No credential and no full phone number in any log line, ours or httpx's (decision 7).
+"""No credential and no full phone number in any log line, ours, httpx's or aiohttp's
+(decision 7).
 
 A whole DEBUG-level flow runs against a simulator with known, distinctive credentials:
-every send endpoint, both status lookups, the balance, faults with retries, lost answers and
-refusals. httpx and httpcore are turned up to DEBUG too, so their own lines (httpx logs each
-request URL, credentials included) are in the capture. Then every captured line is searched.
+every send endpoint (the worker's way, through AsyncEsmsClient), both status lookups and the
+balance (the blocking client), faults with retries, lost answers and refusals. httpx,
+httpcore and aiohttp are turned up to DEBUG too, so their own lines (httpx logs each request
+URL, credentials included) are in the capture. Then every captured line is searched.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -18,9 +21,10 @@ import structlog
 
 from tests.fixtures.sim import EsmsSim
 from voicecall.config.settings import Settings
+from voicecall.job.params import OtpParams, RecordParams, TemplateParams
 from voicecall.telemetry import logs
 from voicecall.telemetry.logs import configure_logging, get_logger
-from worker.esms import EsmsClient, EsmsError
+from worker.esms import AsyncEsmsClient, EsmsClient, EsmsError, Submission
 
 API_KEY = "K9x2ApiKeyVoicecallTest77"
 SECRET_KEY = "S3cretKeyVoicecallTest-4242"
@@ -36,7 +40,9 @@ def captured() -> Iterator[io.StringIO]:
     """configure_logging at DEBUG into a buffer, httpx/httpcore at DEBUG; all restored after."""
     root = logging.getLogger()
     saved = (root.handlers[:], root.level, logs._redactor)
-    saved_levels = {name: logging.getLogger(name).level for name in ("httpx", "httpcore")}
+    saved_levels = {
+        name: logging.getLogger(name).level for name in ("httpx", "httpcore", "aiohttp")
+    }
     stream = io.StringIO()
     configure_logging(level="DEBUG", fmt="json", secrets=[API_KEY, SECRET_KEY], stream=stream)
     for name in saved_levels:  # stronger than production: httpx's own request lines included
@@ -48,10 +54,42 @@ def captured() -> Iterator[io.StringIO]:
     structlog.reset_defaults()
 
 
-def flow(client: EsmsClient, sim: EsmsSim) -> None:
+def sender(settings: Settings) -> Callable[..., Submission]:
+    """Sends the worker's way: AsyncEsmsClient.send, each in a loop of its own."""
+
+    def send(
+        call: OtpParams | RecordParams | TemplateParams,
+        *,
+        phone: str,
+        request_id: str,
+        callback_url: str | None = None,
+    ) -> Submission:
+        async def run() -> Submission:
+            client = AsyncEsmsClient(settings)
+            try:
+                return await client.send(
+                    call,
+                    phone=phone,
+                    request_id=request_id,
+                    callback_url=callback_url,
+                    send_date=None,
+                )
+            finally:
+                await client.close()
+
+        return asyncio.run(run())
+
+    return send
+
+
+def flow(client: EsmsClient, settings: Settings, sim: EsmsSim) -> None:
     """Every endpoint, every fault, every refusal, with the errors logged as a worker would."""
     log = get_logger("test.flow")
     cb = "https://voicecall.example.vn/v1/esms/callback/job-7/abcdef0123"
+    send = sender(settings)
+    send_get = sender(settings.model_copy(update={"esms_otp_method": "get"}))
+    otp = OtpParams(content="Ma OTP 482915")
+    r1 = RecordParams(record_id="R1")
 
     def attempt(name: str, action: Callable[[], object]) -> None:
         try:
@@ -61,30 +99,23 @@ def flow(client: EsmsClient, sim: EsmsSim) -> None:
 
     attempt(
         "otp_post",
-        lambda: client.send_voice_otp(
-            phone="+84 90 123 4567", content="Ma OTP 482915", request_id="otp-1", callback_url=cb
-        ),
+        lambda: send(otp, phone="+84 90 123 4567", request_id="otp-1", callback_url=cb),
     )
-    attempt(
-        "otp_get",
-        lambda: client.send_voice_otp(
-            phone="84901234567", content="Ma OTP 482915", request_id="otp-2", method="get"
+    attempt("otp_get", lambda: send_get(otp, phone="84901234567", request_id="otp-2"))
+    record = send(
+        RecordParams(
+            record_id="R1", number_forward="0912345678", ivr=1, max_retry=1, wait_retry=30
         ),
-    )
-    record = client.make_call_record(
         phone="0901234567",
-        record_id="R1",
         request_id="rec-1",
         callback_url=cb,
-        number_forward="0912345678",
-        ivr=1,
-        max_retry=1,
-        wait_retry=30,
     )
     attempt(
         "template",
-        lambda: client.make_call_template(
-            phone="0901234561", template_id="T1", variables=["Trung", "20000"], request_id="tpl-1"
+        lambda: send(
+            TemplateParams(template_id="T1", variables=["Trung", "20000"]),
+            phone="0901234561",
+            request_id="tpl-1",
         ),
     )
     assert record.smsid
@@ -93,30 +124,16 @@ def flow(client: EsmsClient, sim: EsmsSim) -> None:
     attempt("status", lambda: client.call_status(record.smsid or ""))
     attempt("otp_status", lambda: client.otp_status("unknown-id"))
     attempt("balance", client.balance)
-    attempt(
-        "invalid",
-        lambda: client.make_call_record(phone="+84 90 123 456", record_id="R1", request_id="bad"),
-    )
-    attempt(
-        "blocked",
-        lambda: client.make_call_record(phone="0900000099", record_id="R1", request_id="blk"),
-    )
+    attempt("invalid", lambda: send(r1, phone="+84 90 123 456", request_id="bad"))
+    attempt("blocked", lambda: send(r1, phone="0900000099", request_id="blk"))
     sim.configure(error_rate=1.0)
-    attempt(
-        "http_500",
-        lambda: client.make_call_record(phone="0901234567", record_id="R1", request_id="e500"),
-    )
+    attempt("http_500", lambda: send(r1, phone="0901234567", request_id="e500"))
     sim.configure(error_rate=0.0, accept_then_drop_rate=1.0)
-    attempt(
-        "lost_answer",
-        lambda: client.make_call_record(phone="0901234567", record_id="R1", request_id="lost"),
-    )
+    attempt("lost_answer", lambda: send(r1, phone="0901234567", request_id="lost"))
     sim.configure(accept_then_drop_rate=0.0, timeout_rate=1.0, hang_s=1.0)
     attempt(
         "timeout",
-        lambda: client.send_voice_otp(
-            phone="0901234567", content="Ma 1", request_id="slow", method="get"
-        ),
+        lambda: send_get(OtpParams(content="Ma 1"), phone="0901234567", request_id="slow"),
     )
 
 
@@ -140,7 +157,7 @@ def test_no_credential_or_full_phone_in_any_log_line(
         timezone="Asia/Ho_Chi_Minh",
     )
     with EsmsClient(settings) as client:
-        flow(client, sim)
+        flow(client, settings, sim)
 
     lines = captured.getvalue().splitlines()
     events = [json.loads(line) for line in lines]  # every line is one JSON object

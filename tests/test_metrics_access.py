@@ -69,6 +69,7 @@ def test_without_a_metrics_token_metrics_stay_open(api_server: ApiServer) -> Non
     ],
 )
 def test_bad_metrics_settings_are_refused_naming_them(value: dict[str, str], rule: str) -> None:
+    """A METRICS_HOST that is not an IP address or a short METRICS_TOKEN stops start-up naming it."""
     with pytest.raises(SettingsError, match=rule):
         load_settings(**value)
 

@@ -31,10 +31,10 @@ import httpx
 import pytest
 import yaml
 
+from tests.fixtures.deploy import PROM_DIR, ROOT, alert_rules, dashboard_targets
 from tests.fixtures.redis import free_port
 from tests.fixtures.sim import EsmsSim
 from tests.fixtures.stack import CALLBACK_SECRET, Service, Stack, wait_until
-from tests.test_deploy_static import PROM_DIR, ROOT, alert_rules, dashboard_targets
 from voicecall.esms.callbacks import CALLBACK_PATH, sign
 
 pytestmark = pytest.mark.prometheus

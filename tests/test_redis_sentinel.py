@@ -12,20 +12,21 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
 import redis
+import structlog
 from prometheus_client import REGISTRY
 
 from tests.fixtures.sentinel import Topology
-from tests.test_api import restore_logging  # noqa: F401 (a fixture)
 from voicecall.config.settings import Settings, load_settings
 from voicecall.errors import SettingsError
 from voicecall.store.connection import UNAVAILABLE, async_redis_client, redis_client
@@ -46,6 +47,8 @@ def _check_settings(**env: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_check_settings_names_a_malformed_sentinel_address_and_exits_2() -> None:
+    """`voicecall check-settings` stops on a sentinel address without a port: exit 2, one
+    line naming REDIS_SENTINELS and its rule."""
     done = _check_settings(REDIS_SENTINELS="10.0.0.1:26379,sentinel-b", REDIS_SENTINEL_MASTER="m")
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1
@@ -70,6 +73,7 @@ def test_check_settings_names_a_malformed_sentinel_address_and_exits_2() -> None
 def test_bad_sentinel_settings_are_refused_naming_the_setting(
     env: dict[str, str], named: str
 ) -> None:
+    """Each malformed value is refused in one line that starts with the setting's name."""
     with pytest.raises(SettingsError) as refused:
         load_settings(**env)
     assert str(refused.value).startswith(f"{named}: ")
@@ -77,6 +81,8 @@ def test_bad_sentinel_settings_are_refused_naming_the_setting(
 
 
 def test_sentinel_settings_are_read_and_wait_defaults_to_one_replica() -> None:
+    """Addresses are parsed (IPv6 in brackets); WAIT defaults to 1 replica with sentinels,
+    0 with REDIS_URL alone (as before)."""
     settings = load_settings(
         redis_sentinels="s1:26379, [::1]:26380",
         redis_sentinel_master="vc",
@@ -182,6 +188,17 @@ def test_a_replica_answering_readonly_is_unavailable_not_an_error(
     with pytest.raises(UNAVAILABLE):
         client.set("x", 1)
     assert isinstance(redis.ReadOnlyError("x"), UNAVAILABLE)
+
+
+@pytest.fixture()
+def restore_logging() -> Iterator[None]:
+    """create_app configures logging: put the root logger and structlog back after."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    structlog.reset_defaults()
 
 
 @pytest.mark.usefixtures("restore_logging")

@@ -57,6 +57,9 @@ def _finished(store: JobStore, job_id: str, created: float, after_s: float) -> N
 def test_a_quick_job_is_purged_by_its_place_and_a_late_one_keeps_its_timer(
     store: JobStore, redis_client: redis.Redis
 ) -> None:
+    """A job that ended soon after creation has no timer and is purged with its indexes once
+    created + retention + slack has passed, not before; one that ended later keeps its timer
+    and stays."""
     now = time.time()
     days = store.config.retention_s
     created = now - days - 1.5 * HOUR

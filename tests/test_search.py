@@ -128,6 +128,7 @@ def test_labels_phone_and_created_range(store: JobStore) -> None:
     ],
 )
 def test_an_inverted_range_names_its_parameter(make: Any, param: str) -> None:
+    """A time range whose start is after its end is refused naming the range's `from` parameter."""
     with pytest.raises(SearchError) as caught:
         make()
     assert caught.value.param == param

@@ -15,8 +15,8 @@ import pytest
 import redis
 from dramatiq.brokers.redis import MAINTENANCE_SCALE
 
+from tests.fixtures.redis_monitor import Monitor
 from tests.fixtures.stack import Stack, wait_until
-from tests.test_store_boundary import _Monitor
 from voicecall.job import keys
 from voicecall.job.states import State
 from worker.broker import StepAckedBroker
@@ -36,9 +36,11 @@ def _leftovers(client: redis.Redis) -> dict[str, int]:
 def test_the_claim_acknowledges_send_messages_and_dramatiq_does_not_ack_them_again(
     stack_factory: Callable[..., Stack],
 ) -> None:
+    """Under MONITOR, with real workers: each bulk send message leaves Dramatiq's ack set inside
+    the claim's script, and Dramatiq never acks a bulk or OTP message itself."""
     stack = stack_factory()
     stack.start_worker(threads=4)
-    with _Monitor(stack.redis.url) as monitor:
+    with Monitor(stack.redis.url) as monitor:
         ids = stack.post_record_calls("09012345", 20)
         ids.append(
             stack.post_call({"kind": "voice_otp", "phone": "0901234599", "content": "1"})["id"]
@@ -67,7 +69,7 @@ def test_a_message_whose_claim_failed_is_acknowledged_by_dramatiq_as_usual(
     stack = stack_factory(send_concurrency=1, handoff_wait_s=0.1)
     stack.sim.configure(latency_ms=1500)
     stack.start_worker(threads=4)
-    with _Monitor(stack.redis.url) as monitor:
+    with Monitor(stack.redis.url) as monitor:
         ids = stack.post_record_calls("09012346", 4)
         stack.wait_final(ids, timeout=60)
         wait_until(lambda: not _leftovers(stack.redis_client), 20, what="every message acked")
@@ -111,11 +113,14 @@ def test_the_fetch_takes_messages_in_order_into_this_workers_acks(redis_url: str
 
 
 def test_the_broker_refuses_another_namespace(redis_url: str) -> None:
+    """The step-acked broker refuses a namespace other than voicecall's own."""
     with pytest.raises(ValueError, match="namespace"):
         StepAckedBroker(url=redis_url, namespace="elsewhere")
 
 
 def test_delay_queues_are_polled_at_most_once_a_second(redis_url: str) -> None:
+    """A delay queue's consumer gets a 1 s fetch timeout (polled at most once a second); a ready
+    queue's keeps the timeout it is given."""
     broker = StepAckedBroker(url=redis_url, namespace=keys.DRAMATIQ_NAMESPACE)
     try:
         assert broker.consume(keys.QUEUE_OTP, prefetch=4, timeout=100).timeout == 100

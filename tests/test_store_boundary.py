@@ -11,20 +11,14 @@
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
-from tests.fixtures import steps
-from voicecall.config.settings import load_settings
-from voicecall.job import keys, lifecycle, upkeep
-from voicecall.job.contract import CallRequestAdapter, params_of, validation_context
-from voicecall.job.records import HistoryEntry, JobRecord
-from voicecall.job.states import Kind, Outcome, ScheduleMode, State
+from tests.fixtures.lifecycle_run import every_operation
+from tests.fixtures.redis_monitor import Monitor
 from voicecall.store.job_store import JobStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,142 +66,6 @@ def test_no_script_builds_a_key_name() -> None:
         assert "vc:" not in text and "dramatiq:" not in text, script.name
 
 
-_ARG = re.compile(r'"((?:[^"\\]|\\.)*)"')
-_LINE = re.compile(r"^[\d.]+ \[\d+ ([^\]]*)\] (.*)$")
-
-
-class _Monitor:
-    """Redis MONITOR in a thread, its raw lines kept: (source, [command, args...])."""
-
-    def __init__(self, url: str) -> None:
-        self.client = redis.Redis.from_url(url)
-        self.events: list[tuple[str, list[str]]] = []
-        self._stop = threading.Event()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        connection = self.client.connection_pool.get_connection()
-        connection.send_command("MONITOR")
-        connection.read_response()  # OK
-        self._ready.set()
-        while not self._stop.is_set():
-            raw = connection.read_response()
-            text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
-            match = _LINE.match(text)
-            if match:
-                words = [w.replace('\\"', '"') for w in _ARG.findall(match.group(2))]
-                self.events.append((match.group(1), words))
-        connection.disconnect()
-
-    def __enter__(self) -> _Monitor:
-        self._thread.start()
-        self._ready.wait(5)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self.client.ping()  # one more command wakes the reader
-        self._thread.join(5)
-
-
-def _job(job_id: str, kind: str = "record_call") -> JobRecord:
-    examples = {
-        "record_call": {"kind": "record_call", "phone": "0901234568", "record_id": "r1"},
-        "voice_otp": {"kind": "voice_otp", "phone": "0901234567", "content": "Ma 1"},
-    }
-    request = CallRequestAdapter.validate_python(
-        {**examples[kind], "idempotency_key": f"k-{job_id}", "webhook_url": "https://e.com/h"},
-        context=validation_context(load_settings()),
-    )
-    now = round(time.time(), 3)
-    return JobRecord(
-        id=job_id,
-        kind=Kind(kind),
-        phone=request.phone,
-        state=State.QUEUED,
-        schedule=ScheduleMode.WORKER,
-        request=params_of(request),
-        idempotency_key=request.idempotency_key,
-        client="python",
-        webhook_url=request.webhook_url,
-        limit_key=keys.phone_limit(request.phone),
-        msg=f"m-{job_id}",
-        callback_nonce="n",
-        created_at=now,
-        updated_at=now,
-        due_at=now,
-        history=[HistoryEntry(state=State.QUEUED, at=now)],
-    )
-
-
-def _every_operation(store: JobStore) -> None:
-    """Each operation of voicecall.job.lifecycle at least once, on real jobs."""
-    for job_id in ("a", "b", "c", "d"):
-        job = _job(job_id)
-        if job_id in ("a", "c"):  # in a campaign: its counters and index move too
-            cid, seq = store.reserve_campaign("spring")
-            job = job.model_copy(update={"labels": {"campaign": "spring"}, "cid": cid, "seq": seq})
-        assert store.apply(lifecycle.create(job, grace_s=1)).verdict == "created"
-    rules = steps.RULES
-    rules_on = lifecycle.ClaimRules(**{**vars(rules), "global_rate": 5, "phone_limit": 3})
-    limit = keys.phone_limit("84901234568")
-    store.beat(rules.owner)
-    claim = lifecycle.claim(
-        "a", rules=rules_on, queue=keys.QUEUE_BULK, limit_key=limit, quiet_until=0
-    )
-    assert store.apply(claim).verdict == "claimed"
-    poll_at = time.time() + 60
-    assert (
-        store.apply(
-            lifecycle.submit("a", smsid="s-a", code=100, poll_at=poll_at, note="ok")
-        ).verdict
-        == "submitted"
-    )
-    store.apply(upkeep.poll_pending("a", next_at=poll_at))
-    confirming = lifecycle.confirm(
-        "a", outcome=Outcome.ANSWERED, smsid="s-a", nonce="n", redrive_s=1
-    )
-    assert store.apply(confirming).verdict == "confirming"
-    completed = lifecycle.complete(
-        "a",
-        outcome=Outcome.ANSWERED,
-        call={"status": "ANSWERED"},
-        source="callback",
-        smsid="s-a",
-        nonce="n",
-    )
-    assert store.apply(completed).verdict == "accepted"
-    delivery = {"at": time.time(), "status": None, "error": "timeout"}
-    store.apply(upkeep.record_delivery("a", delivery=delivery, result="gave_up"))
-    store.apply(upkeep.redeliver("a"))
-    store.apply(upkeep.webhook_due("a"))
-    steps.claim(store, "b")
-    store.apply(upkeep.renew_lease("b", owner=steps.RULES.owner, attempt=1, lease_s=60))
-    store.apply(lifecycle.unclaim("b", owner=steps.RULES.owner, attempt=1, note="n"))
-    steps.claim(store, "b")
-    store.apply(
-        lifecycle.retry_later(
-            "b", error={"code": "x", "message": "m"}, next_at=time.time(), note="n"
-        )
-    )
-    store.apply(upkeep.redrive("b", liveness_ms=3000, lease_check_s=1, redrive_s=1))
-    steps.claim(store, "b")
-    store.apply(
-        lifecycle.fail("b", queue=keys.QUEUE_BULK, error={"code": "x", "message": "m"}, note="n")
-    )
-    store.apply(lifecycle.reopen("b", queue=keys.QUEUE_BULK, max_age_s=3600, redrive_s=1, note="n"))
-    store.apply(upkeep.postpone("b", at=time.time()))
-    store.apply(upkeep.redrive("b", liveness_ms=3000, lease_check_s=1, redrive_s=1))
-    store.apply(lifecycle.cancel("c", note="n"))
-    steps.claim(store, "d")
-    store.apply(lifecycle.reject("d", error={"code": "104", "message": "m"}, note="n"))
-    store.apply(lifecycle.expire("d", reason="r", note="n"))
-    store.apply(upkeep.dismiss("b", queue=keys.QUEUE_BULK))
-    store.apply(lifecycle.release("c", grace_s=1))
-    store.apply(upkeep.purge(store.get("c"), "c"), now=time.time() + 10**9)
-
-
 def _declared_and_touched(events: list[tuple[str, list[str]]]) -> list[tuple[set[str], str, str]]:
     """(keys declared by the EVALSHA, command, key) for every keyed command run by a script."""
     out: list[tuple[set[str], str, str]] = []
@@ -230,8 +88,8 @@ def _declared_and_touched(events: list[tuple[str, list[str]]]) -> list[tuple[set
 def test_every_key_a_script_touches_is_declared(redis_url: str, kind: str) -> None:
     """Under MONITOR: each command a lifecycle script runs names a key its EVALSHA declared."""
     store = JobStore.from_url(redis_url)
-    with _Monitor(redis_url) as monitor:
-        _every_operation(store)
+    with Monitor(redis_url) as monitor:
+        every_operation(store)
         time.sleep(0.3)
     touched = _declared_and_touched(monitor.events)
     assert len(touched) > 50  # the life above ran through the scripts

@@ -12,7 +12,6 @@ import redis
 
 from producer.console import activity
 from tests.fixtures import steps
-from tests.test_lifecycle_guards import _create
 from voicecall.job import keys, lifecycle
 from voicecall.job.states import State
 from voicecall.job.steps import Op, Step
@@ -51,9 +50,11 @@ async def _together(redis_url: str, ops: list[Op]) -> list[Step]:
 def test_submits_awaited_together_share_scripts_and_end_as_alone(
     store: JobStore, redis_url: str
 ) -> None:
+    """Submits awaited together run as a few batched scripts, not one each, and leave every job,
+    index, counter and poll time as one submit alone does."""
     ids = [f"tog-{i}" for i in range(N)]
     for job_id in [*ids, "alone"]:
-        _create(store, job_id, kind="record_call")
+        steps.create(store, job_id, kind="record_call")
         steps.claim(store, job_id)
     client = redis.Redis.from_url(redis_url)
     sent_before = activity.recent(store, 2).sent
@@ -85,7 +86,7 @@ def test_a_failed_batch_fails_every_step_in_it(store: JobStore, redis_url: str) 
     """Redis gone: each caller gets the error (and may retry), none waits forever."""
     ids = [f"gone-{i}" for i in range(5)]
     for job_id in ids:
-        _create(store, job_id, kind="record_call")
+        steps.create(store, job_id, kind="record_call")
         steps.claim(store, job_id)
 
     async def run() -> list[BaseException | Step]:

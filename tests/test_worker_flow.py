@@ -245,13 +245,17 @@ def test_permanent_code_rejects_and_cancel_before_time_prevents_the_call(
 def test_otp_past_its_ttl_is_expired_without_a_call(stack_factory: Callable[..., Stack]) -> None:
     """An OTP whose time to live passed before a worker could send it ends `expired`, uncalled."""
     stack = stack_factory()
+    # Due 11 s ago (the API takes a send_at up to a minute past) with a 10 s TTL: the OTP
+    # waits in its queue, no worker yet, already past its TTL, with no sleep through the TTL.
+    due = (datetime.now(UTC) - timedelta(seconds=11)).isoformat()
     job_id = stack.post_call(
-        {"kind": "voice_otp", "phone": "0901234567", "content": "123456", "ttl_s": 10}
-    )["id"]
-    time.sleep(10.5)  # no worker yet: the OTP waits in its queue past its TTL
+        {"kind": "voice_otp", "phone": "0901234567", "content": "123456", "ttl_s": 10,
+         "send_at": due}
+    )["id"]  # fmt: skip
+    assert stack.job(job_id).state is State.QUEUED
     stack.start_worker()
     job = stack.wait_final([job_id], timeout=15)[job_id]
-    assert job.state is State.EXPIRED
+    assert (job.state, job.reason) == (State.EXPIRED, "ttl")
     assert stack.sim.calls() == []
 
 

@@ -201,6 +201,7 @@ def test_scheduler_can_run_apart_from_the_workers(stack_factory: Callable[..., S
      ("10.0.0", False)],
 )  # fmt: skip
 def test_the_worker_refuses_a_redis_without_lpop_count(version: str, too_old: bool) -> None:
+    """Redis versions before 6.2 (no LPOP count) are too old for the worker; 6.2 and later are not."""
     from worker.cli import redis_too_old
 
     assert redis_too_old(version) is too_old

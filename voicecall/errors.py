@@ -1,36 +1,77 @@
-"""Every error voicecall raises on purpose, under one root.
+"""Every error voicecall raises on purpose, under one root: the one drawing of the whole tree.
+
+Each line names a class, its other bases in parentheses, and what it means; ``[module]``
+says where a class is defined (its branch below it too), else it is here.
+tests/test_error_tree.py checks this drawing against the code, both ways.
 
 ::
 
     VoicecallError
-    ├── SettingsError                     a setting is missing or invalid (one line; exit 2)
-    ├── IntakeError                       a call request is refused before anything is stored
-    │   ├── IdempotencyConflict           the idempotency key is used by a job with another body
-    │   └── DuplicateJobId                a job with this id exists already
-    ├── StoreError                        the job store refused an operation
-    │   ├── JobNotFound                   no job with this id (or past its retention)
-    │   ├── CancelRefused                 the job was handed to eSMS, or is final
-    │   ├── ReopenRefused                 a dead letter that cannot be requeued safely
-    │   └── CampaignNotFound              no job ever named this campaign
-    ├── SearchError (ValueError)          a search filter, limit or cursor breaks its rule
-    ├── FieldRefused (ValueError)         a value (e.g. a cancel reason) breaks its field's rule
-    ├── WebhookError                      an outbound webhook (voicecall.webhooks.urls)
-    │   ├── WebhookTargetError            a webhook URL cannot be delivered to
+    ├── SettingsError                   a setting is missing or invalid (one line; exit 2)
+    ├── IntakeError                     a call request is refused before anything is stored
+    │   ├── IdempotencyConflict         the idempotency key is used by a job with another body
+    │   └── DuplicateJobId              a job with this id exists already
+    ├── StoreError                      the job store refused an operation
+    │   ├── JobNotFound (LookupError)   no job with this id (or past its retention)
+    │   ├── CancelRefused               the job was handed to eSMS, or is final
+    │   ├── ReopenRefused               a dead letter that cannot be requeued safely
+    │   └── CampaignNotFound (LookupError)  no job ever named this campaign
+    ├── SearchError (ValueError)        a search filter, limit or cursor breaks its rule
+    ├── FieldRefused (ValueError)       a value (e.g. a cancel reason) breaks its field's rule
+    ├── PhoneError (ValueError)         not a Vietnamese phone number [voicecall.formats.phones]
+    ├── ReportRefused (ValueError)      a callback or status report field breaks its rule
+    │                                   [voicecall.esms.results]
+    ├── WebhookError                    about an outbound webhook
+    │   ├── WebhookTargetError          a webhook URL cannot be delivered to
+    │   │   │                           [voicecall.webhooks.urls]
     │   │   ├── WebhookUrlRefused (ValueError)  the URL breaks the webhook URL policy
-    │   │   └── WebhookDnsError           its host did not resolve
-    │   └── InvalidWebhook (ValueError)   a received one's signature, time or body is refused
-    │                                     (voicecall.client.webhooks.verify_webhook)
-    ├── ClientError                       a request of the HTTP API's client (voicecall.Client)
-    │   ├── ConnectionFailed              failed; the tree in voicecall.client.errors
-    │   └── ApiError                      ValidationFailed, Unauthorized, NotFound, Conflict,
-    │                                     RateLimited, Unavailable, ServerError, RequestRefused
-    └── EsmsError                         the eSMS provider layer (tree in worker.esms.errors)
-        ├── InvalidParameter (ValueError)
-        ├── NotReady
-        ├── RetryableError ── TransportError, RateLimited, InsufficientBalance
-        └── PermanentError ── ConfigurationError, AccountError
+    │   │   └── WebhookDnsError         its host did not resolve
+    │   └── InvalidWebhook (ValueError)  a received one's signature, time or body is refused
+    │                                   [voicecall.client.errors]
+    ├── ClientError                     a request of the HTTP API's client (voicecall.Client)
+    │   │                               [voicecall.client.errors]
+    │   ├── ConnectionFailed            no answer: refused, reset, timed out (after the retries)
+    │   └── ApiError                    the API answered an error: .status .code .message .body
+    │       │                           .request_id (the X-Request-ID to quote)
+    │       ├── ValidationFailed        422: .errors, each field and its rule
+    │       ├── Unauthorized            401: no or wrong token
+    │       ├── NotFound                404: no such job or campaign
+    │       ├── Conflict                409: idempotency_conflict, duplicate_id, cancel_refused;
+    │       │                           .job_id, .state
+    │       ├── _RetryLater             an answer naming its wait: .retry_after_s
+    │       │   ├── RateLimited         429: over the client's quota
+    │       │   └── Unavailable         503: Redis unreachable, nothing changed
+    │       ├── ServerError             500 and any other 5xx
+    │       └── RequestRefused          any other 4xx (403, 405, 413 body too large, 415)
+    ├── EsmsError                       the eSMS provider layer; .code is eSMS's result code
+    │   │                               or None [worker.esms.errors]
+    │   ├── InvalidParameter (ValueError)  refused before any request; .param names it
+    │   ├── EsmsCodeError               eSMS answered an error code (.code, .message); never
+    │   │   │                           raised itself
+    │   │   ├── NotReady                105: the SMSID is not queryable yet (status only)
+    │   │   └── PermanentError          eSMS refused the request for good
+    │   │       ├── ConfigurationError  101 wrong keys, 140 IP not whitelisted, or an HTTP
+    │   │       │                       3xx/4xx without an eSMS code (wrong URL)
+    │   │       └── AccountError        102 no price table, 143 account locked or inactive
+    │   └── RetryableError              try again later; the attempt may succeed
+    │       ├── TransportError          timeout, connection error, HTTP 5xx, non-JSON body
+    │       ├── RateLimited             HTTP 429 or eSMS 160; .retry_after_s (Retry-After)
+    │       └── InsufficientBalance (EsmsCodeError)  103: top up, then it works again (alert)
+    ├── ApiError                        an HTTP API answer other than success, rendered as
+    │   │                               JSON [producer.errors]
+    │   └── BodyTooLarge                413: the body is over API_MAX_BODY_BYTES
+    ├── DuplicateKey (ValueError)       a JSON body names a key twice [producer.body]
+    ├── CsvFormatError                  a CSV file cannot be imported at all
+    │                                   [producer.csv_import]
+    ├── LoginRequired                   no valid console session: the login page answers
+    │                                   [producer.console.web]
+    ├── ClaimLost                       the job is no longer this worker's claim; no call made
+    │                                   [worker.send]
+    └── Stopping                        the engine stops while a call waits; no call made
+                                        [worker.send]
 
-"The request failed" (:class:`~worker.esms.errors.TransportError`) is kept apart from "eSMS
+"The request failed" (:class:`~worker.esms.errors.TransportError`,
+:class:`~voicecall.client.errors.ConnectionFailed`) is kept apart from "the other side
 answered with an error" (everything carrying ``.code``), and a refused request from a broken
 system: nothing here is raised for a bug. The HTTP API maps these classes to answers in one
 table (``producer.errors.STATUS_BY_ERROR``); the worker decides retry or give up by type alone.

@@ -18,6 +18,7 @@ import functools
 import dramatiq
 
 from voicecall.job import keys, upkeep
+from voicecall.job.steps import Verdict
 from voicecall.store.connection import now_s
 from voicecall.telemetry.logs import get_logger
 from voicecall.telemetry.metrics import RATE_LIMITED
@@ -48,7 +49,7 @@ def _send(queue: str, job_id: str, limit_key: str | None) -> None:
         raise  # nothing was claimed: Dramatiq delivers the message again (Redis was down)
     if message_id is not None:
         mark_acked(message_id)  # the claim acknowledged it
-    if step.verdict == "wait":
+    if step.verdict is Verdict.WAIT:
         wait_s = float(step.detail)
         running.run(slot, lambda ctx: send_when_due(ctx, job_id, queue, limit_key, wait_s))
         return

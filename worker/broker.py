@@ -41,11 +41,21 @@ from dramatiq.middleware import CurrentMessage, Middleware
 from voicecall.config.settings import Settings
 from voicecall.job import keys
 from voicecall.store.connection import redis_client
-from voicecall.store.scripts import LUA_DIR
+from voicecall.store.scripts import plain_source
 
-FETCH = (LUA_DIR / "dramatiq_fetch.lua").read_text()
+FETCH = plain_source("dramatiq_fetch")
 DELAY_QUEUE_POLL_MS = 1000  # an idle delay queue's longest poll interval
 HEARTBEAT_EVERY_S = 1.0  # Dramatiq's heartbeat from fetches (it counts a worker dead at 60 s)
+
+
+def fetch_keys(broker_id: str, queue_name: str) -> dict[str, str]:
+    """dramatiq_fetch.lua's key slots, by name."""
+    return {
+        "heartbeats": keys.HEARTBEATS,
+        "list": keys.dramatiq_queue(queue_name),
+        "bodies": keys.dramatiq_messages(queue_name),
+        "acks": keys.dramatiq_acks(broker_id, queue_name),
+    }
 
 
 def make_broker(
@@ -78,16 +88,13 @@ class StepAckedBroker(RedisBroker):
             dispatch = self._dispatch("fetch")  # type: ignore[no-untyped-call]
             return cast(list[bytes | None], dispatch(queue_name, prefetch))
         count = min(prefetch, self._max_unpack_size())  # type: ignore[no-untyped-call]
-        keys_ = [
-            keys.HEARTBEATS,
-            keys.dramatiq_queue(queue_name),
-            keys.dramatiq_messages(queue_name),
-            keys.dramatiq_acks(self.broker_id, queue_name),
-        ]
         beat = time.monotonic() - self._beaten_at >= HEARTBEAT_EVERY_S
         if beat:
             self._beaten_at = time.monotonic()
-        found = self._fetch(keys=keys_, args=[current_millis(), self.broker_id, count, int(beat)])
+        found = self._fetch(
+            keys=list(fetch_keys(self.broker_id, queue_name).values()),
+            args=[current_millis(), self.broker_id, count, int(beat)],
+        )
         return cast(list[bytes | None], found)
 
     @property

@@ -22,7 +22,7 @@ from voicecall.esms.results import Report
 from voicecall.job import lifecycle, upkeep
 from voicecall.job.records import JobRecord
 from voicecall.job.states import State
-from voicecall.job.steps import Op, Step
+from voicecall.job.steps import Op, Step, Verdict
 from voicecall.store.connection import now_s
 from voicecall.telemetry.finish import observe_finished
 from voicecall.telemetry.logs import get_logger
@@ -68,9 +68,7 @@ async def poll_step(ctx: Context, *, job_id: str) -> None:
             await _plan(ctx, job_id, backoff_s, deadline)
         return
     except EsmsError as exc:
-        log.warning(
-            "poll_failed", job_id=job_id, error=type(exc).__name__, code=getattr(exc, "code", None)
-        )
+        log.warning("poll_failed", job_id=job_id, error=type(exc).__name__, code=exc.code)
         soon = isinstance(exc, RetryableError)
         await _plan(ctx, job_id, RETRY_SOON_S if soon else backoff_s, deadline)
         return
@@ -86,15 +84,15 @@ async def poll_step(ctx: Context, *, job_id: str) -> None:
         note="result by status poll, confirming a callback" if job.reported else None,
     )
     step = await _apply(ctx, op)  # eSMS has answered: a Redis blip must not lose it
-    if step.verdict == "accepted":
+    if step.verdict is Verdict.ACCEPTED:
         observe_finished(step.job())
 
 
 async def _ask(ctx: Context, job: JobRecord, smsid: str) -> Report:
     STATUS_REQUESTS.labels(kind=job.kind.value).inc()
     if job.kind.value == "voice_otp":
-        return (await ctx.esms.otp_status(smsid)).report
-    return (await ctx.esms.call_status(smsid)).report
+        return await ctx.esms.otp_status(smsid)
+    return await ctx.esms.call_status(smsid)
 
 
 async def _apply(ctx: Context, op: Op) -> Step:
@@ -103,7 +101,7 @@ async def _apply(ctx: Context, op: Op) -> Step:
 
 async def _expire(ctx: Context, job_id: str, reason: str, note: str) -> None:
     step = await _apply(ctx, lifecycle.expire(job_id, reason=reason, note=note))
-    if step.verdict == "ended":
+    if step.verdict is Verdict.ENDED:
         observe_finished(step.job())
 
 

@@ -16,6 +16,7 @@ band, so a job skipped because a neighbour left between two reads is found withi
 from __future__ import annotations
 
 from voicecall.job import keys, layout, upkeep
+from voicecall.job.steps import Verdict
 from voicecall.store.job_store import JobStore
 
 SCAN_EVERY_S = 60.0
@@ -60,7 +61,7 @@ class RetentionScan:
             for (_, at), step in zip(rows, self.store.apply_many(ops, now=now), strict=True):
                 if at != score:
                     score, kept = at, 0
-                if step.verdict == "purged":
+                if step.verdict is Verdict.PURGED:
                     purged += 1
                 else:
                     kept += 1

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from voicecall.config.settings import Settings
 from voicecall.job import keys, lifecycle, upkeep
 from voicecall.job.states import State
-from voicecall.job.steps import Op
+from voicecall.job.steps import Op, Verdict
 from voicecall.store.connection import now_s
 from voicecall.store.job_store import JobStore
 from voicecall.telemetry.logs import get_logger
@@ -54,7 +54,7 @@ class Scheduler:
         due = self.store.due(keys.SCHEDULE, horizon_end, BATCH)
         grace = self.settings.sweep_stale_queued_s
         steps = self.store.apply_many([lifecycle.release(i, grace_s=grace) for i, _ in due])
-        return sum(step.verdict == "released" for step in steps)
+        return sum(step.verdict is Verdict.RELEASED for step in steps)
 
     def recover_dead_workers(self) -> int:
         """A dead worker's fetched messages go back on their queues, and the jobs it had
@@ -101,14 +101,16 @@ class Scheduler:
         ]
         steps = self.store.apply_many(ops)
         for (job_id, _), step in zip(due, steps, strict=True):
-            if step.verdict == "redriven":
+            if step.verdict is Verdict.REDRIVEN:
                 log.warning("sweeper_redrive", job_id=job_id, state=step.state)
-        return sum(step.verdict in ("redriven", "polled", "purged") for step in steps)
+        return sum(
+            step.verdict in (Verdict.REDRIVEN, Verdict.POLLED, Verdict.PURGED) for step in steps
+        )
 
     def release_webhooks(self) -> int:
         due = self.store.due(keys.WEBHOOKS_DUE, now_s(), BATCH)
         steps = self.store.apply_many([upkeep.webhook_due(job_id) for job_id, _ in due])
-        return sum(step.verdict == "sent" for step in steps)
+        return sum(step.verdict is Verdict.SENT for step in steps)
 
     def update_balance(self, client_factory: Callable[[], EsmsClient] | None) -> None:
         if client_factory is None:

@@ -24,12 +24,13 @@ from typing import Literal, TypeVar
 
 import structlog
 
+from voicecall.errors import VoicecallError
 from voicecall.esms.callbacks import callback_url, count_held_endings
 from voicecall.formats.timefmt import from_epoch
 from voicecall.job import lifecycle, steps, upkeep
 from voicecall.job.records import JobRecord
 from voicecall.job.states import Kind, ScheduleMode
-from voicecall.job.steps import Op, Step
+from voicecall.job.steps import Op, Step, Verdict
 from voicecall.store.connection import now_s
 from voicecall.telemetry.finish import observe_finished
 from voicecall.telemetry.logs import get_logger
@@ -90,7 +91,7 @@ async def send_claimed(ctx: Context, job: JobRecord, queue: str) -> None:
                 send_date=_send_date(job, now),
             )
     except (PermanentError, InvalidParameter) as exc:
-        code = str(getattr(exc, "code", "") or "invalid_parameter")
+        code = str(exc.code or "invalid_parameter")
         error = {"code": code, "message": str(exc)[:500]}
         step = await _durably(
             ctx, lifecycle.reject(job.id, error=error, note=f"eSMS refused: {code}")
@@ -117,7 +118,7 @@ async def send_when_due(
     while True:
         await asyncio.sleep(wait_s)
         step = await _durably(ctx, claim_op(ctx, job_id, queue, limit_key))
-        if step.verdict != "wait":
+        if step.verdict is not Verdict.WAIT:
             break
         wait_s = float(step.detail)
     job = unclaimed_or_job(step, job_id)
@@ -125,13 +126,13 @@ async def send_when_due(
         await send_claimed(ctx, job, queue)
 
 
-class ClaimLost(Exception):
+class ClaimLost(VoicecallError):
     """The job is no longer this worker's claim: its lease lapsed while the call waited (the
     process stalled) and the job was claimed again. No call is made; the job is its new
     holder's."""
 
 
-class Stopping(Exception):
+class Stopping(VoicecallError):
     """The engine stops while the call waits for its place: no call is made."""
 
 
@@ -206,7 +207,7 @@ async def _renew_lease(ctx: Context, job: JobRecord) -> float:
         job.id, owner=ctx.owner, attempt=job.attempts, lease_s=ctx.settings.send_lease_s
     )
     step = await _durably(ctx, op)
-    if step.verdict != "renewed":
+    if step.verdict is not Verdict.RENEWED:
         raise ClaimLost(step.state)
     return float(step.detail)
 
@@ -216,27 +217,27 @@ async def _give_back(ctx: Context, job: JobRecord) -> None:
     note = "worker stopped while the call waited for its place at eSMS; no call made"
     op = lifecycle.unclaim(job.id, owner=ctx.owner, attempt=job.attempts, note=note)
     step = await _durably(ctx, op)
-    log.info("send_given_back", job_id=job.id, verdict=step.verdict)
+    log.info("send_given_back", job_id=job.id, verdict=step.verdict.value)
 
 
 def unclaimed_or_job(step: Step, job_id: str) -> JobRecord | None:
     """The claimed job, or None after counting what the claim decided instead."""
     match step.verdict:
-        case "claimed":
+        case Verdict.CLAIMED:
             return step.job()
-        case "final":
+        case Verdict.FINAL:
             job = step.job()
             if job is not None and job.reason == "rate_limited":
                 RATE_LIMITED.labels(kind=job.kind.value, limit="phone").inc()
             observe_finished(job)
-        case "held":
+        case Verdict.HELD:
             job = step.job()
             if job is not None:
                 limit = "quiet_hours" if job.reason == "quiet_hours" else "phone"
                 RATE_LIMITED.labels(kind=job.kind.value, limit=limit).inc()
                 log.info("send_held_back", job_id=job_id, reason=job.reason)
         case verdict:
-            log.debug("send_noop", job_id=job_id, verdict=verdict, state=step.state)
+            log.debug("send_noop", job_id=job_id, verdict=verdict.value, state=step.state)
     return None
 
 
@@ -271,9 +272,9 @@ async def _record(ctx: Context, job: JobRecord, submission: Submission, sent_at:
     )
     step = await _durably(ctx, op, together=True)
     count_held_endings(step.extra)  # callbacks that came before this answer, now settled
-    if step.verdict == "completed":  # CALLBACK_CONFIRM=off: a held callback's result applied
+    if step.verdict is Verdict.COMPLETED:  # CALLBACK_CONFIRM=off: a held callback's result applied
         observe_finished(step.job())
-    if step.verdict == "late":  # another worker's 124 came first, or the job has ended
+    if step.verdict is Verdict.LATE:  # another worker's 124 came first, or the job has ended
         log.info("submission_late", job_id=job.id, state=step.state, smsid=submission.smsid)
         return
     log.info("job_submitted", job_id=job.id, smsid=submission.smsid, duplicate=submission.duplicate)
@@ -292,7 +293,7 @@ async def _retry_or_fail(
     window_end = min(started + settings.send_retry_window_s, first + MAX_RETRY_WINDOW_S)
     next_at = now_s() + delay_s
     error = {
-        "code": str(getattr(exc, "code", "") or type(exc).__name__),
+        "code": str(exc.code or type(exc).__name__),
         "message": str(exc)[:500],
     }
     if job.window_attempts > settings.send_max_retries or next_at > window_end:

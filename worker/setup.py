@@ -11,8 +11,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import dramatiq
 from dramatiq.middleware import CurrentMessage, Retries, ShutdownNotifications, TimeLimit
 from dramatiq.middleware.prometheus import Prometheus
@@ -37,13 +35,6 @@ def retryable(exception: BaseException) -> bool:
 
 def retry_when(retries: int, exception: BaseException) -> bool:
     return retries < HANDOFF_RETRIES and retryable(exception)
-
-
-def make_retry_when(max_retries: int) -> Callable[[int, BaseException], bool]:
-    def when(retries: int, exception: BaseException) -> bool:
-        return retries < max_retries and retryable(exception)
-
-    return when
 
 
 def build_broker(settings: Settings) -> dramatiq.Broker:

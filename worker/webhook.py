@@ -25,6 +25,7 @@ import structlog
 
 from voicecall.job import upkeep
 from voicecall.job.records import JobRecord, JobView
+from voicecall.job.steps import Verdict
 from voicecall.store.connection import now_s
 from voicecall.telemetry.logs import get_logger
 from voicecall.telemetry.metrics import WEBHOOKS
@@ -101,19 +102,21 @@ async def _deliver(ctx: Context, job: JobRecord, url: str) -> None:
     delivery = result.as_dict()
     if result.ok:
         WEBHOOKS.labels(result="delivered").inc()
-        await ctx.store.apply(upkeep.record_delivery(job_id, delivery=delivery, result="delivered"))
+        await ctx.store.apply(
+            upkeep.record_delivery(job_id, delivery=delivery, result=Verdict.DELIVERED)
+        )
         log.info("webhook_delivered", job_id=job_id, status=result.status)
         return
     WEBHOOKS.labels(result="error").inc()
     retries = len(job.webhook.deliveries) if job.webhook else 0
     if not result.retryable or retries >= settings.webhook_max_retries:
-        op = upkeep.record_delivery(job_id, delivery=delivery, result="gave_up")
+        op = upkeep.record_delivery(job_id, delivery=delivery, result=Verdict.GAVE_UP)
         await ctx.store.apply(op)
         log.warning("webhook_given_up", job_id=job_id, error=result.error, retries=retries)
         return
     delay_s = webhook_retry_delay_s(retries + 1, settings, retry_after_s=result.retry_after_s)
     op = upkeep.record_delivery(
-        job_id, delivery=delivery, result="retry", next_at=now_s() + delay_s
+        job_id, delivery=delivery, result=Verdict.RETRY, next_at=now_s() + delay_s
     )
     await ctx.store.apply(op)
     log.info("webhook_retry", job_id=job_id, error=result.error, delay_s=round(delay_s, 2))

@@ -28,11 +28,10 @@ from typing import cast
 from bench import intake
 from bench.core import Context, Row, percentile
 from bench.figures.intake_rate import WARM_UP_S, Target
-from tests.fixtures.failover_load import Stream
+from tests.fixtures.failover_load import SETTINGS, Stream, run_failovers, scheduled_lateness_s
 from tests.fixtures.redis import free_port
 from tests.fixtures.sentinel import Topology
 from tests.fixtures.stack import Stack
-from tests.test_failover import SETTINGS, run_failovers, scheduled_lateness_s
 from voicecall.config.settings import load_settings
 from voicecall.store.job_store import JobStore
 

@@ -6,6 +6,9 @@ outside the project.
 - :mod:`~producer.console.web`      session, CSRF check, forms and rendering for the routes
 - :mod:`~producer.console.pages`    the read-only pages
 - :mod:`~producer.console.actions`  login, logout and the state-changing actions
+- :mod:`~producer.console.bulk`     bulk cancel and requeue, with their progress pages
+- :mod:`~producer.console.listing`  lists of jobs: filters, totals, paging
+- :mod:`~producer.console.charts`   the server-rendered SVG charts
 - :mod:`~producer.console.overview` the overview's figures
 - :mod:`~producer.console.timeline` a job's story
 """
@@ -18,7 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from producer.console import actions, pages
+from producer.console import actions, bulk, pages
 from producer.console.session import signing_key
 from producer.console.web import HERE, LoginRequired
 
@@ -35,4 +38,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(LoginRequired, _to_login)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
     app.include_router(actions.router)
+    app.include_router(bulk.router)  # before pages: /dead/{queue}/requeue-all
     app.include_router(pages.router)

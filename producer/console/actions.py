@@ -170,7 +170,8 @@ async def export_calls(request: Request) -> Response:
     if phones not in PHONES:
         raise ApiError(422, "validation_failed", "phones must be masked or full")
     pairs = search_query(request)
-    filters, _ = parse_filters(pairs, allowed=FILTER_PARAMS)  # SearchError: 422 naming it
+    zone = request.app.state.settings.zone
+    filters, _ = parse_filters(pairs, allowed=FILTER_PARAMS, zone=zone)  # SearchError: 422
     wanted: dict[str, list[str]] = {}
     for name, value in pairs:
         wanted.setdefault(name, []).append(value)

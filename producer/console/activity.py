@@ -1,10 +1,12 @@
-"""Sends and endings per minute over the last hour, for the console's overview.
+"""Sends and endings per minute, for the console's overview (the last hour) and its charts
+(the last day).
 
 The lifecycle steps count them as they happen, in the same Lua step as the job's change
 (``count_activity`` in voicecall/store/lua/lib.lua): ``sent`` when eSMS accepts a call (submit),
 and when a job ends, its final state or, for a completed job, ``outcome:{outcome}``. Each
-minute is one small hash (``vc:activity:{minute}``, voicecall.job.keys) that expires after two
-hours, so reading the last hour is 60 HGETALLs in one round trip, never a scan of jobs.
+minute is one small hash (``vc:activity:{minute}``, voicecall.job.keys) that expires after 26
+hours, so reading the last hour is 60 HGETALLs in one round trip (the last day 1,440), never a
+scan of jobs.
 """
 
 from __future__ import annotations

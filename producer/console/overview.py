@@ -5,17 +5,18 @@ hour's sends and endings (producer.console.activity)."""
 
 from __future__ import annotations
 
+from datetime import tzinfo
 from typing import Any
 
 from producer.console import activity
-from voicecall.formats.timefmt import from_epoch
+from voicecall.formats import shown
 from voicecall.job import keys
 from voicecall.job.states import State
 from voicecall.store.connection import now_s
 from voicecall.store.job_store import JobStore
 
 
-def overview(store: JobStore, liveness_s: float) -> dict[str, Any]:
+def overview(store: JobStore, liveness_s: float, zone: tzinfo) -> dict[str, Any]:
     """Every figure of the overview, as JSON-ready data (the page and its live refresh)."""
     counts = store.state_counts()
     size, oldest = store.schedule_stats()
@@ -32,23 +33,24 @@ def overview(store: JobStore, liveness_s: float) -> dict[str, Any]:
         ],
         "schedule": {"size": size, "oldest_overdue_s": round(oldest, 1)},
         "workers_alive": workers,
-        "balance": _balance(balance),
+        "balance": _balance(balance, zone),
         "last_hour": {
             "sent": recent.sent,
             "sent_per_minute": round(recent.sent / len(recent.minutes), 2),
             "endings": recent.endings(),
             "per_minute": [minute.sent for minute in recent.minutes],
         },
-        "at": from_epoch(now_s()).isoformat(),
+        "at": shown.iso(now_s(), zone),
+        "at_text": shown.short(now_s(), zone),
     }
 
 
-def _balance(balance: dict[str, str]) -> dict[str, Any] | None:
+def _balance(balance: dict[str, str], zone: tzinfo) -> dict[str, Any] | None:
     if not balance.get("vnd"):
         return None
     at = float(balance.get("at") or 0)
     return {
         "vnd": float(balance["vnd"]),
-        "read_at": from_epoch(at).isoformat(),
+        "read_at": shown.iso(at, zone),
         "age_s": round(max(0.0, now_s() - at)),
     }

@@ -5,29 +5,27 @@ producer.console.actions).
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from producer.console import timeline
+from producer.console import activity, charts, listing, timeline
 from producer.console.overview import overview
 from producer.console.session import Session
-from producer.console.web import current, page, store_of
-from producer.search import cursors, walk
+from producer.console.web import current, page, store_of, zone_of
 from producer.search.campaigns import campaign, campaigns
-from producer.search.query import FILTER_PARAMS, PAGE_PARAMS, parse_filters
-from voicecall.config.clients import CONSOLE_CLIENT
 from voicecall.config.settings import Settings
 from voicecall.errors import CampaignNotFound, SearchError
 from voicecall.job import keys
 from voicecall.job.contract import CANCEL_REASON_MAX_CHARS
-from voicecall.job.states import Kind, Outcome, State
+from voicecall.job.records import JobRecord
+from voicecall.job.states import FINAL_STATES
 from voicecall.store.dead_letters import DeadLetters
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-PAGE_SIZE = 50
 
 
 def _liveness(request: Request) -> float:
@@ -43,56 +41,67 @@ def home() -> RedirectResponse:
 @router.get("/", response_class=HTMLResponse)
 def overview_page(request: Request) -> HTMLResponse:
     session = current(request)
-    data = overview(store_of(request), _liveness(request))
+    data = overview(store_of(request), _liveness(request), zone_of(request))
     return page(request, "overview.html", session, data=data)
+
+
+@router.get("/charts", response_class=HTMLResponse)
+def charts_page(request: Request) -> HTMLResponse:
+    """Sends and endings per minute over the last hour and per hour over the last day, and
+    the answer rate over each (server-rendered SVG; the page refreshes itself)."""
+    session = current(request)
+    zone = zone_of(request)
+    day = activity.recent(store_of(request), minutes=24 * 60)
+    hour = charts.buckets(day.minutes[-60:], 1)
+    hours = charts.buckets(day.minutes, 60)
+    figures = {
+        "minute_bars": charts.bars(hour, zone, title="Sent and endings per minute, last hour",
+                                   chart_id="chart-minutes"),
+        "minute_rate": charts.rate_line(hour, zone, title="Answer rate per minute, last hour",
+                                        chart_id="chart-minute-rate"),
+        "hour_bars": charts.bars(hours, zone, title="Sent and endings per hour, last day",
+                                 chart_id="chart-hours"),
+        "hour_rate": charts.rate_line(hours, zone, title="Answer rate per hour, last day",
+                                      chart_id="chart-hour-rate"),
+    }  # fmt: skip
+    return page(request, "charts.html", session, charts=figures, groups=charts.GROUPS, live=True)
 
 
 @router.get("/overview.json")
 def overview_data(request: Request) -> JSONResponse:
     """The overview's figures, for its live refresh (console.js)."""
     current(request)
-    data = overview(store_of(request), _liveness(request))
+    data = overview(store_of(request), _liveness(request), zone_of(request))
     return JSONResponse(data, headers={"Cache-Control": "no-store"})
-
-
-def _caller(request: Request) -> cursors.Caller:
-    """The console searches as the client ``console`` (it makes no job of its own)."""
-    return cursors.Caller(CONSOLE_CLIENT, request.app.state.cursor_key)
 
 
 def search_query(request: Request) -> list[tuple[str, str]]:
     """The search form's fields that were filled in (an empty field is no filter)."""
-    return [(k, v) for k, v in request.query_params.multi_items() if v.strip() and k != "notice"]
+    return listing.filter_pairs(request)
+
+
+def list_view(
+    request: Request, template: str, pairs: list[tuple[str, str]], **context: Any
+) -> HTMLResponse:
+    """A list of jobs (Calls, Scheduled): a page of them with the total and paging, or the
+    form with the refused filter named (422)."""
+    session = current(request)
+    options = listing.options(request)
+    try:
+        found = listing.search(request, pairs)
+    except SearchError as exc:
+        form: dict[str, list[str]] = {}
+        for name, value in pairs:
+            form.setdefault(name, []).append(value)
+        return page(request, template, session, 422, form=form, list=None, error=exc,
+                    options=options, **context)  # fmt: skip
+    return page(request, template, session, form=found.form, list=found, options=options,
+                live=found.unfinished, **context)  # fmt: skip
 
 
 @router.get("/calls", response_class=HTMLResponse)
 def calls_page(request: Request) -> HTMLResponse:
-    session = current(request)
-    pairs = search_query(request)
-    form = dict(pairs)
-    try:
-        filters, rest = parse_filters(pairs, allowed=FILTER_PARAMS + PAGE_PARAMS)
-        found = walk.search(
-            store_of(request), filters, _caller(request), limit=PAGE_SIZE, cursor=rest.get("cursor")
-        )
-    except SearchError as exc:
-        return page(
-            request, "calls.html", session, 422, form=form, jobs=[], error=exc, options=_options()
-        )
-    more = None
-    if found.cursor:
-        more = urlencode([(k, v) for k, v in pairs if k != "cursor"] + [("cursor", found.cursor)])
-    return page(
-        request, "calls.html", session, form=form, jobs=found.jobs, more=more, options=_options()
-    )
-
-
-def _options() -> dict[str, list[str]]:
-    return {
-        "state": [s.value for s in State],
-        "kind": [k.value for k in Kind],
-        "outcome": [o.value for o in Outcome],
-    }
+    return list_view(request, "calls.html", search_query(request))
 
 
 @router.get("/calls/{job_id}", response_class=HTMLResponse)
@@ -113,17 +122,28 @@ def job_view(
     job = store_of(request).get(job_id)
     if job is None:
         return page(request, "missing.html", session, 404, what=f"job {job_id}")
+    view = timeline.raw_view(job, revealed=revealed)
     return page(
         request,
         "job.html",
         session,
         status_code,
         job=job,
+        view=view,
+        raw=timeline.raw_json(view),
+        error_matters=timeline.matters(job),
         events=timeline.events(job),
         source=timeline.result_source(job),
         revealed=revealed,
         notice=notice,
+        live=not revealed and (job.state not in FINAL_STATES or _webhook_pending(job)),
     )
+
+
+def _webhook_pending(job: JobRecord) -> bool:
+    """A webhook still to be delivered (or retried): the page follows it too."""
+    state = job.webhook.state if job.webhook else None
+    return job.webhook_url is not None and state in (None, "retry")
 
 
 @router.get("/calls/{job_id}/cancel", response_class=HTMLResponse)
@@ -158,7 +178,13 @@ def campaign_page(request: Request, name: str = "") -> HTMLResponse:
     except CampaignNotFound:
         return page(request, "missing.html", session, 404, what=f"campaign {name}")
     export_query = urlencode([("label", f"campaign:{name}")])
-    return page(request, "campaign.html", session, c=summary, export_query=export_query)
+    chart = charts.share_bar(
+        charts.campaign_parts(summary.by_state, summary.by_outcome),
+        title=f"Jobs of campaign {name} by how they ended (in flight in blue)",
+        chart_id="chart-campaign",
+    )
+    return page(request, "campaign.html", session, c=summary, export_query=export_query,
+                chart=chart, live=summary.finished < summary.total)  # fmt: skip
 
 
 def dead_letters(request: Request) -> DeadLetters:
@@ -171,11 +197,23 @@ async def dead_page(request: Request) -> HTMLResponse:
     return await dead_view(request, session)
 
 
+DEAD_PAGE = 50
+
+
 async def dead_view(
     request: Request, session: Session, *, notice: str = "", status_code: int = 200
 ) -> HTMLResponse:
-    letters = await run_in_threadpool(dead_letters(request).list, keys.ALL_QUEUES, 200)
-    return page(request, "dead.html", session, status_code, letters=letters, notice=notice)
+    """One queue's dead letters (``?queue=``; by default the first that has any), a page of
+    ``DEAD_PAGE`` from ``?offset=``, with the queue's total."""
+    counts = await run_in_threadpool(store_of(request).dead_letter_counts)
+    queue = request.query_params.get("queue", "")
+    if queue not in keys.ALL_QUEUES:
+        queue = next((q for q in keys.ALL_QUEUES if counts.get(q)), keys.ALL_QUEUES[0])
+    raw = request.query_params.get("offset", "0")
+    offset = min(int(raw), 10**9) if raw.isdigit() else 0
+    letters = await run_in_threadpool(dead_letters(request).list, [queue], DEAD_PAGE, offset)
+    return page(request, "dead.html", session, status_code, letters=letters, notice=notice,
+                queue=queue, counts=counts, offset=offset, size=DEAD_PAGE)  # fmt: skip
 
 
 @router.get("/dead/{queue}/{job_id}", response_class=HTMLResponse)
@@ -199,7 +237,7 @@ def purge_confirm(request: Request, queue: str, job_id: str) -> HTMLResponse:
 
 @router.get("/scheduled", response_class=HTMLResponse)
 def scheduled_page(request: Request) -> HTMLResponse:
-    session = current(request)
-    filters, _ = parse_filters([("state", "scheduled")])
-    found = walk.search(store_of(request), filters, _caller(request), limit=200)
-    return page(request, "scheduled.html", session, jobs=found.jobs)
+    """Scheduled jobs, narrowed by the form's other filters (a campaign, a client, ...)."""
+    pairs = [(k, v) for k, v in search_query(request) if k not in ("state", "outcome")]
+    return list_view(request, "scheduled.html", [("state", "scheduled"), *pairs], cancel=True,
+                     bulk_query=urlencode(pairs))  # fmt: skip

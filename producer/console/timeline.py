@@ -5,13 +5,15 @@ control characters raw (a note's text came from outside: they are shown as escap
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from voicecall.formats.phones import mask_phones_in_text
+from voicecall.formats.phones import mask_phone, mask_phones_in_text
 from voicecall.formats.text import escape_controls
 from voicecall.formats.timefmt import from_epoch
-from voicecall.job.records import JobRecord
+from voicecall.job.records import JobRecord, JobView
+from voicecall.job.states import State
 
 # History extras worth showing, with their label (the Lua steps record them).
 _EXTRAS = {
@@ -54,6 +56,29 @@ def events(job: JobRecord) -> list[Event]:
             facts["took"] = f"{delivery.duration_ms:.0f} ms"
         story.append(Event(delivery.at, "webhook delivery", facts=facts))
     return sorted(story, key=lambda event: event.at)
+
+
+def raw_view(job: JobRecord, *, revealed: bool) -> dict[str, Any]:
+    """The job as GET /v1/calls/{id} answers it (an OTP's content is never in it), its phone
+    masked unless the operator revealed it, and phone numbers in its notes masked."""
+    view = JobView.of(job).json_body()
+    if not revealed:
+        view["phone"] = mask_phone(view["phone"])
+    for entry in view.get("history") or []:
+        if entry.get("note"):
+            entry["note"] = mask_phones_in_text(entry["note"])
+    return view
+
+
+def raw_json(view: dict[str, Any]) -> str:
+    """The view as indented JSON, control characters escaped."""
+    return escape_controls(json.dumps(view, indent=2, ensure_ascii=False), json=True)
+
+
+def matters(job: JobRecord) -> bool:
+    """Whether the last error still says something: while the job may be tried again, or as
+    the reason it failed; not once it completed or was cancelled."""
+    return job.error is not None and job.state not in (State.COMPLETED, State.CANCELLED)
 
 
 def result_source(job: JobRecord) -> str | None:

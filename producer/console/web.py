@@ -4,19 +4,24 @@ action, the banner of a known notice code, and rendering a template."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from markupsafe import Markup, escape
 from starlette.concurrency import run_in_threadpool
 
 from producer.console import session as sessions
 from producer.errors import ApiError
+from voicecall.errors import VoicecallError
+from voicecall.formats import shown
 from voicecall.formats.phones import mask_phone
-from voicecall.formats.timefmt import from_epoch
 from voicecall.store.connection import now_s
 from voicecall.store.job_store import JobStore
 from voicecall.telemetry.logs import get_logger
@@ -33,7 +38,28 @@ HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters["masked"] = mask_phone
 templates.env.filters["segment"] = segment
-templates.env.filters["when"] = lambda at: from_epoch(at).isoformat(timespec="seconds")
+
+
+def zone_of(request: Request) -> ZoneInfo:
+    """The zone the console shows times in (TIMEZONE)."""
+    zone: ZoneInfo = request.app.state.settings.zone
+    return zone
+
+
+@pass_context
+def when(context: Any, at: float | datetime | str | None) -> Markup:
+    """A time as ``<time>``: the short format in TIMEZONE, ISO 8601 on hover and in
+    ``datetime`` (console.js may show it in the browser's zone instead)."""
+    if at is None or at == "":
+        return Markup("—")
+    zone = zone_of(context["request"])
+    full = shown.iso(at, zone)
+    return Markup('<time datetime="{0}" title="{0}">{1}</time>').format(
+        escape(full), escape(shown.short(at, zone))
+    )
+
+
+templates.env.filters["when"] = when
 FORM_TYPE = "application/x-www-form-urlencoded"
 # The banner texts a redirect may ask for with ?notice=CODE; any other value shows nothing,
 # so no link can put its own words in the console's banner.
@@ -52,7 +78,7 @@ def audit(session: sessions.Session, event: str, **fields: Any) -> None:
     audit_log.info(event, operator=session.tid[:8], **fields)
 
 
-class LoginRequired(Exception):
+class LoginRequired(VoicecallError):
     """No valid session: a page answers with the login page (see install())."""
 
 
@@ -118,7 +144,13 @@ def page(
 ) -> HTMLResponse:
     # The banner: the route's own text, else the text of a known ?notice= code.
     notice = context.pop("notice", "") or NOTICES.get(request.query_params.get("notice", ""), "")
-    context = {"session": session, "nav": template.split(".")[0], "notice": notice, **context}
+    context = {
+        "session": session,
+        "nav": template.split(".")[0],
+        "notice": notice,
+        "zone_name": request.app.state.settings.timezone,
+        **context,
+    }
     response = templates.TemplateResponse(request, template, context, status_code=status_code)
     # Pages show job data: never cached, never framed.
     response.headers["Cache-Control"] = "no-store"

@@ -9,7 +9,8 @@
   it, by the client who searches (keys are scoped per client).
 - ``client``: the API client that made the job (its name: voicecall.config.clients).
 - ``created_from``/``created_to``, ``due_from``/``due_to``, ``finished_from``/``finished_to``:
-  inclusive bounds, as RFC 3339 with an offset (``2030-01-01T00:00:00Z``) or epoch seconds.
+  inclusive bounds, as ISO 8601 (``2030-01-01T00:00:00Z``; one without an offset is read in
+  ``TIMEZONE``, as intake reads ``send_at``) or epoch seconds.
 
 Anything else is refused, as is a single-valued parameter given twice: a filter that is
 silently ignored would return jobs the caller did not ask for.
@@ -20,7 +21,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, tzinfo
 from enum import Enum
 from typing import Any, TypeVar
 
@@ -57,10 +58,14 @@ E = TypeVar("E", bound=Enum)
 
 
 def parse_filters(
-    pairs: Iterable[tuple[str, str]], *, allowed: Iterable[str] = FILTER_PARAMS
+    pairs: Iterable[tuple[str, str]],
+    *,
+    allowed: Iterable[str] = FILTER_PARAMS,
+    zone: tzinfo | None = None,
 ) -> tuple[Filters, dict[str, str]]:
     """The filters in ``pairs`` (a query string's items, in order) and the other ``allowed``
-    parameters (such as ``limit``), each given once; raises :class:`SearchError`."""
+    parameters (such as ``limit``), each given once; raises :class:`SearchError`. A time
+    without an offset is read in ``zone`` (refused without one)."""
     allowed = set(allowed)
     values: dict[str, list[str]] = {}
     for name, value in pairs:
@@ -83,7 +88,7 @@ def parse_filters(
         phone=_phone(single.pop("phone", None)),
         idempotency_key=_key(single.pop("idempotency_key", None)),
         client=_client(single.pop("client", None)),
-        **{name: _time(single.pop(name, None), name) for name in _TIME_PARAMS},
+        **{name: _time(single.pop(name, None), name, zone) for name in _TIME_PARAMS},
     )
     return filters, single
 
@@ -144,25 +149,28 @@ def _client(raw: str | None) -> str | None:
     return raw
 
 
-def _time(raw: str | None, param: str) -> float | None:
-    """Epoch seconds from RFC 3339 with an offset, or from a number of epoch seconds."""
+def _time(raw: str | None, param: str, zone: tzinfo | None) -> float | None:
+    """Epoch seconds from ISO 8601 (read in ``zone`` without an offset), or from a number of
+    epoch seconds."""
     if raw is None:
         return None
     rule = "must be a time: RFC 3339 with an offset (2030-01-01T08:00:00+07:00) or epoch seconds"
     try:
         seconds = float(raw)
     except ValueError:
-        seconds = _rfc3339(raw, param, rule)
+        seconds = _rfc3339(raw, param, rule, zone)
     if not math.isfinite(seconds) or not 0 <= seconds <= _LATEST_EPOCH:
         raise SearchError(param, f"must be between 0 and {_LATEST_EPOCH} epoch seconds")
     return round(seconds, 3)
 
 
-def _rfc3339(raw: str, param: str, rule: str) -> float:
+def _rfc3339(raw: str, param: str, rule: str, zone: tzinfo | None) -> float:
     try:
         moment = datetime.fromisoformat(raw)
     except ValueError:
         raise SearchError(param, rule) from None
+    if moment.tzinfo is None and zone is not None:
+        moment = moment.replace(tzinfo=zone)
     if moment.tzinfo is None:
         raise SearchError(param, "has no UTC offset; add one (Z or +07:00)")
     return moment.timestamp()
@@ -180,7 +188,7 @@ def filter_pairs(filters: Mapping[str, Any]) -> list[tuple[str, str]]:
             continue
         for item in value if isinstance(value, list | tuple | set | frozenset) else [value]:
             if isinstance(item, datetime):
-                text = item.isoformat()  # a naive one is refused, naming the parameter
+                text = item.isoformat()  # a naive one: read in TIMEZONE, or refused without a zone
             elif isinstance(item, Enum):
                 text = str(item.value)
             else:

@@ -194,6 +194,21 @@ def scan(store: JobStore, filters: Filters, *, client: str) -> Iterator[dict[str
             yield doc
 
 
+def tally(store: JobStore, filters: Filters, *, client: str, units: float) -> tuple[int, bool]:
+    """How many jobs match: (count, exact). From the state index alone when it answers
+    (:func:`count`), else by reading candidates within ``units`` of Redis work; ``exact`` is
+    False when that work ran out first (the count is then a lower bound)."""
+    exact = count(store, filters)
+    if exact is not None:
+        return exact, True
+    filters = filters.scoped(client)
+    _, source = _plan(filters)
+    matches, budget, found = filters.matcher(), Budget(units), 0
+    for _, doc in _candidates(store, source(store, filters, None, budget), budget):
+        found += doc is not None and matches(doc)
+    return found, not budget.spent
+
+
 # A source yields (position, job id) newest first, or (position, None): everything from this
 # position up has been looked at (a walk over empty index chunks records its progress so).
 _Step = tuple[list[Any], str | None]

@@ -40,7 +40,14 @@ from voicecall.client.errors import (
     Unavailable,
     ValidationFailed,
 )
-from voicecall.client.models import BatchItem, BatchResult, CallPage, CampaignSummary, ItemError
+from voicecall.client.models import (
+    BatchItem,
+    BatchResult,
+    BulkOperation,
+    CallPage,
+    CampaignSummary,
+    ItemError,
+)
 from voicecall.client.webhooks import WebhookEvent, verify_webhook
 from voicecall.job.records import JobView
 
@@ -49,6 +56,7 @@ __all__ = [
     "AsyncClient",
     "BatchItem",
     "BatchResult",
+    "BulkOperation",
     "CallOptions",
     "CallPage",
     "CampaignSummary",

@@ -21,7 +21,7 @@ from voicecall.client._transport import (
     RetryPolicy,
 )
 from voicecall.client.errors import ConnectionFailed
-from voicecall.client.models import BatchResult, CallPage, CampaignSummary
+from voicecall.client.models import BatchResult, BulkOperation, CallPage, CampaignSummary
 from voicecall.job.contract import AnyCall
 from voicecall.job.records import JobView
 from voicecall.job.states import Kind
@@ -150,6 +150,17 @@ class AsyncClient:
 
     async def get_campaign(self, name: str) -> CampaignSummary:
         return op.campaign(await self._send(op.show_campaign(name)))
+
+    async def cancel_scheduled_calls(
+        self, *, reason: str | None = None, **filters: Unpack[op.Filters]
+    ) -> BulkOperation:
+        return op.bulk_op(await self._send(op.bulk_cancel(filters, reason)))
+
+    async def requeue_dead_letters(self, queue: str) -> BulkOperation:
+        return op.bulk_op(await self._send(op.bulk_requeue(queue)))
+
+    async def get_bulk_operation(self, op_id: str) -> BulkOperation:
+        return op.bulk_op(await self._send(op.bulk_operation(op_id)))
 
     async def alive(self) -> bool:
         try:

@@ -27,7 +27,13 @@ from pydantic_core import to_jsonable_python
 
 from voicecall.client._transport import error_for, trace_headers, unreadable
 from voicecall.client.errors import ConnectionFailed
-from voicecall.client.models import BatchResult, CallPage, CampaignList, CampaignSummary
+from voicecall.client.models import (
+    BatchResult,
+    BulkOperation,
+    CallPage,
+    CampaignList,
+    CampaignSummary,
+)
 from voicecall.job.contract import AnyCall
 from voicecall.job.esms_limits import Voice
 from voicecall.job.records import JobView
@@ -48,6 +54,9 @@ LIST_CALLS = Route("GET", "/v1/calls")
 EXPORT_CALLS = Route("GET", "/v1/calls/export")
 LIST_CAMPAIGNS = Route("GET", "/v1/campaigns")
 SHOW_CAMPAIGN = Route("GET", "/v1/campaigns/{name}")
+BULK_CANCEL = Route("POST", "/v1/bulk/cancel-calls")
+BULK_REQUEUE = Route("POST", "/v1/bulk/requeue-dead-letters")
+BULK_OPERATION = Route("GET", "/v1/bulk/{id}")
 HEALTHZ = Route("GET", "/healthz")
 READYZ = Route("GET", "/readyz")
 
@@ -65,6 +74,9 @@ OPERATIONS: dict[str, tuple[Route, tuple[str, ...]]] = {
     "export_calls": (EXPORT_CALLS, ("export_calls", "iter_export_rows")),
     "list_campaigns": (LIST_CAMPAIGNS, ("list_campaigns",)),
     "show_campaign": (SHOW_CAMPAIGN, ("get_campaign",)),
+    "bulk_cancel_calls": (BULK_CANCEL, ("cancel_scheduled_calls",)),
+    "bulk_requeue_dead_letters": (BULK_REQUEUE, ("requeue_dead_letters",)),
+    "get_bulk_operation": (BULK_OPERATION, ("get_bulk_operation",)),
     "healthz": (HEALTHZ, ("alive",)),
     "readyz": (READYZ, ("ready",)),
 }
@@ -275,6 +287,21 @@ def show_campaign(name: str) -> Call:
     return Call(SHOW_CAMPAIGN, {"name": name})
 
 
+def bulk_cancel(filters: Mapping[str, Any], reason: str | None) -> Call:
+    """Never retried: a bulk cancel carries no key (asking again is harmless: it skips what
+    is cancelled, but it is a second operation)."""
+    extra = [] if reason is None else [("reason", reason)]
+    return Call(BULK_CANCEL, params=query(filters) + extra)
+
+
+def bulk_requeue(queue: str) -> Call:
+    return Call(BULK_REQUEUE, params=[("queue", queue)])
+
+
+def bulk_operation(op_id: str) -> Call:
+    return Call(BULK_OPERATION, {"id": op_id})
+
+
 def healthz() -> Call:
     return Call(HEALTHZ, retry=False)
 
@@ -316,6 +343,10 @@ def batch(response: httpx.Response) -> BatchResult:
 
 def campaign(response: httpx.Response) -> CampaignSummary:
     return model(CampaignSummary, response)
+
+
+def bulk_op(response: httpx.Response) -> BulkOperation:
+    return model(BulkOperation, response)
 
 
 def campaigns(response: httpx.Response) -> list[CampaignSummary]:

@@ -20,7 +20,7 @@ from voicecall.client._transport import (
     RetryPolicy,
 )
 from voicecall.client.errors import ConnectionFailed
-from voicecall.client.models import BatchResult, CallPage, CampaignSummary
+from voicecall.client.models import BatchResult, BulkOperation, CallPage, CampaignSummary
 from voicecall.job.contract import AnyCall
 from voicecall.job.records import JobView
 from voicecall.job.states import Kind
@@ -167,6 +167,22 @@ class Client:
     def get_campaign(self, name: str) -> CampaignSummary:
         """A campaign's figures; :class:`NotFound` when no job ever had this label."""
         return op.campaign(self._send(op.show_campaign(name)))
+
+    def cancel_scheduled_calls(
+        self, *, reason: str | None = None, **filters: Unpack[op.Filters]
+    ) -> BulkOperation:
+        """Cancel every scheduled call ``filters`` match (those of :meth:`list_calls` but
+        ``state`` and ``outcome``; a campaign: ``labels={"campaign": NAME}``). The work goes on
+        in the API; read its progress with :meth:`get_bulk_operation`."""
+        return op.bulk_op(self._send(op.bulk_cancel(filters, reason)))
+
+    def requeue_dead_letters(self, queue: str) -> BulkOperation:
+        """Requeue every dead letter of ``queue`` (voicecall-otp, -bulk, -status, -webhooks)."""
+        return op.bulk_op(self._send(op.bulk_requeue(queue)))
+
+    def get_bulk_operation(self, op_id: str) -> BulkOperation:
+        """A bulk action and how far it got; :class:`NotFound` past its week."""
+        return op.bulk_op(self._send(op.bulk_operation(op_id)))
 
     def alive(self) -> bool:
         """``GET /healthz`` once: the API process answers."""

@@ -1,23 +1,5 @@
-"""What :class:`voicecall.Client` and :class:`voicecall.AsyncClient` raise, under the project's root.
-
-::
-
-    VoicecallError
-    ├── ClientError                 a request through the HTTP client failed
-    │   ├── ConnectionFailed        no answer: refused, reset, timed out (after the retries)
-    │   └── ApiError                the API answered an error: .status .code .message .body
-    │       │                       .request_id (the X-Request-ID to quote)
-    │       ├── ValidationFailed    422: .errors, each field and its rule
-    │       ├── Unauthorized        401: no or wrong token
-    │       ├── NotFound            404: no such job or campaign
-    │       ├── Conflict            409: idempotency_conflict, duplicate_id, cancel_refused;
-    │       │                       .job_id, .state
-    │       ├── RateLimited         429: over the client's quota; .retry_after_s
-    │       ├── Unavailable         503: Redis unreachable, nothing changed; .retry_after_s
-    │       ├── ServerError         500 and any other 5xx
-    │       └── RequestRefused      any other 4xx (403, 405, 413 body too large, 415)
-    └── WebhookError
-        └── InvalidWebhook (ValueError)  a received webhook's signature, time or body is refused
+"""What :class:`voicecall.Client` and :class:`voicecall.AsyncClient` raise: the ``ClientError``
+branch of the project's one error tree (drawn in voicecall.errors), and ``InvalidWebhook``.
 
 "The request failed" (:class:`ConnectionFailed`: the call may or may not have been made; a
 retry with the same idempotency key is safe) is kept apart from "the API answered"

@@ -9,6 +9,8 @@ holds each one equal to the schema the API serves in its OpenAPI document.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 from voicecall.job.records import JobView, Time
@@ -74,3 +76,20 @@ class CampaignSummary(BaseModel):
 
 class CampaignList(BaseModel):
     data: list[CampaignSummary]
+
+
+class BulkOperation(BaseModel):
+    """A bulk action (``/v1/bulk``) and how far it got."""
+
+    id: str
+    action: Literal["cancel", "requeue"]
+    target: str
+    by: str
+    state: Literal["running", "done", "failed"]
+    total: int
+    processed: int
+    changed: int = Field(description="Cancelled, or requeued.")
+    skipped: int = Field(description="Refused by their step: changed meanwhile.")
+    started_at: Time
+    finished_at: Time | None = None
+    error: str | None = None

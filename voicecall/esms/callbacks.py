@@ -31,6 +31,7 @@ from enum import StrEnum
 from voicecall.config.settings import Settings
 from voicecall.esms.results import ReportRefused, read_callback
 from voicecall.job import lifecycle
+from voicecall.job.steps import Verdict
 from voicecall.store.job_store import JobStore
 from voicecall.telemetry.finish import observe_finished
 from voicecall.telemetry.metrics import CALLBACKS
@@ -188,15 +189,15 @@ def _handle(
     step = store.apply(op)
     count_held_endings(step.extra)  # older held reports this step found past their time
     result = {
-        "accepted": CallbackResult.ACCEPTED,
-        "confirming": CallbackResult.CONFIRMING,
-        "held": CallbackResult.HELD,
-        "hold_full": CallbackResult.HOLD_FULL,
-        "repeat": CallbackResult.REPEAT,
-        "forged": CallbackResult.FORGED,
-        "smsid_mismatch": CallbackResult.MISMATCH,
-        "refused": CallbackResult.REFUSED,
-        "unknown_job": CallbackResult.UNKNOWN_JOB,
+        Verdict.ACCEPTED: CallbackResult.ACCEPTED,
+        Verdict.CONFIRMING: CallbackResult.CONFIRMING,
+        Verdict.HELD: CallbackResult.HELD,
+        Verdict.HOLD_FULL: CallbackResult.HOLD_FULL,
+        Verdict.REPEAT: CallbackResult.REPEAT,
+        Verdict.FORGED: CallbackResult.FORGED,
+        Verdict.SMSID_MISMATCH: CallbackResult.MISMATCH,
+        Verdict.REFUSED: CallbackResult.REFUSED,
+        Verdict.UNKNOWN_JOB: CallbackResult.UNKNOWN_JOB,
     }[step.verdict]
     if result is CallbackResult.ACCEPTED:
         observe_finished(step.job())

@@ -1,10 +1,12 @@
-"""The one reading of eSMS's reports: callbacks and status answers alike.
+"""The one reading of eSMS's answers: callbacks, status answers, sends and the balance.
 
 eSMS's voice callback and voiceapi ``GetSendStatus`` carry the same fields (``ReferenceId``,
 ``CallStatus``, ``SendStatus``, ``SentResult``, ``CallDuration``, ``Price``); the SMS-style
 callback of a Voice OTP and rest ``GetSendStatus`` share theirs (``SMSID``, ``SendStatus``,
 ``SendSuccess``, ``SendFailed``, ``TotalPrice``). So the callback route and the status polls
-read them here, with the same rules.
+read them here, with the same rules; so do the eSMS client's send and balance answers
+(:func:`result_code`, :func:`read_submission`, :func:`read_balance`), and an SMSID, wherever it
+comes from, is read by one rule (:func:`read_smsid`).
 
 Voice calls (record/template):
 
@@ -73,6 +75,25 @@ class Report:
     call_status: str | None = None
     duration_s: int | None = None
     price_vnd: float | None = None
+    send_status: int | None = None
+    sent_result: int | None = None  # voice calls
+    send_success: int | None = None  # Voice OTP
+    send_failed: int | None = None  # Voice OTP
+
+    @property
+    def finished(self) -> bool:
+        """SendStatus 5: eSMS is done with this call."""
+        return self.send_status == FINISHED
+
+    @property
+    def answered(self) -> bool | None:
+        """A voice call: True if answered, False if not (or not delivered), None while unknown."""
+        return None if self.outcome is None else self.outcome is Outcome.ANSWERED
+
+    @property
+    def delivered(self) -> bool | None:
+        """A Voice OTP: True if delivered, False if not, None while not known."""
+        return None if self.outcome is None else self.outcome is Outcome.DELIVERED
 
     def call_fields(self) -> dict[str, Any]:
         return {
@@ -140,8 +161,10 @@ def _integer(fields: Mapping[str, Any], name: str, low: int, high: int) -> int |
     return int(number)
 
 
-def _smsid(fields: Mapping[str, Any], name: str) -> str | None:
-    text = to_str(fields.get(name.lower()))
+def read_smsid(value: Any, name: str) -> str | None:
+    """An SMSID (surrounding spaces stripped); None when absent; :class:`ReportRefused` naming
+    ``name`` when it breaks the rule."""
+    text = to_str(value)
     if text is None:
         return None
     if not _SMSID.fullmatch(text):
@@ -199,11 +222,14 @@ def read_voice(fields: Mapping[str, Any]) -> Report:
     send_status = _integer(f, "SendStatus", 0, 99)
     sent_result = _integer(f, "SentResult", 0, 9)
     return Report(
-        smsid=_smsid(f, "ReferenceId") or _smsid(f, "SMSID"),
+        smsid=read_smsid(f.get("referenceid"), "ReferenceId")
+        or read_smsid(f.get("smsid"), "SMSID"),
         outcome=voice_outcome(call_status, send_status, sent_result),
         call_status=call_status,
         duration_s=_integer(f, "CallDuration", 0, MAX_CALL_DURATION_S),
         price_vnd=_number(f, "Price", 0, 1e12),
+        send_status=send_status,
+        sent_result=sent_result,
     )
 
 
@@ -212,14 +238,13 @@ def read_sms(fields: Mapping[str, Any]) -> Report:
     f = _lower(fields)
     send_status = _integer(f, "SendStatus", 0, 99)
     send_success = _integer(f, "SendSuccess", 0, 1_000_000)
-    _integer(f, "SendFailed", 0, 1_000_000)
-    price = _number(f, "TotalPrice", 0, 1e12)
-    if price is None:
-        price = _number(f, "Totalprice", 0, 1e12)
     return Report(
-        smsid=_smsid(f, "SMSID"),
+        smsid=read_smsid(f.get("smsid"), "SMSID"),
         outcome=sms_outcome(send_status, send_success),
-        price_vnd=price,
+        price_vnd=_number(f, "TotalPrice", 0, 1e12),  # eSMS also spells it Totalprice
+        send_status=send_status,
+        send_success=send_success,
+        send_failed=_integer(f, "SendFailed", 0, 1_000_000),
     )
 
 
@@ -231,3 +256,63 @@ def read_callback(query: Mapping[str, str]) -> Report | None:
     if "smsid" in f and "sendstatus" in f:
         return read_sms(f)
     return None
+
+
+# --- the eSMS client's answers: their code, a send's SMSID, the balance -------------------
+
+
+def result_code(body: Mapping[str, Any]) -> int | None:
+    """The eSMS result code from ``CodeResult`` or ``CodeResponse`` (whichever is there)."""
+    for key in ("CodeResult", "CodeResponse"):
+        code = to_int(body.get(key))
+        if code is not None:
+            return code
+    return None
+
+
+def error_message(body: Mapping[str, Any]) -> str | None:
+    """eSMS's ``ErrorMessage``, if any."""
+    return to_str(body.get("ErrorMessage"))
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A send eSMS accepted: 100 now, or 124 (this RequestId was accepted earlier)."""
+
+    code: int
+    smsid: str | None
+    duplicate: bool
+    error_message: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """GetBalance_json: the main account balance in VND."""
+
+    balance_vnd: float
+    user_id: int | None
+
+
+def read_submission(code: int, body: Mapping[str, Any], *, duplicate: bool) -> Submission:
+    """A send's body once its code is known to be an acceptance; ``duplicate``: the code says
+    this RequestId was accepted earlier (eSMS's 124). The call was placed, so an SMSID that
+    breaks the rule is read as unknown, like a missing one (the job then waits for its poll
+    deadline): no key is named after it, and the send is not repeated."""
+    try:
+        smsid = read_smsid(body.get("SMSID"), "SMSID")
+    except ReportRefused:
+        smsid = None
+    return Submission(
+        code=code,
+        smsid=smsid,
+        duplicate=duplicate,
+        error_message=error_message(body),
+    )
+
+
+def read_balance(body: Mapping[str, Any]) -> Balance:
+    """A 100 body of GetBalance_json; ``ValueError`` if it holds no readable balance."""
+    amount = to_float(body.get("Balance"))
+    if amount is None:
+        raise ValueError("no readable Balance in a 100 body")
+    return Balance(balance_vnd=amount, user_id=to_int(body.get("UserID")))

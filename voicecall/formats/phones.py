@@ -11,6 +11,8 @@ import re
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType
 
+from voicecall.errors import VoicecallError
+
 _ALLOWED_TYPES = {
     PhoneNumberType.MOBILE,
     PhoneNumberType.FIXED_LINE,
@@ -20,7 +22,7 @@ _DIGITS_ONLY = re.compile(r"\+?[0-9]+")
 _PHONE_IN_TEXT = re.compile(r"(?<![\w-])(\+?84|0)(\d{2})[\d ]{2,}?(\d{4})(?!\d)")
 
 
-class PhoneError(ValueError):
+class PhoneError(VoicecallError, ValueError):
     """The number is not a Vietnamese mobile or landline number; the message says why."""
 
 

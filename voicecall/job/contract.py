@@ -85,8 +85,16 @@ class _CallBase(StrictModel):
         default=None,
         description="When to call: ISO-8601; a naive time is read in TIMEZONE. Absent: now.",
     )
-    schedule: ScheduleMode = ScheduleMode.WORKER
-    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+    schedule: ScheduleMode = Field(
+        default=ScheduleMode.WORKER,
+        description="worker: voicecall waits until send_at; provider: eSMS does (SendDate).",
+    )
+    idempotency_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="The same key again replays the job instead of making another.",
+    )
     webhook_url: str | None = Field(
         default=None,
         max_length=MAX_URL_LENGTH,
@@ -180,7 +188,11 @@ class VoiceOtpCall(_CallBase, OtpParams):
     """A Voice OTP call: eSMS reads ``content`` out (SendMultipleMessage_V4, SmsType 8)."""
 
     kind: Literal["voice_otp"]
-    content: str = Field(min_length=1, max_length=OTP_CONTENT_MAX_LEN)
+    content: str = Field(  # required here; the stored job's is erased once of no use
+        min_length=1,
+        max_length=OTP_CONTENT_MAX_LEN,
+        description=OtpParams.model_fields["content"].description,
+    )
     ttl_s: int | None = Field(
         default=None,
         ge=OTP_TTL_RANGE_S[0],

@@ -80,7 +80,7 @@ SMSID_BUCKETS = 4096  # small hashes of the SMSID lookup (the same sizing)
 GLOBAL_LIMIT = f"{PREFIX}limit:global"
 ESMS_BALANCE = f"{PREFIX}esms:balance"
 BALANCE_LOCK = f"{PREFIX}lock:balance"
-ACTIVITY_TTL_S = 2 * 3600  # the console shows the last hour; an hour of margin
+ACTIVITY_TTL_S = 26 * 3600  # the console charts the last day by hour; two hours of margin
 CONSOLE_SESSIONS_PER_TOKEN = 32  # open console sessions kept per API token; older ones end
 
 
@@ -138,6 +138,14 @@ def phone_bucket(phone: str) -> str:
 
 def campaign_chunk(cid: int, seq: int) -> str:
     return f"{PREFIX}idx:c:{cid}:{seq // CAMPAIGN_CHUNK}"
+
+
+BULK_OP_TTL_S = 7 * 86400  # a bulk operation's record stays a week after its last change
+
+
+def bulk_op(op_id: str) -> str:
+    """A bulk action's record (voicecall.store.bulk_ops)."""
+    return f"{PREFIX}bulk:{op_id}"
 
 
 def dead_letters(queue: str) -> str:

@@ -29,24 +29,19 @@ settled by the ``submit`` that names the SMSID; a final step drops what is still
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from voicecall.job import keys
 from voicecall.job.layout import phone_entry
 from voicecall.job.records import JobRecord
-from voicecall.job.states import Kind, Outcome, State
+from voicecall.job.states import Outcome, State
 from voicecall.job.steps import Op, counted_op, job_op
 
 # The callback hold (lib.lua ``hold``): at most this many distinct reports per job wait for
 # eSMS's send answer to name its SMSID, each at most ``hold_s`` (CALLBACK_HOLD_S).
 HOLD_MAX_REPORTS = 3
 DEFAULT_HOLD_S = 900.0  # CALLBACK_HOLD_S's default
-QUEUE_OF_KIND = {Kind.VOICE_OTP: keys.QUEUE_OTP}  # every other kind: the bulk queue
-
-
-def send_queue(kind: Kind) -> str:
-    return QUEUE_OF_KIND.get(kind, keys.QUEUE_BULK)
 
 
 def _states(states: Iterable[State]) -> list[str]:
@@ -61,24 +56,26 @@ def create(job: JobRecord, *, grace_s: float) -> Op:
     id, ``job.msg``, the job carries); ``grace_s`` past its due time the sweeper looks. A job
     in a campaign carries the campaign's number and its place in it (``cid``, ``seq``), as
     :func:`voicecall.store.job_store.JobStore.reserve_campaign` gave them."""
-    idem = keys.job(job.id)  # declared, unused, when the job has no key
+    idem = None
     if job.idempotency_key:
         assert job.client is not None, "intake names the client of every job"
         idem = keys.idempotency(job.client, job.idempotency_key)
-    chunk = (
-        keys.campaign_chunk(job.cid, job.seq)
-        if job.cid is not None and job.seq is not None
-        else keys.job(job.id)
-    )
+    chunk = None
+    if job.cid is not None:
+        assert job.seq is not None, "a job in a campaign has its place in it"
+        chunk = keys.campaign_chunk(job.cid, job.seq)
     op = job_op(
         "create",
         job.id,
-        [idem, keys.phone_bucket(job.phone), chunk],
+        {
+            "phone_bucket": keys.phone_bucket(job.phone),
+            "idempotency": idem,
+            "campaign_chunk": chunk,
+        },
         kind=job.kind.value,
         state=job.state.value,
         created_at=job.created_at,
         due_at=job.due_at,
-        idem=bool(job.idempotency_key) or None,
         limit_key=job.limit_key,
         msg=job.msg,
         grace_s=grace_s,
@@ -86,7 +83,7 @@ def create(job: JobRecord, *, grace_s: float) -> Op:
         cid=job.cid,
         seq=job.seq,
     )
-    return Op(op.script, op.keys, op.params, job.document())
+    return replace(op, document=job.document())
 
 
 @dataclass(frozen=True)
@@ -124,13 +121,13 @@ def claim(
     return counted_op(
         "claim",
         job_id,
-        [
-            keys.WORKERS,
-            keys.GLOBAL_LIMIT,
-            limit_key if (limit_key and rules.phone_limit) else keys.job(job_id),
-            keys.dead_letters(queue),
-            keys.dramatiq_acks(rules.owner, queue) if message_id else keys.job(job_id),
-        ],
+        {
+            "workers": keys.WORKERS,
+            "global_limit": keys.GLOBAL_LIMIT,
+            "dead_letters": keys.dead_letters(queue),
+            "phone_window": limit_key if (limit_key and rules.phone_limit) else None,
+            "acks": keys.dramatiq_acks(rules.owner, queue) if message_id else None,
+        },
         queue=queue,
         ack=message_id,
         owner=rules.owner,
@@ -166,7 +163,7 @@ def submit(
     return counted_op(
         "submit",
         job_id,
-        [keys.smsid_bucket(smsid) if smsid else keys.job(job_id)],
+        {"smsid_bucket": keys.smsid_bucket(smsid) if smsid else None},
         smsid=smsid,
         smsid_field=keys.smsid_field(smsid) if smsid else None,
         code=code,
@@ -179,14 +176,14 @@ def submit(
 
 def retry_later(job_id: str, *, error: Mapping[str, str], next_at: float, note: str) -> Op:
     """An attempt failed but may succeed later: ``sending → retrying`` until ``next_at``."""
-    return job_op("retry", job_id, [], error=dict(error), next_at=next_at, note=note)
+    return job_op("retry", job_id, {}, error=dict(error), next_at=next_at, note=note)
 
 
 def unclaim(job_id: str, *, owner: str, attempt: int, note: str) -> Op:
     """The worker holding the claim gives the job back before any call (it is stopping):
     ``sending → retrying``, due now, the attempt not counted (verdict ``unclaimed``); a
     claim that is no longer that worker's attempt is ``lost`` and changes nothing."""
-    return job_op("unclaim", job_id, [], owner=owner, attempt=attempt, note=note)
+    return job_op("unclaim", job_id, {}, owner=owner, attempt=attempt, note=note)
 
 
 def _end(
@@ -203,11 +200,10 @@ def _end(
     return counted_op(
         "end",
         job_id,
-        [dead_letters or keys.job(job_id)],
+        {"dead_letters": dead_letters},
         to=to.value,
         allowed=_states(allowed),
         note=note,
-        dead=bool(dead_letters) or None,
         unattempted=unattempted or None,
         error=dict(error) if error else None,
         reason=reason,
@@ -266,7 +262,7 @@ def complete(
     return counted_op(
         "complete",
         job_id,
-        [keys.smsid_bucket(smsid) if smsid else keys.job(job_id)],
+        {"smsid_bucket": keys.smsid_bucket(smsid) if smsid else None},
         outcome=outcome.value,
         call={k: v for k, v in call.items() if v is not None},
         source=source,
@@ -293,7 +289,7 @@ def confirm(
     return job_op(
         "confirm",
         job_id,
-        [keys.smsid_bucket(smsid) if smsid else keys.job(job_id)],
+        {"smsid_bucket": keys.smsid_bucket(smsid) if smsid else None},
         outcome=outcome.value,
         smsid=smsid,
         smsid_field=keys.smsid_field(smsid) if smsid else None,
@@ -309,7 +305,7 @@ def reopen(job_id: str, *, queue: str, max_age_s: float, redrive_s: float, note:
     return job_op(
         "reopen",
         job_id,
-        [keys.dead_letters(queue)],
+        {"dead_letters": keys.dead_letters(queue)},
         max_age_s=max_age_s,
         redrive_s=redrive_s,
         note=note,
@@ -318,4 +314,4 @@ def reopen(job_id: str, *, queue: str, max_age_s: float, redrive_s: float, note:
 
 def release(job_id: str, *, grace_s: float) -> Op:
     """The scheduler: a scheduled job is near its time: ``scheduled → queued``."""
-    return job_op("release", job_id, [], grace_s=grace_s)
+    return job_op("release", job_id, {}, grace_s=grace_s)

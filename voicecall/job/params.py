@@ -48,11 +48,22 @@ class OtpParams(StrictModel):
     """
 
     kind: Literal["voice_otp"] = "voice_otp"
-    content: str | None = Field(default=None, min_length=1, max_length=OTP_CONTENT_MAX_LEN)
+    content: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=OTP_CONTENT_MAX_LEN,
+        description="The text eSMS reads out (eSMS Content).",
+    )
     is_unicode: bool = Field(default=False, description="eSMS IsUnicode: content has diacritics.")
-    brandname: str | None = Field(default=None, max_length=32)
-    sandbox: bool | None = Field(default=None, description="Default: ESMS_SANDBOX.")
-    campaign_id: str | None = Field(default=None, max_length=100)
+    brandname: str | None = Field(
+        default=None, max_length=32, description="eSMS Brandname. Default: ESMS_BRANDNAME."
+    )
+    sandbox: bool | None = Field(
+        default=None, description="eSMS Sandbox (POST form only). Default: ESMS_SANDBOX."
+    )
+    campaign_id: str | None = Field(
+        default=None, max_length=100, description="eSMS campaignid (POST form only)."
+    )
 
     @field_validator("content", "brandname", "campaign_id")
     @classmethod
@@ -70,15 +81,44 @@ class RecordParams(StrictModel):
     """A call that plays a recording uploaded on the eSMS account (MakeCallRecord_V2)."""
 
     kind: Literal["record_call"] = "record_call"
-    record_id: str = Field(min_length=1, max_length=SOURCE_ID_MAX_LEN, description="TemplateId")
-    number_forward: str | None = None
-    max_repeat: int | None = Field(default=None, ge=MAX_REPEAT_RANGE[0], le=MAX_REPEAT_RANGE[1])
-    max_retry: int | None = Field(default=None, ge=MAX_RETRY_RANGE[0], le=MAX_RETRY_RANGE[1])
-    ivr: int | None = Field(default=None, ge=IVR_RANGE[0], le=IVR_RANGE[1])
-    time_wait_to_ivr: int | None = Field(
-        default=None, ge=TIME_WAIT_TO_IVR_RANGE_S[0], le=TIME_WAIT_TO_IVR_RANGE_S[1]
+    record_id: str = Field(
+        min_length=1,
+        max_length=SOURCE_ID_MAX_LEN,
+        description="The recording's id on the eSMS account (eSMS TemplateId).",
     )
-    wait_retry: int | None = Field(default=None, ge=WAIT_RETRY_RANGE_S[0], le=WAIT_RETRY_RANGE_S[1])
+    number_forward: str | None = Field(
+        default=None, description="Where the key press forwards the call (eSMS NumberForward)."
+    )
+    max_repeat: int | None = Field(
+        default=None,
+        ge=MAX_REPEAT_RANGE[0],
+        le=MAX_REPEAT_RANGE[1],
+        description="Plays of the recording per answered call (eSMS MaxRepeat).",
+    )
+    max_retry: int | None = Field(
+        default=None,
+        ge=MAX_RETRY_RANGE[0],
+        le=MAX_RETRY_RANGE[1],
+        description="Redials by eSMS when nobody answers (eSMS MaxRetry).",
+    )
+    ivr: int | None = Field(
+        default=None,
+        ge=IVR_RANGE[0],
+        le=IVR_RANGE[1],
+        description="The key that forwards the call to number_forward (eSMS Ivr).",
+    )
+    time_wait_to_ivr: int | None = Field(
+        default=None,
+        ge=TIME_WAIT_TO_IVR_RANGE_S[0],
+        le=TIME_WAIT_TO_IVR_RANGE_S[1],
+        description="Seconds eSMS waits for the key press (eSMS TimeWaitToIvr).",
+    )
+    wait_retry: int | None = Field(
+        default=None,
+        ge=WAIT_RETRY_RANGE_S[0],
+        le=WAIT_RETRY_RANGE_S[1],
+        description="Seconds between eSMS's redials (eSMS WaitRetry).",
+    )
 
     @field_validator("record_id")
     @classmethod
@@ -106,10 +146,23 @@ class TemplateParams(StrictModel):
     """A text-to-speech call from a script registered on the account (MakeCallTemplate_V2)."""
 
     kind: Literal["template_call"] = "template_call"
-    template_id: str = Field(min_length=1, max_length=SOURCE_ID_MAX_LEN)
-    variables: list[str] = Field(default_factory=list, max_length=TEMPLATE_VARIABLES_MAX)
-    voice: Voice | None = None
-    speed: int | None = Field(default=None, ge=SPEED_RANGE[0], le=SPEED_RANGE[1])
+    template_id: str = Field(
+        min_length=1,
+        max_length=SOURCE_ID_MAX_LEN,
+        description="The script's id on the eSMS account (eSMS TemplateId).",
+    )
+    variables: list[str] = Field(
+        default_factory=list,
+        max_length=TEMPLATE_VARIABLES_MAX,
+        description="The script's variables, in order (eSMS VariableListStr).",
+    )
+    voice: Voice | None = Field(default=None, description="eSMS Voice.")
+    speed: int | None = Field(
+        default=None,
+        ge=SPEED_RANGE[0],
+        le=SPEED_RANGE[1],
+        description="-3 very slow, 0 normal, 3 very fast (eSMS Speed).",
+    )
 
     @field_validator("template_id")
     @classmethod

@@ -31,9 +31,6 @@ class State(StrEnum):
 FINAL_STATES = frozenset(
     {State.COMPLETED, State.FAILED, State.REJECTED, State.EXPIRED, State.CANCELLED}
 )
-# Once a job is handed to eSMS (or may have been: any attempt, even one that failed, may have
-# reached eSMS) it can no longer be cancelled; the store also checks that attempts is 0.
-CANCELLABLE_STATES = frozenset({State.SCHEDULED, State.QUEUED})
 
 
 class Outcome(StrEnum):

@@ -12,6 +12,7 @@ from redis.commands.core import Script
 
 from voicecall.job import keys
 from voicecall.job.states import Outcome, State
+from voicecall.store.scripts import plain_source
 
 # The counters each campaign keeps (fields "{cid}:{name}" of keys.CAMPAIGN_STATS).
 CAMPAIGN_FIGURES: tuple[str, ...] = (
@@ -24,18 +25,12 @@ CAMPAIGN_FIGURES: tuple[str, ...] = (
     "last_sent_at",
 )
 
-# A campaign's number (assigned on its first job) and a range of places in it.
-# KEYS: campaigns (name → cid), names (cid → name), seq (cid → last place); ARGV: name, count
-RESERVE_CAMPAIGN = """
-local cid = redis.call('HGET', KEYS[1], ARGV[1])
-if not cid then
-  cid = redis.call('HINCRBY', KEYS[1], '\\0next', 1)
-  redis.call('HSET', KEYS[1], ARGV[1], cid)
-  redis.call('HSET', KEYS[2], cid, ARGV[1])
-end
-local last = redis.call('HINCRBY', KEYS[3], cid, tonumber(ARGV[2]))
-return {tonumber(cid), last - tonumber(ARGV[2]) + 1}
-"""
+RESERVE_CAMPAIGN = plain_source("reserve_campaign")
+
+
+def reserve_keys() -> dict[str, str]:
+    """reserve_campaign.lua's key slots, by name."""
+    return {"campaigns": keys.CAMPAIGNS, "names": keys.CAMPAIGN_NAMES, "seq": keys.CAMPAIGN_SEQ}
 
 
 class Campaigns:
@@ -72,9 +67,7 @@ class Campaigns:
     def reserve_campaign(self, name: str, count: int = 1) -> tuple[int, int]:
         """(the campaign's number, the first of ``count`` places reserved in it), creating the
         campaign on its first job. Places are never given twice (a gap is harmless)."""
-        cid, first = self._reserve(
-            keys=[keys.CAMPAIGNS, keys.CAMPAIGN_NAMES, keys.CAMPAIGN_SEQ], args=[name, count]
-        )
+        cid, first = self._reserve(keys=list(reserve_keys().values()), args=[name, count])
         return int(cid), int(first)
 
     @property
@@ -97,7 +90,5 @@ class AsyncCampaigns:
         if script is None:
             script = self._redis.register_script(RESERVE_CAMPAIGN)
             self._reserve_script = script
-        cid, first = await script(
-            keys=[keys.CAMPAIGNS, keys.CAMPAIGN_NAMES, keys.CAMPAIGN_SEQ], args=[name, count]
-        )
+        cid, first = await script(keys=list(reserve_keys().values()), args=[name, count])
         return int(cid), int(first)

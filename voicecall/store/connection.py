@@ -35,10 +35,6 @@ def client_options(options: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
-def _decode(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 # --- the one factory of Redis clients ---------------------------------------------------------
 
 

@@ -22,6 +22,7 @@ from voicecall.errors import ReopenRefused
 from voicecall.formats.timefmt import from_epoch
 from voicecall.job import keys, lifecycle, upkeep
 from voicecall.job.records import JobRecord
+from voicecall.job.steps import Op, Verdict
 from voicecall.store.job_store import JobStore
 
 REQUEUE_MAX_AGE_S = 23 * 3600
@@ -54,10 +55,11 @@ class DeadLetters:
         self.store = store
         self.settings = settings
 
-    def list(self, queues: Sequence[str], limit: int = 100) -> list[DeadLetter]:
+    def list(self, queues: Sequence[str], limit: int = 100, offset: int = 0) -> list[DeadLetter]:
+        """Up to ``limit`` dead letters of ``queues``, oldest first, from ``offset`` in each."""
         found: list[DeadLetter] = []
         for queue in queues:
-            rows = self.store.dead_letters(queue, limit)
+            rows = self.store.dead_letters(queue, limit, offset)
             jobs = self.store.get_many([job_id for job_id, _ in rows])
             found += [
                 DeadLetter(queue, job_id, at, job)
@@ -71,29 +73,37 @@ class DeadLetters:
                 return letter
         return None
 
+    def _requeue_op(self, queue: str, job_id: str) -> Op:
+        if queue == keys.QUEUE_WEBHOOKS:
+            return upkeep.redeliver(job_id)
+        return lifecycle.reopen(
+            job_id,
+            queue=queue,
+            max_age_s=REQUEUE_MAX_AGE_S,
+            redrive_s=self.settings.redrive_after_s,
+            note="requeued from the dead letters by an operator",
+        )
+
+    def requeue_many(self, queue: str, job_ids: Sequence[str]) -> int:
+        """Requeue these dead letters of ``queue`` in one round trip (each its own atomic
+        step, refused as :meth:`requeue` refuses); how many were requeued."""
+        steps = self.store.apply_many([self._requeue_op(queue, job_id) for job_id in job_ids])
+        return sum(step.verdict in (Verdict.REOPENED, Verdict.REDELIVERING) for step in steps)
+
     def requeue(self, letter: DeadLetter) -> str:
         """Reopen a failed send, or deliver a webhook again; ReopenRefused when unsafe."""
+        step = self.store.apply(self._requeue_op(letter.queue, letter.job_id))
         if letter.queue == keys.QUEUE_WEBHOOKS:
-            step = self.store.apply(upkeep.redeliver(letter.job_id))
-            if step.verdict != "redelivering":
+            if step.verdict is not Verdict.REDELIVERING:
                 raise ReopenRefused(letter.job_id, "no longer exists (past its retention)")
             return f"requeued webhook of {letter.job_id}"
-        step = self.store.apply(
-            lifecycle.reopen(
-                letter.job_id,
-                queue=letter.queue,
-                max_age_s=REQUEUE_MAX_AGE_S,
-                redrive_s=self.settings.redrive_after_s,
-                note="requeued from the dead letters by an operator",
-            )
-        )
         reasons = {
-            "absent": "no longer exists (past its retention)",
-            "not_failed": f"is {step.state}, not failed",
-            "too_old": "was first tried over 23 h ago; eSMS may have forgotten its RequestId, "
+            Verdict.ABSENT: "no longer exists (past its retention)",
+            Verdict.NOT_FAILED: f"is {step.state}, not failed",
+            Verdict.TOO_OLD: "was first tried over 23 h ago; eSMS may have forgotten its RequestId, "
             "so a requeue could call the person twice",
         }
-        if step.verdict != "reopened":
+        if step.verdict is not Verdict.REOPENED:
             raise ReopenRefused(letter.job_id, reasons.get(step.verdict, step.verdict))
         return f"requeued {letter.job_id} ({letter.queue})"
 
@@ -101,4 +111,4 @@ class DeadLetters:
         steps = self.store.apply_many(
             [upkeep.dismiss(letter.job_id, queue=letter.queue) for letter in letters]
         )
-        return sum(step.verdict == "dismissed" for step in steps)
+        return sum(step.verdict is Verdict.DISMISSED for step in steps)

@@ -21,6 +21,7 @@ import redis.asyncio
 
 from voicecall.config.settings import Settings
 from voicecall.store import scripts
+from voicecall.store.bulk_ops import BulkOps
 from voicecall.store.campaigns import AsyncCampaigns, Campaigns
 from voicecall.store.connection import async_redis_client, client_options, redis_client
 from voicecall.store.queues import QueueReads
@@ -31,7 +32,7 @@ from voicecall.store.steps import AsyncSteps, Steps, StoreConfig
 from voicecall.store.workers import Workers
 
 
-class JobStore(Steps, JobReads, QueueReads, Campaigns, Workers, Quotas, ConsoleSessions):
+class JobStore(Steps, JobReads, QueueReads, Campaigns, Workers, Quotas, ConsoleSessions, BulkOps):
     """Reads and moves jobs. Thread-safe: it holds only a redis client (a connection pool)."""
 
     def __init__(self, client: redis.Redis, config: StoreConfig | None = None) -> None:

@@ -34,11 +34,14 @@ class QueueReads:
         oldest = max(0.0, now_s() - float(first[0][1])) if first else 0.0
         return int(size), oldest
 
-    def dead_letters(self, queue: str, limit: int = 100) -> list[tuple[str, float]]:
-        """(job id, when it became a dead letter) of ``queue``, oldest first."""
+    def dead_letters(
+        self, queue: str, limit: int = 100, offset: int = 0
+    ) -> list[tuple[str, float]]:
+        """(job id, when it became a dead letter) of ``queue``, oldest first, from ``offset``."""
+        key = keys.dead_letters(queue)
         rows = cast(
             list[tuple[str, float]],
-            self._redis.zrange(keys.dead_letters(queue), 0, limit - 1, withscores=True),
+            self._redis.zrange(key, offset, offset + limit - 1, withscores=True),
         )
         return [(str(member), float(score)) for member, score in rows]
 

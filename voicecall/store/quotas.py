@@ -9,15 +9,20 @@ import redis
 import redis.asyncio
 
 from voicecall.store.connection import now_s
-from voicecall.store.scripts import LUA_DIR
+from voicecall.store.scripts import plain_source
 
-QUOTA = (LUA_DIR / "quota.lua").read_text()  # an API client's quota (sliding log)
+QUOTA = plain_source("quota")  # an API client's quota (sliding log)
 NEVER = math.inf  # a quota's wait for a cost above its whole allowance
 
 
 def _quota_args(cost: int, quota: tuple[int, int], now: float | None = None) -> list[int]:
     calls, window_s = quota
     return [round((now_s() if now is None else now) * 1000), cost, calls, window_s * 1000]
+
+
+def quota_keys(key: str) -> dict[str, str]:
+    """quota.lua's key slots, by name."""
+    return {"log": key}
 
 
 def _quota_wait(reply: Any) -> float:
@@ -41,7 +46,9 @@ class Quotas:
         script = getattr(self, "_quota_script", None)
         if script is None:
             script = self._quota_script = self._redis.register_script(QUOTA)
-        return _quota_wait(script(keys=[key], args=_quota_args(cost, quota, now)))
+        return _quota_wait(
+            script(keys=list(quota_keys(key).values()), args=_quota_args(cost, quota, now))
+        )
 
 
 class AsyncQuotas:
@@ -54,4 +61,6 @@ class AsyncQuotas:
         script = getattr(self, "_quota_script", None)
         if script is None:
             script = self._quota_script = self._redis.register_script(QUOTA)
-        return _quota_wait(await script(keys=[key], args=_quota_args(cost, quota)))
+        return _quota_wait(
+            await script(keys=list(quota_keys(key).values()), args=_quota_args(cost, quota))
+        )

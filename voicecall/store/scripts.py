@@ -1,9 +1,12 @@
 """The Lua steps' sources: each operation's script after lib.lua, with lib.lua's constants
 written from the Python enums and key names (one source), and the batch form of a script.
 
-The scripts live in ``lua/`` beside this module (package data); each one is a job step of
-voicecall.job.lifecycle, but ``quota.lua`` (an API client's quota) and ``dramatiq_fetch.lua``
-(the workers' broker).
+The scripts live in ``lua/`` beside this module (package data), one file each; each one is a
+job step of voicecall.job.lifecycle or voicecall.job.upkeep, but the plain scripts
+(:func:`plain_source`: an API client's quota, the workers' broker fetch, a campaign's places,
+a dead worker's messages) and ``batch.lua`` (several steps in one round trip). Each script
+names its key slots once, at its top (lib.lua's ``K`` and ``own_keys`` for the job steps);
+tests/test_lua_slots.py checks those names against the keys the Python side passes.
 """
 
 from __future__ import annotations
@@ -97,30 +100,16 @@ BATCHABLE = ("submit",)
 
 def batch_source(name: str) -> str:
     """One script that runs operation ``name`` for several jobs in turn, each step the same as
-    alone (its own KEYS and ARGV, its own atomic change), in one round trip. ARGV holds, per
-    step, its key count, its argument count and its arguments; KEYS every step's keys in
-    turn. The steps' activity counts are added once at the end, one HINCRBY per minute and
-    field rather than one per step."""
-    return f"""\
-local ACTIVITY = {{}}
-local function run(KEYS, ARGV)
-{_lib_and(name)}
-end
-local replies, k, a = {{}}, 1, 1
-while a <= #ARGV do
-  local nk, na = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
-  local step_keys, step_args = {{}}, {{}}
-  for i = 1, nk do step_keys[i] = KEYS[k + i - 1] end
-  for i = 1, na do step_args[i] = ARGV[a + 1 + i] end
-  replies[#replies + 1] = run(step_keys, step_args)
-  k, a = k + nk, a + 2 + na
-end
-for key, fields in pairs(ACTIVITY) do
-  for field, n in pairs(fields) do
-    if redis.call('HINCRBY', key, field, n) == n then
-      redis.call('EXPIRE', key, {keys.ACTIVITY_TTL_S})
-    end
-  end
-end
-return replies
-"""
+    alone, in one round trip (``lua/batch.lua``)."""
+    return (
+        (LUA_DIR / "batch.lua")
+        .read_text()
+        .replace("__ACTIVITY_TTL_S__", str(keys.ACTIVITY_TTL_S))
+        .replace("\n__STEP__\n", "\n" + _lib_and(name) + "\n")
+    )
+
+
+def plain_source(name: str) -> str:
+    """A script that is not a job step (no lib.lua): ``quota``, ``dramatiq_fetch``,
+    ``reserve_campaign``, ``recover_worker``."""
+    return (LUA_DIR / f"{name}.lua").read_text()

@@ -5,6 +5,7 @@ trip (:meth:`AsyncSteps.apply_together`). The store's one way to change a job.""
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -61,11 +62,9 @@ class StoreConfig:
 
 
 def _args(op: Op, config: StoreConfig, now: float) -> list[str]:
-    import json
-
-    params = {**config.common(), **op.params}
+    params = {**config.common(), **op.params, "slots": [*op.slots]}
     if op.activity:
-        params["activity"] = True  # the minute's hash is declared (see _keys)
+        params["slots"].append("activity")  # the minute's hash is declared last (see _keys)
     args = [repr(round(now, 3)), json.dumps(params)]
     if op.document is not None:
         args.append(op.document)
@@ -73,12 +72,11 @@ def _args(op: Op, config: StoreConfig, now: float) -> list[str]:
 
 
 def _keys(op: Op, now: float) -> list[str]:
-    """The op's keys, with the minute's activity hash (of ``now``, the step's own time) just
-    before the message keys when the step may send or end a job."""
-    declared = list(op.keys)
+    """The op's keys, with the minute's activity hash (of ``now``, the step's own time) last
+    when the step may send or end a job: its own key ``activity`` (lib.lua count_activity)."""
     if op.activity:
-        declared.insert(len(declared) - 2 * len(keys.ALL_QUEUES), keys.activity(now))
-    return declared
+        return [*op.keys, keys.activity(now)]
+    return list(op.keys)
 
 
 def _replicated(step: Step, acked: int, replicas: int) -> Step:

@@ -10,35 +10,19 @@ from redis.commands.core import Script
 
 from voicecall.job import keys
 from voicecall.store.connection import now_s
+from voicecall.store.scripts import plain_source
 
-# Dramatiq's own maintenance (dispatch.lua) for one dead worker: its fetched but unacked
-# messages go back on their queues. Dramatiq does this only after a 60 s heartbeat timeout
-# and a 1-in-1,000 chance per command; voicecall's workers beat every second.
-RECOVER_WORKER = """
-local moved = 0
-for i = 3, #KEYS, 3 do
-  local ids = redis.call('SMEMBERS', KEYS[i])
-  for _, id in ipairs(ids) do
-    if redis.call('HEXISTS', KEYS[i + 2], id) == 1 then
-      redis.call('RPUSH', KEYS[i + 1], id)
-      moved = moved + 1
-    end
-  end
-  redis.call('DEL', KEYS[i])
-end
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-return moved
-"""
+RECOVER_WORKER = plain_source("recover_worker")  # a dead worker's messages back on their queues
 
 
-def _recover_keys(worker_id: str) -> list[str]:
-    out = [keys.WORKERS, keys.HEARTBEATS]
+def recover_keys(worker_id: str) -> list[tuple[str, str]]:
+    """recover_worker.lua's key slots, (name, key) in order: two, then three per queue."""
+    out = [("workers", keys.WORKERS), ("heartbeats", keys.HEARTBEATS)]
     for queue in keys.ALL_QUEUES:
         out += [
-            keys.dramatiq_acks(worker_id, queue),
-            keys.dramatiq_queue(queue),
-            keys.dramatiq_messages(queue),
+            ("acks", keys.dramatiq_acks(worker_id, queue)),
+            ("list", keys.dramatiq_queue(queue)),
+            ("bodies", keys.dramatiq_messages(queue)),
         ]
     return out
 
@@ -67,7 +51,11 @@ class Workers:
     def recover_worker(self, worker_id: str) -> int:
         """Put a dead worker's unacknowledged Dramatiq messages back on their queues."""
         return int(
-            self._recover(keys=_recover_keys(worker_id), args=[worker_id], client=self._redis)
+            self._recover(
+                keys=[key for _, key in recover_keys(worker_id)],
+                args=[worker_id],
+                client=self._redis,
+            )
         )
 
     @property

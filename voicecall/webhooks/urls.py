@@ -31,11 +31,9 @@ an injectable resolver), checks every address it got and returns the one address
 to, so DNS rebinding cannot get around the check. Documentation ranges (TEST-NET-1/2/3,
 2001:db8::/32) are not internal and pass.
 
-Exceptions::
-
-    WebhookTargetError
-    ├── WebhookUrlRefused (also a ValueError)  the URL or an address it names breaks a rule
-    └── WebhookDnsError                        the host did not resolve to any address
+Its exceptions, :class:`WebhookUrlRefused` (also a ValueError: the URL or an address it names
+breaks a rule) and :class:`WebhookDnsError` (the host did not resolve to any address), are
+the ``WebhookTargetError`` branch of the one error tree (voicecall.errors).
 
 Pure apart from the resolver: no httpx, importable by the producer.
 """

@@ -5,6 +5,7 @@ The worker imports from here only::
     from worker.esms import EsmsClient, PermanentError, RetryableError, NotReady, ...
 """
 
+from voicecall.esms.results import Balance, Report, Submission
 from worker.esms.client import AsyncEsmsClient, EsmsClient
 from worker.esms.errors import (
     AccountError,
@@ -19,22 +20,20 @@ from worker.esms.errors import (
     TransportError,
 )
 from worker.esms.params import Speed, Voice
-from worker.esms.responses import Balance, CallStatusReport, OtpStatusReport, Submission
 
 __all__ = [
     "AccountError",
     "AsyncEsmsClient",
     "Balance",
-    "CallStatusReport",
     "ConfigurationError",
     "EsmsClient",
     "EsmsError",
     "InsufficientBalance",
     "InvalidParameter",
     "NotReady",
-    "OtpStatusReport",
     "PermanentError",
     "RateLimited",
+    "Report",
     "RetryableError",
     "Speed",
     "Submission",

@@ -1,7 +1,8 @@
 """The eSMS HTTP client: one pooled ``httpx.Client`` per process, safe to share between threads.
 
-Each public method builds its request (requests, from params), sends it with retries inside
-the attempt (retry), and reads the answer tolerantly (http_answers, then responses). httpx's
+Each public method builds its request (params, from the job's typed parameters), sends it with
+retries inside the attempt (retry), and reads the answer (http_answers, then
+voicecall.esms.results, the one reader of eSMS's answers). httpx's
 exceptions and HTTP statuses become :mod:`worker.esms.errors` (http_answers), so callers never
 import httpx.
 
@@ -18,12 +19,21 @@ import time
 from collections.abc import Callable, Collection
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
 import httpx
 
 from voicecall import __version__
 from voicecall.config.settings import Settings
+from voicecall.esms.results import (
+    Balance,
+    Report,
+    Submission,
+    read_balance,
+    read_sms,
+    read_submission,
+    read_voice,
+)
 from voicecall.job.params import OtpParams, RecordParams, TemplateParams
 from voicecall.telemetry.logs import Redactor
 from worker.esms import params
@@ -33,29 +43,35 @@ from worker.esms.errors import (
     ConfigurationError,
 )
 from worker.esms.http_answers import Body, HttpAnswers, R
-from worker.esms.params import Credentials, EsmsRequest
-from worker.esms.requests import Requests
-from worker.esms.responses import (
-    Balance,
-    CallStatusReport,
-    OtpStatusReport,
-    Submission,
-    parse_balance,
-    parse_call_status,
-    parse_otp_status,
-    parse_submission,
-)
+from worker.esms.params import Credentials, EsmsRequest, OtpDefaults, Target
 from worker.esms.retry import RetryPolicy, call_with_retries, call_with_retries_async
 from worker.esms.transport import AiohttpSender, Sender
 
 KEEPALIVE_CONNECTIONS = 32  # idle connections kept per (blocking) client
 _SEND_CODES = frozenset({CODE_ACCEPTED, CODE_DUPLICATE})
 _OK_CODES = frozenset({CODE_ACCEPTED})
+Call = OtpParams | RecordParams | TemplateParams
 
 
-class _EsmsCore(Requests, HttpAnswers):
+def _submission(code: int, body: Body) -> Submission:
+    return read_submission(code, body, duplicate=code == CODE_DUPLICATE)
+
+
+def _voice(_code: int, body: Body) -> Report:
+    return read_voice(body)
+
+
+def _sms(_code: int, body: Body) -> Report:
+    return read_sms(body)
+
+
+def _balance(_code: int, body: Body) -> Balance:
+    return read_balance(body)
+
+
+class _EsmsCore(HttpAnswers):
     """What both clients share: the account, the URLs, timeouts and the retry policy; request
-    building (worker.esms.requests) and reading answers (worker.esms.http_answers)."""
+    building (worker.esms.params) and reading answers (worker.esms.http_answers)."""
 
     def __init__(self, settings: Settings) -> None:
         if not settings.esms_api_key or not settings.esms_secret_key:
@@ -63,6 +79,9 @@ class _EsmsCore(Requests, HttpAnswers):
         self._settings = settings
         self._creds = Credentials(settings.esms_api_key, settings.esms_secret_key)
         self._zone = settings.zone
+        self._otp_defaults = OtpDefaults(
+            settings.esms_otp_method, settings.esms_sandbox, settings.esms_brandname
+        )
         self._policy = RetryPolicy.from_settings(settings)
         bases = {"rest": settings.esms_rest_url, "voice": settings.esms_voice_url}
         self._urls = {e: f"{bases[e.api]}/{e.path}" for e in params.ENDPOINTS}
@@ -70,6 +89,9 @@ class _EsmsCore(Requests, HttpAnswers):
         self._timeout = httpx.Timeout(
             settings.esms_read_timeout_s, connect=settings.esms_connect_timeout_s
         )
+
+    def _send_request(self, call: Call, target: Target) -> EsmsRequest:
+        return params.send_request(self._creds, call, target, self._zone, self._otp_defaults)
 
     def _timeout_for(self, left_s: float) -> httpx.Timeout:
         if left_s < (self._timeout.read or 0.0):  # never outlive the attempt's budget
@@ -92,10 +114,11 @@ class _EsmsCore(Requests, HttpAnswers):
 
 
 class EsmsClient(_EsmsCore):
-    """Places calls and reads their state through eSMS (or the simulator), blocking.
+    """Reads calls' state and the balance through eSMS (or the simulator), blocking.
 
-    One pooled ``httpx.Client``, safe to share between threads. The worker's send engine
-    uses :class:`AsyncEsmsClient`; this one serves the CLI, the scheduler and tests.
+    One pooled ``httpx.Client``, safe to share between threads. Calls are placed only by the
+    worker's send engine, through :class:`AsyncEsmsClient`; this one serves the CLI and the
+    worker's scheduler (status lookups, the balance).
     """
 
     def __init__(self, settings: Settings, *, transport: httpx.BaseTransport | None = None) -> None:
@@ -109,32 +132,17 @@ class EsmsClient(_EsmsCore):
         )
         self.sleep: Callable[[float], None] = time.sleep  # tests may replace it
 
-    def send_voice_otp(self, **options: Any) -> Submission:
-        """Voice OTP (SmsType 8); options as :meth:`voice_otp_request`."""
-        return self._exchange(self.voice_otp_request(**options), _SEND_CODES, parse_submission)
-
-    def make_call_record(self, **options: Any) -> Submission:
-        """MakeCallRecord_V2; options as :meth:`call_record_request`."""
-        return self._exchange(self.call_record_request(**options), _SEND_CODES, parse_submission)
-
-    def make_call_template(self, **options: Any) -> Submission:
-        """MakeCallTemplate_V2; options as :meth:`call_template_request`."""
-        return self._exchange(self.call_template_request(**options), _SEND_CODES, parse_submission)
-
-    def call_status(self, smsid: str) -> CallStatusReport:
+    def call_status(self, smsid: str) -> Report:
         """voiceapi GetSendStatus by SMSID; :class:`NotReady` (105) while not known yet."""
-        request = params.call_status(self._creds, smsid)
-        return self._exchange(request, _OK_CODES, lambda _c, body: parse_call_status(body))
+        return self._exchange(params.call_status(self._creds, smsid), _OK_CODES, _voice)
 
-    def otp_status(self, smsid: str) -> OtpStatusReport:
+    def otp_status(self, smsid: str) -> Report:
         """rest GetSendStatus by SMSID; :class:`NotReady` (105) while not known yet."""
-        request = params.otp_status(self._creds, smsid)
-        return self._exchange(request, _OK_CODES, lambda _c, body: parse_otp_status(body))
+        return self._exchange(params.otp_status(self._creds, smsid), _OK_CODES, _sms)
 
     def balance(self) -> Balance:
         """GetBalance_json: the account's main balance."""
-        request = params.balance(self._creds)
-        return self._exchange(request, _OK_CODES, lambda _c, body: parse_balance(body))
+        return self._exchange(params.balance(self._creds), _OK_CODES, _balance)
 
     def close(self) -> None:
         """Close the pooled connections."""
@@ -191,33 +199,25 @@ class AsyncEsmsClient(_EsmsCore):
 
     async def send(
         self,
-        call: OtpParams | RecordParams | TemplateParams,
+        call: Call,
         *,
         phone: str,
         request_id: str,
-        callback_url: str | None,
-        send_date: datetime | None,
+        callback_url: str | None = None,
+        send_date: datetime | None = None,
     ) -> Submission:
-        request = self.send_request(
-            call,
-            phone=phone,
-            request_id=request_id,
-            callback_url=callback_url,
-            send_date=send_date,
-        )
-        return await self._exchange(request, _SEND_CODES, parse_submission)
+        target = Target(phone, request_id, callback_url, send_date)  # RequestId: the job id
+        request = self._send_request(call, target)
+        return await self._exchange(request, _SEND_CODES, _submission)
 
-    async def call_status(self, smsid: str) -> CallStatusReport:
-        request = params.call_status(self._creds, smsid)
-        return await self._exchange(request, _OK_CODES, lambda _c, body: parse_call_status(body))
+    async def call_status(self, smsid: str) -> Report:
+        return await self._exchange(params.call_status(self._creds, smsid), _OK_CODES, _voice)
 
-    async def otp_status(self, smsid: str) -> OtpStatusReport:
-        request = params.otp_status(self._creds, smsid)
-        return await self._exchange(request, _OK_CODES, lambda _c, body: parse_otp_status(body))
+    async def otp_status(self, smsid: str) -> Report:
+        return await self._exchange(params.otp_status(self._creds, smsid), _OK_CODES, _sms)
 
     async def balance(self) -> Balance:
-        request = params.balance(self._creds)
-        return await self._exchange(request, _OK_CODES, lambda _c, body: parse_balance(body))
+        return await self._exchange(params.balance(self._creds), _OK_CODES, _balance)
 
     async def close(self) -> None:
         await self._sender.aclose()

@@ -1,26 +1,21 @@
-"""Everything the eSMS layer raises, under one root. The worker acts on the type alone.
+"""Everything the eSMS layer raises: the ``EsmsError`` branch of the one error tree (drawn in
+voicecall.errors). The worker acts on the type alone.
 
-::
-
-    EsmsError
-    ├── InvalidParameter (also ValueError)  refused before any request; .param names it
-    ├── NotReady                            105: the SMSID is not queryable yet (status only)
-    ├── RetryableError                      try again later; the attempt may succeed
-    │   ├── TransportError                  timeout, connection error, HTTP 5xx, non-JSON body
-    │   ├── RateLimited                     HTTP 429 or eSMS 160; .retry_after_s (Retry-After)
-    │   └── InsufficientBalance             103: top up, then it works again (alert)
-    └── PermanentError                      eSMS refused the request; .code and .message
-        ├── ConfigurationError              101 wrong keys, 140 IP not whitelisted, or an
-        │                                   HTTP 3xx/4xx without an eSMS code (wrong URL)
-        └── AccountError                    102 no price table, 143 account locked or inactive
-
-:class:`NotReady`, :class:`InsufficientBalance` and :class:`PermanentError` also derive from
-:class:`EsmsCodeError` (never raised itself), so each carries eSMS's ``.code`` and ``.message``.
+Every :class:`EsmsError` carries ``.code``: eSMS's result code when eSMS answered one, else
+None (a request refused before it was made, or one that failed on the way).
 "The request failed" (:class:`TransportError`) is kept apart from "eSMS answered with an
+<<<<<<< HEAD
+error code" (:class:`EsmsCodeError` and 160's :class:`RateLimited`). Codes 100 and 124 are not
+errors: they become a :class:`~voicecall.esms.results.Submission` (124 = accepted earlier under
+the same RequestId). Tenacity retries :class:`TransportError` and :class:`RateLimited` inside
+one attempt (see :mod:`worker.esms.retry`); every other :class:`RetryableError` goes back to
+Dramatiq at once.
+=======
 error code" (everything carrying ``.code``). Codes 100 and 124 are not errors: they become a
-:class:`~worker.esms.responses.Submission` (124 = accepted earlier under the same RequestId).
+:class:`~voicecall.esms.results.Submission` (124 = accepted earlier under the same RequestId).
 Tenacity retries :class:`TransportError` and :class:`RateLimited` inside one attempt (see
 :mod:`worker.esms.retry`); every other :class:`RetryableError` goes back to Dramatiq at once.
+>>>>>>> i19-params
 """
 
 from __future__ import annotations
@@ -51,11 +46,13 @@ CODE_DUPLICATE = 124
 
 
 class EsmsError(VoicecallError):
-    """Root of every error this package raises (a branch of voicecall.errors' tree)."""
+    """Root of every error this package raises. ``code`` is eSMS's result code, or None when
+    eSMS answered none."""
 
-    def __init__(self, message: str, *, endpoint: str | None = None) -> None:
+    def __init__(self, message: str, *, code: int | None, endpoint: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.code = code
         self.endpoint = endpoint
 
 
@@ -66,7 +63,7 @@ class InvalidParameter(EsmsError, ValueError):
     """
 
     def __init__(self, param: str, rule: str) -> None:
-        super().__init__(f"{param} {rule}")
+        super().__init__(f"{param} {rule}", code=None)
         self.param = param
         self.rule = rule
 
@@ -77,8 +74,7 @@ class EsmsCodeError(EsmsError):
     def __init__(self, code: int | None, message: str, *, endpoint: str | None = None) -> None:
         where = f" on {endpoint}" if endpoint else ""
         label = f"eSMS {code}" if code is not None else "eSMS"
-        super().__init__(f"{label}{where}: {message}", endpoint=endpoint)
-        self.code = code
+        super().__init__(f"{label}{where}: {message}", code=code, endpoint=endpoint)
         self.message = message
 
 
@@ -103,7 +99,7 @@ class TransportError(RetryableError):
         endpoint: str | None = None,
         http_status: int | None = None,
     ) -> None:
-        super().__init__(message, endpoint=endpoint)
+        super().__init__(message, code=None, endpoint=endpoint)
         self.reason = reason
         self.http_status = http_status
 
@@ -118,12 +114,11 @@ class RateLimited(RetryableError):
         reason: str,
         endpoint: str | None = None,
         retry_after_s: float | None = None,
-        code: int | None = None,
+        code: int | None,
     ) -> None:
-        super().__init__(message, endpoint=endpoint)
+        super().__init__(message, code=code, endpoint=endpoint)
         self.reason = reason
         self.retry_after_s = retry_after_s
-        self.code = code
 
 
 class InsufficientBalance(RetryableError, EsmsCodeError):

@@ -16,6 +16,7 @@ from typing import Any, NoReturn, TypeVar
 
 import httpx
 
+from voicecall.esms.results import error_message, result_code
 from voicecall.formats.retry_after import parse_retry_after
 from voicecall.telemetry.logs import Redactor, get_logger
 from voicecall.telemetry.metrics import ESMS_LATENCY, ESMS_REQUESTS
@@ -26,7 +27,6 @@ from worker.esms.errors import (
     error_for_code,
 )
 from worker.esms.params import EsmsRequest
-from worker.esms.responses import error_message, result_code
 
 R = TypeVar("R")
 
@@ -99,6 +99,7 @@ class HttpAnswers:
                 reason="http_429",
                 endpoint=endpoint,
                 retry_after_s=parse_retry_after(response.headers.get("Retry-After")),
+                code=None,  # HTTP's 429, not an eSMS code
             )
         if status >= 500 or status == 408:
             label = f"http_{status}"

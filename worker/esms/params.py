@@ -1,9 +1,12 @@
-"""Validation and request building for each eSMS endpoint, exactly as the documents spell them.
+"""Request building for each eSMS endpoint, exactly as the documents spell them.
 
-Every builder checks its arguments first and raises
-:class:`~worker.esms.errors.InvalidParameter` (naming the eSMS parameter and the rule, never
-the value) before anything is sent. Parameter names, their order and value formats follow
-the documents' own example requests (``../shared/esms-docs``), quirks included:
+A send request is built from the job's typed parameters (voicecall.job.params), which the job
+contract validated once, at intake: the builders translate each field to its eSMS name and
+format and check nothing again. What the parameters do not hold is checked here, before
+anything is sent, raising :class:`~worker.esms.errors.InvalidParameter` (naming the eSMS
+parameter and the rule, never the value): the phone, the RequestId, the CallbackUrl, the
+SendDate and, for a status request, the SMSID. Parameter names, their order and value formats
+follow the documents' own example requests (``../shared/esms-docs``), quirks included:
 
 - MakeCallRecord_V2 spells the partner id ``RequestID``; every other endpoint ``RequestId``.
 - ``SendDate`` is ``yyyy-mm-dd HH:MM:SS`` for Voice OTP and ``yyyy/MM/dd HH:mm:ss`` for
@@ -12,16 +15,11 @@ the documents' own example requests (``../shared/esms-docs``), quirks included:
 - Phones are sent in national form (``0901234567``), as in the documents' examples.
 - GET query strings are percent-encoded with ``%20`` for a space (never ``+``, which not
   every server decodes as a space), and ``CallbackUrl`` is fully URL-encoded as required.
-
-The bounds below are ours, not eSMS's (the documents give none): they keep a call sequence
-short enough to poll for (decision 4). They live in voicecall/job/esms_limits.py, which the job
-contract reads too, so intake and the eSMS client apply the same ones.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
@@ -29,52 +27,24 @@ from typing import Literal
 from urllib.parse import quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
+from voicecall.esms.results import ReportRefused, read_smsid
 from voicecall.formats.phones import PhoneError, national, normalize_phone
 from voicecall.formats.timefmt import format_send_date
-from voicecall.job.esms_limits import (
-    IVR_RANGE,
-    MAX_REPEAT_RANGE,
-    MAX_RETRY_RANGE,
-    OTP_CONTENT_MAX_LEN,
-    REQUEST_ID_MAX_LEN,
-    SOURCE_ID_MAX_LEN,
-    SPEED_RANGE,
-    TEMPLATE_VARIABLE_MAX_LEN,
-    TEMPLATE_VARIABLES_MAX,
-    TIME_WAIT_TO_IVR_RANGE_S,
-    VARIABLE_SEPARATOR,
-    WAIT_RETRY_RANGE_S,
-    Voice,
-)
+from voicecall.job.esms_limits import REQUEST_ID_MAX_LEN, VARIABLE_SEPARATOR, Voice
+from voicecall.job.params import OtpParams, RecordParams, TemplateParams
 from worker.esms.errors import InvalidParameter
 
-__all__ = [  # Voice and the limits are the job contract's own (voicecall.job.esms_limits)
-    "BALANCE", "CALL_STATUS", "ENDPOINTS", "IVR_MAX", "IVR_MIN", "MAKE_CALL_RECORD",
-    "MAKE_CALL_TEMPLATE", "MAX_REPEAT_MAX", "MAX_REPEAT_MIN", "MAX_RETRY_MAX", "MAX_RETRY_MIN",
-    "OTP_SMS_TYPE", "OTP_STATUS", "REQUEST_ID_MAX_LEN", "SMSID_MAX_LEN", "SPEED_MAX", "SPEED_MIN",
-    "TIME_WAIT_TO_IVR_MAX_S", "TIME_WAIT_TO_IVR_MIN_S", "VARIABLE_SEPARATOR", "VOICE_OTP_GET",
-    "VOICE_OTP_POST", "WAIT_RETRY_MAX_S", "WAIT_RETRY_MIN_S", "Credentials", "Endpoint",
-    "EsmsRequest", "Speed", "Voice", "balance", "call_status", "make_call_record",
-    "make_call_template", "otp_status", "validate_callback_url", "validate_content",
-    "validate_int", "validate_number_forward", "validate_phone", "validate_request_id",
-    "validate_send_date", "validate_smsid", "validate_text", "validate_variables",
-    "validate_voice", "voice_otp",
+__all__ = [  # Voice is the job contract's own (voicecall.job.esms_limits)
+    "BALANCE", "CALL_STATUS", "ENDPOINTS", "MAKE_CALL_RECORD", "MAKE_CALL_TEMPLATE",
+    "OTP_SMS_TYPE", "OTP_STATUS", "VOICE_OTP_GET", "VOICE_OTP_POST", "Credentials", "Endpoint",
+    "EsmsRequest", "OtpDefaults", "Speed", "Target", "Voice", "balance", "call_status",
+    "make_call_record", "make_call_template", "otp_status", "send_request", "validate_callback_url",
+    "validate_phone", "validate_request_id", "validate_send_date", "validate_smsid", "voice_otp",
 ]  # fmt: skip
 
-# The bounds are voicecall's, shared with the job contract (voicecall.job.esms_limits), so intake
-# and this client refuse exactly the same values; named here one by one for readers.
-MAX_REPEAT_MIN, MAX_REPEAT_MAX = MAX_REPEAT_RANGE  # plays of the recording in one call
-MAX_RETRY_MIN, MAX_RETRY_MAX = MAX_RETRY_RANGE  # redials by eSMS when nobody answers
-WAIT_RETRY_MIN_S, WAIT_RETRY_MAX_S = WAIT_RETRY_RANGE_S  # seconds between those redials
-TIME_WAIT_TO_IVR_MIN_S, TIME_WAIT_TO_IVR_MAX_S = TIME_WAIT_TO_IVR_RANGE_S  # wait for a key
-IVR_MIN, IVR_MAX = IVR_RANGE  # documented: the key 0-9 that triggers forwarding
-SPEED_MIN, SPEED_MAX = SPEED_RANGE  # documented: -3 very slow ... 0 normal ... 3 very fast
 OTP_SMS_TYPE = "8"  # "fixed-number cheap" type: Voice OTP
-SMSID_MAX_LEN = 100  # ours: eSMS ids are about 40 characters
 
 _PRINTABLE_NO_SPACE = re.compile(r"[!-~]+")
-_FORWARD_NUMBER = re.compile(r"\+?\d{3,15}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class Speed(IntEnum):
@@ -143,7 +113,18 @@ class EsmsRequest:
         return f"EsmsRequest({self.endpoint.name})"
 
 
-# --- validators ----------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Whom a send calls and how its answer is matched: the job's own fields, which are not
+    call parameters (those are the typed models of voicecall.job.params)."""
+
+    phone: str
+    request_id: str
+    callback_url: str | None = None
+    send_date: datetime | None = None
+
+
+# --- the checks of what the parameters do not hold -----------------------------------
 
 
 def validate_phone(raw: str, param: str = "Phone") -> str:
@@ -154,19 +135,6 @@ def validate_phone(raw: str, param: str = "Phone") -> str:
         return national(normalize_phone(raw))
     except PhoneError as exc:
         raise InvalidParameter(param, str(exc)) from None
-
-
-def validate_number_forward(raw: str) -> str:
-    """A Vietnamese phone (sent in national form), or a hotline written as 3-15 digits."""
-    try:
-        return validate_phone(raw, "NumberForward")
-    except InvalidParameter:
-        digits = re.sub(r"[\s\-.()]", "", raw) if isinstance(raw, str) else ""
-        if _FORWARD_NUMBER.fullmatch(digits):
-            return digits
-        raise InvalidParameter(
-            "NumberForward", "must be a Vietnamese phone number or 3-15 digits"
-        ) from None
 
 
 def validate_request_id(value: str, param: str = "RequestId") -> str:
@@ -180,34 +148,15 @@ def validate_request_id(value: str, param: str = "RequestId") -> str:
     return value
 
 
-def validate_text(value: str, param: str, max_len: int | None = None) -> str:
-    """A required, non-blank string (stripped), at most ``max_len`` characters."""
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidParameter(param, "is required and must not be blank")
-    text = value.strip()
-    if max_len is not None and len(text) > max_len:
-        raise InvalidParameter(param, f"must be at most {max_len} characters")
-    return text
-
-
-def validate_content(content: str, *, is_unicode: bool) -> str:
-    """Voice OTP text, read out; with ``IsUnicode=0`` ("without diacritics") plain ASCII."""
-    text = validate_text(content, "Content", OTP_CONTENT_MAX_LEN)
-    if _CONTROL.search(text):
-        raise InvalidParameter("Content", "must not contain control characters")
-    if not is_unicode and not text.isascii():
-        raise InvalidParameter("Content", "has diacritics or other non-ASCII text: set is_unicode")
-    return text
-
-
 def validate_smsid(value: str, param: str) -> str:
-    """An SMSID as eSMS returned it (surrounding spaces stripped)."""
-    text = value.strip() if isinstance(value, str) else ""
-    if not text:
+    """An SMSID by the rule every eSMS answer is read with (voicecall.esms.results)."""
+    try:
+        smsid = read_smsid(value, param)
+    except ReportRefused as exc:
+        raise InvalidParameter(param, exc.rule) from None
+    if smsid is None:
         raise InvalidParameter(param, "is required")
-    if len(text) > SMSID_MAX_LEN or not _PRINTABLE_NO_SPACE.fullmatch(text):
-        raise InvalidParameter(param, f"must be 1-{SMSID_MAX_LEN} printable ASCII characters")
-    return text
+    return smsid
 
 
 def validate_callback_url(value: str) -> str:
@@ -227,202 +176,159 @@ def validate_send_date(moment: datetime, zone: ZoneInfo, *, otp: bool) -> str:
     return format_send_date(moment, zone, otp=otp)
 
 
-def validate_int(value: int, param: str, low: int, high: int) -> int:
-    """An integer (not a bool) within ``low..high`` inclusive."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidParameter(param, "must be an integer")
-    if not low <= value <= high:
-        raise InvalidParameter(param, f"must be between {low} and {high}")
-    return int(value)
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    phone: str
+    request_id: str
+    callback_url: str | None
+    send_date: str | None
 
 
-def validate_voice(value: Voice | str) -> Voice:
-    """One of the documented voices."""
-    try:
-        return Voice(value)
-    except ValueError:
-        allowed = ", ".join(v.value for v in Voice)
-        raise InvalidParameter("Voice", f"must be one of {allowed}") from None
+def _check(target: Target, zone: ZoneInfo, *, otp: bool, request_id_param: str) -> _Checked:
+    """The target's fields as eSMS takes them, each checked (InvalidParameter naming it)."""
+    return _Checked(
+        phone=validate_phone(target.phone),
+        request_id=validate_request_id(target.request_id, request_id_param),
+        callback_url=(
+            None if target.callback_url is None else validate_callback_url(target.callback_url)
+        ),
+        send_date=(
+            None
+            if target.send_date is None
+            else validate_send_date(target.send_date, zone, otp=otp)
+        ),
+    )
 
 
-def validate_variables(variables: Sequence[str]) -> str:
-    """Template variables in order, joined by ``||``; none may contain ``||`` itself."""
-    if isinstance(variables, str) or not isinstance(variables, Sequence):
-        raise InvalidParameter("VariableListStr", "must be a list of strings, not one string")
-    if len(variables) > TEMPLATE_VARIABLES_MAX:
-        raise InvalidParameter(
-            "VariableListStr", f"takes at most {TEMPLATE_VARIABLES_MAX} variables"
-        )
-    for value in variables:
-        if not isinstance(value, str):
-            raise InvalidParameter("VariableListStr", "must hold only strings")
-        if VARIABLE_SEPARATOR in value:
-            raise InvalidParameter("VariableListStr", "a variable must not contain '||'")
-        if len(value) > TEMPLATE_VARIABLE_MAX_LEN:
-            raise InvalidParameter(
-                "VariableListStr",
-                f"a variable must be at most {TEMPLATE_VARIABLE_MAX_LEN} characters",
-            )
-    return VARIABLE_SEPARATOR.join(variables)
+# --- builders: each parameter model's fields under their eSMS names -----------------------
 
 
-# --- builders ------------------------------------------------------------------------
-
-
-def _pairs(items: Sequence[tuple[str, str | None]]) -> tuple[tuple[str, str], ...]:
+def _pairs(items: list[tuple[str, object]]) -> tuple[tuple[str, str], ...]:
     """Drop the optional parameters that were not given (eSMS defaults then apply)."""
-    return tuple((k, v) for k, v in items if v is not None)
+    return tuple((k, str(v)) for k, v in items if v is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class OtpDefaults:
+    """What a Voice OTP leaves unset: ESMS_OTP_METHOD, ESMS_SANDBOX and ESMS_BRANDNAME."""
+
+    method: Literal["post", "get"] = "post"
+    sandbox: bool = False
+    brandname: str = ""
+
+
+def send_request(
+    creds: Credentials,
+    call: OtpParams | RecordParams | TemplateParams,
+    target: Target,
+    zone: ZoneInfo,
+    otp_defaults: OtpDefaults,
+) -> EsmsRequest:
+    """The send request for a job's typed parameters: one match on their type."""
+    match call:
+        case OtpParams():
+            return voice_otp(creds, call, target, zone, otp_defaults)
+        case RecordParams():
+            return make_call_record(creds, call, target, zone)
+        case TemplateParams():
+            return make_call_template(creds, call, target, zone)
 
 
 def voice_otp(
-    creds: Credentials,
-    *,
-    phone: str,
-    content: str,
-    request_id: str,
-    zone: ZoneInfo,
-    callback_url: str | None = None,
-    send_date: datetime | None = None,
-    is_unicode: bool = False,
-    brandname: str | None = None,
-    sandbox: bool = False,
-    campaign_id: str | None = None,
-    method: Literal["post", "get"] = "post",
+    creds: Credentials, call: OtpParams, target: Target, zone: ZoneInfo, defaults: OtpDefaults
 ) -> EsmsRequest:
-    """Voice OTP: ``SendMultipleMessage_V4_post_json/`` (JSON) or ``..._V4_get`` (query)."""
-    number = validate_phone(phone)
-    text = validate_content(content, is_unicode=is_unicode)
-    rid = validate_request_id(request_id)
-    callback = validate_callback_url(callback_url) if callback_url is not None else None
-    date = validate_send_date(send_date, zone, otp=True) if send_date is not None else None
-    brand = validate_text(brandname, "Brandname") if brandname else None
-    campaign = validate_text(campaign_id, "campaignid") if campaign_id is not None else None
-    unicode_flag = 1 if is_unicode else 0
-    if method == "get":
-        if sandbox:
-            raise InvalidParameter("Sandbox", "exists only on the POST form (ESMS_OTP_METHOD=post)")
-        if campaign is not None:
-            raise InvalidParameter("campaignid", "exists only on the POST form")
+    """Voice OTP: ``SendMultipleMessage_V4_post_json/`` (JSON) or ``..._V4_get`` (query).
+
+    ``Sandbox`` and ``campaignid`` exist only on the POST form: a call asking for either goes
+    by POST whatever ESMS_OTP_METHOD says.
+    """
+    if call.content is None:
+        raise InvalidParameter("Content", "is gone: the job no longer holds its OTP code")
+    to = _check(target, zone, otp=True, request_id_param="RequestId")
+    sandbox = defaults.sandbox if call.sandbox is None else call.sandbox
+    brandname = (defaults.brandname if call.brandname is None else call.brandname) or None
+    campaign = call.campaign_id or None  # blank: not given, as for the brandname
+    unicode_flag = 1 if call.is_unicode else 0
+    if defaults.method == "get" and not sandbox and campaign is None:
         query = _pairs(
             [
-                ("Phone", number),
-                ("Content", text),
+                ("Phone", to.phone),
+                ("Content", call.content),
                 ("ApiKey", creds.api_key),
                 ("SecretKey", creds.secret_key),
-                ("IsUnicode", str(unicode_flag)),
-                ("Brandname", brand),
+                ("IsUnicode", unicode_flag),
+                ("Brandname", brandname),
                 ("SmsType", OTP_SMS_TYPE),
-                ("CallbackUrl", callback),
-                ("RequestId", rid),
-                ("SendDate", date),
+                ("CallbackUrl", to.callback_url),
+                ("RequestId", to.request_id),
+                ("SendDate", to.send_date),
             ]
         )
         return EsmsRequest(VOICE_OTP_GET, query=query)
-    if method != "post":
-        raise InvalidParameter("method", "must be 'post' or 'get'")
     # Types as in the document's curl: SmsType a string, IsUnicode and Sandbox numbers.
     body: dict[str, object] = {
         "ApiKey": creds.api_key,
-        "Content": text,
-        "Phone": number,
+        "Content": call.content,
+        "Phone": to.phone,
         "SecretKey": creds.secret_key,
         "SmsType": OTP_SMS_TYPE,
         "IsUnicode": unicode_flag,
         "Sandbox": 1 if sandbox else 0,
-        "RequestId": rid,
+        "RequestId": to.request_id,
     }
-    optional = {"Brandname": brand, "campaignid": campaign, "CallbackUrl": callback}
+    optional = {
+        "Brandname": brandname,
+        "campaignid": campaign,
+        "CallbackUrl": to.callback_url,
+        "SendDate": to.send_date,
+    }
     body.update({k: v for k, v in optional.items() if v is not None})
-    if date is not None:
-        body["SendDate"] = date
     return EsmsRequest(VOICE_OTP_POST, body=body)
 
 
 def make_call_record(
-    creds: Credentials,
-    *,
-    phone: str,
-    record_id: str,
-    request_id: str,
-    zone: ZoneInfo,
-    callback_url: str | None = None,
-    send_date: datetime | None = None,
-    number_forward: str | None = None,
-    max_repeat: int | None = None,
-    max_retry: int | None = None,
-    ivr: int | None = None,
-    time_wait_to_ivr: int | None = None,
-    wait_retry: int | None = None,
+    creds: Credentials, call: RecordParams, target: Target, zone: ZoneInfo
 ) -> EsmsRequest:
     """MakeCallRecord_V2: play a recording uploaded on the account (``TemplateId``=RecordId)."""
-    number = validate_phone(phone)
-    record = validate_text(record_id, "TemplateId", SOURCE_ID_MAX_LEN)
-    rid = validate_request_id(request_id, "RequestID")
-    if ivr is not None and number_forward is None:  # the key press forwards to NumberForward
-        raise InvalidParameter("Ivr", "needs NumberForward")
-
-    def num(value: int | None, param: str, low: int, high: int) -> str | None:
-        return None if value is None else str(validate_int(value, param, low, high))
-
+    to = _check(target, zone, otp=False, request_id_param="RequestID")
+    forward = None if call.number_forward is None else national(call.number_forward)
     query = _pairs(
         [
             ("ApiKey", creds.api_key),
             ("SecretKey", creds.secret_key),
-            ("TemplateId", record),
-            ("Phone", number),
-            ("SendDate", _voice_date(send_date, zone)),
-            ("NumberForward", _maybe(number_forward, validate_number_forward)),
-            ("MaxRepeat", num(max_repeat, "MaxRepeat", MAX_REPEAT_MIN, MAX_REPEAT_MAX)),
-            ("MaxRetry", num(max_retry, "MaxRetry", MAX_RETRY_MIN, MAX_RETRY_MAX)),
-            ("Ivr", num(ivr, "Ivr", IVR_MIN, IVR_MAX)),
-            (
-                "TimeWaitToIvr",
-                num(
-                    time_wait_to_ivr,
-                    "TimeWaitToIvr",
-                    TIME_WAIT_TO_IVR_MIN_S,
-                    TIME_WAIT_TO_IVR_MAX_S,
-                ),
-            ),
-            ("WaitRetry", num(wait_retry, "WaitRetry", WAIT_RETRY_MIN_S, WAIT_RETRY_MAX_S)),
-            ("CallbackUrl", _maybe(callback_url, validate_callback_url)),
-            ("RequestID", rid),  # sic: this endpoint's URL spells it RequestID
+            ("TemplateId", call.record_id),
+            ("Phone", to.phone),
+            ("SendDate", to.send_date),
+            ("NumberForward", forward),
+            ("MaxRepeat", call.max_repeat),
+            ("MaxRetry", call.max_retry),
+            ("Ivr", call.ivr),
+            ("TimeWaitToIvr", call.time_wait_to_ivr),
+            ("WaitRetry", call.wait_retry),
+            ("CallbackUrl", to.callback_url),
+            ("RequestID", to.request_id),  # sic: this endpoint's URL spells it RequestID
         ]
     )
     return EsmsRequest(MAKE_CALL_RECORD, query=query)
 
 
 def make_call_template(
-    creds: Credentials,
-    *,
-    phone: str,
-    template_id: str,
-    variables: Sequence[str],
-    request_id: str,
-    zone: ZoneInfo,
-    callback_url: str | None = None,
-    send_date: datetime | None = None,
-    voice: Voice | str | None = None,
-    speed: int | None = None,
+    creds: Credentials, call: TemplateParams, target: Target, zone: ZoneInfo
 ) -> EsmsRequest:
     """MakeCallTemplate_V2: a text-to-speech call script registered on the account."""
-    number = validate_phone(phone)
-    template = validate_text(template_id, "TemplateId", SOURCE_ID_MAX_LEN)
-    joined = validate_variables(variables)
-    rid = validate_request_id(request_id)
-    speed_text = None if speed is None else str(validate_int(speed, "Speed", SPEED_MIN, SPEED_MAX))
+    to = _check(target, zone, otp=False, request_id_param="RequestId")
     query = _pairs(
         [
             ("ApiKey", creds.api_key),
             ("SecretKey", creds.secret_key),
-            ("TemplateId", template),
-            ("Phone", number),
-            ("VariableListStr", joined or None),
-            ("SendDate", _voice_date(send_date, zone)),
-            ("Voice", None if voice is None else validate_voice(voice).value),
-            ("Speed", speed_text),
-            ("CallbackUrl", _maybe(callback_url, validate_callback_url)),
-            ("RequestId", rid),
+            ("TemplateId", call.template_id),
+            ("Phone", to.phone),
+            ("VariableListStr", VARIABLE_SEPARATOR.join(call.variables) or None),
+            ("SendDate", to.send_date),
+            ("Voice", None if call.voice is None else call.voice.value),
+            ("Speed", call.speed),
+            ("CallbackUrl", to.callback_url),
+            ("RequestId", to.request_id),
         ]
     )
     return EsmsRequest(MAKE_CALL_TEMPLATE, query=query)
@@ -446,11 +352,3 @@ def balance(creds: Credentials) -> EsmsRequest:
     """GetBalance_json: the account balance (POST, credentials in the JSON body)."""
     body: dict[str, object] = {"ApiKey": creds.api_key, "SecretKey": creds.secret_key}
     return EsmsRequest(BALANCE, body=body)
-
-
-def _voice_date(moment: datetime | None, zone: ZoneInfo) -> str | None:
-    return None if moment is None else validate_send_date(moment, zone, otp=False)
-
-
-def _maybe(value: str | None, check: Callable[[str], str]) -> str | None:
-    return None if value is None else check(value)

@@ -1,63 +1,83 @@
-// The overview's live refresh: every few seconds, read /console/overview.json and put each
-// figure in place. Without JavaScript the page is still complete (reload to refresh).
+// Every console page: times in TIMEZONE or the browser's zone (a toggle, remembered), and
+// live lists and job pages: while a page shows unfinished jobs (main[data-live]), read it
+// again every few seconds and put its #live-region in place, until paused.
 (function () {
   "use strict";
-  var PERIOD_MS = 2000;
-  function set(selector, text) {
-    var node = document.querySelector(selector);
-    if (node && node.textContent !== String(text)) { node.textContent = String(text); }
+  var PERIOD_MS = 3000;
+  var ZONE_KEY = "vc-console-zone";
+  var PAUSE_KEY = "vc-console-paused";
+  var zoneButton = document.getElementById("zone-toggle");
+  var liveButton = document.getElementById("live-toggle");
+  var main = document.getElementById("main");
+
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  // The server's short format (voicecall/formats/shown.py), in the browser's zone.
+  function short(date) {
+    var parts = {};
+    new Intl.DateTimeFormat("en-US", {
+      day: "2-digit", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit",
+      second: "2-digit", hourCycle: "h23", timeZoneName: "short"
+    }).formatToParts(date).forEach(function (p) { parts[p.type] = p.value; });
+    var year = date.getFullYear() === new Date().getFullYear() ? "" : " " + parts.year;
+    return parts.day + " " + parts.month + year + " " + parts.hour + ":" + parts.minute + ":" +
+      parts.second + " " + parts.timeZoneName;
   }
-  function rows(tableId, entries, empty) {
-    var body = document.querySelector("#" + tableId + " tbody");
-    if (!body) { return; }
-    body.replaceChildren();
-    if (!entries.length) { entries = [[empty, ""]]; }
-    entries.forEach(function (entry) {
-      var tr = document.createElement("tr");
-      var th = document.createElement("th");
-      th.scope = "row"; th.textContent = entry[0];
-      var td = document.createElement("td");
-      td.textContent = String(entry[1]);
-      tr.append(th, td); body.append(tr);
+  function browserZone() { return localStorage.getItem(ZONE_KEY) === "browser"; }
+  function showTimes(root) {
+    var local = browserZone();
+    root.querySelectorAll("time[datetime]").forEach(function (node) {
+      if (!node.dataset.server) { node.dataset.server = node.textContent; }
+      var date = new Date(node.getAttribute("datetime"));
+      node.textContent = local && !isNaN(date) ? short(date) : node.dataset.server;
     });
-  }
-  // The sends-per-minute bars: one rect per minute, scaled to the busiest minute.
-  function bars(perMinute) {
-    var rects = document.querySelectorAll("#rate rect");
-    var top = Math.max(1, Math.max.apply(null, perMinute));
-    rects.forEach(function (rect, i) {
-      var h = 20 * (perMinute[i] || 0) / top;
-      rect.setAttribute("y", String(20 - h));
-      rect.setAttribute("height", String(h));
-    });
-    set("#rate-title", "Calls sent in each minute of the last hour, oldest first; the busiest minute: " + Math.max.apply(null, perMinute));
-  }
-  function show(data) {
-    set("[data-field=at]", data.at);
-    set("[data-field=workers_alive]", data.workers_alive);
-    set("[data-field=sent]", data.last_hour.sent);
-    set("[data-field=sent_per_minute]", data.last_hour.sent_per_minute);
-    set("[data-field=schedule_size]", data.schedule.size);
-    if (data.balance) {
-      set("[data-field=balance]", Math.round(data.balance.vnd).toLocaleString("en") + " VND");
-      set("[data-field=balance_age]", "read " + data.balance.age_s + " s ago by a worker");
+    if (zoneButton) {
+      zoneButton.setAttribute("aria-pressed", String(local));
+      zoneButton.textContent = "Times: " + (local ? "browser (" + Intl.DateTimeFormat().resolvedOptions().timeZone + ")" : zoneButton.dataset.zone);
     }
-    Object.keys(data.jobs_by_state).forEach(function (state) {
-      set("[data-state='" + state + "']", data.jobs_by_state[state]);
+  }
+  if (zoneButton) {
+    zoneButton.addEventListener("click", function () {
+      localStorage.setItem(ZONE_KEY, browserZone() ? "server" : "browser");
+      showTimes(document);
     });
-    data.queues.forEach(function (q) {
-      set("[data-queue='" + q.queue + "']", q.depth);
-      set("[data-dead='" + q.queue + "']", q.dead_letters);
-    });
-    rows("endings", Object.entries(data.last_hour.endings), "None yet.");
-    bars(data.last_hour.per_minute);
+  }
+  showTimes(document);
+  window.vcShowTimes = showTimes;
+
+  function paused() { return sessionStorage.getItem(PAUSE_KEY) === "1"; }
+  function showPause() {
+    if (!liveButton) { return; }
+    liveButton.setAttribute("aria-pressed", String(paused()));
+    liveButton.textContent = paused() ? "Resume updates" : "Pause updates";
   }
   function refresh() {
-    fetch("/console/overview.json", { credentials: "same-origin", cache: "no-store" })
-      .then(function (r) { if (r.ok) { return r.json(); } throw new Error(String(r.status)); })
-      .then(show)
-      .catch(function () { /* keep the last figures; try again next time */ })
-      .finally(function () { setTimeout(refresh, PERIOD_MS); });
+    if (!main || !main.dataset.live) { return; }
+    if (paused()) { setTimeout(refresh, PERIOD_MS); return; }
+    fetch(location.href, { credentials: "same-origin", cache: "no-store" })
+      .then(function (r) { if (r.ok) { return r.text(); } throw new Error(String(r.status)); })
+      .then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html");
+        var region = document.getElementById("live-region");
+        var next = fresh.getElementById("live-region");
+        if (region && next && !paused()) {
+          var open = Array.from(region.querySelectorAll("details[open]")).map(function (d) { return d.id; });
+          region.replaceChildren.apply(region, Array.from(next.childNodes).map(function (n) { return document.importNode(n, true); }));
+          open.forEach(function (id) { var d = document.getElementById(id); if (d) { d.open = true; } });
+          showTimes(region);
+          main.dataset.updated = String(Date.now());
+        }
+        var still = fresh.getElementById("main");
+        if (!still || !still.dataset.live) { delete main.dataset.live; }
+      })
+      .catch(function () { /* keep what is shown; try again next time */ })
+      .finally(function () { if (main.dataset.live) { setTimeout(refresh, PERIOD_MS); } });
   }
+  if (liveButton) {
+    liveButton.addEventListener("click", function () {
+      sessionStorage.setItem(PAUSE_KEY, paused() ? "0" : "1");
+      showPause();
+    });
+  }
+  showPause();
   setTimeout(refresh, PERIOD_MS);
 })();

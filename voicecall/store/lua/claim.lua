@@ -1,7 +1,7 @@
 -- claim: the send step's one look at the job before calling eSMS, holds and limits included.
--- KEYS[7] workers (liveness), KEYS[8] the global rate window, KEYS[9] the phone's window (the
--- job key when the phone limit is off), KEYS[10] the send queue's dead letters, KEYS[11] this
--- worker's Dramatiq acks of the queue (the job key when P.ack is absent).
+-- Own keys: workers (liveness), global_limit (the global rate window), dead_letters (the send
+-- queue's), and when they apply: phone_window (the phone's window, with the phone limit on),
+-- acks (this worker's Dramatiq acks of the queue, with P.ack), activity.
 -- Returns {verdict, state, detail}: absent | noop | busy (claimed by a live worker) | final
 -- (ended here: expired, failed or rejected; detail = the job) | wait (detail = seconds: not
 -- due yet, or the global rate) | held (back to scheduled; detail = the job) | claimed (detail =
@@ -9,9 +9,9 @@
 -- P.ack: the message being handled; it is acknowledged here, whatever the verdict, as
 -- Dramatiq's "ack" would (dispatch.lua: SREM from the acks, then HDEL of its body), and the
 -- worker's broker skips its own ack (worker.broker).
-if P.ack and redis.call('SREM', KEYS[11], P.ack) == 1 then
-  local _, bodies = queue_keys(P.queue)
-  redis.call('HDEL', bodies, P.ack)
+own_keys({'workers', 'global_limit', 'dead_letters'}, {'phone_window', 'acks', 'activity'})
+if K.acks and redis.call('SREM', K.acks, P.ack) == 1 then
+  redis.call('HDEL', QUEUE_KEYS[P.queue].bodies, P.ack)
 end
 local job = load_job()
 if not job then return {'absent', '', ''} end
@@ -20,7 +20,7 @@ local state = job.state
 local function live_lease()
   if not job.lease then return false end
   if job.lease['until'] <= NOW then return false end
-  local beat = redis.call('ZSCORE', KEYS[7], job.lease.owner)
+  local beat = redis.call('ZSCORE', K.workers, job.lease.owner)
   return beat ~= false and tonumber(beat) >= NOW * 1000 - P.liveness_ms
 end
 
@@ -44,7 +44,7 @@ if job.first_attempt_at then
   if (job.window_attempts or 0) > P.max_retries or NOW > window_end then
     job.reason = 'attempts_exhausted'
     local raw = finish(job, 'failed', (job.window_attempts or 0) .. ' attempts without an answer')
-    redis.call('ZADD', KEYS[10], NOW, job.id)
+    redis.call('ZADD', K.dead_letters, NOW, job.id)
     return {'final', 'failed', raw}
   end
 end
@@ -52,8 +52,8 @@ end
 local function hold(until_at, reason, note)
   job.reason = reason
   move(job, 'scheduled', note)
-  redis.call('ZREM', KEYS[3], job.id)
-  redis.call('ZADD', KEYS[5], until_at, job.id)
+  redis.call('ZREM', K.due, job.id)
+  redis.call('ZADD', K.schedule, until_at, job.id)
   index(job)
   return {'held', 'scheduled', save(job)}
 end
@@ -61,7 +61,7 @@ end
 -- Worker mode: a job released ahead of its time waits in the worker until it is due; the
 -- due set brings it back if that worker dies meanwhile.
 if state == 'queued' and job.schedule == 'worker' and job.due_at > NOW + P.early_s then
-  redis.call('ZADD', KEYS[3], job.due_at + P.grace_s, job.id)
+  redis.call('ZADD', K.due, job.due_at + P.grace_s, job.id)
   return {'wait', state, tostring(job.due_at - NOW)}
 end
 
@@ -71,35 +71,35 @@ end
 
 -- The global send rate: a sliding one-second window shared by every worker.
 if P.global_rate > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', NOW - 1)
-  if redis.call('ZCARD', KEYS[8]) >= P.global_rate then
-    local oldest = redis.call('ZRANGE', KEYS[8], 0, 0, 'WITHSCORES')
+  redis.call('ZREMRANGEBYSCORE', K.global_limit, '-inf', NOW - 1)
+  if redis.call('ZCARD', K.global_limit) >= P.global_rate then
+    local oldest = redis.call('ZRANGE', K.global_limit, 0, 0, 'WITHSCORES')
     local wait = math.max(0.001, tonumber(oldest[2]) + 1 - NOW)
-    redis.call('ZADD', KEYS[3], NOW + wait + P.grace_s, job.id)
+    redis.call('ZADD', K.due, NOW + wait + P.grace_s, job.id)
     return {'wait', state, tostring(wait)}
   end
 end
 
 -- The per-phone limit: a true sliding window, counted once per job (its first attempt).
 if P.phone_limit > 0 and (job.attempts or 0) == 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[9], '-inf', NOW - P.phone_window_s)
-  if redis.call('ZCARD', KEYS[9]) >= P.phone_limit then
+  redis.call('ZREMRANGEBYSCORE', K.phone_window, '-inf', NOW - P.phone_window_s)
+  if redis.call('ZCARD', K.phone_window) >= P.phone_limit then
     if job.kind == 'voice_otp' then
       job.reason = 'rate_limited'
       local note = 'over ' .. P.phone_limit .. ' calls per ' .. P.phone_window_s .. ' s to this phone'
       return {'final', 'rejected', finish(job, 'rejected', note)}
     end
-    local oldest = redis.call('ZRANGE', KEYS[9], 0, 0, 'WITHSCORES')
+    local oldest = redis.call('ZRANGE', K.phone_window, 0, 0, 'WITHSCORES')
     return hold(tonumber(oldest[2]) + P.phone_window_s, 'phone_rate_limit',
                 'held back: phone_rate_limit')
   end
-  redis.call('ZADD', KEYS[9], NOW, job.id)
-  redis.call('EXPIRE', KEYS[9], math.ceil(P.phone_window_s))
+  redis.call('ZADD', K.phone_window, NOW, job.id)
+  redis.call('EXPIRE', K.phone_window, math.ceil(P.phone_window_s))
 end
 
 if P.global_rate > 0 then
-  redis.call('ZADD', KEYS[8], NOW, job.id .. ':' .. ((job.attempts or 0) + 1))
-  redis.call('EXPIRE', KEYS[8], 2)
+  redis.call('ZADD', K.global_limit, NOW, job.id .. ':' .. ((job.attempts or 0) + 1))
+  redis.call('EXPIRE', K.global_limit, 2)
 end
 
 job.attempts = (job.attempts or 0) + 1

@@ -1,9 +1,10 @@
 -- complete: eSMS reported the call's result (a callback, or a status poll).
--- KEYS[7]: the reported SMSID's lookup bucket (the job key when none was reported).
+-- Own keys: smsid_bucket (the reported SMSID's lookup bucket, when one was reported), activity.
 -- A callback carries the job's nonce: a URL of a job that no longer exists (or of an older
 -- job under the same id) is refused, and so is a report about another SMSID than the job's
 -- (lib.lua refuse_report). A report about a job whose SMSID eSMS has not named yet is held
 -- until it does (lib.lua hold): a report never sets the SMSID, so never the lookup either.
+own_keys({}, {'smsid_bucket', 'activity'})
 local job = load_job()
 if not job then return {'unknown_job', '', ''} end
 local refusal = refuse_report(job)

@@ -1,5 +1,6 @@
 -- record a webhook delivery attempt (P.delivery) and what follows: delivered, retry at
--- P.next_at, or gave_up (the job joins the webhooks' dead letters, KEYS[7]).
+-- P.next_at, or gave_up (the job joins the webhooks' dead letters: own key dead_letters).
+own_keys({'dead_letters'}, {})
 local job = load_job()
 if not job then return {'absent', '', ''} end
 job.webhook = job.webhook or {}
@@ -10,13 +11,13 @@ if last and last.at and P.delivery.at and math.abs(last.at - P.delivery.at) < 0.
 end
 table.insert(job.webhook.deliveries, P.delivery)
 if P.result == 'delivered' then
-  redis.call('ZREM', KEYS[4], job.id)
+  redis.call('ZREM', K.webhooks_due, job.id)
 elseif P.result == 'retry' then
-  redis.call('ZADD', KEYS[4], P.next_at, job.id)
+  redis.call('ZADD', K.webhooks_due, P.next_at, job.id)
 else
-  redis.call('ZREM', KEYS[4], job.id)
-  redis.call('ZADD', KEYS[7], NOW, job.id)
+  redis.call('ZREM', K.webhooks_due, job.id)
+  redis.call('ZADD', K.dead_letters, NOW, job.id)
 end
 job.webhook.state = P.result
-redis.call('SET', KEYS[1], cjson.encode(job), 'KEEPTTL')
+redis.call('SET', K.job, cjson.encode(job), 'KEEPTTL')
 return {P.result, job.state, ''}

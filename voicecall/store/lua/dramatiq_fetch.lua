@@ -4,10 +4,15 @@
 -- most once a second (ARGV[4] = 1) rather than on every fetch: an idle consumer polls many
 -- times a second, and Dramatiq counts a worker dead only after a minute without one. Same
 -- keys, same result: the bodies of up to ARGV[3] messages, in queue order.
--- KEYS: heartbeats, the queue's list, its bodies, this worker's acks of the queue.
 -- ARGV: now (ms), the worker's id, how many messages at most, whether to beat.
-if ARGV[4] == '1' then redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2]) end
-local ids = redis.call('LPOP', KEYS[2], tonumber(ARGV[3]))
+local K = {
+  heartbeats = KEYS[1],  -- Dramatiq's heartbeats
+  list = KEYS[2],        -- the queue's list
+  bodies = KEYS[3],      -- its bodies
+  acks = KEYS[4],        -- this worker's acks of the queue
+}
+if ARGV[4] == '1' then redis.call('ZADD', K.heartbeats, ARGV[1], ARGV[2]) end
+local ids = redis.call('LPOP', K.list, tonumber(ARGV[3]))
 if not ids then return {} end
-redis.call('SADD', KEYS[4], unpack(ids))
-return redis.call('HMGET', KEYS[3], unpack(ids))
+redis.call('SADD', K.acks, unpack(ids))
+return redis.call('HMGET', K.bodies, unpack(ids))

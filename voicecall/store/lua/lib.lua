@@ -1,23 +1,59 @@
--- The shared part of every job-store script (voicecall.job.lifecycle prepends it to each one).
+-- The shared part of every job-store script (voicecall.store.scripts prepends it to each one).
 --
 -- Conventions: ARGV[1] is now (epoch seconds, ms precision), ARGV[2] a JSON object of the
--- operation's parameters (P, with the common ones: token, retention_s, webhook_redrive_s).
--- KEYS[1] is the job, KEYS[2] the state index, KEYS[3] the due set (timers and retention),
--- KEYS[4] the webhooks' due set, KEYS[5] the schedule (scheduled jobs by due time), KEYS[6]
--- the campaigns' counters, then the operation's own keys, and last the list and body hash of
--- every queue
--- (voicecall.job.keys.message_keys), since a step may write Dramatiq messages. No script builds
--- a key name.
+-- operation's parameters (P, with the common ones: token, retention_s, webhook_redrive_s, and
+-- ``slots``: the names of the step's own keys), ARGV[3] a whole job (create only).
 -- C (the constants: state ranks, kinds, queues, actors) is generated from the Python enums.
 -- ACTIVITY is nil for a script of one step, a table of counts in a batch of several
 -- (voicecall.store.scripts.batch_source), where each step's KEYS and ARGV are its own.
+--
+-- Keys, each slot named once here or at the top of its script (no script builds a key name,
+-- and every key a step touches is declared). Every job step declares first the keys below
+-- (voicecall.job.steps.COMMON_KEYS), then the list and body hash of every queue (QUEUE_KEYS:
+-- voicecall.job.keys.message_keys, since a step may write Dramatiq messages), then its own
+-- keys, in the order P.slots names them. A script names the own keys it takes with
+-- own_keys, first thing: those every call passes, and those passed only when they exist (a
+-- key that does not exist is left out, never stood in for by another key).
 
 local NOW = tonumber(ARGV[1])
 local P = cjson.decode(ARGV[2])
 local C = __CONSTANTS__
 
+local K = {
+  job = KEYS[1],             -- the job's record
+  state_index = KEYS[2],     -- every job by band (state, outcome, kind) and creation time
+  due = KEYS[3],             -- timers and retention
+  webhooks_due = KEYS[4],    -- webhook deliveries by due time
+  schedule = KEYS[5],        -- scheduled jobs by due time
+  campaign_stats = KEYS[6],  -- the campaigns' counters
+}
+local QUEUE_KEYS = {}  -- queue name -> its Dramatiq list and body hash
+for queue, slot in pairs(C.queue_slot) do
+  QUEUE_KEYS[queue] = {list = KEYS[5 + 2 * slot], bodies = KEYS[6 + 2 * slot]}
+end
+local FIRST_OWN = 7 + 2 * C.queues
+
+-- The step's own keys, by name in K: ``needs``, passed by every call, and ``may``, passed
+-- only when they exist (the caller names those it passes in P.slots).
+local function own_keys(needs, may)
+  local declared = {}
+  for _, name in ipairs(needs) do declared[name] = true end
+  for _, name in ipairs(may) do declared[name] = true end
+  local slots = P.slots or {}
+  if #KEYS ~= FIRST_OWN - 1 + #slots then
+    error('keys: ' .. #KEYS .. ' for ' .. #slots .. ' slots')
+  end
+  for i, name in ipairs(slots) do
+    if not declared[name] then error('undeclared key slot: ' .. name) end
+    K[name] = KEYS[FIRST_OWN + i - 1]
+  end
+  for _, name in ipairs(needs) do
+    if not K[name] then error('missing key slot: ' .. name) end
+  end
+end
+
 local function load_job()
-  local raw = redis.call('GET', KEYS[1])
+  local raw = redis.call('GET', K.job)
   if not raw then return nil end
   return cjson.decode(raw)
 end
@@ -33,7 +69,7 @@ local function index(job)
   if status == 'completed' then status = 'completed/' .. (job.outcome or 'unknown') end
   local band = C.status_rank[status] * C.kinds + C.kind_rank[job.kind]
   local score = band * C.band_width + math.floor(job.created_at * 1000 + 0.5)
-  redis.call('ZADD', KEYS[2], score, job.id)
+  redis.call('ZADD', K.state_index, score, job.id)
 end
 
 local function record(job, state, note, extra)
@@ -47,7 +83,7 @@ end
 -- A campaign's figures are counters (one hash for all campaigns, fields "{cid}:{name}"),
 -- changed in the same step as its jobs: never computed by scanning jobs.
 local function campaign_add(job, field, by)
-  if job.cid then redis.call('HINCRBY', KEYS[6], job.cid .. ':' .. field, by) end
+  if job.cid then redis.call('HINCRBY', K.campaign_stats, job.cid .. ':' .. field, by) end
 end
 
 local function move(job, to, note, extra)
@@ -62,18 +98,18 @@ end
 local function save(job, ttl_s)
   local raw = cjson.encode(job)
   if ttl_s then
-    redis.call('SET', KEYS[1], raw, 'EX', ttl_s)
+    redis.call('SET', K.job, raw, 'EX', ttl_s)
   else
-    redis.call('SET', KEYS[1], raw)
+    redis.call('SET', K.job, raw)
   end
   return raw
 end
 
 -- This minute's activity (producer.console.activity): a step that may send or end a job declares
--- the minute's hash just before the message keys.
+-- the minute's hash (own key ``activity``, named by the store from the step's time).
 local function count_activity(field)
-  if not P.activity then return end  -- a step that declared no activity hash counts nothing
-  local key = KEYS[#KEYS - 2 * C.queues]
+  local key = K.activity
+  if not key then return end  -- a step that declared no activity hash counts nothing
   if ACTIVITY then  -- one of several steps in a batch (scripts.batch_source): counted at its end
     local fields = ACTIVITY[key] or {}
     ACTIVITY[key] = fields
@@ -90,8 +126,7 @@ end
 -- Tested against the pinned Dramatiq in tests/test_intake_message.py (the broker decodes and consumes a message a create step wrote).
 local sent = 0
 local function enqueue(queue, job_id, kwargs, mid)
-  local slot = C.queue_slot[queue]
-  local base = #KEYS - 2 * C.queues
+  local queue_keys = QUEUE_KEYS[queue]
   sent = sent + 1
   mid = mid or (P.token .. '-' .. sent)
   local body = cjson.encode({
@@ -100,16 +135,9 @@ local function enqueue(queue, job_id, kwargs, mid)
     message_id = mid, message_timestamp = math.floor(NOW * 1000),
   })
   -- A body already there is this very step's, sent again after its reply was lost.
-  if redis.call('HSET', KEYS[base + 2 * slot], mid, body) == 0 then return mid end
-  redis.call('RPUSH', KEYS[base + 2 * slot - 1], mid)
+  if redis.call('HSET', queue_keys.bodies, mid, body) == 0 then return mid end
+  redis.call('RPUSH', queue_keys.list, mid)
   return mid
-end
-
--- The list and body hash of a queue.
-local function queue_keys(queue)
-  local slot = C.queue_slot[queue]
-  local base = #KEYS - 2 * C.queues
-  return KEYS[base + 2 * slot - 1], KEYS[base + 2 * slot]
 end
 
 local function send_queue(job)
@@ -126,32 +154,19 @@ local function enqueue_send(job, mid)
   return job.msg
 end
 
--- The list and body hash of the queue a job's send messages go to.
-local function send_queue_keys(job)
-  return queue_keys(send_queue(job))
-end
-
--- A final job whose retention is over leaves with every index entry; ``dead`` is the KEYS
--- index of the first of the three dead-letter sets (both send queues', the webhooks').
-local function purge(id, dead)
-  redis.call('DEL', KEYS[1])
-  for i = 2, 5 do redis.call('ZREM', KEYS[i], id) end
-  for i = dead, dead + 2 do redis.call('ZREM', KEYS[i], id) end
-end
-
 -- Every final state goes through here: history, end time, no lease, the spoken OTP code
 -- erased, retention (below; the record has no TTL, so it is there for purge to name every
--- index entry), and the webhook queued. KEYS[4] must be the webhooks' due set.
+-- index entry), and the webhook queued.
 local function campaign_result(job)
   if not job.cid then return end
   if job.outcome then campaign_add(job, 'outcome:' .. job.outcome, 1) end
   if job.call and job.call.duration_s then campaign_add(job, 'duration_s', job.call.duration_s) end
   if job.call and job.call.price_vnd then
-    redis.call('HINCRBYFLOAT', KEYS[6], job.cid .. ':price_vnd', job.call.price_vnd)
+    redis.call('HINCRBYFLOAT', K.campaign_stats, job.cid .. ':price_vnd', job.call.price_vnd)
   end
 end
 
--- Why a report of eSMS (P: nonce, smsid, smsid_field; KEYS[7] the SMSID's lookup bucket)
+-- Why a report of eSMS (P: nonce, smsid, smsid_field; K.smsid_bucket: the SMSID's lookup bucket)
 -- may not apply to ``job``, or nil when it may: complete.lua and confirm.lua check alike.
 -- eSMS always names the SMSID, so a report naming none is refused; so is one naming an SMSID
 -- the lookup already gives to another job (whatever this job's SMSID turns out to be).
@@ -165,7 +180,7 @@ local function refuse_report(job)
   if job.smsid then
     if P.smsid ~= job.smsid then return 'smsid_mismatch' end
   else
-    local owner = redis.call('HGET', KEYS[7], P.smsid_field)
+    local owner = redis.call('HGET', K.smsid_bucket, P.smsid_field)
     if owner and owner ~= job.id then return 'smsid_mismatch' end
   end
   return nil
@@ -203,7 +218,7 @@ local function hold(job)
     return {verdict, job.state, '', '{}'}  -- nothing to write
   end
   if #kept > 0 then job.held_reports = kept else job.held_reports = nil end
-  redis.call('SET', KEYS[1], cjson.encode(job), 'KEEPTTL')
+  redis.call('SET', K.job, cjson.encode(job), 'KEEPTTL')
   return {verdict, job.state, '', cjson.encode({held_expired = expired})}
 end
 
@@ -257,12 +272,12 @@ local function finish(job, state, note, extra)
   -- it by its place in the state index (worker.retention), 0 bytes more per job. One that
   -- ends later (scheduled far ahead, retried for hours) keeps its end of retention here.
   if NOW - job.created_at <= C.retention_slack_s then
-    redis.call('ZREM', KEYS[3], job.id)
+    redis.call('ZREM', K.due, job.id)
   else
-    redis.call('ZADD', KEYS[3], NOW + P.retention_s, job.id)
+    redis.call('ZADD', K.due, NOW + P.retention_s, job.id)
   end
   if job.webhook_url then
-    redis.call('ZADD', KEYS[4], NOW + P.webhook_redrive_s, job.id)
+    redis.call('ZADD', K.webhooks_due, NOW + P.webhook_redrive_s, job.id)
     enqueue(C.queue_webhooks, job.id)
   end
   index(job)

@@ -2,6 +2,7 @@
 -- BULK_SEND_CONCURRENCY) keeps its claim: its lease runs P.lease_s from now. Only that
 -- claim's own worker and attempt may renew it: a job re-driven and claimed again meanwhile
 -- (by any worker) is 'lost' to the waiting one, which then makes no call.
+own_keys({}, {})
 local job = load_job()
 if not job then return {'absent', '', ''} end
 if job.state ~= 'sending' or not job.lease or job.lease.owner ~= P.owner
@@ -9,5 +10,5 @@ if job.state ~= 'sending' or not job.lease or job.lease.owner ~= P.owner
   return {'lost', job.state, ''}
 end
 job.lease['until'] = NOW + P.lease_s
-redis.call('SET', KEYS[1], cjson.encode(job), 'KEEPTTL')
+redis.call('SET', K.job, cjson.encode(job), 'KEEPTTL')
 return {'renewed', job.state, tostring(job.lease['until'])}

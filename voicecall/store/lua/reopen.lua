@@ -1,9 +1,10 @@
 -- reopen: an operator requeues a failed job (a dead letter): failed → queued, with a fresh
 -- retry budget, while eSMS still remembers its RequestId (P.max_age_s after the first try).
--- KEYS[7]: the send queue's dead letters.
+-- Own key: dead_letters, the send queue's.
+own_keys({'dead_letters'}, {})
 local job = load_job()
 if not job then
-  redis.call('ZREM', KEYS[7], P.id)
+  redis.call('ZREM', K.dead_letters, P.id)
   return {'absent', '', ''}
 end
 if job.state ~= 'failed' then return {'not_failed', job.state, ''} end
@@ -15,8 +16,8 @@ job.window_attempts = 0
 job.window_started_at = nil
 job.finished_at = nil
 move(job, 'queued', P.note)
-redis.call('ZREM', KEYS[7], job.id)
-redis.call('ZADD', KEYS[3], NOW + P.redrive_s, job.id)
+redis.call('ZREM', K.dead_letters, job.id)
+redis.call('ZADD', K.due, NOW + P.redrive_s, job.id)
 enqueue_send(job)
 index(job)
 save(job)
