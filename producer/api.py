@@ -144,6 +144,9 @@ def _lifespan(
     return lifespan
 
 
+API_RIDE_OUT_S = 3.0  # a Sentinel failover with down-after-milliseconds 1000 fits in it
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The app for ``settings`` (default: read from the environment, role ``api``)."""
     settings = (settings or load_settings()).require("api")
@@ -151,8 +154,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         level=settings.log_level, fmt=settings.log_format, secrets=log_secrets(settings)
     )
     tracing.setup("api")
-    store = JobStore.from_settings(settings)
-    async_store = AsyncJobStore.from_settings(settings)  # POST /v1/calls, on the event loop
+    # With sentinels a request rides out a failover for API_RIDE_OUT_S at most, then answers
+    # 503 with Retry-After: the client's retry with its Idempotency-Key is safe.
+    store = JobStore.from_settings(settings, ride_out_s=API_RIDE_OUT_S)
+    async_store = AsyncJobStore.from_settings(settings, ride_out_s=API_RIDE_OUT_S)
     exporter_registry = CollectorRegistry(auto_describe=False)
     exporter_registry.register(RedisExporter(store, settings.worker_liveness_s))
 

@@ -9,11 +9,17 @@ horizon) or writes its send message, addressed by queue and actor name. Nothing 
 without its message, nor a message without its job, and a producer never imports worker
 code nor holds eSMS credentials. A worker holds a message for a job due within the horizon
 until its time.
+
+With an idempotency key, the job id (eSMS's RequestId) is derived from the key and the client
+(:func:`derived_job_id`): the key's guarantee then holds even across a Redis failover that lost
+the key's record. With REDIS_WAIT_REPLICAS, intake answers only once the new job is on that
+many replicas (WAIT), and 503 otherwise.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import secrets
 import uuid
@@ -45,6 +51,16 @@ class Submitted:
 def body_hash(request: AnyCall) -> str:
     canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def derived_job_id(secret: str, client: str, key: str) -> str:
+    """The job id (so eSMS's RequestId) of ``client``'s idempotency key ``key``: a keyed
+    digest (HMAC-SHA256 under a key derived from CALLBACK_SECRET), 24 hex characters (96
+    bits; RequestId allows 50). A retry after a failover that lost the idempotency record
+    makes the same RequestId, which eSMS refuses (code 124) instead of calling again."""
+    derived = hmac.new(secret.encode(), b"voicecall job id", hashlib.sha256).digest()
+    message = json.dumps([client, key], separators=(",", ":")).encode()
+    return "k" + hmac.new(derived, message, hashlib.sha256).hexdigest()[:23]
 
 
 def new_job_id() -> str:
@@ -88,7 +104,7 @@ class Intake:
         if isinstance(request, VoiceOtpCall):
             expires_at = round(due_at + (request.ttl_s or self.settings.otp_ttl_s), 3)
         return JobRecord(
-            id=request.id or new_job_id(),
+            id=request.id or self._job_id(request, client),
             kind=Kind(request.kind),
             phone=request.phone,
             state=state,
@@ -113,6 +129,11 @@ class Intake:
             seq=place[1] if place else None,
         )
 
+    def _job_id(self, request: AnyCall, client: str) -> str:
+        if request.idempotency_key is None:
+            return new_job_id()
+        return derived_job_id(self.settings.callback_secret, client, request.idempotency_key)
+
     def submit(
         self,
         request: AnyCall,
@@ -128,9 +149,13 @@ class Intake:
         job = self.record(
             request, client=client, trace_id=trace_id, now=now_s(), place=place, trace_ctx=trace_ctx
         )
-        step = self.store.apply(self._create(job), now=job.created_at)
+        step = self.store.apply_replicated(
+            self._create(job), replicas=self.settings.wait_replicas, now=job.created_at
+        )
         if step.verdict is Verdict.REPLAY:
             return self._replay(request, self.store.get(step.state), step.state)
+        if self._refound(request, job, step):
+            return self._replay(request, self.store.get(job.id), job.id)
         return self._created(job, step)
 
     async def submit_async(
@@ -141,11 +166,24 @@ class Intake:
         campaign = request.labels.get(CAMPAIGN_LABEL)
         place = await self.async_store.reserve_campaign(campaign) if campaign else None
         job = self.record(request, client=client, trace_id=trace_id, now=now_s(), place=place)
-        step = await self.async_store.apply(self._create(job), now=job.created_at)
+        step = await self.async_store.apply_replicated(
+            self._create(job), replicas=self.settings.wait_replicas, now=job.created_at
+        )
         if step.verdict is Verdict.REPLAY:
             existing = await self.async_store.get(step.state)
             return self._replay(request, existing, step.state)
+        if self._refound(request, job, step):
+            return self._replay(request, await self.async_store.get(job.id), job.id)
         return self._created(job, step)
+
+    @staticmethod
+    def _refound(request: AnyCall, job: JobRecord, step: Step) -> bool:
+        """The key's job is there but not its idempotency record: a replay all the same."""
+        return (
+            step.verdict is Verdict.EXISTS
+            and request.id is None
+            and job.idempotency_key is not None
+        )
 
     def _create(self, job: JobRecord) -> steps.Op:
         # A new job's message waits its turn on its queue: the sweeper looks only after

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the system programs the tests need, only where they are missing:
-# redis-server (Debian's redis-server); unless SKIP_PROMETHEUS=1, prometheus + promtool; unless
+# redis-server (Debian's redis-server; its binary is also the failover test's sentinel, run as
+# `redis-server CONF --sentinel`, so no redis-sentinel package is needed); unless SKIP_PROMETHEUS=1, prometheus + promtool; unless
 # SKIP_CHROMIUM=1, Debian's chromium (the console's browser test drives it with Playwright).
 set -euo pipefail
 need=()

@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.api",
     "tests.fixtures.stack",
     "tests.fixtures.clients",
+    "tests.fixtures.sentinel",
 ]

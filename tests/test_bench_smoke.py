@@ -35,6 +35,6 @@ def test_quick_bench_runs_and_writes_a_table_of_every_figure(tmp_path: Path) -> 
     assert table.exists() and chart.exists()
     assert chart.read_bytes().startswith(b"\x89PNG")
     rows = re.findall(r"^\| (\d+[a-z]?) \|", table.read_text(), flags=re.MULTILINE)
-    assert {row.rstrip("abcde") for row in rows} == {str(n) for n in range(1, 11)}
+    assert {row.rstrip("abcde") for row in rows} == {str(n) for n in range(1, 12)}
     assert {"9a", "9b", "9c", "9d", "9e"} <= set(rows)
     assert "| error |" not in table.read_text()

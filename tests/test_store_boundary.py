@@ -17,13 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures import steps
+from tests.fixtures.lifecycle_run import every_operation
 from tests.fixtures.redis_monitor import Monitor
-from voicecall.config.settings import load_settings
-from voicecall.job import keys, lifecycle, upkeep
-from voicecall.job.contract import CallRequestAdapter, params_of, validation_context
-from voicecall.job.records import HistoryEntry, JobRecord
-from voicecall.job.states import Kind, Outcome, ScheduleMode, State
 from voicecall.store.job_store import JobStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,103 +66,6 @@ def test_no_script_builds_a_key_name() -> None:
         assert "vc:" not in text and "dramatiq:" not in text, script.name
 
 
-def _job(job_id: str, kind: str = "record_call") -> JobRecord:
-    examples = {
-        "record_call": {"kind": "record_call", "phone": "0901234568", "record_id": "r1"},
-        "voice_otp": {"kind": "voice_otp", "phone": "0901234567", "content": "Ma 1"},
-    }
-    request = CallRequestAdapter.validate_python(
-        {**examples[kind], "idempotency_key": f"k-{job_id}", "webhook_url": "https://e.com/h"},
-        context=validation_context(load_settings()),
-    )
-    now = round(time.time(), 3)
-    return JobRecord(
-        id=job_id,
-        kind=Kind(kind),
-        phone=request.phone,
-        state=State.QUEUED,
-        schedule=ScheduleMode.WORKER,
-        request=params_of(request),
-        idempotency_key=request.idempotency_key,
-        client="python",
-        webhook_url=request.webhook_url,
-        limit_key=keys.phone_limit(request.phone),
-        msg=f"m-{job_id}",
-        callback_nonce="n",
-        created_at=now,
-        updated_at=now,
-        due_at=now,
-        history=[HistoryEntry(state=State.QUEUED, at=now)],
-    )
-
-
-def _every_operation(store: JobStore) -> None:
-    """Each operation of voicecall.job.lifecycle at least once, on real jobs."""
-    for job_id in ("a", "b", "c", "d"):
-        job = _job(job_id)
-        if job_id in ("a", "c"):  # in a campaign: its counters and index move too
-            cid, seq = store.reserve_campaign("spring")
-            job = job.model_copy(update={"labels": {"campaign": "spring"}, "cid": cid, "seq": seq})
-        assert store.apply(lifecycle.create(job, grace_s=1)).verdict == "created"
-    rules = steps.RULES
-    rules_on = lifecycle.ClaimRules(**{**vars(rules), "global_rate": 5, "phone_limit": 3})
-    limit = keys.phone_limit("84901234568")
-    store.beat(rules.owner)
-    claim = lifecycle.claim(
-        "a", rules=rules_on, queue=keys.QUEUE_BULK, limit_key=limit, quiet_until=0
-    )
-    assert store.apply(claim).verdict == "claimed"
-    poll_at = time.time() + 60
-    assert (
-        store.apply(
-            lifecycle.submit("a", smsid="s-a", code=100, poll_at=poll_at, note="ok")
-        ).verdict
-        == "submitted"
-    )
-    store.apply(upkeep.poll_pending("a", next_at=poll_at))
-    confirming = lifecycle.confirm(
-        "a", outcome=Outcome.ANSWERED, smsid="s-a", nonce="n", redrive_s=1
-    )
-    assert store.apply(confirming).verdict == "confirming"
-    completed = lifecycle.complete(
-        "a",
-        outcome=Outcome.ANSWERED,
-        call={"status": "ANSWERED"},
-        source="callback",
-        smsid="s-a",
-        nonce="n",
-    )
-    assert store.apply(completed).verdict == "accepted"
-    delivery = {"at": time.time(), "status": None, "error": "timeout"}
-    store.apply(upkeep.record_delivery("a", delivery=delivery, result="gave_up"))
-    store.apply(upkeep.redeliver("a"))
-    store.apply(upkeep.webhook_due("a"))
-    steps.claim(store, "b")
-    store.apply(upkeep.renew_lease("b", owner=steps.RULES.owner, attempt=1, lease_s=60))
-    store.apply(lifecycle.unclaim("b", owner=steps.RULES.owner, attempt=1, note="n"))
-    steps.claim(store, "b")
-    store.apply(
-        lifecycle.retry_later(
-            "b", error={"code": "x", "message": "m"}, next_at=time.time(), note="n"
-        )
-    )
-    store.apply(upkeep.redrive("b", liveness_ms=3000, lease_check_s=1, redrive_s=1))
-    steps.claim(store, "b")
-    store.apply(
-        lifecycle.fail("b", queue=keys.QUEUE_BULK, error={"code": "x", "message": "m"}, note="n")
-    )
-    store.apply(lifecycle.reopen("b", queue=keys.QUEUE_BULK, max_age_s=3600, redrive_s=1, note="n"))
-    store.apply(upkeep.postpone("b", at=time.time()))
-    store.apply(upkeep.redrive("b", liveness_ms=3000, lease_check_s=1, redrive_s=1))
-    store.apply(lifecycle.cancel("c", note="n"))
-    steps.claim(store, "d")
-    store.apply(lifecycle.reject("d", error={"code": "104", "message": "m"}, note="n"))
-    store.apply(lifecycle.expire("d", reason="r", note="n"))
-    store.apply(upkeep.dismiss("b", queue=keys.QUEUE_BULK))
-    store.apply(lifecycle.release("c", grace_s=1))
-    store.apply(upkeep.purge(store.get("c"), "c"), now=time.time() + 10**9)
-
-
 def _declared_and_touched(events: list[tuple[str, list[str]]]) -> list[tuple[set[str], str, str]]:
     """(keys declared by the EVALSHA, command, key) for every keyed command run by a script."""
     out: list[tuple[set[str], str, str]] = []
@@ -191,7 +89,7 @@ def test_every_key_a_script_touches_is_declared(redis_url: str, kind: str) -> No
     """Under MONITOR: each command a lifecycle script runs names a key its EVALSHA declared."""
     store = JobStore.from_url(redis_url)
     with Monitor(redis_url) as monitor:
-        _every_operation(store)
+        every_operation(store)
         time.sleep(0.3)
     touched = _declared_and_touched(monitor.events)
     assert len(touched) > 50  # the life above ran through the scripts

@@ -15,7 +15,9 @@ tests/test_error_tree.py checks this drawing against the code, both ways.
     │   ├── JobNotFound (LookupError)   no job with this id (or past its retention)
     │   ├── CancelRefused               the job was handed to eSMS, or is final
     │   ├── ReopenRefused               a dead letter that cannot be requeued safely
-    │   └── CampaignNotFound (LookupError)  no job ever named this campaign
+    │   ├── CampaignNotFound (LookupError)  no job ever named this campaign
+    │   └── PrimaryUnavailable (ConnectionError)  no Redis primary within the failover deadline [voicecall.store.failover]
+    │       └── ReplicationTimeout      WAIT saw fewer replicas than asked: the write may be lost
     ├── SearchError (ValueError)        a search filter, limit or cursor breaks its rule
     ├── FieldRefused (ValueError)       a value (e.g. a cancel reason) breaks its field's rule
     ├── PhoneError (ValueError)         not a Vietnamese phone number [voicecall.formats.phones]

@@ -1,4 +1,5 @@
-"""The Dramatiq broker of the workers: Redis, on ``REDIS_URL`` (RabbitMQ, and a broker on
+"""The Dramatiq broker of the workers: Redis, on ``REDIS_URL`` or the primary the sentinels
+name, through the job store's one client factory (RabbitMQ, and a broker on
 another Redis, are refused by the settings: the job store writes messages in its own Redis).
 
 Producers and the API need no broker: the job store writes each job's messages itself, in the
@@ -39,6 +40,7 @@ from dramatiq.middleware import CurrentMessage, Middleware
 
 from voicecall.config.settings import Settings
 from voicecall.job import keys
+from voicecall.store.connection import redis_client
 from voicecall.store.scripts import plain_source
 
 FETCH = plain_source("dramatiq_fetch")
@@ -56,17 +58,15 @@ def fetch_keys(broker_id: str, queue_name: str) -> dict[str, str]:
     }
 
 
-def broker_url(settings: Settings) -> str:
-    return settings.broker_url or settings.redis_url
-
-
 def make_broker(
     settings: Settings, middleware: Sequence[Middleware] | None = None
 ) -> dramatiq.Broker:
     """A Redis broker for ``settings``; ``middleware`` None keeps Dramatiq's defaults."""
     chosen = list(middleware) if middleware is not None else None
     return StepAckedBroker(
-        url=broker_url(settings), middleware=chosen, namespace=keys.DRAMATIQ_NAMESPACE
+        client=redis_client(settings, decode=False),  # the primary the sentinels name, or REDIS_URL
+        middleware=chosen,
+        namespace=keys.DRAMATIQ_NAMESPACE,
     )
 
 

@@ -35,7 +35,9 @@ def _refuse_old_redis(settings: Settings) -> str | None:
     it cannot be reached now: the worker waits for it as usual)."""
     from voicecall.store.job_store import JobStore
 
-    store = JobStore.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
+    store = JobStore.from_settings(
+        settings, socket_connect_timeout=2, socket_timeout=2, ride_out_s=0
+    )
     try:
         version = store.server_version()
     finally:

@@ -1,4 +1,4 @@
-"""One module per figure of issues 6 and 11, each with ``NUMBER``, ``TITLE`` and ``run(ctx) -> rows``.
+"""One module per figure of issues 6, 11 and 20, each with ``NUMBER``, ``TITLE`` and ``run(ctx) -> rows``.
 
 :data:`ORDER` is the order they run in: figure 7 reads what the others measured on the way
 (7d: the indexes figure 10 filled).
@@ -10,6 +10,7 @@ from types import ModuleType
 
 from bench.figures import (
     crash_redrive,
+    failover,
     footprint,
     hanging_provider,
     intake_rate,
@@ -42,4 +43,5 @@ ORDER: tuple[ModuleType, ...] = (
     per_process,
     tracing_cost,
     footprint,
+    failover,
 )

@@ -14,11 +14,12 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from voicecall.config.clients import ApiToken, parse_api_tokens
 from voicecall.config.env_files import ENV_FILES
 from voicecall.config.otel_env import check_environment
+from voicecall.config.redis_settings import RedisSettings
 from voicecall.config.secret_reuse import reused_settings
 from voicecall.config.values import (
     ip_address,
@@ -32,18 +33,10 @@ from voicecall.errors import SettingsError
 from voicecall.webhooks.policy import WebhookPolicy, parse_allowed_hosts
 from voicecall.webhooks.signing import WebhookSecret
 
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_ESMS_REST_URL = "https://rest.esms.vn/MainService.svc/json"
 DEFAULT_ESMS_VOICE_URL = "https://voiceapi.esms.vn/MainService.svc/json"
 DEFAULT_METRICS_HOST = "127.0.0.1"
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"  # eSMS reads SendDate as Vietnam local time
-# Why BROKER_URL=amqp:// is refused (one line, at start-up) instead of half working.
-RABBITMQ_REFUSED = (
-    "RabbitMQ is not supported: voicecall reads and writes Dramatiq's Redis broker keys "
-    "itself (the job store writes broker messages; the dead-letter CLI, the queue-depth "
-    "gauges and KEDA scaling read them); leave BROKER_URL empty to use the Redis of REDIS_URL"
-)
-
 __all__ = ["REQUIRED_BY_ROLE", "Settings", "SettingsError", "get_settings", "load_settings"]
 
 Role = Literal["api", "worker", "producer", "scheduler"]
@@ -63,17 +56,13 @@ REQUIRED_BY_ROLE: dict[str, tuple[str, ...]] = {
 }
 
 
-class Settings(BaseSettings):
+class Settings(RedisSettings):
     """Every setting voicecall reads. Environment names are the field names upper-cased."""
 
     # .env, then .env.demo while `make run` runs (voicecall.config.env_files); the environment wins
     model_config = SettingsConfigDict(env_file=ENV_FILES, extra="ignore", case_sensitive=False)
 
-    # Connections
-    redis_url: str = DEFAULT_REDIS_URL
-    # Empty, or REDIS_URL itself: the job store writes each job and its message in one Lua
-    # step, so the broker is the job store's Redis. RabbitMQ is refused.
-    broker_url: str = ""
+    # Connections: voicecall.config.redis_settings
 
     # eSMS
     esms_api_key: str = ""
@@ -234,31 +223,6 @@ class Settings(BaseSettings):
             if reused:
                 raise ValueError(reused)
         return data
-
-    @field_validator("redis_url")
-    @classmethod
-    def _redis_url(cls, value: str) -> str:
-        if not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("must start with redis://, rediss:// or unix://")
-        return value
-
-    @field_validator("broker_url")
-    @classmethod
-    def _broker_url(cls, value: str) -> str:
-        if value.startswith(("amqp://", "amqps://")):
-            raise ValueError(RABBITMQ_REFUSED)
-        if value and not value.startswith(("redis://", "rediss://")):
-            raise ValueError("must be empty, or start with redis:// or rediss://")
-        return value
-
-    @model_validator(mode="after")
-    def _one_redis(self) -> Settings:
-        if self.broker_url and self.broker_url != self.redis_url:
-            raise ValueError(
-                "BROKER_URL must be empty or equal REDIS_URL: the job store writes each job "
-                "and its Dramatiq message in one Lua step, in one Redis"
-            )
-        return self
 
     @field_validator("esms_rest_url", "esms_voice_url", "public_base_url")
     @classmethod

@@ -23,7 +23,7 @@ from voicecall.config.settings import Settings
 from voicecall.store import scripts
 from voicecall.store.bulk_ops import BulkOps
 from voicecall.store.campaigns import AsyncCampaigns, Campaigns
-from voicecall.store.connection import client_options
+from voicecall.store.connection import async_redis_client, client_options, redis_client
 from voicecall.store.queues import QueueReads
 from voicecall.store.quotas import AsyncQuotas, Quotas
 from voicecall.store.reads import AsyncJobReads, JobReads
@@ -43,8 +43,10 @@ class JobStore(Steps, JobReads, QueueReads, Campaigns, Workers, Quotas, ConsoleS
         }
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> JobStore:
-        return cls.from_url(settings.redis_url, StoreConfig.from_settings(settings))
+    def from_settings(cls, settings: Settings, **options: Any) -> JobStore:
+        """A store on the Redis of ``settings`` (``options``: voicecall.store.connection's
+        redis_client's, e.g. ``ride_out_s``)."""
+        return cls(redis_client(settings, **options), StoreConfig.from_settings(settings))
 
     @classmethod
     def from_url(cls, url: str, config: StoreConfig | None = None, **options: Any) -> JobStore:
@@ -82,8 +84,8 @@ class AsyncJobStore(AsyncSteps, AsyncJobReads, AsyncCampaigns, AsyncQuotas):
         self._flushes = {}
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> AsyncJobStore:
-        return cls.from_url(settings.redis_url, StoreConfig.from_settings(settings))
+    def from_settings(cls, settings: Settings, **options: Any) -> AsyncJobStore:
+        return cls(async_redis_client(settings, **options), StoreConfig.from_settings(settings))
 
     @classmethod
     def from_url(cls, url: str, config: StoreConfig | None = None, **options: Any) -> AsyncJobStore:

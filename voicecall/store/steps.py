@@ -19,9 +19,17 @@ from voicecall.config.settings import Settings
 from voicecall.job import keys
 from voicecall.job.steps import Op, Step
 from voicecall.store.connection import now_s
+from voicecall.store.failover import ReplicationTimeout
 from voicecall.telemetry import tracing
+from voicecall.telemetry.metrics import REDIS_WAIT_TIMEOUTS
 
 DAY_S = 86400
+# How long intake waits for REDIS_WAIT_REPLICAS replicas to have a new job (WAIT): on
+# loopback or in one zone they answer in a millisecond; longer means a replica is gone.
+WAIT_TIMEOUT_MS = 1000
+# A channel no one listens to: PUBLISH to it is replicated, so WAIT after it covers every
+# write this connection saw, also the one a replayed idempotency key found.
+_WAIT_MARK = "vc:replicated"
 MAX_BATCH = 64  # steps in one script of apply_together: a batch holds Redis ~1-2 ms at most
 
 
@@ -72,6 +80,13 @@ def _keys(op: Op, now: float) -> list[str]:
     return list(op.keys)
 
 
+def _replicated(step: Step, acked: int, replicas: int) -> Step:
+    if acked < replicas:
+        REDIS_WAIT_TIMEOUTS.inc()
+        raise ReplicationTimeout(f"the step reached {acked} of {replicas} replicas in time")
+    return step
+
+
 class Steps:
     """:meth:`apply` and :meth:`apply_many` for the blocking store."""
 
@@ -86,6 +101,19 @@ class Steps:
             keys=_keys(op, at), args=_args(op, self.config, at), client=self._redis
         )
         return _traced(op, Step.of(reply))
+
+    def apply_replicated(self, op: Op, *, replicas: int, now: float | None = None) -> Step:
+        """:meth:`apply`, answered only once the step's change, or the job it found, is on
+        ``replicas`` replicas (WAIT); :class:`ReplicationTimeout` otherwise."""
+        if replicas <= 0:
+            return self.apply(op, now=now)
+        at = now_s() if now is None else now
+        pipe = self._redis.pipeline(transaction=False)
+        self._scripts[op.script](keys=_keys(op, at), args=_args(op, self.config, at), client=pipe)
+        pipe.publish(_WAIT_MARK, "")
+        pipe.wait(replicas, WAIT_TIMEOUT_MS)
+        reply, _, acked = pipe.execute()
+        return _replicated(Step.of(reply), int(acked), replicas)
 
     def apply_many(self, ops: Sequence[Op], *, now: float | None = None) -> list[Step]:
         """Several operations in one round trip; each is atomic on its own."""
@@ -118,6 +146,19 @@ class AsyncSteps:
             keys=_keys(op, at), args=_args(op, self.config, at), client=self._redis
         )
         return Step.of(reply)
+
+    async def apply_replicated(self, op: Op, *, replicas: int, now: float | None = None) -> Step:
+        """:meth:`Steps.apply_replicated`, awaited."""
+        if replicas <= 0:
+            return await self.apply(op, now=now)
+        at = now_s() if now is None else now
+        pipe = self._redis.pipeline(transaction=False)
+        script = self._scripts[op.script]
+        await script(keys=_keys(op, at), args=_args(op, self.config, at), client=pipe)
+        pipe.publish(_WAIT_MARK, "")
+        pipe.wait(replicas, WAIT_TIMEOUT_MS)
+        reply, _, acked = await pipe.execute()
+        return _replicated(Step.of(reply), int(acked), replicas)
 
     async def apply_together(self, op: Op) -> Step:
         """:meth:`apply`, sharing one round trip with the steps of the same operation that are

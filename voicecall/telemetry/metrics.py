@@ -97,6 +97,20 @@ WORKER_THREADS = Gauge(
     "Worker threads of the live Dramatiq worker processes (capacity, for utilisation).",
     multiprocess_mode="livesum",
 )
+# Redis high availability (voicecall.store.failover): what each process uses now.
+REDIS_ROLE = Gauge(
+    "voicecall_redis_role",
+    "1 for the Redis this process uses now, by role (primary, replica, unknown) and address.",
+    ["role", "address"],
+    multiprocess_mode="livemax",
+)
+REDIS_PRIMARY_CHANGES = Counter(
+    "voicecall_redis_primary_changes", "Changes of the Redis primary this process has seen."
+)
+REDIS_WAIT_TIMEOUTS = Counter(
+    "voicecall_redis_wait_timeouts",
+    "Intakes refused because WAIT saw fewer replicas than REDIS_WAIT_REPLICAS in time.",
+)
 BUILD_INFO = Gauge(
     "voicecall_build_info", "Build information.", ["version"], multiprocess_mode="max"
 )
@@ -139,5 +153,7 @@ def mark_build() -> None:
         WEBHOOKS.labels(result=result).inc(0)
     for kind, state, outcome in _FINISHED_AT_ZERO:
         JOBS_FINISHED.labels(kind=kind, state=state, outcome=outcome).inc(0)
+    REDIS_PRIMARY_CHANGES.inc(0)
+    REDIS_WAIT_TIMEOUTS.inc(0)
     for kind in Kind:  # sends accepted: the calls callbacks are expected for
         ESMS_REQUESTS.labels(endpoint=kind, code=ESMS_ACCEPTED).inc(0)

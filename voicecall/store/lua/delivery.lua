@@ -5,6 +5,10 @@ local job = load_job()
 if not job then return {'absent', '', ''} end
 job.webhook = job.webhook or {}
 job.webhook.deliveries = job.webhook.deliveries or {}
+local last = job.webhook.deliveries[#job.webhook.deliveries]
+if last and last.at and P.delivery.at and math.abs(last.at - P.delivery.at) < 0.001 then
+  return {job.webhook.state, job.state, ''}
+end
 table.insert(job.webhook.deliveries, P.delivery)
 if P.result == 'delivered' then
   redis.call('ZREM', K.webhooks_due, job.id)

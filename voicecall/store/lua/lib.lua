@@ -138,7 +138,8 @@ local function enqueue(queue, job, kwargs, mid, linked)
     kwargs = kwargs or {}, options = options,
     message_id = mid, message_timestamp = math.floor(NOW * 1000),
   })
-  redis.call('HSET', queue_keys.bodies, mid, body)
+  -- A body already there is this very step's, sent again after its reply was lost.
+  if redis.call('HSET', queue_keys.bodies, mid, body) == 0 then return mid end
   redis.call('RPUSH', queue_keys.list, mid)
   return mid
 end
