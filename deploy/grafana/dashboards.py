@@ -434,6 +434,50 @@ def overview() -> tuple[str, str, list[Row], list[dict[str, Any]]]:
                 ),
             ],
         ),
+        Row(
+            "Redis",
+            [
+                Panel(
+                    "Redis role and address by process",
+                    [
+                        Target(
+                            "max by (job, instance, role, address) (voicecall_redis_role == 1)",
+                            "{{job}} {{instance}}: {{role}} {{address}}",
+                        )
+                    ],
+                    "The Redis node each process uses now (1 while used). After a failover every "
+                    "process shows the new primary's address; two primary addresses at once for "
+                    "long mean a partition.",
+                    width=12,
+                ),
+                Panel(
+                    "Redis primary changes",
+                    [
+                        Target(
+                            "sum by (job, instance) "
+                            f"(increase(voicecall_redis_primary_changes_total[{RATE}]))",
+                            "{{job}} {{instance}}",
+                        )
+                    ],
+                    "Primary changes each process saw (Sentinel promoted a replica). Alert: "
+                    "VoicecallRedisFailover.",
+                    width=6,
+                ),
+                Panel(
+                    "Intake WAIT timeouts /s",
+                    [
+                        Target(
+                            f"sum by (instance) (rate(voicecall_redis_wait_timeouts_total[{RATE}]))",
+                            "{{instance}}",
+                        )
+                    ],
+                    "Intake requests answered 503 because the new job did not reach "
+                    "REDIS_WAIT_REPLICAS replicas in time. Alert when they go on for 3 minutes.",
+                    unit="reqps",
+                    width=6,
+                ),
+            ],
+        ),
     ]
     return "voicecall-overview", "voicecall overview", rows, []
 
