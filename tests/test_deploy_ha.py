@@ -1,5 +1,6 @@
-"""deploy/docker-compose.yml's `ha` profile: a primary, a replica and three sentinels, and the
-voicecall services pointed at the sentinels by deploy/ha.env.
+"""Redis high availability in deploy/: docker-compose's `ha` profile (a primary, a replica and
+three sentinels, and the voicecall services pointed at the sentinels by deploy/ha.env), and
+the Kubernetes example's Sentinel-managed Redis from the Bitnami chart.
 
 No Docker engine runs here, so the wiring is read from the YAML as Compose reads it (anchors,
 merge keys, ``${VAR:-default}``; tests/test_compose_settings.py), and the profile's own Redis
@@ -26,6 +27,8 @@ from tests.fixtures.redis import free_port
 from tests.test_compose_settings import COMPOSE, interpolate, service_environment
 
 HA_ENV = COMPOSE.parent / "ha.env"
+K8S = COMPOSE.parent / "k8s"
+RELEASE = "redis"  # the Helm release deploy/k8s/README.md installs
 SENTINELS = ("redis-sentinel-1", "redis-sentinel-2", "redis-sentinel-3")
 DATA_NODES = ("redis", "redis-replica")
 VOICECALL_ROLES = ("api", "worker", "scheduler")
@@ -255,3 +258,50 @@ def test_the_profile_runs_on_real_redis_servers(
         assert (state["quorum"], state["down-after-milliseconds"]) == (2, 1000)
         assert state["is_master"] and not state["is_sdown"]
         assert (tmp_path / name / "sentinel.conf").exists()
+
+
+# --- Kubernetes: the Bitnami chart in Sentinel mode ---------------------------------------
+
+
+def _k8s_data(file: str, key: str) -> dict[str, str]:
+    return dict(yaml.safe_load((K8S / file).read_text())[key])
+
+
+def _bitnami_values() -> dict[str, Any]:
+    return dict(yaml.safe_load((K8S / "redis" / "bitnami-values.yaml").read_text()))
+
+
+def test_k8s_points_at_every_sentinel_of_the_bitnami_release() -> None:
+    """The ConfigMap lists the sentinel (port 26379) of every node of the release the README installs, by pod name through its headless Service, and the chart's master set; the password is only in the Secret."""
+    values = _bitnami_values()
+    assert values["architecture"] == "replication" and values["sentinel"]["enabled"] is True
+    config = _k8s_data("configmap.yaml", "data")
+    namespace = yaml.safe_load((K8S / "configmap.yaml").read_text())["metadata"]["namespace"]
+    assert config["REDIS_SENTINELS"].split(",") == [
+        f"{RELEASE}-node-{n}.{RELEASE}-headless.{namespace}.svc.cluster.local:26379"
+        for n in range(values["replica"]["replicaCount"])
+    ]
+    assert config["REDIS_SENTINEL_MASTER"] == values["sentinel"]["masterSet"] == "mymaster"
+    readme = (K8S / "README.md").read_text()
+    assert f"helm install {RELEASE} " in readme and "bitnami-values.yaml" in readme
+    secret = _k8s_data("secret.yaml", "stringData")
+    assert values["auth"]["enabled"] is True and values["auth"]["sentinel"] is True
+    assert {"REDIS_URL", "REDIS_SENTINEL_PASSWORD"} <= set(secret)
+    assert not {"REDIS_URL", "REDIS_SENTINEL_PASSWORD"} & set(config)
+
+
+def test_bitnami_values_keep_what_voicecall_needs() -> None:
+    """AOF, no eviction, an immediate replica sync, min-replicas-to-write that one lost node does not break, and a down-after well inside voicecall's failover deadline."""
+    values = _bitnami_values()
+    conf = dict(line.split(None, 1) for line in values["commonConfiguration"].splitlines())
+    assert (conf["appendonly"], conf["maxmemory-policy"]) == ("yes", "noeviction")
+    assert conf["repl-diskless-sync-delay"] == "0"
+    replicas = values["replica"]["replicaCount"] - 1  # one node is the primary
+    assert 1 <= int(conf["min-replicas-to-write"]) <= replicas - 1  # one replica may be lost
+    assert int(conf["min-replicas-max-lag"]) == 10
+    from voicecall.config.settings import Settings
+
+    deadline = Settings.model_fields.get("redis_failover_deadline_s")
+    if deadline is None:
+        pytest.skip("REDIS_FAILOVER_DEADLINE_S is not a setting yet (issue 20's core)")
+    assert values["sentinel"]["downAfterMilliseconds"] * 4 <= deadline.default * 1000
