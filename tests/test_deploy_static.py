@@ -512,6 +512,21 @@ def test_grafana_provisioning_matches_compose_mounts() -> None:
     assert "./grafana/provisioning:/etc/grafana/provisioning:ro" in mounts
 
 
+def test_every_alert_has_a_dashboard_panel() -> None:
+    """Each alert's metrics (through the recording rules it reads) are shown by some dashboard panel, so the on-call engineer sees what paged them."""
+    recorded = recording_rules()
+
+    def metrics(expr: str) -> set[str]:
+        """The exported metrics ``expr`` reads, a recording rule standing for its own."""
+        names = {_base(name) for name in _metric_names(expr)}
+        return (names - set(recorded)).union(
+            *(metrics(recorded[name]) for name in names if name in recorded)
+        )
+
+    shown = set().union(*(metrics(target.promql) for target in dashboard_targets()))
+    assert [rule.name for rule in alert_rules() if not metrics(rule.expr) <= shown] == []
+
+
 # --- Dockerfile -------------------------------------------------------------------------
 
 

@@ -448,7 +448,7 @@ def overview() -> tuple[str, str, list[Row], list[dict[str, Any]]]:
                     "The Redis node each process uses now (1 while used). After a failover every "
                     "process shows the new primary's address; two primary addresses at once for "
                     "long mean a partition.",
-                    width=12,
+                    width=10,
                 ),
                 Panel(
                     "Redis primary changes",
@@ -461,7 +461,7 @@ def overview() -> tuple[str, str, list[Row], list[dict[str, Any]]]:
                     ],
                     "Primary changes each process saw (Sentinel promoted a replica). Alert: "
                     "VoicecallRedisFailover.",
-                    width=6,
+                    width=5,
                 ),
                 Panel(
                     "Intake WAIT timeouts /s",
@@ -474,7 +474,16 @@ def overview() -> tuple[str, str, list[Row], list[dict[str, Any]]]:
                     "Intake requests answered 503 because the new job did not reach "
                     "REDIS_WAIT_REPLICAS replicas in time. Alert when they go on for 3 minutes.",
                     unit="reqps",
-                    width=6,
+                    width=5,
+                ),
+                Panel(
+                    "Redis reachable",
+                    [Target("min(voicecall_exporter_redis_up)", "exporter")],
+                    "1 when every API exporter could read Redis at its last scrape. Alert: "
+                    "VoicecallRedisUnreachable, after 2 minutes at 0.",
+                    kind="stat",
+                    width=4,
+                    extra={"thresholds": [(None, "red"), (1, "green")]},
                 ),
             ],
         ),
