@@ -49,17 +49,11 @@ def interpolate(value: str, variables: dict[str, str]) -> str:
 
 
 def service_environment(service: dict[str, Any], variables: dict[str, str]) -> dict[str, str]:
-    """A service's ``environment`` (mapping or KEY=VALUE list), interpolated. A key without a
-    value takes the variable of its name, and is left out when that is not set."""
+    """A service's ``environment`` (mapping or KEY=VALUE list), interpolated."""
     raw = service.get("environment") or {}
     if isinstance(raw, list):
-        raw = {item.partition("=")[0]: item.partition("=")[2] if "=" in item else None
-               for item in raw}  # fmt: skip
-    return {
-        str(k): interpolate(str(v), variables) if v is not None else variables[str(k)]
-        for k, v in raw.items()
-        if v is not None or str(k) in variables
-    }
+        raw = dict(item.split("=", 1) for item in raw)
+    return {str(k): interpolate(str(v), variables) for k, v in raw.items()}
 
 
 def image_environment() -> dict[str, str]:

@@ -105,7 +105,7 @@ def test_every_sentinel_watches_the_primary_with_a_one_second_down_after(
 
 
 def test_ha_env_points_every_voicecall_service_at_the_three_sentinels() -> None:
-    """With deploy/ha.env, api, worker and scheduler get REDIS_SENTINELS naming the profile's three sentinels on their port, the monitored name, and wait for the sentinels' health; without it, neither setting is set."""
+    """With deploy/ha.env, api, worker and scheduler get REDIS_SENTINELS naming the profile's three sentinels on their port, the monitored name, and wait for the sentinels' health; without it, both are empty (no Sentinel)."""
     variables = ha_variables()
     found = services()
     sentinel_port = next(
@@ -117,8 +117,8 @@ def test_ha_env_points_every_voicecall_service_at_the_three_sentinels() -> None:
             f"{name}:{sentinel_port}" for name in SENTINELS
         ]
         assert environment["REDIS_SENTINEL_MASTER"] == "voicecall"
-        plain = service_environment(found[role], {})
-        assert "REDIS_SENTINELS" not in plain and "REDIS_SENTINEL_MASTER" not in plain
+        plain = service_environment(found[role], {})  # empty: no Sentinel
+        assert (plain["REDIS_SENTINELS"], plain["REDIS_SENTINEL_MASTER"]) == ("", "")
         for name in SENTINELS:
             assert found[role]["depends_on"][name] == {
                 "condition": "service_healthy",
