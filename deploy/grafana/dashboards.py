@@ -434,6 +434,59 @@ def overview() -> tuple[str, str, list[Row], list[dict[str, Any]]]:
                 ),
             ],
         ),
+        Row(
+            "Redis",
+            [
+                Panel(
+                    "Redis role and address by process",
+                    [
+                        Target(
+                            "max by (job, instance, role, address) (voicecall_redis_role == 1)",
+                            "{{job}} {{instance}}: {{role}} {{address}}",
+                        )
+                    ],
+                    "The Redis node each process uses now (1 while used). After a failover every "
+                    "process shows the new primary's address; two primary addresses at once for "
+                    "long mean a partition.",
+                    width=10,
+                ),
+                Panel(
+                    "Redis primary changes",
+                    [
+                        Target(
+                            "sum by (job, instance) "
+                            f"(increase(voicecall_redis_primary_changes_total[{RATE}]))",
+                            "{{job}} {{instance}}",
+                        )
+                    ],
+                    "Primary changes each process saw (Sentinel promoted a replica). Alert: "
+                    "VoicecallRedisFailover.",
+                    width=5,
+                ),
+                Panel(
+                    "Intake WAIT timeouts /s",
+                    [
+                        Target(
+                            f"sum by (instance) (rate(voicecall_redis_wait_timeouts_total[{RATE}]))",
+                            "{{instance}}",
+                        )
+                    ],
+                    "Intake requests answered 503 because the new job did not reach "
+                    "REDIS_WAIT_REPLICAS replicas in time. Alert when they go on for 3 minutes.",
+                    unit="reqps",
+                    width=5,
+                ),
+                Panel(
+                    "Redis reachable",
+                    [Target("min(voicecall_exporter_redis_up)", "exporter")],
+                    "1 when every API exporter could read Redis at its last scrape. Alert: "
+                    "VoicecallRedisUnreachable, after 2 minutes at 0.",
+                    kind="stat",
+                    width=4,
+                    extra={"thresholds": [(None, "red"), (1, "green")]},
+                ),
+            ],
+        ),
     ]
     return "voicecall-overview", "voicecall overview", rows, []
 
