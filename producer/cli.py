@@ -131,6 +131,7 @@ def format_job(job: dict[str, Any]) -> str:
         ("client", job.get("client")),
         ("idem. key", job.get("idempotency_key")),
         ("trace id", job.get("trace_id")),
+        ("otel trace", job.get("otel_trace_id")),
         ("labels", ", ".join(f"{k}={v}" for k, v in job.get("labels", {}).items()) or None),
         ("reason", job.get("reason")),
         ("error", " ".join(str(v) for v in (error.get("code"), error.get("message")) if v) or None),

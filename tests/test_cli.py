@@ -151,3 +151,29 @@ def test_cancel_refuses_the_reasons_the_api_refuses(redis_url: str, reason: str)
     job = store.get("cli-cancel")
     store.close()
     assert job is not None and job.state.value == "queued"
+
+
+def test_status_prints_the_opentelemetry_trace_id_on_its_own_line(redis_url: str) -> None:
+    """A job enqueued with a W3C trace context: `voicecall status` prints its trace id on an
+    `otel trace` line; a job without one prints no such line."""
+    import secrets
+
+    from producer.client import VoiceCallClient
+    from voicecall.config.settings import load_settings
+    from voicecall.store.job_store import JobStore
+
+    trace_id = secrets.token_hex(16)
+    store = JobStore.from_url(redis_url)
+    producer = VoiceCallClient(load_settings(redis_url=redis_url), store)
+    call = {"kind": "record_call", "phone": "0901234567", "record_id": "r1"}
+    context = {"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"}
+    traced = producer.enqueue(call, trace_context=context).id
+    untraced = producer.enqueue(call).id
+    store.close()
+    env = {**_no_settings(), "REDIS_URL": redis_url}
+    shown = _voicecall("status", traced, env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert f"\notel trace {trace_id}\n" in shown.stdout
+    plain = _voicecall("status", untraced, env=env)
+    assert plain.returncode == 0, plain.stderr
+    assert "otel trace" not in plain.stdout

@@ -123,6 +123,7 @@ def job_view(
     if job is None:
         return page(request, "missing.html", session, 404, what=f"job {job_id}")
     view = timeline.raw_view(job, revealed=revealed)
+    settings: Settings = request.app.state.settings
     return page(
         request,
         "job.html",
@@ -134,6 +135,7 @@ def job_view(
         error_matters=timeline.matters(job),
         events=timeline.events(job),
         source=timeline.result_source(job),
+        trace=timeline.trace(view, settings.trace_link_template),
         revealed=revealed,
         notice=notice,
         live=not revealed and (job.state not in FINAL_STATES or _webhook_pending(job)),

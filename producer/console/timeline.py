@@ -1,13 +1,15 @@
 """A job's whole story for the console, oldest first: each state change with its note and
 what eSMS said (result code, SMSID), whether the result came by callback or by status poll,
-and each webhook delivery. Phone numbers never appear here (the page masks the job's), nor
-control characters raw (a note's text came from outside: they are shown as escapes)."""
+and each webhook delivery, and the OpenTelemetry trace they belong to. Phone numbers never
+appear here (the page masks the job's), nor control characters raw (a note's text came from
+outside: they are shown as escapes)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from voicecall.formats.phones import mask_phone, mask_phones_in_text
 from voicecall.formats.text import escape_controls
@@ -35,6 +37,27 @@ class Event:
     @property
     def when(self) -> str:
         return from_epoch(self.at).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class Trace:
+    """The OpenTelemetry trace a job's steps belong to: its id, and the link to it in the
+    tracing backend when TRACE_LINK_TEMPLATE is set."""
+
+    id: str
+    url: str | None = None
+
+
+def trace(view: dict[str, Any], link_template: str) -> Trace | None:
+    """The job's trace (None when it has none), from its view's ``otel_trace_id``. Only
+    ``{trace_id}`` in the template is filled in, with the id URL-encoded; the template is
+    validated at start-up and the page escapes the link as any other attribute."""
+    trace_id = view.get("otel_trace_id")
+    if not trace_id:
+        return None
+    if not link_template:
+        return Trace(trace_id)
+    return Trace(trace_id, link_template.replace("{trace_id}", quote(trace_id, safe="")))
 
 
 def events(job: JobRecord) -> list[Event]:
