@@ -17,27 +17,10 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.fixtures.deploy import dockerfile_stages, interpolate
+from tests.fixtures.deploy import COMPOSE, image_environment, interpolate, service_environment
 
-ROOT = Path(__file__).resolve().parents[1]
-COMPOSE = ROOT / "deploy" / "docker-compose.yml"
 # Roles whose settings `check-settings` knows; the simulator reads none of voicecall's settings.
 ROLES_WITH_SETTINGS = {"api", "worker", "scheduler"}
-
-
-def service_environment(service: dict[str, Any], variables: dict[str, str]) -> dict[str, str]:
-    """A service's ``environment`` (mapping or KEY=VALUE list), interpolated."""
-    raw = service.get("environment") or {}
-    if isinstance(raw, list):
-        raw = dict(item.split("=", 1) for item in raw)
-    return {str(k): interpolate(str(v), variables) for k, v in raw.items()}
-
-
-def image_environment() -> dict[str, str]:
-    """The runtime stage's ENV (PATH left out: the test calls voicecall by its full path)."""
-    env = dict(dockerfile_stages()[-1].env)
-    env.pop("PATH", None)
-    return env
 
 
 def voicecall_services() -> dict[str, dict[str, Any]]:

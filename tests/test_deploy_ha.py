@@ -23,8 +23,8 @@ import pytest
 import redis
 import yaml
 
+from tests.fixtures.deploy import COMPOSE, image_environment, interpolate, service_environment
 from tests.fixtures.redis import free_port
-from tests.test_compose_settings import COMPOSE, interpolate, service_environment
 
 HA_ENV = COMPOSE.parent / "ha.env"
 K8S = COMPOSE.parent / "k8s"
@@ -142,7 +142,6 @@ def test_both_data_nodes_refuse_writes_without_a_replica_only_in_ha() -> None:
 @pytest.mark.parametrize("role", VOICECALL_ROLES)
 def test_ha_settings_pass_check_settings(role: str, tmp_path: Path) -> None:
     """`voicecall check-settings ROLE` accepts each service's environment as Compose gives it with deploy/ha.env."""
-    from tests.test_compose_settings import image_environment
 
     service = services()[role]
     environment = {**image_environment(), **service_environment(service, ha_variables())}

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
 
 
 def _modules() -> Iterator[tuple[str, ast.Module]]:
@@ -103,3 +104,24 @@ def helper(): pass
     assert {name for _, name in _undocumented_tests(ast.parse(source))} == {
         "test_bare", "test_async_bare", "test_blank", "test_method", "test_nested",
     }  # fmt: skip
+
+
+def test_no_tracked_file_holds_a_merge_conflict_marker() -> None:
+    """No file git tracks keeps a line a merge left behind (``<<<<<<< `` or ``>>>>>>> ``)."""
+    import subprocess
+
+    listed = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True, timeout=60
+    ).stdout.decode()
+    marked = []
+    for name in filter(None, listed.split("\0")):
+        path = ROOT / name
+        if not path.is_file() or path.stat().st_size > 2_000_000:
+            continue
+        try:
+            text = path.read_text()
+        except UnicodeDecodeError:
+            continue  # binary
+        if any(line.startswith(("<<<<<<< ", ">>>>>>> ")) for line in text.splitlines()):
+            marked.append(name)
+    assert marked == []
