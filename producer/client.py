@@ -34,7 +34,7 @@ from producer.intake import Intake
 from producer.search import cursors, export, walk
 from producer.search.campaigns import CampaignSummary, campaign, campaigns
 from producer.search.filters import Filters
-from producer.search.query import FILTER_PARAMS, filter_pairs, parse_filters
+from producer.search.query import FILTER_PARAMS, parse_filters
 from voicecall.config.clients import PYTHON_CLIENT, check_client_name
 from voicecall.config.settings import Settings, load_settings
 from voicecall.errors import (
@@ -44,6 +44,7 @@ from voicecall.errors import (
     JobNotFound,
     SearchError,
 )
+from voicecall.formats.query_pairs import filter_pairs
 from voicecall.job import lifecycle
 from voicecall.job.contract import check_cancel_reason, validation_context
 from voicecall.job.records import JobView

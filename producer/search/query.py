@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime, tzinfo
 from enum import Enum
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from producer.search.filters import Filters
 from voicecall.config.clients import NAME_RULE, is_client_name
@@ -93,14 +93,7 @@ def parse_filters(
     return filters, single
 
 
-_TIME_PARAMS = (
-    "created_from",
-    "created_to",
-    "due_from",
-    "due_to",
-    "finished_from",
-    "finished_to",
-)
+_TIME_PARAMS = tuple(p for p in FILTER_PARAMS if p.endswith(("_from", "_to")))  # bounds
 
 
 def _enums(raw: list[str], enum: type[E], param: str) -> tuple[E, ...]:
@@ -174,24 +167,3 @@ def _rfc3339(raw: str, param: str, rule: str, zone: tzinfo | None) -> float:
     if moment.tzinfo is None:
         raise SearchError(param, "has no UTC offset; add one (Z or +07:00)")
     return moment.timestamp()
-
-
-def filter_pairs(filters: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """Keyword filters as the Python client takes them (``state=["queued", "retrying"]``,
-    ``labels={"campaign": "tet"}``, ``created_from=datetime(...)``) as query pairs."""
-    pairs: list[tuple[str, str]] = []
-    for name, value in filters.items():
-        if value is None:
-            continue
-        if name == "labels":
-            pairs += [("label", f"{key}:{item}") for key, item in dict(value).items()]
-            continue
-        for item in value if isinstance(value, list | tuple | set | frozenset) else [value]:
-            if isinstance(item, datetime):
-                text = item.isoformat()  # a naive one: read in TIMEZONE, or refused without a zone
-            elif isinstance(item, Enum):
-                text = str(item.value)
-            else:
-                text = str(item)
-            pairs.append((name, text))
-    return pairs

@@ -17,7 +17,6 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
 from typing import Any, NamedTuple, TypedDict, TypeVar
 from urllib.parse import quote
 
@@ -34,6 +33,7 @@ from voicecall.client.models import (
     CampaignList,
     CampaignSummary,
 )
+from voicecall.formats.query_pairs import filter_pairs
 from voicecall.job.contract import AnyCall
 from voicecall.job.esms_limits import Voice
 from voicecall.job.records import JobView
@@ -246,37 +246,14 @@ def cancel_call(job_id: str, reason: str | None) -> Call:
     return Call(CANCEL_CALL, {"id": job_id}, params)
 
 
-def query(filters: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """The filters as query pairs. A name the API does not know is sent as it is, so the
-    API's 422 names it instead of the client dropping it."""
-    pairs: list[tuple[str, str]] = []
-    for name, value in filters.items():
-        if value is None:
-            continue
-        if name == "labels":
-            pairs += [("label", f"{key}:{item}") for key, item in dict(value).items()]
-            continue
-        many = isinstance(value, list | tuple | set | frozenset)
-        pairs += [(name, _query_value(item)) for item in (value if many else [value])]
-    return pairs
-
-
-def _query_value(value: object) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()  # a naive one is refused by the API, naming the filter
-    if isinstance(value, Enum):
-        return str(value.value)
-    return str(value)
-
-
 def list_calls(filters: Mapping[str, Any], limit: int | None, cursor: str | None) -> Call:
     page = [("limit", str(limit))] if limit is not None else []
     page += [("cursor", cursor)] if cursor is not None else []
-    return Call(LIST_CALLS, params=query(filters) + page)
+    return Call(LIST_CALLS, params=filter_pairs(filters) + page)
 
 
 def export_calls(filters: Mapping[str, Any]) -> Call:
-    return Call(EXPORT_CALLS, params=query(filters))
+    return Call(EXPORT_CALLS, params=filter_pairs(filters))
 
 
 def list_campaigns() -> Call:
@@ -291,7 +268,7 @@ def bulk_cancel(filters: Mapping[str, Any], reason: str | None) -> Call:
     """Never retried: a bulk cancel carries no key (asking again is harmless: it skips what
     is cancelled, but it is a second operation)."""
     extra = [] if reason is None else [("reason", reason)]
-    return Call(BULK_CANCEL, params=query(filters) + extra)
+    return Call(BULK_CANCEL, params=filter_pairs(filters) + extra)
 
 
 def bulk_requeue(queue: str) -> Call:

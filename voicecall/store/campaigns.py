@@ -8,11 +8,10 @@ from typing import cast
 
 import redis
 import redis.asyncio
-from redis.commands.core import Script
 
 from voicecall.job import keys
 from voicecall.job.states import Outcome, State
-from voicecall.store.scripts import plain_source
+from voicecall.store.scripts import plain_source, registered
 
 # The counters each campaign keeps (fields "{cid}:{name}" of keys.CAMPAIGN_STATS).
 CAMPAIGN_FIGURES: tuple[str, ...] = (
@@ -67,16 +66,9 @@ class Campaigns:
     def reserve_campaign(self, name: str, count: int = 1) -> tuple[int, int]:
         """(the campaign's number, the first of ``count`` places reserved in it), creating the
         campaign on its first job. Places are never given twice (a gap is harmless)."""
-        cid, first = self._reserve(keys=list(reserve_keys().values()), args=[name, count])
+        reserve = registered(self, self._redis, RESERVE_CAMPAIGN)
+        cid, first = reserve(keys=list(reserve_keys().values()), args=[name, count])
         return int(cid), int(first)
-
-    @property
-    def _reserve(self) -> Script:
-        script = getattr(self, "_reserve_script", None)
-        if script is None:
-            script = self._redis.register_script(RESERVE_CAMPAIGN)
-            self._reserve_script = script
-        return script
 
 
 class AsyncCampaigns:
@@ -86,9 +78,6 @@ class AsyncCampaigns:
 
     async def reserve_campaign(self, name: str, count: int = 1) -> tuple[int, int]:
         """See :meth:`JobStore.reserve_campaign`."""
-        script = getattr(self, "_reserve_script", None)
-        if script is None:
-            script = self._redis.register_script(RESERVE_CAMPAIGN)
-            self._reserve_script = script
-        cid, first = await script(keys=list(reserve_keys().values()), args=[name, count])
+        reserve = registered(self, self._redis, RESERVE_CAMPAIGN)
+        cid, first = await reserve(keys=list(reserve_keys().values()), args=[name, count])
         return int(cid), int(first)

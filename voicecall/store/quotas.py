@@ -9,7 +9,7 @@ import redis
 import redis.asyncio
 
 from voicecall.store.connection import now_s
-from voicecall.store.scripts import plain_source
+from voicecall.store.scripts import plain_source, registered
 
 QUOTA = plain_source("quota")  # an API client's quota (sliding log)
 NEVER = math.inf  # a quota's wait for a cost above its whole allowance
@@ -43,9 +43,7 @@ class Quotas:
         """Take ``cost`` calls from ``quota`` (calls, seconds) at ``key`` (a sliding-window
         log: no window of that many seconds ever holds more calls); 0.0 when taken, else the
         seconds until they fit (nothing taken), :data:`NEVER` for more than the whole quota."""
-        script = getattr(self, "_quota_script", None)
-        if script is None:
-            script = self._quota_script = self._redis.register_script(QUOTA)
+        script = registered(self, self._redis, QUOTA)
         return _quota_wait(
             script(keys=list(quota_keys(key).values()), args=_quota_args(cost, quota, now))
         )
@@ -58,9 +56,7 @@ class AsyncQuotas:
 
     async def take_quota(self, key: str, cost: int, quota: tuple[int, int]) -> float:
         """See :meth:`JobStore.take_quota`."""
-        script = getattr(self, "_quota_script", None)
-        if script is None:
-            script = self._quota_script = self._redis.register_script(QUOTA)
+        script = registered(self, self._redis, QUOTA)
         return _quota_wait(
             await script(keys=list(quota_keys(key).values()), args=_quota_args(cost, quota))
         )

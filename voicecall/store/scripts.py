@@ -15,7 +15,11 @@ import json
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
+
+import redis
+import redis.asyncio
+from redis.commands.core import AsyncScript, Script
 
 from voicecall.job import keys
 from voicecall.job.layout import BAND_WIDTH, KINDS, RETENTION_SLACK_S, STATUSES
@@ -113,3 +117,16 @@ def plain_source(name: str) -> str:
     """A script that is not a job step (no lib.lua): ``quota``, ``dramatiq_fetch``,
     ``reserve_campaign``, ``recover_worker``."""
     return (LUA_DIR / f"{name}.lua").read_text()
+
+
+@overload
+def registered(store: object, client: redis.asyncio.Redis, source: str) -> AsyncScript: ...
+@overload
+def registered(store: object, client: redis.Redis, source: str) -> Script: ...
+def registered(store: object, client: redis.Redis | redis.asyncio.Redis, source: str) -> Any:
+    """``source`` registered on ``client`` at its first use by ``store``, then kept with the
+    store (registering hashes the source; Redis is sent it only when it lacks the script)."""
+    kept: dict[str, Any] = vars(store).setdefault("_registered_scripts", {})
+    if source not in kept:
+        kept[source] = client.register_script(source)
+    return kept[source]

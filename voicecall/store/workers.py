@@ -6,11 +6,10 @@ from __future__ import annotations
 from typing import cast
 
 import redis
-from redis.commands.core import Script
 
 from voicecall.job import keys
 from voicecall.store.connection import now_s
-from voicecall.store.scripts import plain_source
+from voicecall.store.scripts import plain_source, registered
 
 RECOVER_WORKER = plain_source("recover_worker")  # a dead worker's messages back on their queues
 
@@ -51,20 +50,12 @@ class Workers:
     def recover_worker(self, worker_id: str) -> int:
         """Put a dead worker's unacknowledged Dramatiq messages back on their queues."""
         return int(
-            self._recover(
+            registered(self, self._redis, RECOVER_WORKER)(
                 keys=[key for _, key in recover_keys(worker_id)],
                 args=[worker_id],
                 client=self._redis,
             )
         )
-
-    @property
-    def _recover(self) -> Script:
-        script = getattr(self, "_recover_script", None)
-        if script is None:
-            script = self._redis.register_script(RECOVER_WORKER)
-            self._recover_script = script
-        return script
 
     def save_balance(self, vnd: float) -> None:
         self._redis.hset(keys.ESMS_BALANCE, mapping={"vnd": vnd, "at": now_s()})

@@ -58,6 +58,13 @@ local function load_job()
   return cjson.decode(raw)
 end
 
+-- Whether this claim still holds the job: 'sending', leased to P.owner at attempt P.attempt
+-- (renew, unclaim). A job re-driven and claimed again meanwhile, by any worker, is not held.
+local function holds_claim(job)
+  return job.state == 'sending' and job.lease and job.lease.owner == P.owner
+    and (job.attempts or 0) == P.attempt
+end
+
 local function is_final(state)
   return C.final[state] == true
 end

@@ -5,10 +5,7 @@
 own_keys({}, {})
 local job = load_job()
 if not job then return {'absent', '', ''} end
-if job.state ~= 'sending' or not job.lease or job.lease.owner ~= P.owner
-    or (job.attempts or 0) ~= P.attempt then
-  return {'lost', job.state, ''}
-end
+if not holds_claim(job) then return {'lost', job.state, ''} end
 job.lease['until'] = NOW + P.lease_s
 redis.call('SET', K.job, cjson.encode(job), 'KEEPTTL')
 return {'renewed', job.state, tostring(job.lease['until'])}

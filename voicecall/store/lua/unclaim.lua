@@ -4,10 +4,7 @@
 own_keys({}, {})
 local job = load_job()
 if not job then return {'absent', '', ''} end
-if job.state ~= 'sending' or not job.lease or job.lease.owner ~= P.owner
-    or (job.attempts or 0) ~= P.attempt then
-  return {'lost', job.state, ''}
-end
+if not holds_claim(job) then return {'lost', job.state, ''} end
 job.attempts = job.attempts - 1
 job.window_attempts = math.max(0, (job.window_attempts or 1) - 1)
 job.lease = nil
