@@ -20,7 +20,6 @@ import redis.asyncio.client
 import redis.asyncio.sentinel
 import redis.client
 import redis.sentinel
-import tenacity
 
 from voicecall.errors import StoreError
 from voicecall.telemetry.logs import get_logger
@@ -61,6 +60,8 @@ def _as_unavailable(exc: BaseException) -> BaseException:
 
 
 def _retrying(deadline_s: float) -> dict[str, Any]:
+    import tenacity  # only with sentinels: a REDIS_URL-only producer never loads it
+
     return {
         "retry": tenacity.retry_if_exception(transient),
         "wait": tenacity.wait_exponential(multiplier=BACKOFF_FIRST_S, max=BACKOFF_MAX_S)
@@ -74,6 +75,8 @@ def ride_out(call: Callable[[], T], deadline_s: float, before_retry: Callable[[]
     """``call()``, sent again on a transient error until ``deadline_s`` has passed."""
     if deadline_s <= 0:
         return call()
+    import tenacity
+
     attempt = 0
     try:
         for attempt_state in tenacity.Retrying(**_retrying(deadline_s)):
@@ -92,6 +95,8 @@ async def ride_out_async(
 ) -> T:
     if deadline_s <= 0:
         return await call()
+    import tenacity
+
     attempt = 0
     try:
         async for attempt_state in tenacity.AsyncRetrying(**_retrying(deadline_s)):
