@@ -262,7 +262,7 @@ class Settings(RedisSettings):
     def _quiet(cls, value: object) -> object:
         return parse_quiet_hours(value) if isinstance(value, str) else value
 
-    @field_validator("callback_secret")
+    @field_validator("callback_secret", "metrics_token")
     @classmethod
     def _secret(cls, value: str) -> str:
         if value and len(value) < 16:
@@ -273,13 +273,6 @@ class Settings(RedisSettings):
     @classmethod
     def _metrics_host(cls, value: str) -> str:
         return ip_address(value)
-
-    @field_validator("metrics_token")
-    @classmethod
-    def _metrics_token(cls, value: str) -> str:
-        if value and len(value) < 16:
-            raise ValueError("must be at least 16 characters")
-        return value
 
     @field_validator("api_token_quota", mode="before")
     @classmethod
