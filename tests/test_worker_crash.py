@@ -69,7 +69,7 @@ def test_worker_sigkill_mid_run_loses_nothing_and_calls_nobody_twice(
     assert {(job.state, job.reason) for job in unknown} <= {(State.EXPIRED, "smsid_unknown")}
     assert states[State.EXPIRED] == len(unknown)  # no job with an SMSID expired
     lost = stack.sim.stats()["faults"]["accept_then_drop"]
-    in_kill = 2 * 32  # at most BULK_SEND_CONCURRENCY requests per process were at eSMS
+    in_kill = 2 * 32  # calls holding a place (BULK_SEND_CONCURRENCY per process): unrecorded
     assert len(unknown) <= lost + in_kill, (len(unknown), lost)  # lost answers, or the kill
     _assert_one_call_per_job(stack, ids)
 

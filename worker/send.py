@@ -103,6 +103,12 @@ async def _send_claimed(ctx: Context, job: JobRecord, queue: str) -> None:
                 callback_url=callback_url(ctx.settings, job.id, job.callback_nonce),
                 send_date=_send_date(job, now),
             )
+            # Recorded before the place is given back: a crash loses the answers of calls
+            # that hold a place, at most BULK_SEND_CONCURRENCY per process (those jobs end
+            # smsid_unknown). Freed at the answer, places let a loaded loop pile up answered,
+            # unrecorded calls without bound (the SIGKILL test saw 146).
+            await _record(ctx, job, submission, now)
+            return
     except (PermanentError, InvalidParameter) as exc:
         code = str(exc.code or "invalid_parameter")
         error = {"code": code, "message": str(exc)[:500]}
@@ -119,8 +125,6 @@ async def _send_claimed(ctx: Context, job: JobRecord, queue: str) -> None:
         return
     except Stopping:
         await _give_back(ctx, job)
-        return
-    await _record(ctx, job, submission, now)
 
 
 async def send_when_due(
