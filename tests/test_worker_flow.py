@@ -48,6 +48,31 @@ def test_callback_is_confirmed_by_exactly_one_status_request(
     assert stack.sim.calls()[0]["status_requests"] == 1
 
 
+def test_a_confirmation_answered_105_asks_again_within_seconds_not_the_poll_backoff(
+    stack_factory: Callable[..., Stack],
+) -> None:
+    """eSMS's status lags its callback (105 for a just-sent SMSID): the confirming poll asks
+    again after 1 s, then as long as the report has waited, so the job ends a few seconds
+    after the status is ready, not after POLL_MARGIN_S (30 s: the next regular poll)."""
+    not_ready_s = 4.0
+    stack = stack_factory(poll_margin_s=30, poll_max_interval_s=1800)  # production's backoff
+    stack.sim.configure(status_not_ready_s=not_ready_s)
+    stack.start_worker()
+    job_id = stack.post_call({"kind": "record_call", "phone": "0901234568", "record_id": "rec1"})[
+        "id"
+    ]
+    job = stack.wait_final([job_id], timeout=25)[job_id]
+    assert (job.state, job.outcome) == (State.COMPLETED, Outcome.ANSWERED)
+    call = stack.sim.calls()[0]
+    accepted_at = datetime.fromisoformat(str(call["accepted_at"])).timestamp()
+    callback_at = datetime.fromisoformat(str(call["callbacks"][0]["at"])).timestamp()
+    assert callback_at - accepted_at < not_ready_s  # the confirmation met the lag
+    assert call["status_requests"] >= 2  # at least one 105 before the answer
+    assert job.finished_at is not None
+    # Ready at accepted_at + 4 s; asked again at most as long after as the report had waited.
+    assert job.finished_at - accepted_at < 2 * not_ready_s + 2
+
+
 def test_with_confirm_off_the_callback_completes_the_job_without_any_status_request(
     stack_factory: Callable[..., Stack],
 ) -> None:

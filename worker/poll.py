@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import structlog
 
+from voicecall.config.settings import Settings
 from voicecall.esms.results import Report
 from voicecall.job import lifecycle, upkeep
 from voicecall.job.records import JobRecord
@@ -35,6 +36,7 @@ from worker.timing import next_poll_in_s
 log = get_logger(__name__)
 
 RETRY_SOON_S = 30.0
+CONFIRM_RETRY_MIN_S = 1.0
 
 
 async def poll_step(ctx: Context, *, job_id: str) -> None:
@@ -64,7 +66,7 @@ async def _poll_step(ctx: Context, *, job_id: str) -> None:
     if not smsid:
         await _plan(ctx, job_id, deadline - now, deadline)  # a later send answer may name it
         return
-    backoff_s = next_poll_in_s(job.polls, settings)
+    backoff_s = _next_poll_in_s(job, now, settings)
     try:
         report = await _ask(ctx, job, smsid)
     except NotReady:
@@ -92,6 +94,17 @@ async def _poll_step(ctx: Context, *, job_id: str) -> None:
     step = await _apply(ctx, op)  # eSMS has answered: a Redis blip must not lose it
     if step.verdict is Verdict.ACCEPTED:
         observe_finished(step.job())
+
+
+def _next_poll_in_s(job: JobRecord, now: float, settings: Settings) -> float:
+    """When to ask again if this answer is not final. A callback already said the call ended
+    (CALLBACK_CONFIRM=status): eSMS's status lags it briefly (105 for a just-sent SMSID), so
+    ask again after as long as the report has waited, from 1 s (doubling, no state kept), up
+    to the usual backoff; a confirmation answered 105 once waited that backoff (30 s)."""
+    backoff_s = next_poll_in_s(job.polls, settings)
+    if job.reported is None:
+        return backoff_s
+    return min(backoff_s, max(CONFIRM_RETRY_MIN_S, now - job.reported.at))
 
 
 async def _ask(ctx: Context, job: JobRecord, smsid: str) -> Report:
