@@ -46,6 +46,7 @@ class Sizes:
     crash_claimed: int = 200  # figure 9c: calls claimed by the worker that is killed
     crash_due: int = 200  # and calls it holds until they fall due
     per_process_jobs: int = 3000  # figure 9d, at each latency
+    per_process_max_s: float = 60.0  # figure 9d: at most this long at the slot ceiling
 
 
 FULL = Sizes()
@@ -75,6 +76,7 @@ QUICK = Sizes(
     crash_claimed=30,
     crash_due=30,
     per_process_jobs=1000,
+    per_process_max_s=12.0,
 )
 
 

@@ -29,9 +29,9 @@ def _cores_used(run: Run) -> tuple[float, float]:
 def run(ctx: Context) -> list[Row]:
     s = ctx.sizes
     slots = Settings.model_fields["bulk_send_concurrency"].default  # bulk requests at eSMS
-    # About a minute of calls at most per latency: the slot ceiling bounds a slow eSMS.
-    results = {ms: full_path(ctx, 1, s.threads, min(s.per_process_jobs, int(slots * 60_000 // ms)),
-                             latency_ms=ms)
+    # At most per_process_max_s of calls per latency: the slot ceiling bounds a slow eSMS.
+    most = {ms: int(slots * s.per_process_max_s * 1000 // ms) for ms in LATENCIES_MS}
+    results = {ms: full_path(ctx, 1, s.threads, min(s.per_process_jobs, most[ms]), latency_ms=ms)
                for ms in LATENCIES_MS}  # fmt: skip
     cores = os.cpu_count() or 1
     rows = []
