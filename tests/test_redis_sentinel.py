@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import os
 import signal
@@ -19,6 +20,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
 
 import httpx
 import pytest
@@ -32,6 +35,18 @@ from voicecall.errors import SettingsError
 from voicecall.store.connection import UNAVAILABLE, async_redis_client, redis_client
 from voicecall.store.failover import ReplicationTimeout
 from voicecall.store.job_store import AsyncJobStore, JobStore
+
+
+def _load_healthcheck() -> ModuleType:
+    path = Path(__file__).resolve().parents[1] / "deploy" / "docker" / "healthcheck.py"
+    spec = importlib.util.spec_from_file_location("voicecall_healthcheck", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+HEALTHCHECK = _load_healthcheck()
 
 
 def _check_settings(**env: str) -> subprocess.CompletedProcess[str]:
@@ -137,6 +152,23 @@ def test_every_client_follows_the_primary_through_a_kill(
     assert (_metric("voicecall_redis_primary_changes_total") or 0) >= changes + 1
     store.close()
     broker.close()
+
+
+def test_the_scheduler_healthcheck_asks_the_primary_the_sentinels_name(
+    sentinel_topology: Callable[..., Topology], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The image's HEALTHCHECK for ``voicecall scheduler`` finds Redis as the scheduler does:
+    with REDIS_SENTINELS set it PINGs their primary (REDIS_URL's host, a dead port here, is
+    not asked), and a master name no sentinel monitors is unhealthy, naming the error."""
+    topology = sentinel_topology()
+    for name in HEALTHCHECK.REDIS_SETTINGS:
+        monkeypatch.delenv(name, raising=False)  # only the process's own environment counts
+    environ = topology.env()
+    assert HEALTHCHECK.check("scheduler", [], environ) is None
+    unknown = {**environ, "REDIS_SENTINEL_MASTER": "nobody"}
+    assert HEALTHCHECK.check("scheduler", [], unknown) == "redis: MasterNotFoundError"
+    alone = {"REDIS_URL": environ["REDIS_URL"]}  # no sentinels: REDIS_URL's host, dead
+    assert HEALTHCHECK.check("scheduler", [], alone) == "redis: ConnectionError"
 
 
 def test_intake_waits_for_a_replica_and_refuses_when_none_acknowledges(

@@ -10,11 +10,12 @@ the same HEALTHCHECK fits whichever command the container runs:
   server, forked by the worker's main process, answers on ``dramatiq_prom_port`` (read from
   the process's environment; else ``METRICS_PORT``; else 9191) at ``dramatiq_prom_host``
   (else ``METRICS_HOST``; a wildcard address is asked on 127.0.0.1);
-- ``voicecall scheduler``: Redis at ``REDIS_URL`` answers PING.
+- ``voicecall scheduler``: its Redis answers PING: the primary the sentinels name when
+  ``REDIS_SENTINELS`` is set (as the scheduler itself finds it), else ``REDIS_URL``.
 
 Exit 0 when healthy, 1 when not, with one line saying why. Standard library only, except
-redis-py for the scheduler (installed with voicecall). ``VOICECALL_HEALTHCHECK_PID`` names
-another process than 1 (the tests use it).
+voicecall's own Redis client factory for the scheduler (installed in the image).
+``VOICECALL_HEALTHCHECK_PID`` names another process than 1 (the tests use it).
 """
 
 from __future__ import annotations
@@ -72,21 +73,44 @@ def _get(url: str) -> str | None:
         return str(exc)
 
 
+# The settings that say where Redis is (voicecall.config.redis_settings).
+REDIS_SETTINGS = (
+    "REDIS_URL",
+    "REDIS_SENTINELS",
+    "REDIS_SENTINEL_MASTER",
+    "REDIS_SENTINEL_USERNAME",
+    "REDIS_SENTINEL_PASSWORD",
+)
+
+
+def _redis_problem(environ: dict[str, str]) -> str | None:
+    """None when the scheduler's Redis answers PING, else the reason."""
+    import redis
+
+    from voicecall.config.redis_settings import RedisSettings
+    from voicecall.store.connection import redis_client
+
+    found = {name: os.environ.get(name) or environ.get(name) for name in REDIS_SETTINGS}
+    given = {name.lower(): value for name, value in found.items() if value}
+    try:
+        settings = RedisSettings.model_validate(given)  # these values only: reads no .env
+    except ValueError as exc:  # pydantic's ValidationError is one
+        return f"redis settings: {str(exc).splitlines()[0]}"
+    try:
+        client = redis_client(
+            settings, ride_out_s=0, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S
+        )
+        client.ping()
+        client.close()
+    except redis.RedisError as exc:  # MasterNotFoundError too: no sentinel names a primary
+        return f"redis: {type(exc).__name__}"
+    return None
+
+
 def check(role: str, argv: Sequence[str], environ: dict[str, str]) -> str | None:
     """None when the process of ``role`` (started with ``argv``) is healthy, else the reason."""
     if role == "scheduler":
-        import redis
-
-        url = os.environ.get("REDIS_URL") or environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
-        try:
-            client = redis.Redis.from_url(
-                url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S
-            )
-            client.ping()
-            client.close()
-        except redis.RedisError as exc:
-            return f"redis: {type(exc).__name__}"
-        return None
+        return _redis_problem(environ)
     if role == "worker":
         port = environ.get("dramatiq_prom_port") or os.environ.get("METRICS_PORT") or "9191"
         host = environ.get("dramatiq_prom_host") or os.environ.get("METRICS_HOST") or ""
