@@ -9,6 +9,7 @@ import html
 import json
 import re
 import time
+from collections import Counter
 from contextlib import closing
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -274,6 +275,51 @@ def test_charts_are_server_rendered_svg_of_sends_endings_and_answer_rate(
     assert re.search(r'<rect class="ok"[^>]*><title>[^<]*: answered 1</title>', minutes)
     assert re.search(r'<rect class="warn"[^>]*><title>[^<]*: not_answered 1</title>', minutes)
     assert "50% answered" in page and "<script" not in page.split("</main>")[0]
+
+
+def test_a_campaign_page_charts_its_sends_endings_and_answer_rate_per_hour(
+    api_server: ApiServer, redis_url: str
+) -> None:
+    """A campaign's page charts its own sends and endings per hour since its first send, and
+    its answer rate, from counters its jobs' steps keep per hour (no scan of its jobs)."""
+    with api_server.client() as api:
+        calls = [
+            {"kind": "record_call", "phone": f"0902{i:06d}", "record_id": "r1"} for i in range(3)
+        ]
+        answer = api.post("/v1/calls/batch", json={"calls": calls, "campaign": "hourly"})
+        assert answer.status_code == 200, answer.text
+        ids = [r["job"]["id"] for r in answer.json()["results"]]
+    store = JobStore.from_url(redis_url)
+    started_hour = int(time.time() // 3600)
+    with closing(store):
+        for job_id in ids:
+            steps.submit(store, job_id, f"sms-{job_id}")
+        for job_id, outcome in zip(ids, (Outcome.ANSWERED, Outcome.NOT_ANSWERED), strict=False):
+            call = {"status": "ANSWERED", "duration_s": 3, "price_vnd": 880.0}
+            op = lifecycle.complete(
+                job_id, outcome=outcome, call=call, source="poll", smsid=f"sms-{job_id}"
+            )
+            assert store.apply(op).verdict == "accepted"
+        found = store.campaign_number("hourly")
+        assert found is not None
+        hours = sorted({started_hour, int(time.time() // 3600)})  # an hour may turn meanwhile
+        names = ["sent", "outcome:answered", "outcome:not_answered"]
+        counted: Counter[str] = Counter()
+        for counts in store.campaign_hours(found[0], hours, names):
+            counted.update(counts)
+        assert counted == {"sent": 3, "outcome:answered": 1, "outcome:not_answered": 1}
+    client, _ = _login(api_server)
+    with closing(client):
+        page = client.get("/console/campaign", params={"name": "hourly"}).text
+    assert '<svg id="chart-campaign-hours" class="chart"' in page
+    if len(hours) == 1:  # the figures of one bar
+        bars = page[
+            page.index('id="chart-campaign-hours"') : page.index('id="chart-campaign-rate"')
+        ]
+        assert re.search(r'<rect class="sent"[^>]*><title>[^<]*: sent 3</title>', bars)
+        assert re.search(r'<rect class="ok"[^>]*><title>[^<]*: answered 1</title>', bars)
+        assert re.search(r'<rect class="warn"[^>]*><title>[^<]*: not_answered 1</title>', bars)
+        assert "50% answered" in page[page.index('id="chart-campaign-rate"') :]
 
 
 def test_the_client_library_runs_and_reads_bulk_actions(api_server: ApiServer) -> None:

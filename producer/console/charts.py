@@ -20,6 +20,7 @@ GROUPS = {
     "warn": ("outcome:not_answered", "cancelled"),
     "bad": ("outcome:undelivered", "failed", "rejected", "expired"),
 }
+ENDINGS = sum(GROUPS.values(), ())
 ANSWERED = ("outcome:answered", "outcome:delivered")
 COMPLETED = ("outcome:answered", "outcome:delivered", "outcome:not_answered", "outcome:undelivered")
 WIDTH, HEIGHT, LEFT, BOTTOM = 720, 180, 34, 20
@@ -52,7 +53,7 @@ def buckets(minutes: Sequence[Minute], size: int) -> list[Bucket]:
 
 def bars(series: Sequence[Bucket], zone: tzinfo, *, title: str, chart_id: str) -> Markup:
     """Sent and endings per bucket; each bar's tooltip gives its figures."""
-    top = max([1, *(max(b.counts.get(SENT, 0), b.total(sum(GROUPS.values(), ()))) for b in series)])
+    top = max([1, *(max(b.counts.get(SENT, 0), b.total(ENDINGS)) for b in series)])
     slot = (WIDTH - LEFT) / max(len(series), 1)
     plot = HEIGHT - BOTTOM
     parts = [_frame(title, chart_id, top, "")]

@@ -16,7 +16,7 @@ from producer.console import activity, charts, listing, timeline
 from producer.console.overview import overview
 from producer.console.session import Session
 from producer.console.web import current, page, store_of, zone_of
-from producer.search.campaigns import campaign, campaigns
+from producer.search.campaigns import CampaignSummary, campaign, campaigns
 from voicecall.config.settings import Settings
 from voicecall.errors import CampaignNotFound, SearchError
 from voicecall.job import keys
@@ -185,8 +185,29 @@ def campaign_page(request: Request, name: str = "") -> HTMLResponse:
         title=f"Jobs of campaign {name} by how they ended (in flight in blue)",
         chart_id="chart-campaign",
     )
+    hours = _campaign_hours(request, name, summary)
+    over_time = {
+        "bars": charts.bars(hours, zone_of(request), chart_id="chart-campaign-hours",
+                            title=f"Campaign {name}: sent and endings per hour"),
+        "rate": charts.rate_line(hours, zone_of(request), chart_id="chart-campaign-rate",
+                                 title=f"Campaign {name}: answer rate per hour"),
+    } if hours else None  # fmt: skip
     return page(request, "campaign.html", session, c=summary, export_query=export_query,
-                chart=chart, live=summary.finished < summary.total)  # fmt: skip
+                chart=chart, over_time=over_time, live=summary.finished < summary.total)  # fmt: skip
+
+
+def _campaign_hours(request: Request, name: str, summary: CampaignSummary) -> list[charts.Bucket]:
+    """The campaign's sends and endings per hour since its first send (its latest 72 hours)."""
+    store = store_of(request)
+    found = store.campaign_number(name)
+    if found is None:
+        return []
+    first, last = (
+        t.timestamp() if t else None for t in (summary.first_sent_at, summary.last_sent_at)
+    )
+    rows = activity.campaign_hours(store, found[0], first, last, charts.ENDINGS,
+                                   finished=summary.finished >= summary.total)  # fmt: skip
+    return charts.buckets(rows, 60)
 
 
 def dead_letters(request: Request) -> DeadLetters:

@@ -63,6 +63,20 @@ class Campaigns:
             for values in pipe.execute()
         ]
 
+    def campaign_hours(
+        self, cid: int, hours: Sequence[int], names: Sequence[str]
+    ) -> list[dict[str, int]]:
+        """The campaign's activity in each of ``hours`` (epoch hours; lib.lua
+        ``campaign_hour``): each of ``names`` (``sent``, a final state, ``outcome:NAME``)
+        with its count, in one round trip."""
+        pipe = self._redis.pipeline(transaction=False)
+        for hour in hours:
+            pipe.hmget(keys.CAMPAIGN_STATS, [f"{cid}:h{hour}:{name}" for name in names])
+        return [
+            {name: int(v) for name, v in zip(names, values, strict=True) if v}
+            for values in pipe.execute()
+        ]
+
     def reserve_campaign(self, name: str, count: int = 1) -> tuple[int, int]:
         """(the campaign's number, the first of ``count`` places reserved in it), creating the
         campaign on its first job. Places are never given twice (a gap is harmless)."""

@@ -93,6 +93,12 @@ local function campaign_add(job, field, by)
   if job.cid then redis.call('HINCRBY', K.campaign_stats, job.cid .. ':' .. field, by) end
 end
 
+-- The campaign's own activity per hour (fields "{cid}:h{hour}:{field}", the fields
+-- count_activity counts): its chart over time, read by hours, never by scanning jobs.
+local function campaign_hour(job, field)
+  campaign_add(job, 'h' .. math.floor(NOW / 3600) .. ':' .. field, 1)
+end
+
 local function move(job, to, note, extra)
   if job.cid and job.state ~= to then
     campaign_add(job, job.state, -1)
@@ -274,7 +280,9 @@ local function finish(job, state, note, extra)
     job.held_reports = nil
   end
   move(job, state, note, extra)
-  count_activity(job.outcome and state == 'completed' and ('outcome:' .. job.outcome) or state)
+  local ending = job.outcome and state == 'completed' and ('outcome:' .. job.outcome) or state
+  count_activity(ending)
+  campaign_hour(job, ending)
   campaign_result(job)
   job.finished_at = NOW
   job.lease = nil

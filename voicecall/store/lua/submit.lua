@@ -42,6 +42,7 @@ if job.state == 'sending' then
   if otp_code then job.request.content = nil end  -- eSMS has it now; keep no copy
   move(job, 'submitted', P.note, {smsid = P.smsid, code = P.code})
   count_activity('sent')
+  campaign_hour(job, 'sent')
   if job.cid then  -- the campaign's first and last send
     local first = redis.call('HGET', K.campaign_stats, job.cid .. ':first_sent_at')
     if not first or tonumber(first) > NOW then
