@@ -76,7 +76,7 @@ QUICK = Sizes(
     crash_claimed=30,
     crash_due=30,
     per_process_jobs=1000,
-    per_process_max_s=12.0,
+    per_process_max_s=6.0,
 )
 
 

@@ -4,13 +4,19 @@ Figure 1's full path twice in one run, with the same processes, threads and jobs
 then on with 100 % sampling (``parentbased_always_on``), every span exported over OTLP/HTTP
 (protobuf, the SDK's batch processor) to a collector stand-in in the bench process
 (tests/fixtures/otlp_collector.py). The figure is the worker-side CPU per job that tracing
-adds, and the jobs/s with it on against off.
+adds, and the jobs/s with it on against off. 12b: figure 6a's fixed-rate intake load on an
+API process with tracing off, then on (same run, same exporter): intake's p99 with it.
 """
 
 from __future__ import annotations
 
+from typing import cast
+
+from bench import intake
 from bench.core import Context, Row
+from bench.figures.intake_rate import WARM_UP_S, Target
 from bench.figures.paths import full_path
+from bench.harness import API_TOKEN
 from tests.fixtures.otlp_collector import Collector
 
 NUMBER, TITLE = "12", "Tracing cost (send path)"
@@ -27,19 +33,15 @@ def run(ctx: Context) -> list[Row]:
     s = ctx.sizes
     off = full_path(ctx, s.processes, s.threads, s.send_jobs)
     collector = Collector()
+    tracing = {
+        "otel_traces_exporter": "otlp",
+        "otel_exporter_otlp_endpoint": collector.endpoint,
+        "otel_traces_sampler": "parentbased_always_on",
+    }
     try:
-        on = full_path(
-            ctx,
-            s.processes,
-            s.threads,
-            s.send_jobs,
-            worker_env={
-                "otel_traces_exporter": "otlp",
-                "otel_exporter_otlp_endpoint": collector.endpoint,
-                "otel_traces_sampler": "parentbased_always_on",
-            },
-        )
+        on = full_path(ctx, s.processes, s.threads, s.send_jobs, worker_env=tracing)
         spans = len(collector.spans)
+        intake_row = _intake(ctx, tracing)
     finally:
         collector.close()
     workers_off = off.cpu_ms_per_job.get("workers", 0.0)
@@ -63,5 +65,43 @@ def run(ctx: Context) -> list[Row]:
             met=ratio >= TARGET_RATIO,
             notes=notes,
             data={"off": vars(off), "on": vars(on), "spans": spans},
-        )
+        ),
+        intake_row,
     ]
+
+
+def _intake(ctx: Context, tracing: dict[str, str]) -> Row:
+    """Figure 6a's fixed-rate load on one API process with tracing off, then on."""
+    stack, s = ctx.stack, ctx.sizes
+    results = {}
+    for side, settings in (("off", {}), ("on", tracing)):
+        stack.reset()
+        api, url = stack.start_api(**settings)
+        try:
+            target = Target(url, API_TOKEN, stack.redis.url, stack.r.flushall)
+            results[side] = intake.fixed_rate(
+                cast(intake.Servers, target),
+                s.intake_rate_per_s,
+                s.intake_duration_s,
+                s.intake_threads,
+                warmup_s=WARM_UP_S,
+            )
+        finally:
+            stack.stop(api)
+    on_p99, off_p99 = float(results["on"]["p99_ms"]), float(results["off"]["p99_ms"])
+    return Row(
+        figure=f"{NUMBER}b",
+        name="Tracing cost (intake): POST /v1/calls p99, tracing on vs off",
+        value=f"{on_p99:.1f} ms",
+        reference=f"{off_p99:.1f} ms (off)",
+        ratio=on_p99 / off_p99 if off_p99 else None,
+        target="none (the cost of tracing at intake)",
+        met=None,
+        notes=(
+            f"{s.intake_rate_per_s:,.0f} req/s offered for {s.intake_duration_s:g} s to one API "
+            f"process per side, 100 % sampling; p50 {results['on']['p50_ms']:.1f} vs "
+            f"{results['off']['p50_ms']:.1f} ms; errors {results['on']['errors']} vs "
+            f"{results['off']['errors']}"
+        ),
+        data={"on": results["on"], "off": results["off"]},
+    )
