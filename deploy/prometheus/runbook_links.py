@@ -2,7 +2,7 @@
 
 Every alert of ``alerts.yml`` carries ``runbook_url: "<base>#<section>"``, an absolute link to
 a section of ``docs/runbook.md``. The committed file uses :data:`DEFAULT_BASE_URL`, the runbook
-in the project's repository, and the promtool unit tests (``alerts_test.yml``) expect it. To
+in the project's repository, and the promtool unit tests (``alerts_test.yml``, ``alerts_long_test.yml``) expect it. To
 send on-call engineers to your own copy (a fork, an internal mirror), render the rules with
 ``RUNBOOK_BASE_URL`` and load the rendered file into Prometheus instead::
 
