@@ -33,7 +33,7 @@ def _no_settings() -> dict[str, str]:
 # What `voicecall` offers; each package registers its own under the voicecall.commands group.
 EVERY_COMMAND = {
     "api", "worker", "scheduler", "esms-sim", "enqueue", "status", "cancel", "import", "jobs",
-    "campaign", "export", "dlq", "demo", "check-settings",
+    "campaign", "export", "dlq", "demo", "check-settings", "redis-failover",
 }  # fmt: skip
 
 

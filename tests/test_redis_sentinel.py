@@ -49,16 +49,20 @@ def _load_healthcheck() -> ModuleType:
 HEALTHCHECK = _load_healthcheck()
 
 
-def _check_settings(**env: str) -> subprocess.CompletedProcess[str]:
+def _voicecall(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     prefixes = ("ESMS_", "REDIS_", "API_", "CALLBACK_", "PUBLIC_", "BROKER_")
     base = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
     return subprocess.run(
-        [sys.executable, "-m", "voicecall.cli", "check-settings", "producer"],
+        [sys.executable, "-m", "voicecall.cli", *args],
         env={**base, **env},
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def _check_settings(**env: str) -> subprocess.CompletedProcess[str]:
+    return _voicecall("check-settings", "producer", env=env)
 
 
 def test_check_settings_names_a_malformed_sentinel_address_and_exits_2() -> None:
@@ -169,6 +173,32 @@ def test_the_scheduler_healthcheck_asks_the_primary_the_sentinels_name(
     assert HEALTHCHECK.check("scheduler", [], unknown) == "redis: MasterNotFoundError"
     alone = {"REDIS_URL": environ["REDIS_URL"]}  # no sentinels: REDIS_URL's host, dead
     assert HEALTHCHECK.check("scheduler", [], alone) == "redis: ConnectionError"
+
+
+def test_redis_failover_hands_over_and_demotes_the_old_primary_itself(
+    sentinel_topology: Callable[..., Topology],
+) -> None:
+    """`voicecall redis-failover` asks the sentinels for a failover and, once they all name
+    the new primary, makes the old one its replica itself: when the command returns the old
+    primary is already a replica (Sentinel alone leaves it a primary for 8 s, and with
+    min-replicas-to-write 2 the new one refuses writes meanwhile). Without REDIS_SENTINELS it
+    exits 2 naming the setting."""
+    topology = sentinel_topology(min_replicas_to_write=2)
+    old = topology.primary_port()
+    done = _voicecall("redis-failover", env=topology.env())
+    assert done.returncode == 0, done.stdout + done.stderr
+    new = topology.primary_port()
+    assert new != old
+    assert f"127.0.0.1:{old} -> 127.0.0.1:{new}" in done.stdout
+    role = topology.client(old).role()
+    assert role[0] == "slave", role  # at once, not 8 s later
+    assert int(role[2]) == new
+    topology.wait_replicas(2)
+    assert topology.client(new).set("after", 1)  # both replicas back: writes go through
+
+    alone = _voicecall("redis-failover", env={"REDIS_URL": "redis://127.0.0.1:1/0"})
+    assert alone.returncode == 2
+    assert alone.stderr.count("\n") == 1 and "REDIS_SENTINELS" in alone.stderr
 
 
 def test_intake_waits_for_a_replica_and_refuses_when_none_acknowledges(

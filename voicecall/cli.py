@@ -129,6 +129,10 @@ def check_settings_main(argv: Sequence[str]) -> int:
 
 # The core's own command, registered like every other (pyproject.toml).
 CHECK_SETTINGS = Command("voicecall.cli:check_settings_main", "validate settings for a role")
+REDIS_FAILOVER = Command(
+    "voicecall.store.handover:main",
+    "a planned Redis failover through the sentinels, the old primary demoted at once",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,6 +16,7 @@ tests/test_error_tree.py checks this drawing against the code, both ways.
     │   ├── CancelRefused               the job was handed to eSMS, or is final
     │   ├── ReopenRefused               a dead letter that cannot be requeued safely
     │   ├── CampaignNotFound (LookupError)  no job ever named this campaign
+    │   ├── HandoverFailed              no new primary named in time [voicecall.store.handover]
     │   └── PrimaryUnavailable (ConnectionError)  no Redis primary within the failover deadline [voicecall.store.failover]
     │       └── ReplicationTimeout      WAIT saw fewer replicas than asked: the write may be lost
     ├── SearchError (ValueError)        a search filter, limit or cursor breaks its rule

@@ -13,6 +13,8 @@ the primary at 5 s, ``SENTINEL FAILOVER`` at 15 s.
 - 11d: acknowledged jobs lost, and calls placed twice (RequestIds the simulator saw twice).
 - 11e: figure 6a's load (POST /v1/calls at a fixed rate) on the same topology, in the same
   run, with a local replica acknowledging each job (WAIT 1) and without (WAIT 0).
+- 11f: as 11b, for a third fault at 30 s: the planned failover of ``voicecall redis-failover``
+  (the old primary demoted at once, voicecall.store.handover).
 
 Skipped by ``--quick``: the scenario takes a minute and a half; tests/test_failover.py runs
 it (with its assertions) in ``make test``.
@@ -72,7 +74,7 @@ def _measure(ctx: Context, stack: Stack, topology: Topology) -> list[Row]:
     api = stack.start_api()
     worker = stack.start_worker(processes=2, threads=4)
     stream = Stream(stack.api_url, stack.token)
-    faults = run_failovers(stack, topology, stream)
+    faults = run_failovers(stack, topology, stream, handover=True)
     acked = stream.acked()
     ids = [str(sub.job_id) for sub in acked]
     with contextlib.suppress(TimeoutError):  # counted below
@@ -84,7 +86,8 @@ def _measure(ctx: Context, stack: Stack, topology: Topology) -> list[Row]:
     doubled = sum(1 for n in calls.values() if n > 1)
     statuses = Counter(s for sub in stream.submissions for s in sub.statuses)
     rows = []
-    for figure, kind, label in (("a", "kill", "kill -9"), ("b", "planned", "SENTINEL FAILOVER")):
+    for figure, kind, label in (("a", "kill", "kill -9"), ("b", "planned", "SENTINEL FAILOVER"),
+                                ("f", "handover", "voicecall redis-failover")):  # fmt: skip
         wait = stream.longest_wait_s(faults[kind] - 1, faults[kind] + 8)
         rows.append(_row(f"{NUMBER}{figure}", f"failover ({label}): longest client wait",
                          f"{wait:.2f} s", "≤ 5 s", wait <= WAIT_TARGET_S,

@@ -38,7 +38,7 @@ def client_options(options: dict[str, Any]) -> dict[str, Any]:
 # --- the one factory of Redis clients ---------------------------------------------------------
 
 
-def _node_options(settings: RedisSettings, options: dict[str, Any]) -> dict[str, Any]:
+def node_options(settings: RedisSettings, options: dict[str, Any]) -> dict[str, Any]:
     """The data nodes' options from REDIS_URL: with sentinels, its database and
     credentials only (the sentinels name the host)."""
     parsed = dict(redis.connection.parse_url(settings.redis_url))  # type: ignore[no-untyped-call]
@@ -48,7 +48,7 @@ def _node_options(settings: RedisSettings, options: dict[str, Any]) -> dict[str,
     return {**node, **client_options(options)}
 
 
-def _sentinel_options(settings: RedisSettings, node: dict[str, Any]) -> dict[str, Any]:
+def sentinel_options(settings: RedisSettings, node: dict[str, Any]) -> dict[str, Any]:
     options = {k: v for k, v in node.items() if k.startswith("socket_")}
     if settings.redis_sentinel_username:
         options["username"] = settings.redis_sentinel_username
@@ -75,9 +75,9 @@ def redis_client(
 ) -> redis.Redis:
     """A blocking client for ``settings``: the primary the sentinels name, or REDIS_URL."""
     if settings.uses_sentinel:
-        node = _node_options(settings, options)
+        node = node_options(settings, options)
         sentinels = failover.Sentinels(  # type: ignore[no-untyped-call]
-            list(settings.redis_sentinels), sentinel_kwargs=_sentinel_options(settings, node)
+            list(settings.redis_sentinels), sentinel_kwargs=sentinel_options(settings, node)
         )
         client = sentinels.master_for(  # type: ignore[no-untyped-call]
             settings.redis_sentinel_master,
@@ -99,9 +99,9 @@ def async_redis_client(
 ) -> redis.asyncio.Redis:
     """The asyncio twin of :func:`redis_client` (decoded answers)."""
     if settings.uses_sentinel:
-        node = _node_options(settings, options)
+        node = node_options(settings, options)
         sentinels = failover.AsyncSentinels(  # type: ignore[no-untyped-call]
-            list(settings.redis_sentinels), sentinel_kwargs=_sentinel_options(settings, node)
+            list(settings.redis_sentinels), sentinel_kwargs=sentinel_options(settings, node)
         )
         client = sentinels.master_for(
             settings.redis_sentinel_master,
