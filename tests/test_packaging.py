@@ -28,6 +28,7 @@ LOCKS = ("dev.txt", "image.txt", "core.txt", "client.txt")
 # tenacity is core: the store rides through a Redis failover with it (loaded with sentinels only).
 SERVER_AND_CLIENT = {"fastapi", "starlette", "uvicorn", "httpx", "httpcore"}
 SERVERS = {"fastapi", "starlette", "uvicorn", "dramatiq", "aiohttp"}
+UV = str(Path(sys.executable).parent / "uv")  # a dev dependency: the venvs here are uv's
 DEV_TOOLS = {"pytest", "ruff", "mypy", "hypothesis", "schemathesis", "matplotlib", "uv"}
 # Each command that needs an extra, and the one line it answers without it.
 NEEDS_EXTRAS = {
@@ -66,7 +67,7 @@ def test_the_locks_are_what_make_lock_generates(tmp_path: Path) -> None:
         shutil.copy(ROOT / "requirements" / name, tmp_path / name)
     result = subprocess.run(
         [str(ROOT / "scripts" / "lock.sh"), str(tmp_path)],
-        env={**os.environ, "UV": str(Path(sys.executable).parent / "uv")},
+        env={**os.environ, "UV": UV},
         capture_output=True,
         text=True,
         timeout=120,
@@ -132,20 +133,24 @@ def test_producer_side_imports_no_web_server_or_http_client() -> None:
 def core_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh virtualenv with only requirements/core.txt and voicecall (no extra) installed
     (uv and its cache: pip took 24 s of the suite for the same install)."""
-    uv = str(Path(sys.executable).parent / "uv")
     root = tmp_path_factory.mktemp("core")
-    source = _copy_source(root / "src")
     venv = root / "venv"
+    _uv_venv(venv, "core.txt", _copy_source(root / "src"))
+    return venv
+
+
+def _uv_venv(venv: Path, lock: str, source: Path) -> None:
+    """A fresh virtualenv at ``venv`` with requirements/``lock`` and voicecall from
+    ``source`` (no deps), made by uv with its cache."""
     python = str(venv / "bin" / "python")
     for args in (
         ["venv", "--quiet", "--python", sys.executable, str(venv)],
         ["pip", "install", "--quiet", "--python", python, "--require-hashes",
-         "-r", str(ROOT / "requirements" / "core.txt")],
+         "-r", str(ROOT / "requirements" / lock)],
         ["pip", "install", "--quiet", "--python", python, "--no-deps", str(source)],
     ):  # fmt: skip
-        result = subprocess.run([uv, *args], capture_output=True, text=True, timeout=300)
+        result = subprocess.run([UV, *args], capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, result.stderr[-3000:]
-    return venv
 
 
 def _core_voicecall(
@@ -172,9 +177,8 @@ def test_core_install_enqueues_and_refuses_server_commands_in_one_line(
 ) -> None:
     """With only the core installed, enqueue/status/dlq work against Redis; each server command exits 2 with one line naming its extra."""
     python = str(core_venv / "bin" / "python")
-    uv = str(Path(sys.executable).parent / "uv")
     listed = subprocess.run(
-        [uv, "pip", "list", "--python", python, "--format", "json"], capture_output=True, text=True
+        [UV, "pip", "list", "--python", python, "--format", "json"], capture_output=True, text=True
     )
     installed = {package["name"].lower() for package in json.loads(listed.stdout)}
     assert "redis" in installed and not (SERVER_AND_CLIENT | {"pika"}) & installed
@@ -215,19 +219,10 @@ def test_a_client_only_install_calls_the_api_without_any_server_side_package(
     tmp_path: Path, api_server: ApiServer
 ) -> None:
     """A fresh venv with only requirements/client.txt and voicecall (uv, its cache): no FastAPI, Starlette, uvicorn or Dramatiq installed; `import voicecall; voicecall.Client` loads no Redis client, FastAPI or Dramatiq module; both clients call the real API."""
-    uv = str(Path(sys.executable).parent / "uv")
-    source = _copy_source(tmp_path / "src")
     venv = tmp_path / "venv"
     python = str(venv / "bin" / "python")
-    for args in (
-        ["venv", "--quiet", "--python", sys.executable, str(venv)],
-        ["pip", "install", "--quiet", "--python", python, "--require-hashes",
-         "-r", str(ROOT / "requirements" / "client.txt")],
-        ["pip", "install", "--quiet", "--python", python, "--no-deps", str(source)],
-    ):  # fmt: skip
-        result = subprocess.run([uv, *args], capture_output=True, text=True, timeout=120)
-        assert result.returncode == 0, result.stderr[-3000:]
-    listed = subprocess.run([uv, "pip", "list", "--python", python], capture_output=True, text=True)
+    _uv_venv(venv, "client.txt", _copy_source(tmp_path / "src"))
+    listed = subprocess.run([UV, "pip", "list", "--python", python], capture_output=True, text=True)
     installed = {line.split()[0].lower() for line in listed.stdout.splitlines()[2:]}
     assert "httpx" in installed and not SERVERS & installed
 

@@ -55,13 +55,8 @@ class Campaigns:
 
     def campaign_figures_many(self, cids: Sequence[int]) -> list[dict[str, float]]:
         """Each campaign's counters (lib.lua: campaign_add), by figure name."""
-        pipe = self._redis.pipeline(transaction=False)
-        for cid in cids:
-            pipe.hmget(keys.CAMPAIGN_STATS, [f"{cid}:{name}" for name in CAMPAIGN_FIGURES])
-        return [
-            {name: float(v) for name, v in zip(CAMPAIGN_FIGURES, values, strict=True) if v}
-            for values in pipe.execute()
-        ]
+        rows = self._counters([f"{cid}:" for cid in cids], CAMPAIGN_FIGURES)
+        return [{name: float(v) for name, v in row.items()} for row in rows]
 
     def campaign_hours(
         self, cid: int, hours: Sequence[int], names: Sequence[str]
@@ -69,11 +64,17 @@ class Campaigns:
         """The campaign's activity in each of ``hours`` (epoch hours; lib.lua
         ``campaign_hour``): each of ``names`` (``sent``, a final state, ``outcome:NAME``)
         with its count, in one round trip."""
+        rows = self._counters([f"{cid}:h{hour}:" for hour in hours], names)
+        return [{name: int(v) for name, v in row.items()} for row in rows]
+
+    def _counters(self, prefixes: Sequence[str], names: Sequence[str]) -> list[dict[str, str]]:
+        """For each prefix, the counters ``{prefix}{name}`` of keys.CAMPAIGN_STATS that are
+        set, by name, in one round trip."""
         pipe = self._redis.pipeline(transaction=False)
-        for hour in hours:
-            pipe.hmget(keys.CAMPAIGN_STATS, [f"{cid}:h{hour}:{name}" for name in names])
+        for prefix in prefixes:
+            pipe.hmget(keys.CAMPAIGN_STATS, [prefix + name for name in names])
         return [
-            {name: int(v) for name, v in zip(names, values, strict=True) if v}
+            {name: v for name, v in zip(names, values, strict=True) if v}
             for values in pipe.execute()
         ]
 
