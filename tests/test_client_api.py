@@ -10,13 +10,16 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Callable
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.fixtures import steps
 from tests.fixtures.api import ApiServer
 from tests.fixtures.clients import FLAVOURS, open_client
 from tests.fixtures.stack import WEBHOOK_SECRET, Stack, wait_until
@@ -29,10 +32,13 @@ from voicecall.client import (
     ValidationFailed,
     verify_webhook,
 )
+from voicecall.client.models import BulkOperation
+from voicecall.job import keys, lifecycle
 from voicecall.job.contract import VoiceOtpCall
 from voicecall.job.esms_limits import Voice
 from voicecall.job.records import JobView
 from voicecall.job.states import Kind, ScheduleMode, State
+from voicecall.store.job_store import JobStore
 
 ROOT = Path(__file__).resolve().parents[1]
 LATER = datetime.now(UTC) + timedelta(hours=2)
@@ -206,6 +212,70 @@ def test_export_streams_to_a_file_and_as_rows(
     with pytest.raises(ValidationFailed):
         client.export_calls(refused, state="no-such-state")
     assert not refused.exists()
+
+
+def _finished(client: Any, started: BulkOperation) -> BulkOperation:
+    """get_bulk_operation until the action is no longer running (20 s at most)."""
+    deadline = time.monotonic() + 20
+    while (op := client.get_bulk_operation(started.id)).state == "running":
+        assert time.monotonic() < deadline, op
+        time.sleep(0.05)
+    return op
+
+
+def test_bulk_actions_cancel_scheduled_calls_and_requeue_dead_letters(
+    client: Any, redis_url: str
+) -> None:
+    """cancel_scheduled_calls cancels exactly a campaign's scheduled calls (its queued call and another campaign's stay), each with the reason in its history; requeue_dead_letters reopens a queue's dead letters (failed -> queued, the list emptied); get_bulk_operation reads each record to done with its counts, and an unknown id is NotFound."""
+    later = LATER.isoformat()
+    batch = client.create_batch(
+        [{"kind": "record_call", "phone": f"090100000{i}", "record_id": "r", "send_at": later}
+         for i in range(3)],
+        campaign="bulk-lib",
+    )  # fmt: skip
+    targets = [item.job.id for item in batch.results]
+    queued = client.create_record_call("0901000009", "r", labels={"campaign": "bulk-lib"})
+    other = client.create_record_call(
+        "0901000008", "r", send_at=LATER, labels={"campaign": "other"}
+    )
+    started = client.cancel_scheduled_calls(labels={"campaign": "bulk-lib"}, reason="by lib")
+    assert isinstance(started, BulkOperation)
+    assert (started.action, started.total, started.target, started.by) == (
+        "cancel", 3, "scheduled calls with label=campaign:bulk-lib", queued.client,
+    )  # fmt: skip
+    cancel = _finished(client, started)
+    assert (cancel.id, cancel.state, cancel.error) == (started.id, "done", None)
+    assert (cancel.processed, cancel.changed, cancel.skipped) == (3, 3, 0)
+    assert cancel.finished_at is not None and cancel.finished_at >= cancel.started_at
+    for job_id in targets:
+        job = client.get_call(job_id)
+        assert job.state is State.CANCELLED and job.history[-1].note == "by lib"
+    assert client.get_call(queued.id).state is State.QUEUED
+    assert client.get_call(other.id).state is State.SCHEDULED
+
+    store = JobStore.from_url(redis_url)
+    with closing(store):
+        dead = [f"dead-{n}" for n in range(2)]
+        for job_id in dead:
+            steps.create(store, job_id, "record_call")
+            steps.claim(store, job_id)
+            failed = lifecycle.fail(job_id, queue=keys.QUEUE_BULK, error={"code": "x"}, note="t")
+            store.apply(failed)
+        assert sorted(i for i, _ in store.dead_letters(keys.QUEUE_BULK)) == dead
+        assert {client.get_call(job_id).state for job_id in dead} == {State.FAILED}
+        started = client.requeue_dead_letters(keys.QUEUE_BULK)
+        assert (started.action, started.total, started.target) == (
+            "requeue", 2, f"dead letters of {keys.QUEUE_BULK}",
+        )  # fmt: skip
+        requeue = _finished(client, started)
+        assert (requeue.state, requeue.processed, requeue.changed, requeue.skipped) == (
+            "done", 2, 2, 0,
+        )  # fmt: skip
+        assert store.dead_letters(keys.QUEUE_BULK) == []
+    assert {client.get_call(job_id).state for job_id in dead} == {State.QUEUED}
+    with pytest.raises(NotFound) as missing:
+        client.get_bulk_operation("0123456789abcdef")
+    assert missing.value.status == 404
 
 
 def test_the_probes(client: Any) -> None:
