@@ -142,6 +142,50 @@ def test_a_span_continues_a_stored_carrier_or_links_to_it(in_memory: object) -> 
     assert [format(link.context.trace_id, "032x") for link in linked.links] == [GOOD_PARENT[3:35]]
 
 
+def _message(queue: str, job_id: str) -> object:
+    from dramatiq import Message
+    from dramatiq.broker import MessageProxy
+
+    options = {"trace_ctx": {"traceparent": GOOD_PARENT}}
+    return MessageProxy(Message(queue, "send_bulk_call", (job_id,), {}, options))
+
+
+def test_a_consumer_span_handed_to_the_engine_ends_with_the_step(in_memory: object) -> None:
+    """The message's consumer span is a child of the job's stored context. Handed over (the
+    actor gave the engine a step), it outlives the actor, stays current for the step, and
+    ends when the step ends, failed if the step raised; a span not handed over ends with
+    the actor. The Dramatiq thread's context is restored either way."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import StatusCode
+
+    from worker.tracing import TraceContext, hand_over
+
+    assert isinstance(in_memory, InMemorySpanExporter)
+    in_memory.clear()
+    middleware = TraceContext()
+    middleware.before_process_message(None, _message("voicecall-bulk", "job-1"))  # type: ignore[arg-type]
+    ending = hand_over()
+    assert ending is not None and hand_over() is None  # handed over once
+    in_step = tracing.current_ids()
+    middleware.after_process_message(None, _message("voicecall-bulk", "job-1"))  # type: ignore[arg-type]
+    assert not trace.get_current_span().get_span_context().is_valid
+    assert in_memory.get_finished_spans() == ()  # the step is still running
+    ending(RuntimeError("eSMS went away"))
+    (handed,) = in_memory.get_finished_spans()
+    assert handed.name == "process voicecall-bulk"
+    assert in_step == (GOOD_PARENT[3:35], format(handed.context.span_id, "016x"))
+    assert handed.status.status_code is StatusCode.ERROR
+    assert [event.name for event in handed.events] == ["exception"]
+
+    middleware.before_process_message(None, _message("voicecall-bulk", "job-2"))  # type: ignore[arg-type]
+    middleware.after_process_message(None, _message("voicecall-bulk", "job-2"))  # type: ignore[arg-type]
+    assert hand_over() is None
+    finished = in_memory.get_finished_spans()
+    assert len(finished) == 2 and finished[1].attributes["voicecall.job.id"] == "job-2"
+    assert finished[1].status.status_code is StatusCode.UNSET
+
+
 def test_a_log_line_carries_the_current_span_ids(in_memory: object) -> None:
     """Inside a span, each log line has its trace_id and span_id; a job's X-Request-ID trace
     id bound before moves to request_id. Outside any span, nothing is added."""

@@ -46,7 +46,7 @@ from voicecall.job.lifecycle import ClaimRules
 from voicecall.store.connection import UNAVAILABLE
 from voicecall.store.job_store import AsyncJobStore, JobStore
 from voicecall.telemetry.logs import get_logger
-from worker import webhooks
+from worker import tracing, webhooks
 from worker.esms import AsyncEsmsClient
 from worker.host_shares import HostShares
 
@@ -262,23 +262,35 @@ class Engine:
         lane = self._lanes[_LANE_OF_QUEUE.get(slot.queue, "main")]
         ctx = lane.ctx
         assert ctx is not None
+        ending = tracing.hand_over()  # the message's span ends with the step
 
         def spawn() -> None:
-            task = lane.loop.create_task(self._guarded(step(ctx), slot))
+            task = lane.loop.create_task(self._guarded(step(ctx), slot, ending))
             lane.tasks.add(task)
             task.add_done_callback(lane.tasks.discard)
 
-        lane.loop.call_soon_threadsafe(spawn)
+        try:
+            lane.loop.call_soon_threadsafe(spawn)
+        except RuntimeError as exc:  # the loop is closed: the engine is stopping
+            if ending is not None:
+                ending(exc)
+            raise
 
-    async def _guarded(self, work: Awaitable[None], slot: Slot) -> None:
+    async def _guarded(
+        self, work: Awaitable[None], slot: Slot, ending: tracing.Ending | None = None
+    ) -> None:
+        failure: BaseException | None = None
         try:
             await work
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception as exc:
+            failure = exc
             log.exception("engine_step_failed")
         finally:
             slot.release()
+            if ending is not None:
+                ending(failure)
 
 
 class Slot:

@@ -25,7 +25,6 @@ from voicecall.job.records import JobRecord
 from voicecall.job.states import State
 from voicecall.job.steps import Op, Step, Verdict
 from voicecall.store.connection import now_s
-from voicecall.telemetry import tracing
 from voicecall.telemetry.finish import observe_finished
 from voicecall.telemetry.logs import get_logger
 from voicecall.telemetry.metrics import STATUS_REQUESTS
@@ -40,12 +39,7 @@ CONFIRM_RETRY_MIN_S = 1.0
 
 
 async def poll_step(ctx: Context, *, job_id: str) -> None:
-    """The body behind the poll actor, in a span of its own."""
-    with tracing.span("poll status", attributes={"voicecall.job.id": job_id}):
-        await _poll_step(ctx, job_id=job_id)
-
-
-async def _poll_step(ctx: Context, *, job_id: str) -> None:
+    """The body behind the poll actor, in the message's consumer span (worker.tracing)."""
     structlog.contextvars.bind_contextvars(job_id=job_id)
     job = await durably(ctx, lambda: ctx.store.get(job_id), "get")
     if job is None or job.state is not State.SUBMITTED:

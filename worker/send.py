@@ -72,19 +72,11 @@ def claim_op(
 
 
 async def send_claimed(ctx: Context, job: JobRecord, queue: str) -> None:
-    """Call eSMS for a job this worker has claimed, and record what eSMS answered."""
-    with tracing.span(
-        f"send {job.kind.value}",
-        attributes={
-            "voicecall.job.id": job.id,
-            "voicecall.job.kind": job.kind.value,
-            "voicecall.attempt": job.attempts,
-        },
-    ):
-        await _send_claimed(ctx, job, queue)
-
-
-async def _send_claimed(ctx: Context, job: JobRecord, queue: str) -> None:
+    """Call eSMS for a job this worker has claimed, and record what eSMS answered. The
+    message's consumer span covers it (worker.tracing): no span of its own, one less per job."""
+    tracing.set_attributes(
+        {"voicecall.job.kind": job.kind.value, "voicecall.attempt": job.attempts}
+    )
     structlog.contextvars.bind_contextvars(
         job_id=job.id, kind=job.kind.value, trace_id=job.trace_id, attempt=job.attempts
     )

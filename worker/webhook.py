@@ -27,7 +27,6 @@ from voicecall.job import upkeep
 from voicecall.job.records import JobRecord, JobView
 from voicecall.job.steps import Verdict
 from voicecall.store.connection import now_s
-from voicecall.telemetry import tracing
 from voicecall.telemetry.logs import get_logger
 from voicecall.telemetry.metrics import WEBHOOKS
 from voicecall.webhooks.policy import normalize_host
@@ -50,12 +49,8 @@ async def deliver_step(ctx: Context, *, job_id: str, slot: Slot) -> None:
     Within its receiver host's share the delivery goes at once on ``slot``; over it, it waits
     in the host's line without a slot (worker.host_shares) and goes on the slot a delivery
     to the same host passes on. Deferred (the due set brings it back) when the line is full.
+    The message's consumer span covers it (worker.tracing).
     """
-    with tracing.span("deliver webhook", attributes={"voicecall.job.id": job_id}):
-        await _deliver_step(ctx, job_id=job_id, slot=slot)
-
-
-async def _deliver_step(ctx: Context, *, job_id: str, slot: Slot) -> None:
     structlog.contextvars.bind_contextvars(job_id=job_id)
     job = await ctx.store.get(job_id)
     url = _pending_url(job)

@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace.export import (
     SimpleSpanProcessor,
     SpanExporter,
 )
-from opentelemetry.trace import Link, SpanKind
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from voicecall import __version__
 from voicecall.config.otel_env import TracingConfig
@@ -84,7 +84,42 @@ def _clean(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
     return {k: v for k, v in (attributes or {}).items() if v is not None}
 
 
-@contextmanager
+class OpenSpan:
+    """A started span, current in this thread inside ``with`` (or from ``__enter__``) and
+    ended on leaving it, or later, possibly by another thread (a message's consumer span, which lasts until the engine step it hands over ends).
+    A plain class rather than ``start_as_current_span``'s three nested generator context
+    managers: this runs for every span of every job."""
+
+    __slots__ = ("_span", "_token")
+
+    def __init__(self, span: trace.Span) -> None:
+        self._span = span
+        self._token: object | None = None
+
+    def __enter__(self) -> trace.Span:
+        self._token = otel_context.attach(trace.set_span_in_context(self._span))
+        return self._span
+
+    def __exit__(self, kind: Any, exception: BaseException | None, traceback: Any) -> None:
+        self.detach()
+        self.end(exception)
+
+    def detach(self) -> None:
+        """Restore this thread's context as it was (the span stays open)."""
+        if self._token is not None:
+            otel_context.detach(self._token)  # type: ignore[arg-type]
+            self._token = None
+
+    def end(self, exception: BaseException | None = None) -> None:
+        """End the span; an Exception (not a cancellation) marks it failed, as the SDK's
+        ``use_span`` does."""
+        if isinstance(exception, Exception) and self._span.is_recording():
+            self._span.record_exception(exception)
+            description = f"{type(exception).__name__}: {exception}"
+            self._span.set_status(Status(StatusCode.ERROR, description))
+        self._span.end()
+
+
 def span(
     name: str,
     *,
@@ -92,17 +127,17 @@ def span(
     attributes: Mapping[str, Any] | None,
     parent: Carrier | None,
     link: Carrier | None,
-) -> Iterator[trace.Span]:
+) -> OpenSpan:
     links: list[Link] = []
     if link is not None:
         linked = trace.get_current_span(_context_of(link)).get_span_context()
         if linked.is_valid:
             links.append(Link(linked))
     context = _context_of(parent) if parent is not None else None
-    with tracer().start_as_current_span(
+    started = tracer().start_span(
         name, context=context, kind=_KINDS[kind], attributes=_clean(attributes), links=links
-    ) as current:
-        yield current
+    )
+    return OpenSpan(started)
 
 
 def set_attributes(attributes: Mapping[str, Any]) -> None:

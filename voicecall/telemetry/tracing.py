@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from voicecall.config.otel_env import check_environment
 from voicecall.telemetry.carriers import Carrier
@@ -86,6 +86,36 @@ def span(
     from voicecall.telemetry import otel
 
     return otel.span(name, kind=kind, attributes=attributes, parent=parent, link=link)
+
+
+class HeldSpan(Protocol):
+    """A span made current by :func:`hold`, whose end may come from another thread."""
+
+    def detach(self) -> None:
+        """Restore the context of the thread that holds it; the span stays open."""
+
+    def end(self, exception: BaseException | None = None) -> None:
+        """End it (an Exception marks it failed)."""
+
+
+def hold(
+    name: str,
+    *,
+    kind: SpanKind = "internal",
+    attributes: Mapping[str, Any] | None = None,
+    parent: Carrier | None = None,
+    link: Carrier | None = None,
+) -> HeldSpan | None:
+    """A span made current in this thread now, and ended by whoever calls its ``end`` (a
+    message's consumer span, ended when the engine step it handed over ends); None while
+    tracing is off."""
+    if not _on:
+        return None
+    from voicecall.telemetry import otel
+
+    held = otel.span(name, kind=kind, attributes=attributes, parent=parent, link=link)
+    held.__enter__()
+    return held
 
 
 def set_attributes(attributes: Mapping[str, Any]) -> None:
