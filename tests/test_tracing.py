@@ -248,3 +248,15 @@ def test_a_trace_link_template_is_kept() -> None:
 
     template = "https://grafana.example/explore?traceId={trace_id}&orgId=1"
     assert load_settings(trace_link_template=template).trace_link_template == template
+
+
+def test_the_api_exports_small_batches_unless_the_standard_variables_say_otherwise() -> None:
+    """The API exports 64 spans at a time (512 held its requests ~25 ms each export); a
+    worker keeps the SDK's default; OTEL_BSP_MAX_EXPORT_BATCH_SIZE or OTEL_BSP_MAX_QUEUE_SIZE,
+    when set, are the SDK's to read for every role."""
+    from voicecall.telemetry.otel import API_EXPORT_BATCH_SIZE, _export_batch_size
+
+    assert _export_batch_size({}, "api") == API_EXPORT_BATCH_SIZE == 64
+    assert _export_batch_size({}, "worker") is None
+    assert _export_batch_size({"OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "256"}, "api") is None
+    assert _export_batch_size({"OTEL_BSP_MAX_QUEUE_SIZE": "32"}, "api") is None
