@@ -42,10 +42,28 @@ WAIT_TARGET_S = 5.0
 LATENESS_TARGET_S = 6.0
 
 
+# Why a target can be missed (docs/architecture.md, decision 9): Redis Sentinel's own timing.
+WHY_MISSED = {
+    "a": "Sentinel failed over a second time, a second after the first: a sentinel judged the "
+    "primary it had just switched to down (down-after-milliseconds 1000, its links to it not "
+    "yet up on this busy 2-core host) and promoted the other replica. The demoted one still "
+    "called itself primary; Sentinel converts such a node only 8 s later (four 2 s publish "
+    "periods, sentinel.c, not a setting), and with min-replicas-to-write 2 no write is taken "
+    "until then. Nothing was lost or doubled (11d).",
+    "b": "The plain SENTINEL FAILOVER: with min-replicas-to-write 2 the new primary refuses "
+    "writes until Sentinel converts the old primary, 8 s after the promotion (sentinel.c, not "
+    "a setting). voicecall redis-failover (11f) does that step at once: the planned failover "
+    "to use.",
+    "c": "Scheduled calls wait for the same write pause as clients (11a, 11b): the scheduler "
+    "cannot release them while no primary takes writes. The notes give each fault's calls.",
+}
+
+
 def _row(figure: str, name: str, value: str, target: str, met: bool | None, notes: str,
          **data: object) -> Row:  # fmt: skip
+    why = WHY_MISSED.get(figure.removeprefix(NUMBER), "") if met is False else ""
     return Row(figure=figure, name=name, value=value, reference="—", ratio=None,
-               target=target, met=met, notes=notes, data=dict(data))  # fmt: skip
+               target=target, met=met, notes=notes, why_missed=why, data=dict(data))  # fmt: skip
 
 
 def run(ctx: Context) -> list[Row]:
