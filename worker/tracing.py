@@ -4,9 +4,9 @@ trace context into ``options.trace_ctx``; before an actor runs, a consumer span
 ``process {queue}`` opens as its child and stays current for the actor and the engine step it
 hands over (the step's task copies the context); it ends when that step ends, so it covers
 the message's whole processing (claim, the eSMS request or the webhook POST, the step that
-records the answer), each outbound request a child span. A message written by the scheduler for a
-call due much later (``options.trace_link``) starts a trace of its own that links to the
-request's: one trace per send, each findable from the request.
+records the answer), each outbound request a child span. A message written by the scheduler
+for a call due much later (``options.trace_link``) starts a trace of its own that links to
+the request's: one trace per send, each findable from the request.
 """
 
 from __future__ import annotations

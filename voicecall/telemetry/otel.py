@@ -104,10 +104,11 @@ def _clean(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 class OpenSpan:
-    """A started span, current in this thread inside ``with`` (or from ``__enter__``) and
-    ended on leaving it, or later, possibly by another thread (a message's consumer span, which lasts until the engine step it hands over ends).
-    A plain class rather than ``start_as_current_span``'s three nested generator context
-    managers: this runs for every span of every job."""
+    """A started span, current in this thread inside ``with`` (or from ``__enter__``), and
+    ended on leaving it or later, possibly by another thread (a message's consumer span lasts
+    until the engine step it hands over ends). A plain class rather than
+    ``start_as_current_span``'s three nested generator context managers: this runs for every
+    span of every job."""
 
     __slots__ = ("_span", "_token")
 
