@@ -40,6 +40,11 @@ from voicecall.store.job_store import JobStore
 NUMBER, TITLE = "11", "Redis failover"
 WAIT_TARGET_S = 5.0
 LATENESS_TARGET_S = 6.0
+FAULTS = (  # figure of its client wait, key in run_failovers' answer, name
+    ("a", "kill", "kill -9"),
+    ("b", "planned", "SENTINEL FAILOVER"),
+    ("f", "handover", "voicecall redis-failover"),
+)
 
 
 # Why a target can be missed (docs/architecture.md, decision 9): Redis Sentinel's own timing.
@@ -104,21 +109,32 @@ def _measure(ctx: Context, stack: Stack, topology: Topology) -> list[Row]:
     doubled = sum(1 for n in calls.values() if n > 1)
     statuses = Counter(s for sub in stream.submissions for s in sub.statuses)
     rows = []
-    for figure, kind, label in (("a", "kill", "kill -9"), ("b", "planned", "SENTINEL FAILOVER"),
-                                ("f", "handover", "voicecall redis-failover")):  # fmt: skip
+    for figure, kind, label in FAULTS:
         wait = stream.longest_wait_s(faults[kind] - 1, faults[kind] + 8)
         rows.append(_row(f"{NUMBER}{figure}", f"failover ({label}): longest client wait",
                          f"{wait:.2f} s", "≤ 5 s", wait <= WAIT_TARGET_S,
                          "first failed or hanging attempt → acknowledgment",
                          wait_s=wait))  # fmt: skip
-    scheduled = scheduled_lateness_s(stack, stream)
+    rows.append(_lateness_row(scheduled_lateness_s(stack, stream), faults))
+    rows.append(_row(f"{NUMBER}d", "failover: acknowledged jobs lost / calls doubled",
+                     f"{lost} / {doubled}", "0 / 0", lost == 0 and doubled == 0,
+                     f"{len(acked)} acknowledged, {unfinished} not final after 120 s; "
+                     f"API answers {dict(statuses)}",
+                     lost=lost, doubled=doubled, acknowledged=len(acked)))  # fmt: skip
+    worker.stop()  # as figure 6: no worker runs while intake is measured
+    api.stop()
+    rows.append(_intake_with_and_without_replica(ctx, stack, topology))
+    return rows
+
+
+def _lateness_row(scheduled: list[tuple[float, float]], faults: dict[str, float]) -> Row:
+    """11c: the scheduled calls' lateness over the run, and each fault's: the calls due from
+    1 s before it until 12 s after, or until the next fault."""
     late = [lateness for _, lateness in scheduled]
     p99 = percentile(late, 0.99) if late else float("nan")
-    # Each fault's calls: due from 1 s before it until 12 s after, or until the next fault.
     starts = sorted(faults.values())
     per_fault = {}
-    for kind, label in (("kill", "kill -9"), ("planned", "SENTINEL FAILOVER"),
-                        ("handover", "voicecall redis-failover")):  # fmt: skip
+    for _, kind, label in FAULTS:
         at = faults[kind]
         until = min([at + 12, *(t - 1 for t in starts if t > at)])
         due = [lateness for due_at, lateness in scheduled if at - 1 <= due_at < until]
@@ -129,24 +145,15 @@ def _measure(ctx: Context, stack: Stack, topology: Topology) -> list[Row]:
         else f"{label}: none due in its window"
         for label, f in per_fault.items()
     )
-    began = min(due_at for due_at, _ in scheduled) if scheduled else 0.0
-    rows.append(_row(f"{NUMBER}c", "failover: scheduled-call lateness p99", f"{p99:.2f} s",
-                     "≤ 6 s", p99 <= LATENESS_TARGET_S,
-                     f"{len(late)} scheduled calls over the run; each fault's, due from 1 s "
-                     f"before it to 12 s after (or the next fault): {by_fault}",
-                     lateness_s=late,
-                     due_and_lateness_s=[(d - began, x) for d, x in scheduled],
-                     faults_s={k: t - began for k, t in faults.items()},
-                     by_fault={k: list(v) if v else None for k, v in per_fault.items()}))  # fmt: skip
-    rows.append(_row(f"{NUMBER}d", "failover: acknowledged jobs lost / calls doubled",
-                     f"{lost} / {doubled}", "0 / 0", lost == 0 and doubled == 0,
-                     f"{len(acked)} acknowledged, {unfinished} not final after 120 s; "
-                     f"API answers {dict(statuses)}",
-                     lost=lost, doubled=doubled, acknowledged=len(acked)))  # fmt: skip
-    worker.stop()  # as figure 6: no worker runs while intake is measured
-    api.stop()
-    rows.append(_intake_with_and_without_replica(ctx, stack, topology))
-    return rows
+    origin = min(due_at for due_at, _ in scheduled) if scheduled else 0.0  # the first due time
+    return _row(f"{NUMBER}c", "failover: scheduled-call lateness p99", f"{p99:.2f} s",
+                "≤ 6 s", p99 <= LATENESS_TARGET_S,
+                f"{len(late)} scheduled calls over the run; each fault's, due from 1 s "
+                f"before it to 12 s after (or the next fault): {by_fault}",
+                lateness_s=late,
+                due_and_lateness_s=[(d - origin, x) for d, x in scheduled],
+                faults_s={k: t - origin for k, t in faults.items()},
+                by_fault=per_fault)  # fmt: skip
 
 
 def _intake_with_and_without_replica(ctx: Context, stack: Stack, topology: Topology) -> Row:
